@@ -1,0 +1,163 @@
+//! Errors of the ring core. Every message says what happened and what to do.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias of the core.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong opening, publishing into or reading a ring.
+#[derive(Debug)]
+pub enum Error {
+    /// The ring name cannot be used (empty, path separators, NUL, ...).
+    InvalidName { name: String, reason: &'static str },
+    /// A creation parameter is out of range.
+    InvalidArgument(String),
+    /// No ring file under that name.
+    NotFound { name: String, path: PathBuf, available: Vec<String> },
+    /// A ring of that name already exists and `exist_ok` was not given.
+    Exists { name: String, path: PathBuf },
+    /// Another live publisher holds the ring (single-producer ring).
+    PublisherExists { name: String, path: PathBuf, pid: u32 },
+    /// The existing ring's layout or schema differs from the one requested.
+    SchemaMismatch { name: String, existing: String, requested: String },
+    /// A message is larger than the ring's slot.
+    MessageTooLarge { len: usize, slot_size: usize },
+    /// The caller's buffer cannot hold the next message (nothing consumed).
+    BufferTooSmall { len: usize, needed: usize },
+    /// The ring file is not a valid ring (truncated, damaged, not ours).
+    Corrupt { path: PathBuf, detail: String },
+    /// The ring file was written by an incompatible format version.
+    IncompatibleVersion { path: PathBuf, found: u32, supported: u32 },
+    /// The OS refused access to the ring file or its directory.
+    PermissionDenied { path: PathBuf, action: &'static str },
+    /// Every subscriber record of the ring is held by a live subscriber.
+    SubscriberTableFull { name: String, max_subscribers: u32 },
+    /// The publisher closed the ring and every message has been read.
+    Closed { name: String },
+    /// A blocking receive reached its deadline.
+    Timeout,
+    /// Any other OS error, with what was being attempted.
+    Io { action: String, path: PathBuf, source: io::Error },
+}
+
+impl Error {
+    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        let action = action.into();
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            // Keep the static wording of the common actions; fall back to a
+            // generic one for the rest.
+            let action = match action.as_str() {
+                "open" => "open",
+                "create" => "create",
+                "create directory" => "create directory",
+                "remove" => "remove",
+                _ => "access",
+            };
+            return Error::PermissionDenied { path, action };
+        }
+        Error::Io { action, path, source }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.into(), detail: detail.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidName { name, reason } => write!(
+                f,
+                "invalid ring name {name:?}: {reason}; use 1-200 characters from \
+                 A-Z a-z 0-9 . _ - not starting with '.', e.g. \"md.quotes\""
+            ),
+            Error::InvalidArgument(msg) => f.write_str(msg),
+            Error::NotFound { name, path, available } => {
+                write!(
+                    f,
+                    "no ring named {name:?} (looked for {}); start its publisher first, \
+                     or pass dir= (or set RINGCAST_DIR) if it lives elsewhere",
+                    path.display()
+                )?;
+                if available.is_empty() {
+                    write!(f, "; that directory holds no rings")
+                } else {
+                    write!(f, "; rings there: {}", available.join(", "))
+                }
+            }
+            Error::Exists { name, path } => write!(
+                f,
+                "a ring named {name:?} already exists at {}; pass exist_ok=True to take it \
+                 over and continue its sequence, or unlink it first",
+                path.display()
+            ),
+            Error::PublisherExists { name, path, pid } => write!(
+                f,
+                "ring {name:?} ({}) already has a live publisher (pid {pid}) and is \
+                 single-producer; stop that process, or publish from it",
+                path.display()
+            ),
+            Error::SchemaMismatch { name, existing, requested } => write!(
+                f,
+                "ring {name:?} holds {existing} but {requested} was requested; use the \
+                 ring's schema, or unlink the ring and create it anew"
+            ),
+            Error::MessageTooLarge { len, slot_size } => write!(
+                f,
+                "message of {len} bytes does not fit the ring's slot of {slot_size} bytes; \
+                 create the ring with a larger slot_size, or split the message"
+            ),
+            Error::BufferTooSmall { len, needed } => write!(
+                f,
+                "the next message has {needed} bytes but the buffer holds only {len}; \
+                 pass a buffer of at least the ring's slot_size (nothing was consumed)"
+            ),
+            Error::Corrupt { path, detail } => write!(
+                f,
+                "ring file {} is not a valid ringcast ring: {detail}; it was damaged or \
+                 not written by ringcast: unlink it and let the publisher create it anew",
+                path.display()
+            ),
+            Error::IncompatibleVersion { path, found, supported } => write!(
+                f,
+                "ring file {} has format version {found} but this ringcast reads version \
+                 {supported}; run the same ringcast version in publisher and subscribers, \
+                 or unlink the ring and recreate it",
+                path.display()
+            ),
+            Error::PermissionDenied { path, action } => write!(
+                f,
+                "permission denied: cannot {action} {}; run as the ring's owner, or have \
+                 the publisher create it with a wider mode (e.g. mode=0o660 and a shared \
+                 group) in a directory you can write",
+                path.display()
+            ),
+            Error::SubscriberTableFull { name, max_subscribers } => write!(
+                f,
+                "ring {name:?} already has {max_subscribers} live subscribers (its \
+                 max_subscribers); close some, or recreate the ring with a larger \
+                 max_subscribers"
+            ),
+            Error::Closed { name } => write!(
+                f,
+                "the publisher of ring {name:?} closed it and every message has been read"
+            ),
+            Error::Timeout => f.write_str("no message arrived before the timeout"),
+            Error::Io { action, path, source } => {
+                write!(f, "cannot {action} {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The ring file format: header, subscriber table and slots, and validation.
+//!
+//! ```text
+//! offset 0            Header (identity, layout, publisher state, schema)
+//! size_of::<Header>   SubscriberRecord x max_subscribers (64 bytes each)
+//! header_len          slot 0, slot 1, ... slot capacity-1 (slot_stride bytes each)
+//! ```
+//! `header_len` is rounded up to a page so slots start page aligned; every slot
+//! is a whole number of cache lines: stamp (8 bytes), payload length (8 bytes),
+//! then the payload words. Nothing in the file is a pointer. Every field is an
+//! atomic, so a process that scribbles on the file concurrently can make us
+//! refuse the ring but can never make us read memory in a racy way.
+//!
+//! A file is trusted only after [`read_layout`] has checked magic, version, a
+//! checksum over the immutable fields, each field's range, and the file size.
+
+use crate::error::{Error, Result};
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// First eight bytes of every ring file.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
+/// Format version this build reads and writes.
+pub const VERSION: u32 = 1;
+/// Cache line size the layout pads to.
+pub const CACHE_LINE: usize = 64;
+/// Granularity `header_len` is rounded to.
+pub const PAGE: usize = 4096;
+/// Bytes in front of each slot's payload: stamp and length.
+pub const SLOT_OVERHEAD: usize = 16;
+/// Largest schema description, in bytes.
+pub const MAX_SCHEMA_LEN: usize = 2048;
+/// Largest payload of one slot.
+pub const MAX_SLOT_SIZE: u32 = 1 << 24;
+/// Largest number of slots.
+pub const MAX_CAPACITY: u64 = 1 << 32;
+/// Largest subscriber table.
+pub const MAX_SUBSCRIBERS: u32 = 4096;
+/// Subscriber table size when the creator does not choose one.
+pub const DEFAULT_MAX_SUBSCRIBERS: u32 = 128;
+/// Largest ring file accepted (64 GiB).
+pub const MAX_FILE_LEN: u64 = 1 << 36;
+
+/// Flag: every message is exactly `slot_size` bytes (typed rings).
+pub const FLAG_FIXED_SIZE: u32 = 1;
+const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE;
+
+/// Publisher state: a publisher holds the ring open (or died holding it).
+pub const PUBLISHER_OPEN: u32 = 1;
+/// Publisher state: the last publisher closed the ring cleanly.
+pub const PUBLISHER_CLOSED: u32 = 2;
+
+/// One cache line of its own, so the field does not share a line with others.
+#[repr(C, align(64))]
+pub(crate) struct Line<T>(pub T);
+
+/// What the publisher tells subscribers about itself.
+#[repr(C)]
+pub(crate) struct PublisherState {
+    /// Pid of the current (or last) publisher; 0 when closed.
+    pub pid: AtomicU32,
+    /// [`PUBLISHER_OPEN`] or [`PUBLISHER_CLOSED`].
+    pub state: AtomicU32,
+    /// Bumped every time a publisher opens the ring (create or take-over).
+    pub generation: AtomicU64,
+}
+
+/// The fixed-size front of a ring file.
+#[repr(C, align(64))]
+pub(crate) struct Header {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub header_len: AtomicU32,
+    pub capacity: AtomicU64,
+    pub slot_size: AtomicU32,
+    pub slot_stride: AtomicU32,
+    pub flags: AtomicU32,
+    pub max_subscribers: AtomicU32,
+    pub schema_len: AtomicU32,
+    pub reserved: AtomicU32,
+    pub layout_checksum: AtomicU64,
+    pub created_unix_ns: AtomicU64,
+    /// Number of messages published: the next sequence to be written.
+    pub cursor: Line<AtomicU64>,
+    pub publisher: Line<PublisherState>,
+    pub schema: [AtomicU64; MAX_SCHEMA_LEN / 8],
+}
+
+/// One subscriber's entry in the ring's table, for monitoring (and, later,
+/// for bounded rings). Written only by the subscriber that claimed it.
+#[repr(C, align(64))]
+pub(crate) struct SubscriberRecord {
+    /// Pid of the owner; 0 when the record is free. Claimed by compare-exchange.
+    pub pid: AtomicU32,
+    pub reserved: AtomicU32,
+    pub start: AtomicU64,
+    pub position: AtomicU64,
+    pub received: AtomicU64,
+    pub lost: AtomicU64,
+    pub attached_unix_ns: AtomicU64,
+}
+
+// The format is shared between builds and processes: pin it down.
+const _: () = {
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, version) == 8);
+    assert!(offset_of!(Header, capacity) == 16);
+    assert!(offset_of!(Header, layout_checksum) == 48);
+    assert!(offset_of!(Header, cursor) == 64);
+    assert!(offset_of!(Header, publisher) == 128);
+    assert!(offset_of!(Header, schema) == 192);
+    assert!(size_of::<Header>() == 192 + MAX_SCHEMA_LEN);
+    assert!(size_of::<Header>() % CACHE_LINE == 0);
+    assert!(size_of::<SubscriberRecord>() == CACHE_LINE);
+    assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD < CACHE_LINE);
+};
+
+/// The immutable shape of a ring, as chosen by its creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of slots; a power of two, at least 2.
+    pub capacity: u64,
+    /// Largest message in bytes (exact message size for fixed-size rings).
+    pub slot_size: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Entries in the subscriber table.
+    pub max_subscribers: u32,
+    /// Opaque description of the message type (the Python layer stores a
+    /// numpy dtype description here); empty for raw byte rings.
+    pub schema: Vec<u8>,
+}
+
+impl Layout {
+    /// Checks a layout requested by a creator; errors say which argument to fix.
+    pub fn check(&self) -> Result<()> {
+        self.problem().map_or(Ok(()), |p| Err(Error::InvalidArgument(p)))
+    }
+
+    /// What is wrong with this layout, if anything.
+    fn problem(&self) -> Option<String> {
+        let c = self.capacity;
+        if c < 2 || !c.is_power_of_two() || c > MAX_CAPACITY {
+            let hint = if (2..=MAX_CAPACITY).contains(&c) {
+                format!(" (nearest: {} or {})", c.next_power_of_two() / 2, c.next_power_of_two())
+            } else {
+                String::new()
+            };
+            return Some(format!(
+                "capacity {c} is not a power of two between 2 and 2**32{hint}; \
+                 pass e.g. capacity=1 << 16"
+            ));
+        }
+        if self.slot_size == 0 || self.slot_size > MAX_SLOT_SIZE {
+            return Some(format!(
+                "slot_size {} is out of range; it must be between 1 and {MAX_SLOT_SIZE} bytes",
+                self.slot_size
+            ));
+        }
+        if self.max_subscribers == 0 || self.max_subscribers > MAX_SUBSCRIBERS {
+            return Some(format!(
+                "max_subscribers {} is out of range; it must be between 1 and {MAX_SUBSCRIBERS}",
+                self.max_subscribers
+            ));
+        }
+        if self.flags & !KNOWN_FLAGS != 0 {
+            return Some(format!("unknown ring flags {:#x}", self.flags));
+        }
+        if self.schema.len() > MAX_SCHEMA_LEN {
+            return Some(format!(
+                "schema description of {} bytes exceeds {MAX_SCHEMA_LEN} bytes; use a \
+                 message type with fewer fields",
+                self.schema.len()
+            ));
+        }
+        if self.file_len() > MAX_FILE_LEN {
+            return Some(format!(
+                "a ring of {c} slots of {} bytes needs {} bytes, more than the {MAX_FILE_LEN} \
+                 allowed; lower capacity or slot_size",
+                self.slot_size,
+                self.file_len()
+            ));
+        }
+        None
+    }
+
+    /// Every message must be exactly `slot_size` bytes.
+    pub fn fixed_size(&self) -> bool {
+        self.flags & FLAG_FIXED_SIZE != 0
+    }
+
+    /// Bytes from one slot to the next: overhead plus payload, whole cache lines.
+    pub fn slot_stride(&self) -> usize {
+        (SLOT_OVERHEAD + self.slot_size as usize).next_multiple_of(CACHE_LINE)
+    }
+
+    /// Payload words per slot.
+    pub fn payload_words(&self) -> usize {
+        (self.slot_stride() - SLOT_OVERHEAD) / 8
+    }
+
+    /// Offset of slot 0: header plus subscriber table, rounded up to a page.
+    pub fn header_len(&self) -> usize {
+        (size_of::<Header>() + self.max_subscribers as usize * size_of::<SubscriberRecord>())
+            .next_multiple_of(PAGE)
+    }
+
+    /// Total size of the ring file.
+    pub fn file_len(&self) -> u64 {
+        self.header_len() as u64 + self.capacity.saturating_mul(self.slot_stride() as u64)
+    }
+
+    /// Checksum over every immutable header field and the schema.
+    fn checksum(&self) -> u64 {
+        let mut h = Fnv1a::new();
+        h.write(&VERSION.to_le_bytes());
+        h.write(&(self.header_len() as u32).to_le_bytes());
+        h.write(&self.capacity.to_le_bytes());
+        h.write(&self.slot_size.to_le_bytes());
+        h.write(&(self.slot_stride() as u32).to_le_bytes());
+        h.write(&self.flags.to_le_bytes());
+        h.write(&self.max_subscribers.to_le_bytes());
+        h.write(&(self.schema.len() as u32).to_le_bytes());
+        h.write(&self.schema);
+        h.finish()
+    }
+
+    /// Short human description, used in mismatch errors.
+    pub fn describe(&self) -> String {
+        let kind = if self.fixed_size() { "fixed-size" } else { "variable-size" };
+        format!(
+            "capacity={} slot_size={} ({kind}) schema={}",
+            self.capacity,
+            self.slot_size,
+            if self.schema.is_empty() {
+                "raw bytes".to_owned()
+            } else {
+                String::from_utf8_lossy(&self.schema).into_owned()
+            }
+        )
+    }
+}
+
+/// Writes a fresh header for `layout` into a zero-filled, not yet visible file.
+pub(crate) fn init_header(header: &Header, layout: &Layout, now_unix_ns: u64) {
+    let r = Ordering::Relaxed;
+    header.version.store(VERSION, r);
+    header.header_len.store(layout.header_len() as u32, r);
+    header.capacity.store(layout.capacity, r);
+    header.slot_size.store(layout.slot_size, r);
+    header.slot_stride.store(layout.slot_stride() as u32, r);
+    header.flags.store(layout.flags, r);
+    header.max_subscribers.store(layout.max_subscribers, r);
+    header.schema_len.store(layout.schema.len() as u32, r);
+    crate::copy::store_bytes(&header.schema, &layout.schema);
+    header.layout_checksum.store(layout.checksum(), r);
+    header.created_unix_ns.store(now_unix_ns, r);
+    header.cursor.0.store(0, r);
+    // Magic last: a file with a zero magic was never finished.
+    header.magic.store(MAGIC, Ordering::Release);
+}
+
+/// Reads and validates the layout of a mapped ring file of `file_len` bytes.
+///
+/// # Safety contract (checked by the caller)
+/// `header` points into a mapping of at least `min(file_len, size_of::<Header>())`
+/// bytes; this function refuses files shorter than the header before any read.
+pub(crate) fn read_layout(header: &Header, file_len: u64, path: &Path) -> Result<Layout> {
+    let r = Ordering::Relaxed;
+    let magic = header.magic.load(Ordering::Acquire);
+    if magic != MAGIC {
+        let what = if magic == 0 {
+            "its magic number is zero (creation never finished, or not a ring)".to_owned()
+        } else {
+            format!("its first bytes are {:02x?}, not \"RINGCAST\"", magic.to_le_bytes())
+        };
+        return Err(Error::corrupt(path, what));
+    }
+    let version = header.version.load(r);
+    if version != VERSION {
+        return Err(Error::IncompatibleVersion { path: path.to_owned(), found: version, supported: VERSION });
+    }
+    let schema_len = header.schema_len.load(r) as usize;
+    if schema_len > MAX_SCHEMA_LEN {
+        return Err(Error::corrupt(path, format!("schema length {schema_len} exceeds {MAX_SCHEMA_LEN}")));
+    }
+    let mut schema = vec![0u8; schema_len];
+    crate::copy::load_bytes(&header.schema, &mut schema);
+    let layout = Layout {
+        capacity: header.capacity.load(r),
+        slot_size: header.slot_size.load(r),
+        flags: header.flags.load(r),
+        max_subscribers: header.max_subscribers.load(r),
+        schema,
+    };
+    if header.reserved.load(r) != 0
+        || header.layout_checksum.load(r) != layout.checksum()
+        || header.header_len.load(r) as usize != layout.header_len()
+        || header.slot_stride.load(r) as usize != layout.slot_stride()
+    {
+        return Err(Error::corrupt(path, "its header checksum does not match its layout fields"));
+    }
+    if let Some(problem) = layout.problem() {
+        return Err(Error::corrupt(path, format!("its layout is impossible: {problem}")));
+    }
+    if file_len != layout.file_len() {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "it has {file_len} bytes but its layout ({}) needs exactly {} (truncated or extended)",
+                layout.describe(),
+                layout.file_len()
+            ),
+        ));
+    }
+    Ok(layout)
+}
+
+/// Smallest file that can hold a header.
+pub(crate) const fn min_file_len() -> u64 {
+    size_of::<Header>() as u64
+}
+
+/// 64-bit FNV-1a: tiny, dependency-free, good enough to catch damage.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A header-sized, 64-byte aligned scratch buffer to build headers in.
+    struct Scratch(Box<[Line<[AtomicU64; 8]>]>);
+
+    impl Scratch {
+        fn new() -> Self {
+            let lines = size_of::<Header>() / CACHE_LINE;
+            Self((0..lines).map(|_| Line(Default::default())).collect())
+        }
+        fn header(&self) -> &Header {
+            // SAFETY: the buffer is 64-byte aligned, exactly size_of::<Header>()
+            // bytes, and made only of atomics like Header itself.
+            unsafe { &*self.0.as_ptr().cast::<Header>() }
+        }
+        fn word(&self, i: usize) -> &AtomicU64 {
+            &self.0[i / 8].0[i % 8]
+        }
+    }
+
+    fn layout_strategy() -> impl Strategy<Value = Layout> {
+        (1u32..20, 1u32..5000, any::<bool>(), 1u32..300, proptest::collection::vec(any::<u8>(), 0..200))
+            .prop_map(|(cap_log, slot_size, fixed, subs, schema)| Layout {
+                capacity: 1 << cap_log,
+                slot_size,
+                flags: if fixed { FLAG_FIXED_SIZE } else { 0 },
+                max_subscribers: subs,
+                schema,
+            })
+    }
+
+    #[test]
+    fn capacity_errors_say_power_of_two() {
+        for cap in [0, 1, 3, 1000, (1 << 33)] {
+            let l = Layout { capacity: cap, slot_size: 8, flags: 0, max_subscribers: 1, schema: vec![] };
+            let msg = l.check().unwrap_err().to_string();
+            assert!(msg.contains("power of two"), "{msg}");
+        }
+        let l = Layout { capacity: 1000, slot_size: 8, flags: 0, max_subscribers: 1, schema: vec![] };
+        assert!(l.check().unwrap_err().to_string().contains("512 or 1024"));
+    }
+
+    #[test]
+    fn slots_are_whole_cache_lines() {
+        for slot_size in [1, 8, 48, 49, 64, 1000] {
+            let l = Layout { capacity: 2, slot_size, flags: 0, max_subscribers: 1, schema: vec![] };
+            assert_eq!(l.slot_stride() % CACHE_LINE, 0);
+            assert!(l.payload_words() * 8 >= slot_size as usize);
+            assert_eq!(l.header_len() % PAGE, 0);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trips(layout in layout_strategy()) {
+            let s = Scratch::new();
+            init_header(s.header(), &layout, 7);
+            let back = read_layout(s.header(), layout.file_len(), Path::new("t")).unwrap();
+            prop_assert_eq!(back, layout);
+        }
+
+        /// Damage to any immutable header word is refused, never accepted as
+        /// a different layout.
+        #[test]
+        fn damaged_header_is_refused(layout in layout_strategy(), word in 0usize..6, bit in 0u32..64) {
+            let s = Scratch::new();
+            init_header(s.header(), &layout, 7);
+            s.word(word).fetch_xor(1 << bit, Ordering::Relaxed);
+            let res = read_layout(s.header(), layout.file_len(), Path::new("t"));
+            prop_assert!(matches!(res, Err(Error::Corrupt { .. } | Error::IncompatibleVersion { .. })), "{:?}", res);
+        }
+
+        /// A schema byte flipped is caught by the checksum.
+        #[test]
+        fn damaged_schema_is_refused(layout in layout_strategy(), bit in 0u32..64) {
+            prop_assume!(!layout.schema.is_empty());
+            let s = Scratch::new();
+            init_header(s.header(), &layout, 7);
+            s.header().schema[0].fetch_xor(1 << bit, Ordering::Relaxed);
+            let flipped_padding = (bit / 8) as usize >= layout.schema.len();
+            let res = read_layout(s.header(), layout.file_len(), Path::new("t"));
+            prop_assert_eq!(res.is_err(), !flipped_padding);
+        }
+
+        /// Random bytes never pass as a ring and never panic.
+        #[test]
+        fn random_headers_are_refused(words in proptest::collection::vec(any::<u64>(), size_of::<Header>() / 8), len: u64) {
+            let s = Scratch::new();
+            for (i, w) in words.iter().enumerate() {
+                s.word(i).store(*w, Ordering::Relaxed);
+            }
+            prop_assert!(read_layout(s.header(), len, Path::new("t")).is_err());
+        }
+
+        /// A wrong file size (truncated or extended) is refused.
+        #[test]
+        fn wrong_file_size_is_refused(layout in layout_strategy(), delta in 1u64..1_000_000, grow: bool) {
+            let s = Scratch::new();
+            init_header(s.header(), &layout, 7);
+            let len = if grow { layout.file_len() + delta } else { layout.file_len().saturating_sub(delta) };
+            let msg = read_layout(s.header(), len, Path::new("t")).unwrap_err().to_string();
+            prop_assert!(msg.contains("truncated"), "{}", msg);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! ringcast-core: single-producer, multi-consumer rings in shared memory.
+//!
+//! A ring is one file (by default under `/dev/shm/ringcast`) that a publisher
+//! creates and any number of subscribers in other processes map. Messages go
+//! into fixed slots guarded by a per-slot stamp (a seqlock per slot): readers
+//! never block the publisher, a reader that falls a whole ring behind is lapped
+//! and learns exactly how many messages it lost.
+//!
+//! Module map:
+//! - [`stamp`]: stamp encoding and the reader's verdict on a stamp;
+//! - [`copy`]: race-free word-wise payload copies;
+//! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`];
+//! - [`layout`]: the file format and its validation;
+//! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
+//!
+//! Under `--cfg loom` only the protocol modules are built, against loom's
+//! atomics, for model checking.
+
+pub mod copy;
+pub mod protocol;
+pub mod stamp;
+mod sync;
+
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+pub mod layout;
+#[cfg(not(loom))]
+mod mapping;
+#[cfg(not(loom))]
+pub mod name;
+#[cfg(not(loom))]
+mod publisher;
+#[cfg(not(loom))]
+mod ring;
+#[cfg(not(loom))]
+mod subscriber;
+#[cfg(not(loom))]
+pub mod wait;
+
+#[cfg(not(loom))]
+pub use error::{Error, Result};
+#[cfg(not(loom))]
+pub use layout::Layout;
+#[cfg(not(loom))]
+pub use publisher::{CreateOptions, Publisher};
+#[cfg(not(loom))]
+pub use subscriber::{PublisherStatus, Start, Subscriber};

@@ -1,0 +1,169 @@
+//! The stamp-in-slot publish/read protocol, independent of where slots live.
+//!
+//! The same functions run on a shared-memory ring (`ring::RingMap`) and, under
+//! `--cfg loom`, on in-process slots that loom model-checks. Names of the steps
+//! match the actions of the TLA+ model of the ring.
+//!
+//! Writer (single producer): `Begin` stores the odd stamp, a release fence
+//! orders it before the payload, `WritePayload` stores the words, `Commit`
+//! stores the even stamp (release), `Advance` publishes the cursor (release).
+//!
+//! Reader: `CheckStamp` loads the stamp (acquire); on the expected even value it
+//! copies the payload, issues an acquire fence and `Recheck`s the stamp. If any
+//! payload word came from a later write, the writer's release fence
+//! synchronises with the reader's acquire fence, so the recheck must see the
+//! later odd (or even) stamp: equal stamps prove the copy is whole.
+
+use crate::copy;
+use crate::stamp::{self, Observed};
+use crate::sync::{fence, AtomicU64, Ordering};
+
+/// One slot as seen by the protocol: stamp, payload length and payload words.
+#[derive(Clone, Copy)]
+pub struct SlotRef<'a> {
+    /// The slot's stamp (see [`crate::stamp`]).
+    pub stamp: &'a AtomicU64,
+    /// Length in bytes of the payload of the message in the slot.
+    pub len: &'a AtomicU64,
+    /// Payload storage; its byte length is the ring's maximum message size
+    /// rounded up to whole words.
+    pub words: &'a [AtomicU64],
+}
+
+/// A ring of slots plus the publisher cursor.
+pub trait Slots {
+    /// Number of slots (a power of two).
+    fn capacity(&self) -> u64;
+    /// The slot that message `seq` goes into.
+    fn slot(&self, seq: u64) -> SlotRef<'_>;
+    /// Number of messages published so far (the next sequence to be written).
+    fn cursor(&self) -> &AtomicU64;
+}
+
+/// Writes message `seq` into its slot and advances the cursor to `seq + 1`.
+///
+/// Caller guarantees: it is the only writer of this ring, `seq` is the current
+/// cursor, and `msg` fits the slot.
+#[inline]
+pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8]) {
+    let slot = ring.slot(seq);
+    debug_assert!(msg.len() <= slot.words.len() * 8);
+    // Begin
+    slot.stamp.store(stamp::writing(seq), Ordering::Relaxed);
+    fence(Ordering::Release);
+    // WritePayload
+    slot.len.store(msg.len() as u64, Ordering::Relaxed);
+    copy::store_bytes(slot.words, msg);
+    // Commit
+    slot.stamp.store(stamp::complete(seq), Ordering::Release);
+    // Advance
+    ring.cursor().store(seq + 1, Ordering::Release);
+}
+
+/// Outcome of one attempt to read message `seq` from its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRead {
+    /// The whole message (this many bytes) was copied to the front of `out`.
+    Copied(usize),
+    /// The message is not complete yet.
+    NotYet,
+    /// The message was overwritten by a later lap before or during the copy.
+    Lapped,
+    /// The message is intact but longer than `out`; nothing was consumed.
+    TooSmall(usize),
+    /// The stamp is valid but the stored length exceeds the slot: the ring
+    /// memory was damaged by something that does not follow the protocol.
+    BadLength(u64),
+}
+
+/// Tries to read message `seq` from `slot` into `out`.
+#[inline]
+pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
+    // CheckStamp
+    let first = slot.stamp.load(Ordering::Acquire);
+    match stamp::observe(first, seq) {
+        Observed::Ready => {}
+        Observed::NotYet => return SlotRead::NotYet,
+        Observed::Lapped => return SlotRead::Lapped,
+    }
+    let len = slot.len.load(Ordering::Relaxed);
+    let room = slot.words.len() * 8;
+    // The length may be torn garbage until the recheck passes: bound the copy
+    // by both the slot and the destination, and judge it only afterwards.
+    let n = (len.min(room as u64) as usize).min(out.len());
+    copy::load_bytes(&slot.words[..copy::words_for(n)], &mut out[..n]);
+    fence(Ordering::Acquire);
+    // Recheck
+    let second = slot.stamp.load(Ordering::Relaxed);
+    if second != first {
+        return SlotRead::Lapped;
+    }
+    if len > room as u64 {
+        SlotRead::BadLength(len)
+    } else if len as usize > out.len() {
+        SlotRead::TooSmall(len as usize)
+    } else {
+        SlotRead::Copied(len as usize)
+    }
+}
+
+/// A reader's position in the stream and its exact accounting.
+///
+/// Invariant: `received + lost == next - start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderPosition {
+    /// Sequence the reader started at.
+    pub start: u64,
+    /// Next sequence the reader expects.
+    pub next: u64,
+    /// Messages delivered.
+    pub received: u64,
+    /// Messages skipped because the publisher lapped the reader.
+    pub lost: u64,
+}
+
+impl ReaderPosition {
+    /// A reader that will read `start` next.
+    pub const fn starting_at(start: u64) -> Self {
+        Self { start, next: start, received: 0, lost: 0 }
+    }
+}
+
+/// Why a read could not deliver a message that is in the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFault {
+    /// The next message needs a buffer of this many bytes; nothing consumed.
+    TooSmall(usize),
+    /// The slot's stored length is impossible (damaged ring memory).
+    BadLength(u64),
+}
+
+/// Reads the reader's next message into `out`, skipping (and counting) messages
+/// lost to lapping. Returns the length copied, or `None` when the reader has
+/// caught up with the publisher.
+#[inline]
+pub fn try_read<S: Slots + ?Sized>(
+    ring: &S,
+    pos: &mut ReaderPosition,
+    out: &mut [u8],
+) -> Result<Option<usize>, ReadFault> {
+    loop {
+        match read_slot(ring.slot(pos.next), pos.next, out) {
+            SlotRead::Copied(n) => {
+                pos.next += 1;
+                pos.received += 1;
+                return Ok(Some(n));
+            }
+            SlotRead::NotYet => return Ok(None),
+            SlotRead::Lapped => {
+                // Resync
+                let cursor = ring.cursor().load(Ordering::Acquire);
+                let next = stamp::resync_after_lap(pos.next, cursor, ring.capacity());
+                pos.lost += next - pos.next;
+                pos.next = next;
+            }
+            SlotRead::TooSmall(n) => return Err(ReadFault::TooSmall(n)),
+            SlotRead::BadLength(n) => return Err(ReadFault::BadLength(n)),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! A validated ring file mapped into this process: the shared piece under both
+//! [`crate::Publisher`] and [`crate::Subscriber`].
+
+use crate::error::{Error, Result};
+use crate::layout::{self, Header, Layout, SubscriberRecord, SLOT_OVERHEAD};
+use crate::mapping::Mapping;
+use crate::protocol::{SlotRef, Slots};
+use std::fs::File;
+use std::mem::size_of;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+
+/// A mapped ring whose layout has been validated; all accessors stay in bounds.
+pub(crate) struct RingMap {
+    // Field order matters: the mapping must be unmapped before the file (and
+    // with it a publisher's lock) goes away.
+    map: Mapping,
+    file: File,
+    layout: Layout,
+    path: PathBuf,
+    name: String,
+    mask: u64,
+    stride: usize,
+    header_len: usize,
+    payload_words: usize,
+}
+
+impl RingMap {
+    /// Maps `file` (already open) and validates it as a ring.
+    pub(crate) fn open(file: File, path: &Path, name: &str) -> Result<Self> {
+        let file_len = file.metadata().map_err(|e| Error::io("inspect", path, e))?.len();
+        if file_len < layout::min_file_len() {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "it has {file_len} bytes, less than a ring header ({} bytes): truncated",
+                    layout::min_file_len()
+                ),
+            ));
+        }
+        if file_len > layout::MAX_FILE_LEN {
+            return Err(Error::corrupt(path, format!("it has {file_len} bytes, more than any ring")));
+        }
+        let map = Mapping::map(&file, file_len as usize).map_err(|e| Error::io("map", path, e))?;
+        // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
+        // above), is page aligned, and Header consists of atomics only.
+        let header = unsafe { &*map.as_ptr().cast::<Header>() };
+        let layout = layout::read_layout(header, file_len, path)?;
+        Ok(Self::from_parts(map, file, layout, path, name))
+    }
+
+    /// Wraps a mapping whose header was just initialised for `layout`.
+    pub(crate) fn from_parts(map: Mapping, file: File, layout: Layout, path: &Path, name: &str) -> Self {
+        assert!(map.len() as u64 == layout.file_len(), "mapping does not match layout");
+        Self {
+            map,
+            file,
+            mask: layout.capacity - 1,
+            stride: layout.slot_stride(),
+            header_len: layout.header_len(),
+            payload_words: layout.payload_words(),
+            layout,
+            path: path.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: validated at construction: the mapping starts with a Header.
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    /// Subscriber record `i` (< max_subscribers).
+    pub(crate) fn record(&self, i: usize) -> &SubscriberRecord {
+        assert!(i < self.layout.max_subscribers as usize);
+        let offset = size_of::<Header>() + i * size_of::<SubscriberRecord>();
+        // SAFETY: the table lies between the Header and header_len, inside the
+        // validated mapping; offsets are multiples of 64, records are atomics.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<SubscriberRecord>() }
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Largest payload in bytes.
+    pub(crate) fn slot_size(&self) -> usize {
+        self.layout.slot_size as usize
+    }
+}
+
+impl Slots for RingMap {
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.layout.capacity
+    }
+
+    #[inline]
+    fn slot(&self, seq: u64) -> SlotRef<'_> {
+        let offset = self.header_len + (seq & self.mask) as usize * self.stride;
+        // SAFETY: `seq & mask < capacity`, so the slot lies inside the validated
+        // mapping (header_len + capacity * stride == mapping length). Slots are
+        // 64-byte aligned (page-aligned start, stride a multiple of 64), the
+        // stamp and length are 8-byte words at its start, and `payload_words`
+        // words follow within the stride. All are accessed only atomically.
+        unsafe {
+            let base = self.map.as_ptr().add(offset);
+            SlotRef {
+                stamp: &*base.cast::<AtomicU64>(),
+                len: &*base.add(8).cast::<AtomicU64>(),
+                words: std::slice::from_raw_parts(base.add(SLOT_OVERHEAD).cast::<AtomicU64>(), self.payload_words),
+            }
+        }
+    }
+
+    #[inline]
+    fn cursor(&self) -> &AtomicU64 {
+        &self.header().cursor.0
+    }
+}
+
+/// Nanoseconds since the Unix epoch (for informational timestamps only).
+pub(crate) fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a process with this pid exists (EPERM means it exists but is not ours).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

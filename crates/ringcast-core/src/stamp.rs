@@ -1,0 +1,160 @@
+//! Slot stamps: the per-slot sequence word of the stamp-in-slot protocol.
+//!
+//! A stamp is `0` for a slot never written, `2*seq + 1` while message `seq` is
+//! being written into it and `2*seq + 2` once message `seq` is complete. Stamps
+//! of one slot only ever grow, so a reader expecting `seq` can tell from one
+//! load whether its message is ready, not there yet, or already overwritten.
+
+/// Stamp of a slot that has never been written.
+pub const EMPTY: u64 = 0;
+
+/// Stamp stored while message `seq` is being written.
+#[inline]
+pub const fn writing(seq: u64) -> u64 {
+    2 * seq + 1
+}
+
+/// Stamp stored once message `seq` is complete.
+#[inline]
+pub const fn complete(seq: u64) -> u64 {
+    2 * seq + 2
+}
+
+/// What a slot holds, decoded from its stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// Never written.
+    Empty,
+    /// Message `seq` is being written.
+    Writing(u64),
+    /// Message `seq` is complete.
+    Complete(u64),
+}
+
+/// Decodes a stamp.
+#[inline]
+pub const fn decode(stamp: u64) -> SlotState {
+    if stamp == EMPTY {
+        SlotState::Empty
+    } else if stamp % 2 == 1 {
+        SlotState::Writing((stamp - 1) / 2)
+    } else {
+        SlotState::Complete((stamp - 2) / 2)
+    }
+}
+
+/// A reader's verdict on a stamp when it expects message `expected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// The slot holds exactly the expected message, complete.
+    Ready,
+    /// The expected message has not been completed yet (the slot is empty,
+    /// holds an older lap, or the expected message is being written).
+    NotYet,
+    /// The slot already holds a later lap: the expected message is gone.
+    Lapped,
+}
+
+/// Classifies `stamp` for a reader that expects message `expected`.
+#[inline]
+pub const fn observe(stamp: u64, expected: u64) -> Observed {
+    if stamp == complete(expected) {
+        return Observed::Ready;
+    }
+    match decode(stamp) {
+        SlotState::Empty => Observed::NotYet,
+        SlotState::Writing(s) | SlotState::Complete(s) => {
+            if s <= expected {
+                Observed::NotYet
+            } else {
+                Observed::Lapped
+            }
+        }
+    }
+}
+
+/// Where a lapped reader continues, given the publisher cursor (the number of
+/// messages published, i.e. the next sequence to be written).
+///
+/// Messages `cursor - capacity + 1 .. cursor` are complete and the publisher may
+/// be overwriting the slot of `cursor - capacity` right now, so the oldest safe
+/// message is `cursor - capacity + 1`. The result is always past `position`, so a
+/// reader makes progress even on a corrupt cursor; every sequence skipped,
+/// `result - position`, was published (when the cursor is honest), which is what
+/// makes the lost count exact.
+#[inline]
+pub fn resync_after_lap(position: u64, cursor: u64, capacity: u64) -> u64 {
+    let oldest_safe = cursor.saturating_sub(capacity).saturating_add(1);
+    oldest_safe.max(position.saturating_add(1))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn stamps_decode_to_what_encoded_them() {
+        assert_eq!(decode(EMPTY), SlotState::Empty);
+        assert_eq!(decode(writing(0)), SlotState::Writing(0));
+        assert_eq!(decode(complete(0)), SlotState::Complete(0));
+        assert_eq!(decode(writing(41)), SlotState::Writing(41));
+        assert_eq!(decode(complete(41)), SlotState::Complete(41));
+    }
+
+    #[test]
+    fn reader_verdicts() {
+        assert_eq!(observe(EMPTY, 0), Observed::NotYet);
+        assert_eq!(observe(writing(3), 3), Observed::NotYet);
+        assert_eq!(observe(complete(3), 3), Observed::Ready);
+        assert_eq!(observe(complete(3 - 2), 3), Observed::NotYet);
+        assert_eq!(observe(writing(7), 3), Observed::Lapped);
+        assert_eq!(observe(complete(7), 3), Observed::Lapped);
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(seq in 0u64..(u64::MAX / 2 - 1)) {
+            prop_assert_eq!(decode(writing(seq)), SlotState::Writing(seq));
+            prop_assert_eq!(decode(complete(seq)), SlotState::Complete(seq));
+        }
+
+        /// Within one slot, stamps of the laps `seq - k*cap`, `seq`, `seq + k*cap`
+        /// give NotYet, Ready and Lapped respectively.
+        #[test]
+        fn laps_are_classified_by_order(seq in 0u64..1u64 << 40, cap_log in 1u32..20, k in 1u64..1000) {
+            let cap = 1u64 << cap_log;
+            prop_assert_eq!(observe(complete(seq), seq), Observed::Ready);
+            prop_assert_eq!(observe(writing(seq + k * cap), seq), Observed::Lapped);
+            prop_assert_eq!(observe(complete(seq + k * cap), seq), Observed::Lapped);
+            if seq >= k * cap {
+                prop_assert_eq!(observe(complete(seq - k * cap), seq), Observed::NotYet);
+                prop_assert_eq!(observe(writing(seq - k * cap), seq), Observed::NotYet);
+            }
+        }
+
+        /// A lapped reader always moves forward, never past the cursor, and
+        /// lands on a message still in the ring: its loss is exact and minimal.
+        #[test]
+        fn resync_is_forward_exact_and_in_ring(cap_log in 1u32..24, position in 0u64..1u64 << 40, ahead in 0u64..1u64 << 30) {
+            let cap = 1u64 << cap_log;
+            // A reader is lapped only when its slot holds `position + k*cap`
+            // (k >= 1), which means the cursor is past that message.
+            let cursor = position + cap + 1 + ahead;
+            let next = resync_after_lap(position, cursor, cap);
+            prop_assert!(next > position);
+            prop_assert!(next <= cursor);
+            prop_assert_eq!(next, cursor - cap + 1);
+            // Every message from `next` to `cursor - 1` is still in the ring
+            // while the publisher writes `cursor`.
+            prop_assert!(cursor - next < cap);
+        }
+
+        /// Whatever the cursor says (corrupt or racing), the reader progresses.
+        #[test]
+        fn resync_always_progresses(position: u64, cursor: u64, cap_log in 1u32..63) {
+            let next = resync_after_lap(position, cursor, 1u64 << cap_log);
+            prop_assert!(next > position || position == u64::MAX);
+        }
+    }
+}

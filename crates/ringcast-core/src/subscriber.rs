@@ -1,0 +1,259 @@
+//! A subscriber: one reader of a ring, in any process.
+//!
+//! Subscribers never write to slots and never slow the publisher. Each one
+//! claims a record in the ring's subscriber table (released on drop, reclaimed
+//! from dead processes) and mirrors its position and counters there, so that
+//! monitoring tools see every reader's lag and loss.
+
+use crate::error::{Error, Result};
+use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED};
+use crate::name;
+use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
+use crate::ring::{pid_alive, unix_now_ns, RingMap};
+use crate::wait::Backoff;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Where a new subscriber starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With the next message published after attaching.
+    Latest,
+    /// With the oldest message still in the ring.
+    Oldest,
+    /// At this sequence number (messages already overwritten count as lost).
+    At(u64),
+}
+
+/// What a subscriber can tell about the publisher side of its ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherStatus {
+    /// Pid of the current or last publisher.
+    pub pid: u32,
+    /// A publisher has the ring open and its process exists.
+    pub alive: bool,
+    /// The last publisher closed the ring cleanly.
+    pub closed: bool,
+    /// How many times a publisher has opened the ring.
+    pub generation: u64,
+    /// Messages published so far.
+    pub cursor: u64,
+}
+
+/// One reader of a ring.
+pub struct Subscriber {
+    ring: RingMap,
+    pos: ReaderPosition,
+    record: usize,
+}
+
+impl Subscriber {
+    /// Attaches to ring `name`; layout and schema come from the ring header.
+    pub fn attach(name: &str, dir: Option<&Path>, start: Start) -> Result<Self> {
+        name::validate(name)?;
+        let dir = name::resolve_dir(dir);
+        let path = name::ring_path(&dir, name);
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound { name: name.to_owned(), path, available: name::list(&dir) })
+            }
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let ring = RingMap::open(file, &path, name)?;
+        let record = claim_record(&ring)?;
+        let cursor = ring.cursor().load(Ordering::Acquire);
+        let first = match start {
+            Start::Latest => cursor,
+            Start::Oldest => cursor.saturating_sub(ring.capacity()),
+            Start::At(seq) => seq,
+        };
+        let sub = Self { ring, pos: ReaderPosition::starting_at(first), record };
+        let rec = sub.record();
+        rec.start.store(first, Ordering::Relaxed);
+        rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
+        sub.mirror();
+        Ok(sub)
+    }
+
+    fn record(&self) -> &SubscriberRecord {
+        self.ring.record(self.record)
+    }
+
+    /// Copies position and counters into the shared subscriber record.
+    #[inline]
+    fn mirror(&self) {
+        let rec = self.record();
+        rec.position.store(self.pos.next, Ordering::Relaxed);
+        rec.received.store(self.pos.received, Ordering::Relaxed);
+        rec.lost.store(self.pos.lost, Ordering::Relaxed);
+    }
+
+    /// Reads the next message into `out` without waiting; `None` when caught up.
+    #[inline]
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+        let got = self.read_one(out)?;
+        if got.is_some() {
+            self.mirror();
+        }
+        Ok(got)
+    }
+
+    #[inline]
+    fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+        match protocol::try_read(&self.ring, &mut self.pos, out) {
+            Ok(Some(n)) if self.ring.layout().fixed_size() && n != self.ring.slot_size() => Err(Error::corrupt(
+                self.ring.path(),
+                format!("message {} has {n} bytes in a ring of fixed {}-byte records", self.pos.next - 1, self.ring.slot_size()),
+            )),
+            Ok(got) => Ok(got),
+            Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall { len: out.len(), needed }),
+            Err(ReadFault::BadLength(len)) => Err(Error::corrupt(
+                self.ring.path(),
+                format!("slot of message {} claims {len} bytes in {}-byte slots", self.pos.next, self.ring.slot_size()),
+            )),
+        }
+    }
+
+    /// Reads up to `max` fixed-size records into consecutive `slot_size` chunks
+    /// of `out`, without waiting. Returns how many were read.
+    pub fn try_recv_records(&mut self, out: &mut [u8], max: usize) -> Result<usize> {
+        let size = self.ring.slot_size();
+        let max = max.min(out.len() / size);
+        let mut n = 0;
+        for chunk in out.chunks_exact_mut(size).take(max) {
+            match self.read_one(chunk) {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => break,
+                Err(e) => {
+                    self.mirror();
+                    return Err(e);
+                }
+            }
+        }
+        if n > 0 {
+            self.mirror();
+        }
+        Ok(n)
+    }
+
+    /// Waits for a message until `deadline` (`None`: forever), using `backoff`
+    /// between polls. Fails with [`Error::Timeout`] at the deadline and with
+    /// [`Error::Closed`] once the publisher has closed and all is read.
+    pub fn wait_readable(&mut self, deadline: Option<Instant>, backoff: &mut Backoff) -> Result<()> {
+        loop {
+            if self.available() {
+                backoff.reset();
+                return Ok(());
+            }
+            if self.closed_and_drained() {
+                return Err(Error::Closed { name: self.ring.name().to_owned() });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
+            }
+            backoff.snooze(deadline);
+        }
+    }
+
+    /// Whether a read now would deliver a message or detect a lap (cheap: one
+    /// stamp load).
+    #[inline]
+    pub fn available(&self) -> bool {
+        let stamp = self.ring.slot(self.pos.next).stamp.load(Ordering::Acquire);
+        crate::stamp::observe(stamp, self.pos.next) != crate::stamp::Observed::NotYet
+    }
+
+    /// The publisher closed the ring and nothing is left to read.
+    fn closed_and_drained(&self) -> bool {
+        let header = self.ring.header();
+        header.publisher.0.state.load(Ordering::Acquire) == PUBLISHER_CLOSED
+            && !self.available()
+            && self.ring.cursor().load(Ordering::Acquire) <= self.pos.next
+    }
+
+    /// Sequence of the next message this subscriber will read.
+    pub fn position(&self) -> u64 {
+        self.pos.next
+    }
+
+    /// Sequence this subscriber started at.
+    pub fn start(&self) -> u64 {
+        self.pos.start
+    }
+
+    /// Messages delivered so far.
+    pub fn received(&self) -> u64 {
+        self.pos.received
+    }
+
+    /// Messages skipped because the publisher lapped this subscriber.
+    pub fn lost(&self) -> u64 {
+        self.pos.lost
+    }
+
+    /// Messages published but not yet read (may exceed capacity when lapped).
+    pub fn lag(&self) -> u64 {
+        self.ring.cursor().load(Ordering::Acquire).saturating_sub(self.pos.next)
+    }
+
+    /// What the ring header says about the publisher.
+    pub fn publisher_status(&self) -> PublisherStatus {
+        let p = &self.ring.header().publisher.0;
+        let pid = p.pid.load(Ordering::Relaxed);
+        let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
+        PublisherStatus {
+            pid,
+            alive: !closed && pid_alive(pid),
+            closed,
+            generation: p.generation.load(Ordering::Relaxed),
+            cursor: self.ring.cursor().load(Ordering::Acquire),
+        }
+    }
+
+    /// The ring's layout (capacity, slot size, schema).
+    pub fn layout(&self) -> &Layout {
+        self.ring.layout()
+    }
+
+    /// Path of the ring file.
+    pub fn path(&self) -> &Path {
+        self.ring.path()
+    }
+
+    /// The ring's name.
+    pub fn name(&self) -> &str {
+        self.ring.name()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.mirror();
+        self.record().pid.store(0, Ordering::Release);
+    }
+}
+
+/// Claims a free subscriber record, or one left by a dead process.
+fn claim_record(ring: &RingMap) -> Result<usize> {
+    let me = std::process::id();
+    let n = ring.layout().max_subscribers as usize;
+    for i in 0..n {
+        if ring.record(i).pid.compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            return Ok(i);
+        }
+    }
+    for i in 0..n {
+        let pid = ring.record(i).pid.load(Ordering::Relaxed);
+        if pid != me
+            && !pid_alive(pid)
+            && ring.record(i).pid.compare_exchange(pid, me, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            return Ok(i);
+        }
+    }
+    Err(Error::SubscriberTableFull { name: ring.name().to_owned(), max_subscribers: n as u32 })
+}
