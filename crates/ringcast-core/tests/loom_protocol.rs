@@ -90,7 +90,9 @@ fn publisher(ring: &TestRing, messages: u64) {
 
 #[test]
 fn one_reader_lapped_by_publisher() {
-    loom::model(|| {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
         let ring = Arc::new(TestRing::new(2));
         let r = ring.clone();
         let reader_thread = thread::spawn(move || reader(&r, 3, real_read));
@@ -108,7 +110,7 @@ fn two_readers() {
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let r = ring.clone();
-                thread::spawn(move || reader(&r, 2, real_read))
+                thread::spawn(move || reader(&r, 1, real_read))
             })
             .collect();
         publisher(&ring, 3);
