@@ -118,26 +118,44 @@ impl Subscriber {
         }
     }
 
-    /// Reads up to `max` fixed-size records into consecutive `slot_size` chunks
-    /// of `out`, without waiting. Returns how many were read.
-    pub fn try_recv_records(&mut self, out: &mut [u8], max: usize) -> Result<usize> {
-        let size = self.ring.slot_size();
-        let max = max.min(out.len() / size);
+    /// Reads up to `max` messages without waiting, message `i` into
+    /// `out[i*row .. (i+1)*row]`, and reports each one's length to `lengths`.
+    /// Returns how many were read. A fault (a message longer than `row`, a
+    /// damaged slot) ends the batch early and is raised only when it concerns
+    /// the batch's first message, so no delivered message is ever lost to an
+    /// error; nothing is consumed for the faulty message.
+    pub fn try_recv_rows(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        max: usize,
+        mut lengths: impl FnMut(usize, usize),
+    ) -> Result<usize> {
+        if row == 0 {
+            return Err(Error::InvalidArgument("rows of 0 bytes cannot hold messages".into()));
+        }
         let mut n = 0;
-        for chunk in out.chunks_exact_mut(size).take(max) {
+        let mut fault = None;
+        for chunk in out.chunks_exact_mut(row).take(max) {
             match self.read_one(chunk) {
-                Ok(Some(_)) => n += 1,
+                Ok(Some(len)) => {
+                    lengths(n, len);
+                    n += 1;
+                }
                 Ok(None) => break,
                 Err(e) => {
-                    self.mirror();
-                    return Err(e);
+                    fault = Some(e);
+                    break;
                 }
             }
         }
         if n > 0 {
             self.mirror();
         }
-        Ok(n)
+        match fault {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
     }
 
     /// Waits for a message until `deadline` (`None`: forever), using `backoff`

@@ -1,1 +1,40 @@
+//! `ringcast._native`: the thin PyO3 layer over `ringcast-core`.
+//!
+//! It converts Python objects to bytes and back, releases the GIL while
+//! waiting, and maps core errors to the exceptions of `ringcast.errors`. The
+//! ring logic lives in the core; the Python API surface in `python/ringcast`.
 
+mod buffer;
+mod errors;
+mod publisher;
+mod records;
+mod subscriber;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<publisher::PyPublisher>()?;
+    m.add_class::<subscriber::PySubscriber>()?;
+    m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
+    m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
+    m.add("DEFAULT_MAX_SUBSCRIBERS", ringcast_core::layout::DEFAULT_MAX_SUBSCRIBERS)?;
+    m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(list_rings, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+/// The ring directory used for `dir` (None: $RINGCAST_DIR or the default).
+#[pyfunction]
+#[pyo3(signature = (dir=None))]
+fn resolve_dir(dir: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    ringcast_core::name::resolve_dir(dir.as_deref())
+}
+
+/// Names of the rings in `dir` (None: $RINGCAST_DIR or the default), sorted.
+#[pyfunction]
+#[pyo3(signature = (dir=None))]
+fn list_rings(dir: Option<std::path::PathBuf>) -> Vec<String> {
+    ringcast_core::name::list(&ringcast_core::name::resolve_dir(dir.as_deref()))
+}

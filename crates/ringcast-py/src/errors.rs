@@ -1,0 +1,49 @@
+//! Core errors to the Python exceptions of `ringcast.errors`.
+//!
+//! The exception classes are defined in Python (so they can also derive from
+//! the matching built-in: `FileNotFoundError`, `TimeoutError`, ...); this module
+//! only picks the class and passes the core's message through.
+
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use ringcast_core::Error;
+
+/// The `ringcast.errors` exception class called `name`.
+pub fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    Ok(py.import("ringcast.errors")?.getattr(name)?.downcast_into::<PyType>()?)
+}
+
+/// Raises the `ringcast.errors` exception called `class` with `msg`.
+pub fn raise(py: Python<'_>, name: &str, msg: String) -> PyErr {
+    match class(py, name) {
+        Ok(cls) => PyErr::from_type(cls, msg),
+        Err(e) => e,
+    }
+}
+
+/// Converts a core error into the matching Python exception.
+pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
+    let class = match &err {
+        Error::InvalidName { .. } => "InvalidName",
+        Error::InvalidArgument(_) => "InvalidArgument",
+        Error::NotFound { .. } => "RingNotFound",
+        Error::Exists { .. } => "RingExists",
+        Error::PublisherExists { .. } => "PublisherExists",
+        Error::SchemaMismatch { .. } => "SchemaMismatch",
+        Error::MessageTooLarge { .. } => "MessageTooLarge",
+        Error::BufferTooSmall { .. } => "BufferTooSmall",
+        Error::Corrupt { .. } => "RingCorrupt",
+        Error::IncompatibleVersion { .. } => "IncompatibleVersion",
+        Error::PermissionDenied { .. } => "RingPermissionError",
+        Error::SubscriberTableFull { .. } => "SubscriberTableFull",
+        Error::Closed { .. } => "RingClosed",
+        Error::Timeout => "Timeout",
+        Error::Io { .. } => "RingError",
+    };
+    raise(py, class, err.to_string())
+}
+
+/// `.map_err` helper: `core_call().map_err(py_err(py))?`.
+pub fn py_err(py: Python<'_>) -> impl FnOnce(Error) -> PyErr + '_ {
+    move |e| to_py(py, e)
+}

@@ -1,0 +1,136 @@
+//! numpy records in and out of the ring: dtype checks, array views and
+//! allocation of result arrays and record scalars.
+
+use crate::errors::raise;
+use numpy::npyffi::{self, npy_intp, NpyTypes, PY_ARRAY_API};
+use numpy::prelude::*;
+use numpy::{PyArrayDescr, PyUntypedArray};
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::PyTuple;
+
+static ASARRAY: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+
+/// `numpy.asarray`, looked up once.
+pub fn asarray(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    ASARRAY
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr("asarray")?.unbind()))
+        .map(|f| f.bind(py))
+}
+
+/// Whether `a` describes the same records as `b`.
+pub fn same_dtype(a: &Bound<'_, PyArrayDescr>, b: &Bound<'_, PyArrayDescr>) -> bool {
+    a.is(b) || a.is_equiv_to(b)
+}
+
+/// A dtype that carries plain bytes (uint8, int8, unstructured void), which
+/// any ring accepts as raw message bytes.
+pub fn is_plain_bytes(d: &Bound<'_, PyArrayDescr>) -> bool {
+    !d.has_fields() && matches!(d.char(), b'B' | b'b' | b'V')
+}
+
+/// Bytes of a C-contiguous array, checked.
+pub fn array_bytes<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a [u8]> {
+    array_slice(arr, false).map(|(ptr, len)| {
+        // SAFETY: contiguous `len` bytes owned by the array, which `arr`
+        // keeps alive for 'a; the GIL is held, so nothing frees them.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    })
+}
+
+/// Bytes of a writable, C-contiguous array, checked.
+pub fn array_bytes_mut<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a mut [u8]> {
+    array_slice(arr, true).map(|(ptr, len)| {
+        // SAFETY: as in `array_bytes`, and the array is writable.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+    })
+}
+
+fn array_slice(arr: &Bound<'_, PyUntypedArray>, writable: bool) -> PyResult<(*mut u8, usize)> {
+    let py = arr.py();
+    if !arr.is_c_contiguous() {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            "the array is not C-contiguous; pass numpy.ascontiguousarray(arr)".into(),
+        ));
+    }
+    // SAFETY: `as_array_ptr` is a live PyArrayObject while `arr` is.
+    let (data, flags) = unsafe {
+        let raw = &*arr.as_array_ptr();
+        (raw.data.cast::<u8>(), raw.flags)
+    };
+    if writable && flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
+        return Err(raise(py, "InvalidArgument", "the output array is read-only; pass a writable array".into()));
+    }
+    let len = arr.len_total() * arr.dtype().itemsize();
+    if len == 0 {
+        return Ok((std::ptr::NonNull::dangling().as_ptr(), 0));
+    }
+    Ok((data, len))
+}
+
+/// Trait-like helper: total number of elements of an array.
+trait LenTotal {
+    fn len_total(&self) -> usize;
+}
+
+impl LenTotal for Bound<'_, PyUntypedArray> {
+    fn len_total(&self) -> usize {
+        self.shape().iter().product()
+    }
+}
+
+/// A new, uninitialised 1-D array of `n` records of `dtype`.
+pub fn new_records<'py>(dtype: &Bound<'py, PyArrayDescr>, n: usize) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let py = dtype.py();
+    let mut dims = [n as npy_intp];
+    // SAFETY: PyArray_NewFromDescr steals one reference to the descr, which
+    // `into_dtype_ptr` provides; null strides/data ask numpy to allocate.
+    unsafe {
+        let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            PY_ARRAY_API.get_type_object(py, NpyTypes::PyArray_Type),
+            dtype.clone().into_dtype_ptr(),
+            1,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, ptr)?.downcast_into_unchecked())
+    }
+}
+
+/// Shrinks a fresh array made by [`new_records`] to its first `n` records.
+pub fn truncate<'py>(arr: Bound<'py, PyUntypedArray>, n: usize) -> PyResult<Bound<'py, PyUntypedArray>> {
+    if arr.len() == n {
+        return Ok(arr);
+    }
+    let py = arr.py();
+    let kwargs = [("refcheck", false)].into_py_dict(py)?;
+    arr.call_method("resize", (PyTuple::new(py, [n])?,), Some(&kwargs))?;
+    Ok(arr)
+}
+
+/// One record of `dtype` copied from `bytes` (a numpy scalar: `numpy.void`
+/// for structured dtypes, `numpy.float64` for float64, ...).
+pub fn record_scalar<'py>(dtype: &Bound<'py, PyArrayDescr>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let py = dtype.py();
+    debug_assert_eq!(bytes.len(), dtype.itemsize());
+    // SAFETY: `bytes` holds one record of `dtype`; with a null base numpy
+    // copies the data into the new scalar and does not keep the pointer.
+    // PyArray_Scalar does not steal the descr reference.
+    unsafe {
+        let ptr = PY_ARRAY_API.PyArray_Scalar(
+            py,
+            bytes.as_ptr() as *mut _,
+            dtype.as_ptr().cast(),
+            std::ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(py, ptr)
+    }
+}
+
+use pyo3::types::IntoPyDict;

@@ -1,0 +1,62 @@
+"""ringcast: low-latency market-data fan-out through shared-memory rings.
+
+A feed handler creates a ring and publishes into it::
+
+    pub = ringcast.Publisher.create("md.quotes", dtype=QUOTE, capacity=1 << 16)
+    pub.publish(record)
+
+and any number of strategy processes on the same host read it::
+
+    with ringcast.Subscriber.attach("md.quotes") as sub:
+        for quote in sub:
+            ...
+"""
+
+from __future__ import annotations
+
+from . import _native
+from ._api import Publisher, Subscriber, default_dir, list_rings
+from .errors import (
+    BufferTooSmall,
+    IncompatibleVersion,
+    InvalidArgument,
+    InvalidName,
+    MessageTooLarge,
+    PublisherExists,
+    RingClosed,
+    RingCorrupt,
+    RingError,
+    RingExists,
+    RingNotFound,
+    RingPermissionError,
+    SchemaMismatch,
+    SubscriberTableFull,
+    Timeout,
+)
+
+__version__: str = _native.__version__
+FORMAT_VERSION: int = _native.FORMAT_VERSION
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BufferTooSmall",
+    "IncompatibleVersion",
+    "InvalidArgument",
+    "InvalidName",
+    "MessageTooLarge",
+    "Publisher",
+    "PublisherExists",
+    "RingClosed",
+    "RingCorrupt",
+    "RingError",
+    "RingExists",
+    "RingNotFound",
+    "RingPermissionError",
+    "SchemaMismatch",
+    "Subscriber",
+    "SubscriberTableFull",
+    "Timeout",
+    "__version__",
+    "default_dir",
+    "list_rings",
+]
