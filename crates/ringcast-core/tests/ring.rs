@@ -1,0 +1,265 @@
+//! End-to-end tests of the shared-memory ring through its public API.
+#![cfg(not(loom))]
+
+use ringcast_core::{CreateOptions, Error, Publisher, Start, Subscriber};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn opts(dir: &Path, capacity: u64, slot_size: u32) -> CreateOptions {
+    CreateOptions { dir: Some(dir.to_owned()), ..CreateOptions::new(capacity, slot_size) }
+}
+
+fn recv_all(sub: &mut Subscriber, buf: &mut [u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(n) = sub.try_recv(buf).unwrap() {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+#[test]
+fn variable_length_messages_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("v", &opts(dir.path(), 8, 100)).unwrap();
+    let mut sub = Subscriber::attach("v", Some(dir.path()), Start::Oldest).unwrap();
+    let msgs: Vec<Vec<u8>> = (0..6).map(|i| vec![i as u8 + 1; [0, 1, 7, 8, 9, 100][i]]).collect();
+    for m in &msgs {
+        publisher.publish(m).unwrap();
+    }
+    let mut buf = [0u8; 100];
+    assert_eq!(recv_all(&mut sub, &mut buf), msgs);
+    assert_eq!((sub.received(), sub.lost(), sub.position()), (6, 0, 6));
+}
+
+#[test]
+fn lapped_subscriber_counts_exact_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("lap", &opts(dir.path(), 4, 8)).unwrap();
+    let mut sub = Subscriber::attach("lap", Some(dir.path()), Start::Latest).unwrap();
+    for i in 0u64..10 {
+        publisher.publish(&i.to_le_bytes()).unwrap();
+    }
+    let mut buf = [0u8; 8];
+    let got: Vec<u64> = recv_all(&mut sub, &mut buf).iter().map(|m| u64::from_le_bytes(m[..].try_into().unwrap())).collect();
+    // Cursor 10, capacity 4: the oldest message safe from the publisher is 7.
+    assert_eq!(got, vec![7, 8, 9]);
+    assert_eq!(sub.lost(), 7);
+    assert_eq!(sub.received() + sub.lost(), sub.position() - sub.start());
+}
+
+#[test]
+fn start_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("st", &opts(dir.path(), 8, 8)).unwrap();
+    for i in 0u64..20 {
+        publisher.publish(&i.to_le_bytes()).unwrap();
+    }
+    let d = Some(dir.path());
+    assert_eq!(Subscriber::attach("st", d, Start::Latest).unwrap().position(), 20);
+    assert_eq!(Subscriber::attach("st", d, Start::Oldest).unwrap().position(), 12);
+    let mut at = Subscriber::attach("st", d, Start::At(15)).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(recv_all(&mut at, &mut buf).len(), 5);
+}
+
+#[test]
+fn second_publisher_is_refused_and_restart_continues_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 8, 8);
+    let mut first = Publisher::create("p", &o).unwrap();
+    first.publish(b"12345678").unwrap();
+    o.exist_ok = true;
+    match Publisher::create("p", &o) {
+        Err(Error::PublisherExists { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected PublisherExists, got {:?}", other.err()),
+    }
+    let mut sub = Subscriber::attach("p", Some(dir.path()), Start::Oldest).unwrap();
+    drop(first);
+    o.exist_ok = false;
+    assert!(matches!(Publisher::create("p", &o), Err(Error::Exists { .. })));
+    o.exist_ok = true;
+    let mut second = Publisher::create("p", &o).unwrap();
+    assert_eq!(second.sequence(), 1);
+    assert_eq!(second.generation(), 2);
+    second.publish(b"abcdefgh").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(recv_all(&mut sub, &mut buf), vec![b"12345678".to_vec(), b"abcdefgh".to_vec()]);
+}
+
+#[test]
+fn take_over_with_another_layout_is_a_schema_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Publisher::create("m", &opts(dir.path(), 8, 8)).unwrap());
+    let mut o = opts(dir.path(), 16, 8);
+    o.exist_ok = true;
+    let err = Publisher::create("m", &o).err().unwrap();
+    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("capacity=8") && err.to_string().contains("capacity=16"));
+}
+
+#[test]
+fn closed_ring_ends_the_stream_after_the_last_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("c", &opts(dir.path(), 8, 8)).unwrap();
+    let mut sub = Subscriber::attach("c", Some(dir.path()), Start::Latest).unwrap();
+    publisher.publish(b"last").unwrap();
+    publisher.close();
+    let mut backoff = ringcast_core::wait::Backoff::new();
+    sub.wait_readable(None, &mut backoff).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(4));
+    assert!(matches!(sub.wait_readable(None, &mut backoff), Err(Error::Closed { .. })));
+    assert!(sub.publisher_status().closed);
+}
+
+#[test]
+fn wait_times_out_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let _publisher = Publisher::create("t", &opts(dir.path(), 8, 8)).unwrap();
+    let mut sub = Subscriber::attach("t", Some(dir.path()), Start::Latest).unwrap();
+    let t0 = Instant::now();
+    let res = sub.wait_readable(Some(t0 + Duration::from_millis(30)), &mut Default::default());
+    assert!(matches!(res, Err(Error::Timeout)));
+    assert!(t0.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("b", &opts(dir.path(), 8, 16)).unwrap();
+    let mut sub = Subscriber::attach("b", Some(dir.path()), Start::Latest).unwrap();
+    assert!(matches!(publisher.publish(&[0; 17]), Err(Error::MessageTooLarge { len: 17, slot_size: 16 })));
+    publisher.publish(&[7; 12]).unwrap();
+    let mut small = [0u8; 4];
+    assert!(matches!(sub.try_recv(&mut small), Err(Error::BufferTooSmall { len: 4, needed: 12 })));
+    let mut buf = [0u8; 16];
+    assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(12));
+
+    let mut fixed = opts(dir.path(), 8, 16);
+    fixed.fixed_size = true;
+    let mut typed = Publisher::create("f", &fixed).unwrap();
+    assert!(matches!(typed.publish(&[0; 12]), Err(Error::InvalidArgument(_))));
+    typed.publish_records(&[1; 48]).unwrap();
+    let mut tsub = Subscriber::attach("f", Some(dir.path()), Start::Oldest).unwrap();
+    let mut rows = [0u8; 64];
+    let mut lens = vec![];
+    assert_eq!(tsub.try_recv_rows(&mut rows, 16, 4, |_, l| lens.push(l)).unwrap(), 3);
+    assert_eq!(lens, vec![16, 16, 16]);
+}
+
+#[test]
+fn subscriber_table_fills_and_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 8, 8);
+    o.max_subscribers = Some(2);
+    let _publisher = Publisher::create("s", &o).unwrap();
+    let d = Some(dir.path());
+    let a = Subscriber::attach("s", d, Start::Latest).unwrap();
+    let _b = Subscriber::attach("s", d, Start::Latest).unwrap();
+    let err = Subscriber::attach("s", d, Start::Latest).err().unwrap();
+    assert!(matches!(err, Error::SubscriberTableFull { max_subscribers: 2, .. }), "{err}");
+    drop(a);
+    Subscriber::attach("s", d, Start::Latest).unwrap();
+}
+
+#[test]
+fn damaged_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::create("d", &opts(dir.path(), 8, 8)).unwrap();
+    let path = publisher.path().to_owned();
+    drop(publisher);
+    let good = std::fs::read(&path).unwrap();
+    let d = Some(dir.path());
+    let attach = || Subscriber::attach("d", d, Start::Latest).err().expect("must be refused");
+
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    assert!(matches!(attach(), Error::Corrupt { .. }));
+    std::fs::write(&path, &good[..100]).unwrap();
+    assert!(matches!(attach(), Error::Corrupt { .. }));
+    std::fs::write(&path, b"").unwrap();
+    assert!(matches!(attach(), Error::Corrupt { .. }));
+
+    let mut bad = good.clone();
+    bad[8] = 99; // version
+    std::fs::write(&path, &bad).unwrap();
+    assert!(matches!(attach(), Error::IncompatibleVersion { found: 99, .. }));
+
+    let mut bad = good.clone();
+    bad[16] ^= 1; // capacity
+    std::fs::write(&path, &bad).unwrap();
+    assert!(matches!(attach(), Error::Corrupt { .. }));
+
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut random = good.clone();
+    for b in random.iter_mut().take(4096) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = state as u8;
+    }
+    std::fs::write(&path, &random).unwrap();
+    assert!(matches!(attach(), Error::Corrupt { .. }));
+}
+
+#[test]
+fn names_are_validated_and_missing_rings_list_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let _p = Publisher::create("here", &opts(dir.path(), 8, 8)).unwrap();
+    for bad in ["", "../x", "a\0b"] {
+        assert!(matches!(Subscriber::attach(bad, Some(dir.path()), Start::Latest), Err(Error::InvalidName { .. })));
+    }
+    let err = Subscriber::attach("there", Some(dir.path()), Start::Latest).err().unwrap();
+    assert!(err.to_string().contains("rings there: here"), "{err}");
+}
+
+/// One publisher thread, two reader threads, checksummed messages: no reader
+/// ever accepts a torn message, order holds, and loss accounting is exact.
+#[test]
+fn concurrent_readers_never_see_torn_messages() {
+    const N: u64 = 300_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("x", &opts(dir.path(), 64, 64)).unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut sub = Subscriber::attach("x", Some(dir.path()), Start::Oldest).unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let mut last = None;
+                let mut backoff = ringcast_core::wait::Backoff::new();
+                loop {
+                    match sub.try_recv(&mut buf).unwrap() {
+                        Some(n) => {
+                            assert_eq!(n, 64);
+                            let words: Vec<u64> = buf.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+                            let seq = words[0];
+                            assert!(words[1..].iter().all(|&w| w == seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)), "torn message {seq}");
+                            assert_eq!(seq, sub.position() - 1);
+                            assert!(last.is_none_or(|l| seq > l));
+                            last = Some(seq);
+                        }
+                        None => match sub.wait_readable(None, &mut backoff) {
+                            Ok(()) => {}
+                            Err(Error::Closed { .. }) => break,
+                            Err(e) => panic!("{e}"),
+                        },
+                    }
+                }
+                assert_eq!(sub.received() + sub.lost(), N);
+                (sub.received(), sub.lost())
+            })
+        })
+        .collect();
+    for seq in 0..N {
+        let mut msg = [0u8; 64];
+        msg[..8].copy_from_slice(&seq.to_le_bytes());
+        for w in msg[8..].chunks_exact_mut(8) {
+            w.copy_from_slice(&seq.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        }
+        publisher.publish(&msg).unwrap();
+    }
+    publisher.close();
+    for r in readers {
+        let (received, lost) = r.join().unwrap();
+        eprintln!("reader: received {received} lost {lost}");
+    }
+}
