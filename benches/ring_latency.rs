@@ -1,1 +1,744 @@
-fn main(){}
+//! ringcast latency and throughput, measured against the core-to-core limit.
+//!
+//! `cargo run --release -p ringcast-benches --bin ring_latency -- [--messages N] [--json]`
+//!
+//! Two threads pinned to two different cores exchange 64-byte messages
+//! through a ring in a temporary directory (shared memory, exactly as between
+//! processes). Measured in one run:
+//!
+//! - one-way latency: the publisher stamps each message with the time stamp
+//!   counter and publishes one message every ~2 µs (so nothing queues); the
+//!   subscriber, spinning on `try_recv`, records `now - stamp`;
+//! - the physical reference: a cache-line ping-pong between the same two
+//!   cores (two `AtomicU64` on separate lines), round trip / 2;
+//! - ringcast round trip / 2 (two rings, ping and pong), which needs no
+//!   cross-core clock at all;
+//! - throughput flat out: published/s, and delivered/s with the subscriber's
+//!   received and lost counts (a seqlock ring never blocks its publisher, so
+//!   a slower reader is lapped and loses messages instead);
+//! - a peer: `std::sync::mpsc::sync_channel` (crossbeam's algorithm) in the
+//!   same roles, in-process only.
+//!
+//! Percentiles are nearest-rank over the sorted samples.
+
+use ringcast_core::{CreateOptions, Publisher, Start, Subscriber};
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, TryRecvError};
+use std::sync::Barrier;
+use std::thread;
+use std::time::Duration;
+
+/// Size of every message, bytes.
+const MSG_SIZE: usize = 64;
+/// Pacing of the latency runs: one message per this many ns.
+const PACE_NS: f64 = 2_000.0;
+/// Ring slots (and mpsc bound) of the latency and throughput runs.
+const CAPACITY: u64 = 4096;
+/// Throughput trials; the median one (by delivered rate) is reported.
+const TRIALS: usize = 5;
+/// Throughput messages per trial, in multiples of `--messages`.
+const THROUGHPUT_FACTOR: usize = 4;
+
+/// Set once any thread failed to pin itself.
+static PIN_FAILED: AtomicBool = AtomicBool::new(false);
+
+// ---------------------------------------------------------------- clock ----
+
+/// A raw, cheap clock: the time stamp counter on x86-64 (invariant TSC,
+/// calibrated against CLOCK_MONOTONIC), CLOCK_MONOTONIC itself elsewhere.
+#[derive(Clone, Copy)]
+struct Clock {
+    ns_per_tick: f64,
+    source: &'static str,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Current clock reading, in ticks of [`Clock`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ticks() -> u64 {
+    // SAFETY: LFENCE and RDTSC are available on every x86-64 CPU (SSE2 is
+    // part of the base ISA) and touch no memory. LFENCE keeps RDTSC from
+    // executing before the preceding loads (e.g. the message) completed.
+    unsafe {
+        std::arch::x86_64::_mm_lfence();
+        std::arch::x86_64::_rdtsc()
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn ticks() -> u64 {
+    monotonic_ns()
+}
+
+impl Clock {
+    #[cfg(target_arch = "x86_64")]
+    fn calibrate() -> Self {
+        // Best of a few 50 ms windows, each bracketed tightly on both ends.
+        let bracket = || loop {
+            let a = ticks();
+            let ns = monotonic_ns();
+            let b = ticks();
+            if b - a < 2_000 {
+                return (a / 2 + b / 2, ns);
+            }
+        };
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            let (t0, n0) = bracket();
+            thread::sleep(Duration::from_millis(50));
+            let (t1, n1) = bracket();
+            rates.push((n1 - n0) as f64 / (t1 - t0) as f64);
+        }
+        rates.sort_by(f64::total_cmp);
+        Self { ns_per_tick: rates[1], source: "rdtsc (lfence), calibrated against CLOCK_MONOTONIC" }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn calibrate() -> Self {
+        Self { ns_per_tick: 1.0, source: "clock_gettime(CLOCK_MONOTONIC)" }
+    }
+
+    fn ns(&self, ticks: u64) -> f64 {
+        ticks as f64 * self.ns_per_tick
+    }
+
+    fn ticks_for_ns(&self, ns: f64) -> u64 {
+        (ns / self.ns_per_tick).round() as u64
+    }
+}
+
+/// Median cost of one `ticks()` reading, ns (included in every latency sample).
+fn clock_overhead_ns(clock: &Clock) -> f64 {
+    let mut d: Vec<u64> = (0..10_001)
+        .map(|_| {
+            let a = ticks();
+            let b = ticks();
+            b - a
+        })
+        .collect();
+    d.sort_unstable();
+    clock.ns(d[d.len() / 2])
+}
+
+// -------------------------------------------------------------- pinning ----
+
+/// Pins the calling thread to `core`; on failure says so and runs unpinned.
+fn pin(core: Option<core_affinity::CoreId>, role: &str) {
+    let Some(core) = core else {
+        return;
+    };
+    if !core_affinity::set_for_current(core) {
+        if !PIN_FAILED.swap(true, Ordering::Relaxed) {
+            eprintln!("warning: pinning {role} to core {} failed; continuing unpinned", core.id);
+        }
+    }
+}
+
+// ---------------------------------------------------------- statistics ----
+
+/// Latency distribution of one measurement, ns.
+struct Latency {
+    label: &'static str,
+    samples: usize,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    min: f64,
+    mean: f64,
+    /// Messages the reader lost (ring lapped it); 0 for lossless paths.
+    lost: u64,
+    /// Samples where the receive stamp preceded the send stamp (TSC skew).
+    negative: usize,
+}
+
+/// Nearest-rank percentile of sorted `v`.
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+impl Latency {
+    fn from_ns(label: &'static str, mut v: Vec<f64>, lost: u64, negative: usize) -> Self {
+        assert!(!v.is_empty(), "{label}: no samples");
+        v.sort_by(f64::total_cmp);
+        Self {
+            label,
+            samples: v.len(),
+            p50: percentile(&v, 50.0),
+            p99: percentile(&v, 99.0),
+            p999: percentile(&v, 99.9),
+            max: v[v.len() - 1],
+            min: v[0],
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            lost,
+            negative,
+        }
+    }
+
+    /// From one-way stamp differences in ticks (signed: cross-core skew).
+    fn from_deltas(label: &'static str, clock: &Clock, deltas: &[i64], lost: u64) -> Self {
+        let negative = deltas.iter().filter(|&&d| d < 0).count();
+        let ns = deltas.iter().map(|&d| d as f64 * clock.ns_per_tick).collect();
+        Self::from_ns(label, ns, lost, negative)
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"label\":\"{}\",\"samples\":{},\"p50_ns\":{:.1},\"p99_ns\":{:.1},\"p999_ns\":{:.1},\
+             \"max_ns\":{:.1},\"min_ns\":{:.1},\"mean_ns\":{:.1},\"lost\":{},\"negative\":{}}}",
+            self.label,
+            self.samples,
+            self.p50,
+            self.p99,
+            self.p999,
+            self.max,
+            self.min,
+            self.mean,
+            self.lost,
+            self.negative
+        )
+    }
+}
+
+/// One flat-out throughput trial.
+#[derive(Clone)]
+struct Throughput {
+    label: &'static str,
+    messages: u64,
+    /// Messages per second the publisher (sender) achieved.
+    published_per_s: f64,
+    /// Messages per second delivered to the reader (0 without a reader).
+    delivered_per_s: f64,
+    received: u64,
+    lost: u64,
+    /// Delivered rates of all trials, for the spread.
+    trial_rates: Vec<f64>,
+}
+
+impl Throughput {
+    /// The median trial by delivered (or, without a reader, published) rate.
+    fn median(mut trials: Vec<Throughput>) -> Throughput {
+        let key = |t: &Throughput| if t.delivered_per_s > 0.0 { t.delivered_per_s } else { t.published_per_s };
+        trials.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        let rates: Vec<f64> = trials.iter().map(key).collect();
+        let mut m = trials[trials.len() / 2].clone();
+        m.trial_rates = rates;
+        m
+    }
+
+    fn json(&self) -> String {
+        let rates: Vec<String> = self.trial_rates.iter().map(|r| format!("{r:.0}")).collect();
+        format!(
+            "{{\"label\":\"{}\",\"messages\":{},\"published_per_s\":{:.0},\"delivered_per_s\":{:.0},\
+             \"received\":{},\"lost\":{},\"trial_rates\":[{}]}}",
+            self.label,
+            self.messages,
+            self.published_per_s,
+            self.delivered_per_s,
+            self.received,
+            self.lost,
+            rates.join(",")
+        )
+    }
+}
+
+// ------------------------------------------------------------ the runs ----
+
+/// The two cores the two threads run on.
+#[derive(Clone, Copy)]
+struct Cores {
+    writer: Option<core_affinity::CoreId>,
+    reader: Option<core_affinity::CoreId>,
+}
+
+fn create_ring(dir: &Path, name: &str) -> (Publisher, Subscriber) {
+    let opts = CreateOptions {
+        fixed_size: true,
+        dir: Some(dir.to_owned()),
+        ..CreateOptions::new(CAPACITY, MSG_SIZE as u32)
+    };
+    let publisher = Publisher::create(name, &opts).expect("create ring");
+    let subscriber = Subscriber::attach(name, Some(dir), Start::Oldest).expect("attach to ring");
+    (publisher, subscriber)
+}
+
+/// Message `seq` stamped with `stamp`: bytes 0..8 stamp, 8..16 sequence.
+#[inline(always)]
+fn stamp_message(msg: &mut [u8; MSG_SIZE], seq: u64, stamp: u64) {
+    msg[..8].copy_from_slice(&stamp.to_ne_bytes());
+    msg[8..16].copy_from_slice(&seq.to_ne_bytes());
+}
+
+#[inline(always)]
+fn read_u64(msg: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(msg[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Sends `total` paced messages through `send`, stamping each just before.
+fn paced_sender(clock: &Clock, total: u64, mut send: impl FnMut(&[u8; MSG_SIZE])) {
+    let pace = clock.ticks_for_ns(PACE_NS);
+    let mut msg = [0u8; MSG_SIZE];
+    let mut last = ticks();
+    for seq in 0..total {
+        // Pace from the previous send (not from a fixed schedule), so a
+        // descheduled sender does not burst afterwards and queue messages.
+        while ticks().wrapping_sub(last) < pace {}
+        let now = ticks();
+        stamp_message(&mut msg, seq, now);
+        send(&msg);
+        last = now;
+    }
+}
+
+/// (a) One-way latency through a ring: publisher stamps, subscriber measures.
+fn ring_one_way(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+    let (mut publisher, mut subscriber) = create_ring(dir, "latency");
+    let total = (warmup + n) as u64;
+    let barrier = Barrier::new(2);
+    let (deltas, lost) = thread::scope(|s| {
+        let reader = s.spawn(|| {
+            pin(cores.reader, "subscriber");
+            let mut deltas = Vec::with_capacity(n);
+            let mut buf = [0u8; MSG_SIZE];
+            barrier.wait();
+            while subscriber.position() < total {
+                if let Some(_len) = subscriber.try_recv(&mut buf).expect("try_recv") {
+                    let now = ticks();
+                    if read_u64(&buf, 8) >= warmup as u64 {
+                        deltas.push(now.wrapping_sub(read_u64(&buf, 0)) as i64);
+                    }
+                }
+            }
+            (deltas, subscriber.lost())
+        });
+        s.spawn(|| {
+            pin(cores.writer, "publisher");
+            barrier.wait();
+            paced_sender(clock, total, |m| {
+                publisher.publish(m).expect("publish");
+            });
+        });
+        reader.join().expect("subscriber thread")
+    });
+    Latency::from_deltas("ringcast publish -> try_recv", clock, &deltas, lost)
+}
+
+/// Peer: the same paced one-way measurement through std's bounded channel.
+fn mpsc_one_way(cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+    let (tx, rx) = mpsc::sync_channel::<[u8; MSG_SIZE]>(CAPACITY as usize);
+    let total = (warmup + n) as u64;
+    let barrier = &Barrier::new(2);
+    let deltas = thread::scope(|s| {
+        let reader = s.spawn(move || {
+            pin(cores.reader, "receiver");
+            let mut deltas = Vec::with_capacity(n);
+            barrier.wait();
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => {
+                        let now = ticks();
+                        if read_u64(&msg, 8) >= warmup as u64 {
+                            deltas.push(now.wrapping_sub(read_u64(&msg, 0)) as i64);
+                        }
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => break deltas,
+                }
+            }
+        });
+        s.spawn(move || {
+            pin(cores.writer, "sender");
+            barrier.wait();
+            paced_sender(clock, total, |m| tx.send(*m).expect("send"));
+        });
+        reader.join().expect("receiver thread")
+    });
+    Latency::from_deltas("std mpsc sync_channel -> try_recv", clock, &deltas, 0)
+}
+
+/// A cache line of its own.
+#[repr(C, align(64))]
+struct Line(AtomicU64);
+
+/// (c) The physical reference: round trips of a cache line between the two
+/// cores; one-way = round trip / 2.
+fn cache_line_ping_pong(cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+    let ping = Line(AtomicU64::new(0));
+    let pong = Line(AtomicU64::new(0));
+    let total = (warmup + n) as u64;
+    let barrier = Barrier::new(2);
+    let rtts = thread::scope(|s| {
+        s.spawn(|| {
+            pin(cores.reader, "ping-pong responder");
+            barrier.wait();
+            for i in 1..=total {
+                while ping.0.load(Ordering::Acquire) != i {}
+                pong.0.store(i, Ordering::Release);
+            }
+        });
+        let initiator = s.spawn(|| {
+            pin(cores.writer, "ping-pong initiator");
+            let mut rtts = Vec::with_capacity(n);
+            barrier.wait();
+            for i in 1..=total {
+                let t0 = ticks();
+                ping.0.store(i, Ordering::Release);
+                while pong.0.load(Ordering::Acquire) != i {}
+                let t1 = ticks();
+                if i > warmup as u64 {
+                    rtts.push(clock.ns(t1 - t0) / 2.0);
+                }
+            }
+            rtts
+        });
+        initiator.join().expect("initiator thread")
+    });
+    Latency::from_ns("cache-line ping-pong, rtt/2", rtts, 0, 0)
+}
+
+/// Round trips through two rings (ping and pong); one-way = round trip / 2.
+/// Timed on one core only, so it needs no cross-core clock agreement.
+fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+    let (mut ping_pub, mut ping_sub) = create_ring(dir, "rt-ping");
+    let (mut pong_pub, mut pong_sub) = create_ring(dir, "rt-pong");
+    let total = (warmup + n) as u64;
+    let barrier = Barrier::new(2);
+    let (rtts, lost) = thread::scope(|s| {
+        s.spawn(|| {
+            pin(cores.reader, "round-trip responder");
+            let mut buf = [0u8; MSG_SIZE];
+            barrier.wait();
+            while ping_sub.position() < total {
+                if ping_sub.try_recv(&mut buf).expect("try_recv ping").is_some() {
+                    pong_pub.publish(&buf).expect("publish pong");
+                }
+            }
+        });
+        let initiator = s.spawn(|| {
+            pin(cores.writer, "round-trip initiator");
+            let mut rtts = Vec::with_capacity(n);
+            let mut msg = [0u8; MSG_SIZE];
+            let mut back = [0u8; MSG_SIZE];
+            barrier.wait();
+            for seq in 0..total {
+                let t0 = ticks();
+                stamp_message(&mut msg, seq, t0);
+                ping_pub.publish(&msg).expect("publish ping");
+                while pong_sub.try_recv(&mut back).expect("try_recv pong").is_none() {}
+                let t1 = ticks();
+                assert_eq!(read_u64(&back, 8), seq, "round trip out of order");
+                if seq >= warmup as u64 {
+                    rtts.push(clock.ns(t1 - t0) / 2.0);
+                }
+            }
+            (rtts, pong_sub.lost())
+        });
+        initiator.join().expect("initiator thread")
+    });
+    Latency::from_ns("ringcast round trip, rtt/2", rtts, lost, 0)
+}
+
+/// (b) Flat-out throughput through a ring, one trial.
+fn ring_throughput(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: usize) -> Throughput {
+    let (mut publisher, mut subscriber) = create_ring(dir, &format!("throughput-{trial}"));
+    let barrier = Barrier::new(2);
+    let (pub_ticks, (sub_ticks, received, lost)) = thread::scope(|s| {
+        let reader = s.spawn(|| {
+            pin(cores.reader, "subscriber");
+            let mut buf = [0u8; MSG_SIZE];
+            barrier.wait();
+            let t0 = ticks();
+            while subscriber.position() < total {
+                black_box(subscriber.try_recv(&mut buf).expect("try_recv"));
+            }
+            (ticks() - t0, subscriber.received(), subscriber.lost())
+        });
+        let writer = s.spawn(|| {
+            pin(cores.writer, "publisher");
+            let mut msg = [0u8; MSG_SIZE];
+            barrier.wait();
+            let t0 = ticks();
+            for seq in 0..total {
+                msg[8..16].copy_from_slice(&seq.to_ne_bytes());
+                publisher.publish(&msg).expect("publish");
+            }
+            ticks() - t0
+        });
+        (writer.join().expect("publisher thread"), reader.join().expect("subscriber thread"))
+    });
+    assert_eq!(received + lost, total, "subscriber accounting");
+    Throughput {
+        label: "ringcast, 1 subscriber",
+        messages: total,
+        published_per_s: total as f64 / clock.ns(pub_ticks) * 1e9,
+        delivered_per_s: received as f64 / clock.ns(sub_ticks) * 1e9,
+        received,
+        lost,
+        trial_rates: Vec::new(),
+    }
+}
+
+/// Publisher alone (no subscriber): the cost of `publish` itself.
+fn ring_publish_only(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: usize) -> Throughput {
+    let opts = CreateOptions {
+        fixed_size: true,
+        dir: Some(dir.to_owned()),
+        ..CreateOptions::new(CAPACITY, MSG_SIZE as u32)
+    };
+    let mut publisher = Publisher::create(&format!("publish-only-{trial}"), &opts).expect("create ring");
+    let ticks_spent = thread::scope(|s| {
+        s.spawn(|| {
+            pin(cores.writer, "publisher");
+            let mut msg = [0u8; MSG_SIZE];
+            let t0 = ticks();
+            for seq in 0..total {
+                msg[8..16].copy_from_slice(&seq.to_ne_bytes());
+                publisher.publish(&msg).expect("publish");
+            }
+            ticks() - t0
+        })
+        .join()
+        .expect("publisher thread")
+    });
+    Throughput {
+        label: "ringcast publish only, no subscriber",
+        messages: total,
+        published_per_s: total as f64 / clock.ns(ticks_spent) * 1e9,
+        delivered_per_s: 0.0,
+        received: 0,
+        lost: 0,
+        trial_rates: Vec::new(),
+    }
+}
+
+/// Peer: flat-out throughput through std's bounded channel (lossless: the
+/// sender waits when the channel is full).
+fn mpsc_throughput(cores: Cores, clock: &Clock, total: u64) -> Throughput {
+    let (tx, rx) = mpsc::sync_channel::<[u8; MSG_SIZE]>(CAPACITY as usize);
+    let barrier = &Barrier::new(2);
+    let (pub_ticks, (sub_ticks, received)) = thread::scope(|s| {
+        let reader = s.spawn(move || {
+            pin(cores.reader, "receiver");
+            let mut received = 0u64;
+            barrier.wait();
+            let t0 = ticks();
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => {
+                        black_box(msg);
+                        received += 1;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            (ticks() - t0, received)
+        });
+        let writer = s.spawn(move || {
+            pin(cores.writer, "sender");
+            let mut msg = [0u8; MSG_SIZE];
+            barrier.wait();
+            let t0 = ticks();
+            for seq in 0..total {
+                msg[8..16].copy_from_slice(&seq.to_ne_bytes());
+                tx.send(msg).expect("send");
+            }
+            ticks() - t0
+        });
+        (writer.join().expect("sender thread"), reader.join().expect("receiver thread"))
+    });
+    Throughput {
+        label: "std mpsc sync_channel",
+        messages: total,
+        published_per_s: total as f64 / clock.ns(pub_ticks) * 1e9,
+        delivered_per_s: received as f64 / clock.ns(sub_ticks) * 1e9,
+        received,
+        lost: total - received,
+        trial_rates: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------- main ----
+
+struct Args {
+    messages: usize,
+    json: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args { messages: 1_000_000, json: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--messages" => {
+                let v = it.next().unwrap_or_default();
+                args.messages = v.replace('_', "").parse().unwrap_or_else(|_| {
+                    eprintln!("--messages needs a positive integer, got {v:?}");
+                    std::process::exit(2)
+                });
+                if args.messages == 0 {
+                    eprintln!("--messages must be at least 1");
+                    std::process::exit(2);
+                }
+            }
+            "--json" => args.json = true,
+            "-h" | "--help" => {
+                println!("usage: ring_latency [--messages N] [--json]");
+                println!("  --messages N  latency samples per measurement (default 1000000);");
+                println!("                throughput trials move {THROUGHPUT_FACTOR} x N messages each");
+                println!("  --json        print one JSON object instead of the tables");
+                std::process::exit(0);
+            }
+            other => {
+                eprintln!("unknown argument {other:?}; usage: ring_latency [--messages N] [--json]");
+                std::process::exit(2);
+            }
+        }
+    }
+    args
+}
+
+/// A temporary ring directory, in /dev/shm when there is one (as in production).
+fn ring_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::Builder::new().prefix("ringcast-bench-").tempdir_in(shm)
+    } else {
+        tempfile::Builder::new().prefix("ringcast-bench-").tempdir()
+    };
+    dir.expect("create temporary ring directory")
+}
+
+fn main() {
+    let args = parse_args();
+    let n = args.messages;
+    let warmup = (n / 10).max(1_000);
+    let throughput_total = (n * THROUGHPUT_FACTOR) as u64;
+
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = if ids.len() >= 2 {
+        Cores { writer: Some(ids[0]), reader: Some(ids[1]) }
+    } else {
+        eprintln!("warning: fewer than two cores available to pin to ({}); running unpinned", ids.len());
+        PIN_FAILED.store(true, Ordering::Relaxed);
+        Cores { writer: None, reader: None }
+    };
+    let clock = Clock::calibrate();
+    let overhead = clock_overhead_ns(&clock);
+    let dir = ring_dir();
+
+    let ring = ring_one_way(dir.path(), cores, &clock, n, warmup);
+    let ping_pong = cache_line_ping_pong(cores, &clock, n, warmup);
+    let round_trip = ring_round_trip(dir.path(), cores, &clock, n, warmup);
+    let peer = mpsc_one_way(cores, &clock, n, warmup);
+    let latencies = [ring, ping_pong, round_trip, peer];
+
+    let ring_tp = Throughput::median(
+        (0..TRIALS).map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t)).collect(),
+    );
+    let publish_only = Throughput::median(
+        (0..TRIALS).map(|t| ring_publish_only(dir.path(), cores, &clock, throughput_total, t)).collect(),
+    );
+    let peer_tp = Throughput::median((0..TRIALS).map(|_| mpsc_throughput(cores, &clock, throughput_total)).collect());
+    let throughputs = [ring_tp, publish_only, peer_tp];
+
+    let ratio = latencies[0].p50 / latencies[1].p50;
+    let rt_ratio = latencies[2].p50 / latencies[1].p50;
+    let pinned = !PIN_FAILED.load(Ordering::Relaxed);
+    let core_names = match (cores.writer, cores.reader) {
+        (Some(w), Some(r)) => format!("{} -> {}", w.id, r.id),
+        _ => "unpinned".to_owned(),
+    };
+
+    if args.json {
+        let lat: Vec<String> = latencies.iter().map(Latency::json).collect();
+        let tp: Vec<String> = throughputs.iter().map(Throughput::json).collect();
+        println!(
+            "{{\"message_bytes\":{MSG_SIZE},\"capacity\":{CAPACITY},\"pace_ns\":{PACE_NS},\
+             \"samples\":{n},\"warmup\":{warmup},\"pinned\":{pinned},\"cores\":\"{core_names}\",\
+             \"clock\":\"{}\",\"ns_per_tick\":{:.6},\"clock_overhead_ns\":{overhead:.1},\
+             \"latency\":[{}],\"throughput\":[{}],\
+             \"ratio_ringcast_p50_to_pingpong_one_way\":{ratio:.3},\
+             \"ratio_ringcast_rtt_to_pingpong_rtt\":{rt_ratio:.3}}}",
+            clock.source,
+            clock.ns_per_tick,
+            lat.join(","),
+            tp.join(",")
+        );
+        return;
+    }
+
+    println!("ringcast ring_latency: {MSG_SIZE}-byte messages, ring capacity {CAPACITY}, ring dir {}", dir.path().display());
+    println!(
+        "threads on cores {core_names} ({}), clock: {} ({:.4} ns/tick, one reading costs ~{overhead:.0} ns)",
+        if pinned { "pinned" } else { "NOT pinned" },
+        clock.source,
+        clock.ns_per_tick
+    );
+    println!();
+    println!(
+        "One-way latency, ns ({n} samples after {warmup} warm-up; one-way runs paced at one message per {PACE_NS:.0} ns)"
+    );
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>6}",
+        "path", "p50", "p99", "p99.9", "max", "min", "mean", "lost"
+    );
+    for l in &latencies {
+        println!(
+            "{:<36} {:>8.0} {:>8.0} {:>8.0} {:>10.0} {:>8.0} {:>8.1} {:>6}",
+            l.label, l.p50, l.p99, l.p999, l.max, l.min, l.mean, l.lost
+        );
+        if l.negative > 0 {
+            println!("  ({} samples negative: the two cores' TSCs disagree)", l.negative);
+        }
+    }
+    println!();
+    println!("ratio ringcast one-way p50 / ping-pong one-way p50 = {ratio:.2}");
+    println!("ratio ringcast rtt/2 p50 / ping-pong rtt/2 p50     = {rt_ratio:.2}");
+    println!();
+    println!(
+        "Throughput, flat out ({TRIALS} trials of {throughput_total} messages; median trial shown, min..max of trials)"
+    );
+    println!(
+        "{:<36} {:>13} {:>13} {:>11} {:>11} {:>7}  {}",
+        "path", "published/s", "delivered/s", "received", "lost", "lost %", "trials min..max /s"
+    );
+    for t in &throughputs {
+        let lo = t.trial_rates.first().copied().unwrap_or(0.0);
+        let hi = t.trial_rates.last().copied().unwrap_or(0.0);
+        let (delivered, received, lost, lost_pct) = if t.delivered_per_s > 0.0 {
+            (
+                format!("{:.2}M", t.delivered_per_s / 1e6),
+                t.received.to_string(),
+                t.lost.to_string(),
+                format!("{:.1}", 100.0 * t.lost as f64 / t.messages as f64),
+            )
+        } else {
+            ("-".into(), "-".into(), "-".into(), "-".into())
+        };
+        println!(
+            "{:<36} {:>12.2}M {:>13} {:>11} {:>11} {:>7}  {:.2}M..{:.2}M",
+            t.label,
+            t.published_per_s / 1e6,
+            delivered,
+            received,
+            lost,
+            lost_pct,
+            lo / 1e6,
+            hi / 1e6
+        );
+    }
+}

@@ -109,9 +109,7 @@ class Subscriber(_native.Subscriber):
         that sequence number (messages already overwritten count as lost).
         ``dtype``, when given, must match the ring's (else :class:`SchemaMismatch`).
         """
-        if isinstance(start, bool) or (
-            isinstance(start, int | np.integer) and start < 0
-        ):
+        if isinstance(start, bool) or (isinstance(start, int | np.integer) and start < 0):
             raise InvalidArgument(
                 f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
             )

@@ -1,0 +1,160 @@
+"""Code that runs in child processes of the cross-process tests.
+
+Messages are 64-byte records whose ``seq`` field equals their ring sequence
+number and whose ``checksum`` covers every other word, so a subscriber can
+prove each message is whole and in its place.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import numpy as np
+import ringcast
+
+REC = np.dtype(
+    [("seq", "<u8"), ("pid", "<u4"), ("pad", "<u4"), ("payload", "<u8", (5,)), ("checksum", "<u8")]
+)
+K = np.uint64(0x9E3779B97F4A7C15)
+
+
+def make_records(start: int, n: int) -> np.ndarray:
+    recs = np.zeros(n, dtype=REC)
+    seq = np.arange(start, start + n, dtype=np.uint64)
+    recs["seq"] = seq
+    recs["pid"] = os.getpid()
+    recs["payload"] = seq[:, None] * K + np.arange(1, 6, dtype=np.uint64)[None, :]
+    recs["checksum"] = checksum(recs)
+    return recs
+
+
+def checksum(recs: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        acc = recs["seq"] * K
+        acc ^= np.bitwise_xor.reduce(recs["payload"], axis=1)
+        return acc ^ recs["pid"].astype(np.uint64)
+
+
+class StreamCheck:
+    """Checks a subscriber's stream: order, checksums, and exact loss accounting."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.bad_checksums = 0
+        self.out_of_order = 0
+        self.gaps = 0
+        self.last: int | None = None
+        self.first: int | None = None
+
+    def add(self, recs: np.ndarray) -> None:
+        if len(recs) == 0:
+            return
+        seqs = recs["seq"].astype(np.int64)
+        self.bad_checksums += int(np.count_nonzero(checksum(recs) != recs["checksum"]))
+        steps = np.diff(seqs)
+        self.out_of_order += int(np.count_nonzero(steps <= 0))
+        self.gaps += int(np.sum(steps[steps > 1] - 1))
+        if self.last is not None:
+            step = int(seqs[0]) - self.last
+            if step <= 0:
+                self.out_of_order += 1
+            else:
+                self.gaps += step - 1
+        if self.first is None:
+            self.first = int(seqs[0])
+        self.last = int(seqs[-1])
+        self.received += len(recs)
+
+    def result(self, sub: ringcast.Subscriber) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "bad_checksums": self.bad_checksums,
+            "out_of_order": self.out_of_order,
+            "gaps": self.gaps,
+            "first": self.first,
+            "last": self.last,
+            "sub_received": sub.received,
+            "sub_lost": sub.lost,
+            "position": sub.position,
+            "start": sub.start_sequence,
+        }
+
+
+def publish_stream(ring_dir, name, total, batch, capacity, ready, go, pace_every=0):
+    """Creates the ring, waits for `go`, publishes `total` records, closes."""
+    with ringcast.Publisher.create(name, dtype=REC, capacity=capacity, dir=ring_dir) as pub:
+        ready.set()
+        go.wait(30)
+        sent = 0
+        while sent < total:
+            n = min(batch, total - sent)
+            pub.publish_batch(make_records(sent, n))
+            sent += n
+            if pace_every and sent % pace_every == 0:
+                time.sleep(0.0005)
+        pub.unlink()
+
+
+def subscribe_stream(ring_dir, name, results, attached, slow=False, start="oldest"):
+    """Reads until the publisher closes the ring; reports what it saw."""
+    check = StreamCheck()
+    with ringcast.Subscriber.attach(name, dir=ring_dir, start=start) as sub:
+        attached.set()
+        out = np.empty(64 if slow else 8192, dtype=REC)
+        while True:
+            try:
+                n = sub.recv_batch_into(out, timeout=None)
+            except ringcast.RingClosed:
+                break
+            check.add(out[:n])
+            if slow:
+                time.sleep(0.002)
+        results.put(check.result(sub))
+
+
+def hold_publisher(ring_dir, name, n, ready):
+    """Publishes `n` records, then hangs until killed (a crashing feed handler)."""
+    pub = ringcast.Publisher.create(name, dtype=REC, capacity=1024, dir=ring_dir)
+    pub.publish_batch(make_records(0, n))
+    ready.set()
+    while True:
+        time.sleep(1)
+
+
+def try_create(ring_dir, name, results):
+    """Tries to become a second publisher; reports the exception."""
+    try:
+        ringcast.Publisher.create(name, dtype=REC, capacity=1024, dir=ring_dir, exist_ok=True)
+        results.put(("ok", ""))
+    except ringcast.RingError as e:
+        results.put((type(e).__name__, str(e)))
+
+
+def blocked_recv(ring_dir, name, ready):
+    """Blocks in recv() until interrupted."""
+    sub = ringcast.Subscriber.attach(name, dir=ring_dir)
+    ready.set()
+    try:
+        sub.recv()
+    except KeyboardInterrupt:
+        os._exit(42)
+    os._exit(1)
+
+
+def attach_as_nobody(ring_dir, name, results):
+    """Drops root privileges, then attaches (for the permission test)."""
+    os.setgid(65534)
+    os.setuid(65534)
+    try:
+        ringcast.Subscriber.attach(name, dir=ring_dir)
+        results.put(("ok", ""))
+    except ringcast.RingError as e:
+        results.put((type(e).__name__, str(e)))
+
+
+def kill(proc) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)

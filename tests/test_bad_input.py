@@ -1,0 +1,214 @@
+"""Every documented error, each raised by a real case, with a message that says what to do."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import struct
+
+import numpy as np
+import pytest
+import ringcast
+from _workers import REC, attach_as_nobody
+
+ctx = mp.get_context("spawn")
+
+
+def ring_file(ring_dir, name="bad"):
+    with ringcast.Publisher.create(name, dtype=REC, capacity=64, dir=ring_dir) as pub:
+        return str(pub.path)
+
+
+def test_every_error_derives_from_ring_error():
+    for name in ringcast.errors.__all__:
+        assert issubclass(getattr(ringcast, name), ringcast.RingError)
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "nul\0byte", "sp ace", "x" * 201])
+def test_invalid_names(ring_dir, name):
+    with pytest.raises(ringcast.InvalidName, match=r"md\.quotes"):
+        ringcast.Publisher.create(name, slot_size=8, capacity=4, dir=ring_dir)
+    with pytest.raises(ringcast.InvalidName):
+        ringcast.Subscriber.attach(name, dir=ring_dir)
+
+
+def test_ring_not_found_lists_what_is_there(ring_dir):
+    ring_file(ring_dir, "present")
+    with pytest.raises(ringcast.RingNotFound, match="rings there: present") as e:
+        ringcast.Subscriber.attach("absent", dir=ring_dir)
+    assert isinstance(e.value, FileNotFoundError)
+
+
+def test_ring_exists_without_exist_ok(ring_dir):
+    ring_file(ring_dir, "twice")
+    with pytest.raises(ringcast.RingExists, match="exist_ok=True"):
+        ringcast.Publisher.create("twice", dtype=REC, capacity=64, dir=ring_dir)
+
+
+def test_publisher_exists_in_same_process(ring_dir):
+    with ringcast.Publisher.create("one", dtype=REC, capacity=64, dir=ring_dir):
+        for exist_ok in (False, True):
+            with pytest.raises(ringcast.PublisherExists, match=f"pid {os.getpid()}"):
+                ringcast.Publisher.create(
+                    "one", dtype=REC, capacity=64, dir=ring_dir, exist_ok=exist_ok
+                )
+
+
+def test_schema_mismatch_cases(ring_dir):
+    ring_file(ring_dir, "s")
+    with pytest.raises(ringcast.SchemaMismatch, match=r"capacity=64"):
+        ringcast.Publisher.create("s", dtype=REC, capacity=128, dir=ring_dir, exist_ok=True)
+    with pytest.raises(ringcast.SchemaMismatch):
+        ringcast.Publisher.create("s", dtype=np.float64, capacity=64, dir=ring_dir, exist_ok=True)
+    with ringcast.Publisher.create("s", dtype=REC, capacity=64, dir=ring_dir, exist_ok=True) as pub:
+        with pytest.raises(ringcast.SchemaMismatch, match="astype"):
+            pub.publish(np.zeros(8, dtype=np.float64))
+        with pytest.raises(ringcast.SchemaMismatch):
+            pub.publish_batch(np.zeros(3, dtype=[("a", "<u8")]))
+        sub = ringcast.Subscriber.attach("s", dir=ring_dir)
+        with pytest.raises(ringcast.SchemaMismatch, match=r"numpy\.empty"):
+            sub.recv_batch_into(np.zeros(4, dtype=np.float64))
+        with pytest.raises(ringcast.SchemaMismatch, match=r"raw bytes|dtype"):
+            ringcast.Subscriber.attach("s", dir=ring_dir, dtype=[("x", "u1")])
+
+
+def test_message_sizes(ring_dir):
+    with ringcast.Publisher.create("sz", slot_size=16, capacity=4, dir=ring_dir) as pub:
+        with pytest.raises(ringcast.MessageTooLarge, match="larger slot_size"):
+            pub.publish(b"x" * 17)
+        with pytest.raises(ringcast.MessageTooLarge, match="nothing was published"):
+            pub.publish_batch([b"ok", b"y" * 17])
+        assert pub.sequence == 0  # the batch was refused whole
+        sub = ringcast.Subscriber.attach("sz", dir=ring_dir, start="oldest")
+        pub.publish(b"z" * 12)
+        with pytest.raises(ringcast.BufferTooSmall, match="nothing was consumed"):
+            sub.recv_into(bytearray(4), timeout=1)
+        assert sub.recv_into(bytearray(16), timeout=1) == 12
+    with ringcast.Publisher.create("typed", dtype=REC, capacity=4, dir=ring_dir) as pub:
+        with pytest.raises(ringcast.InvalidArgument, match="64-byte records"):
+            pub.publish(b"short")
+        with pytest.raises(ringcast.InvalidArgument, match="publish_batch"):
+            pub.publish(np.zeros(2, dtype=REC))
+
+
+def test_creation_arguments(ring_dir):
+    for kwargs, match in [
+        ({"capacity": 1000, "slot_size": 8}, "power of two.*512 or 1024"),
+        ({"capacity": 1, "slot_size": 8}, "power of two"),
+        ({"capacity": 8, "slot_size": 0}, "slot_size"),
+        ({"capacity": 8}, "exactly one"),
+        ({"capacity": 8, "slot_size": 8, "dtype": REC}, "exactly one"),
+        ({"capacity": 8, "dtype": object}, "Python objects"),
+        ({"capacity": 8, "dtype": "not-a-dtype"}, "numpy dtype"),
+        ({"capacity": 8, "slot_size": 8, "max_subscribers": 0}, "max_subscribers"),
+        ({"capacity": 8, "slot_size": 8, "mode": 0o7777}, "mode"),
+        ({"capacity": -1, "slot_size": 8}, "capacity"),
+    ]:
+        with pytest.raises(ringcast.InvalidArgument, match=match):
+            ringcast.Publisher.create("args", dir=ring_dir, **kwargs)
+    with pytest.raises(ringcast.InvalidArgument, match="start"):
+        ringcast.Subscriber.attach("args", dir=ring_dir, start="newest")
+    with pytest.raises(ringcast.InvalidArgument, match="not a directory"):
+        ringcast.Publisher.create("x", slot_size=8, capacity=4, dir=ring_file(ring_dir))
+
+
+def test_truncated_ring_file_is_refused(ring_dir):
+    path = ring_file(ring_dir)
+    with open(path, "rb") as f:
+        good = f.read()
+    for size in (0, 100, len(good) // 2, len(good) - 1):
+        with open(path, "wb") as f:
+            f.write(good[:size])
+        with pytest.raises(ringcast.RingCorrupt, match=r"truncated|bytes") as e:
+            ringcast.Subscriber.attach("bad", dir=ring_dir)
+        assert "unlink it" in str(e.value)
+
+
+def test_random_header_is_refused(ring_dir):
+    path = ring_file(ring_dir)
+    size = os.path.getsize(path)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        with open(path, "r+b") as f:
+            f.write(rng.bytes(4096))
+        assert os.path.getsize(path) == size
+        with pytest.raises(ringcast.RingCorrupt):
+            ringcast.Subscriber.attach("bad", dir=ring_dir)
+
+
+def test_damaged_fields_are_refused(ring_dir):
+    path = ring_file(ring_dir)
+    with open(path, "r+b") as f:
+        f.seek(16)  # capacity
+        f.write(struct.pack("<Q", 128))
+    with pytest.raises(ringcast.RingCorrupt, match="checksum"):
+        ringcast.Subscriber.attach("bad", dir=ring_dir)
+    with pytest.raises(ringcast.RingCorrupt):
+        ringcast.Publisher.create("bad", dtype=REC, capacity=64, dir=ring_dir, exist_ok=True)
+
+
+def test_other_version_is_incompatible(ring_dir):
+    path = ring_file(ring_dir)
+    with open(path, "r+b") as f:
+        f.seek(8)
+        f.write(struct.pack("<I", 2))
+    with pytest.raises(ringcast.IncompatibleVersion, match=r"version 2.*same ringcast version"):
+        ringcast.Subscriber.attach("bad", dir=ring_dir)
+
+
+def test_not_a_ring_at_all(ring_dir):
+    with open(os.path.join(ring_dir, "text.ring"), "w") as f:
+        f.write("hello " * 2000)
+    with pytest.raises(ringcast.RingCorrupt, match="RINGCAST"):
+        ringcast.Subscriber.attach("text", dir=ring_dir)
+
+
+def test_subscriber_table_full(ring_dir):
+    with ringcast.Publisher.create(
+        "full", slot_size=8, capacity=4, dir=ring_dir, max_subscribers=2
+    ):
+        a = ringcast.Subscriber.attach("full", dir=ring_dir)
+        b = ringcast.Subscriber.attach("full", dir=ring_dir)
+        with pytest.raises(ringcast.SubscriberTableFull, match="max_subscribers"):
+            ringcast.Subscriber.attach("full", dir=ring_dir)
+        a.close()
+        ringcast.Subscriber.attach("full", dir=ring_dir).close()
+        b.close()
+
+
+def test_buffers_that_cannot_be_used(ring_dir):
+    with ringcast.Publisher.create("buf", slot_size=8, capacity=4, dir=ring_dir) as pub:
+        sub = ringcast.Subscriber.attach("buf", dir=ring_dir)
+        with pytest.raises(TypeError, match="bytes-like"):
+            pub.publish(12345)
+        pub.publish(b"1234")
+        with pytest.raises(BufferError):
+            sub.recv_into(b"read-only bytes", timeout=1)
+        with pytest.raises(ringcast.InvalidArgument, match="read-only"):
+            ro = np.zeros(8, dtype=np.uint8)
+            ro.flags.writeable = False
+            sub.recv_into(ro, timeout=1)
+        with pytest.raises(ringcast.InvalidArgument, match="C-contiguous"):
+            pub.publish(np.zeros((4, 4), dtype=np.uint8)[:, 0])
+        assert sub.recv(timeout=1) == b"1234"  # nothing was lost to the errors
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another user")
+def test_permission_denied_for_another_user(ring_dir):
+    os.chmod(ring_dir, 0o755)
+    ring_file(ring_dir, "private")  # mode 0o600, owned by root
+    results = ctx.Queue()
+    p = ctx.Process(target=attach_as_nobody, args=(ring_dir, "private", results))
+    p.start()
+    kind, msg = results.get(timeout=30)
+    p.join(10)
+    assert kind == "RingPermissionError", msg
+    assert "mode=0o660" in msg
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permission bits")
+def test_permission_denied_for_unreadable_file(ring_dir):
+    path = ring_file(ring_dir, "private")
+    os.chmod(path, 0)
+    with pytest.raises(ringcast.RingPermissionError):
+        ringcast.Subscriber.attach("private", dir=ring_dir)
