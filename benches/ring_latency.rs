@@ -56,7 +56,10 @@ struct Clock {
 
 /// CLOCK_MONOTONIC in nanoseconds.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
@@ -102,12 +105,18 @@ impl Clock {
             rates.push((n1 - n0) as f64 / (t1 - t0) as f64);
         }
         rates.sort_by(f64::total_cmp);
-        Self { ns_per_tick: rates[1], source: "rdtsc (lfence), calibrated against CLOCK_MONOTONIC" }
+        Self {
+            ns_per_tick: rates[1],
+            source: "rdtsc (lfence), calibrated against CLOCK_MONOTONIC",
+        }
     }
 
     #[cfg(not(target_arch = "x86_64"))]
     fn calibrate() -> Self {
-        Self { ns_per_tick: 1.0, source: "clock_gettime(CLOCK_MONOTONIC)" }
+        Self {
+            ns_per_tick: 1.0,
+            source: "clock_gettime(CLOCK_MONOTONIC)",
+        }
     }
 
     fn ns(&self, ticks: u64) -> f64 {
@@ -139,10 +148,11 @@ fn pin(core: Option<core_affinity::CoreId>, role: &str) {
     let Some(core) = core else {
         return;
     };
-    if !core_affinity::set_for_current(core) {
-        if !PIN_FAILED.swap(true, Ordering::Relaxed) {
-            eprintln!("warning: pinning {role} to core {} failed; continuing unpinned", core.id);
-        }
+    if !core_affinity::set_for_current(core) && !PIN_FAILED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: pinning {role} to core {} failed; continuing unpinned",
+            core.id
+        );
     }
 }
 
@@ -191,7 +201,10 @@ impl Latency {
     /// From one-way stamp differences in ticks (signed: cross-core skew).
     fn from_deltas(label: &'static str, clock: &Clock, deltas: &[i64], lost: u64) -> Self {
         let negative = deltas.iter().filter(|&&d| d < 0).count();
-        let ns = deltas.iter().map(|&d| d as f64 * clock.ns_per_tick).collect();
+        let ns = deltas
+            .iter()
+            .map(|&d| d as f64 * clock.ns_per_tick)
+            .collect();
         Self::from_ns(label, ns, lost, negative)
     }
 
@@ -231,7 +244,13 @@ struct Throughput {
 impl Throughput {
     /// The median trial by delivered (or, without a reader, published) rate.
     fn median(mut trials: Vec<Throughput>) -> Throughput {
-        let key = |t: &Throughput| if t.delivered_per_s > 0.0 { t.delivered_per_s } else { t.published_per_s };
+        let key = |t: &Throughput| {
+            if t.delivered_per_s > 0.0 {
+                t.delivered_per_s
+            } else {
+                t.published_per_s
+            }
+        };
         trials.sort_by(|a, b| key(a).total_cmp(&key(b)));
         let rates: Vec<f64> = trials.iter().map(key).collect();
         let mut m = trials[trials.len() / 2].clone();
@@ -422,7 +441,11 @@ fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: us
             let mut buf = [0u8; MSG_SIZE];
             barrier.wait();
             while ping_sub.position() < total {
-                if ping_sub.try_recv(&mut buf).expect("try_recv ping").is_some() {
+                if ping_sub
+                    .try_recv(&mut buf)
+                    .expect("try_recv ping")
+                    .is_some()
+                {
                     pong_pub.publish(&buf).expect("publish pong");
                 }
             }
@@ -437,7 +460,11 @@ fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: us
                 let t0 = ticks();
                 stamp_message(&mut msg, seq, t0);
                 ping_pub.publish(&msg).expect("publish ping");
-                while pong_sub.try_recv(&mut back).expect("try_recv pong").is_none() {}
+                while pong_sub
+                    .try_recv(&mut back)
+                    .expect("try_recv pong")
+                    .is_none()
+                {}
                 let t1 = ticks();
                 assert_eq!(read_u64(&back, 8), seq, "round trip out of order");
                 if seq >= warmup as u64 {
@@ -452,7 +479,13 @@ fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: us
 }
 
 /// (b) Flat-out throughput through a ring, one trial.
-fn ring_throughput(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: usize) -> Throughput {
+fn ring_throughput(
+    dir: &Path,
+    cores: Cores,
+    clock: &Clock,
+    total: u64,
+    trial: usize,
+) -> Throughput {
     let (mut publisher, mut subscriber) = create_ring(dir, &format!("throughput-{trial}"));
     let barrier = Barrier::new(2);
     let (pub_ticks, (sub_ticks, received, lost)) = thread::scope(|s| {
@@ -477,7 +510,10 @@ fn ring_throughput(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: u
             }
             ticks() - t0
         });
-        (writer.join().expect("publisher thread"), reader.join().expect("subscriber thread"))
+        (
+            writer.join().expect("publisher thread"),
+            reader.join().expect("subscriber thread"),
+        )
     });
     assert_eq!(received + lost, total, "subscriber accounting");
     Throughput {
@@ -492,13 +528,20 @@ fn ring_throughput(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: u
 }
 
 /// Publisher alone (no subscriber): the cost of `publish` itself.
-fn ring_publish_only(dir: &Path, cores: Cores, clock: &Clock, total: u64, trial: usize) -> Throughput {
+fn ring_publish_only(
+    dir: &Path,
+    cores: Cores,
+    clock: &Clock,
+    total: u64,
+    trial: usize,
+) -> Throughput {
     let opts = CreateOptions {
         fixed_size: true,
         dir: Some(dir.to_owned()),
         ..CreateOptions::new(CAPACITY, MSG_SIZE as u32)
     };
-    let mut publisher = Publisher::create(&format!("publish-only-{trial}"), &opts).expect("create ring");
+    let mut publisher =
+        Publisher::create(&format!("publish-only-{trial}"), &opts).expect("create ring");
     let ticks_spent = thread::scope(|s| {
         s.spawn(|| {
             pin(cores.writer, "publisher");
@@ -558,7 +601,10 @@ fn mpsc_throughput(cores: Cores, clock: &Clock, total: u64) -> Throughput {
             }
             ticks() - t0
         });
-        (writer.join().expect("sender thread"), reader.join().expect("receiver thread"))
+        (
+            writer.join().expect("sender thread"),
+            reader.join().expect("receiver thread"),
+        )
     });
     Throughput {
         label: "std mpsc sync_channel",
@@ -579,7 +625,10 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { messages: 1_000_000, json: false };
+    let mut args = Args {
+        messages: 1_000_000,
+        json: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -598,12 +647,16 @@ fn parse_args() -> Args {
             "-h" | "--help" => {
                 println!("usage: ring_latency [--messages N] [--json]");
                 println!("  --messages N  latency samples per measurement (default 1000000);");
-                println!("                throughput trials move {THROUGHPUT_FACTOR} x N messages each");
+                println!(
+                    "                throughput trials move {THROUGHPUT_FACTOR} x N messages each"
+                );
                 println!("  --json        print one JSON object instead of the tables");
                 std::process::exit(0);
             }
             other => {
-                eprintln!("unknown argument {other:?}; usage: ring_latency [--messages N] [--json]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: ring_latency [--messages N] [--json]"
+                );
                 std::process::exit(2);
             }
         }
@@ -615,7 +668,9 @@ fn parse_args() -> Args {
 fn ring_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
-        tempfile::Builder::new().prefix("ringcast-bench-").tempdir_in(shm)
+        tempfile::Builder::new()
+            .prefix("ringcast-bench-")
+            .tempdir_in(shm)
     } else {
         tempfile::Builder::new().prefix("ringcast-bench-").tempdir()
     };
@@ -630,11 +685,20 @@ fn main() {
 
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let cores = if ids.len() >= 2 {
-        Cores { writer: Some(ids[0]), reader: Some(ids[1]) }
+        Cores {
+            writer: Some(ids[0]),
+            reader: Some(ids[1]),
+        }
     } else {
-        eprintln!("warning: fewer than two cores available to pin to ({}); running unpinned", ids.len());
+        eprintln!(
+            "warning: fewer than two cores available to pin to ({}); running unpinned",
+            ids.len()
+        );
         PIN_FAILED.store(true, Ordering::Relaxed);
-        Cores { writer: None, reader: None }
+        Cores {
+            writer: None,
+            reader: None,
+        }
     };
     let clock = Clock::calibrate();
     let overhead = clock_overhead_ns(&clock);
@@ -647,12 +711,20 @@ fn main() {
     let latencies = [ring, ping_pong, round_trip, peer];
 
     let ring_tp = Throughput::median(
-        (0..TRIALS).map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t)).collect(),
+        (0..TRIALS)
+            .map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t))
+            .collect(),
     );
     let publish_only = Throughput::median(
-        (0..TRIALS).map(|t| ring_publish_only(dir.path(), cores, &clock, throughput_total, t)).collect(),
+        (0..TRIALS)
+            .map(|t| ring_publish_only(dir.path(), cores, &clock, throughput_total, t))
+            .collect(),
     );
-    let peer_tp = Throughput::median((0..TRIALS).map(|_| mpsc_throughput(cores, &clock, throughput_total)).collect());
+    let peer_tp = Throughput::median(
+        (0..TRIALS)
+            .map(|_| mpsc_throughput(cores, &clock, throughput_total))
+            .collect(),
+    );
     let throughputs = [ring_tp, publish_only, peer_tp];
 
     let ratio = latencies[0].p50 / latencies[1].p50;
@@ -681,7 +753,10 @@ fn main() {
         return;
     }
 
-    println!("ringcast ring_latency: {MSG_SIZE}-byte messages, ring capacity {CAPACITY}, ring dir {}", dir.path().display());
+    println!(
+        "ringcast ring_latency: {MSG_SIZE}-byte messages, ring capacity {CAPACITY}, ring dir {}",
+        dir.path().display()
+    );
     println!(
         "threads on cores {core_names} ({}), clock: {} ({:.4} ns/tick, one reading costs ~{overhead:.0} ns)",
         if pinned { "pinned" } else { "NOT pinned" },
@@ -702,7 +777,10 @@ fn main() {
             l.label, l.p50, l.p99, l.p999, l.max, l.min, l.mean, l.lost
         );
         if l.negative > 0 {
-            println!("  ({} samples negative: the two cores' TSCs disagree)", l.negative);
+            println!(
+                "  ({} samples negative: the two cores' TSCs disagree)",
+                l.negative
+            );
         }
     }
     println!();
@@ -713,8 +791,8 @@ fn main() {
         "Throughput, flat out ({TRIALS} trials of {throughput_total} messages; median trial shown, min..max of trials)"
     );
     println!(
-        "{:<36} {:>13} {:>13} {:>11} {:>11} {:>7}  {}",
-        "path", "published/s", "delivered/s", "received", "lost", "lost %", "trials min..max /s"
+        "{:<36} {:>13} {:>13} {:>11} {:>11} {:>7}  trials min..max /s",
+        "path", "published/s", "delivered/s", "received", "lost", "lost %"
     );
     for t in &throughputs {
         let lo = t.trial_rates.first().copied().unwrap_or(0.0);

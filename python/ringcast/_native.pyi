@@ -1,0 +1,151 @@
+"""Type stubs of the native extension ``ringcast._native``.
+
+Users normally import :class:`ringcast.Publisher` and :class:`ringcast.Subscriber`,
+which subclass these classes and add ``Publisher.create`` / ``Subscriber.attach``.
+"""
+
+from collections.abc import Iterable
+from os import PathLike
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+
+FORMAT_VERSION: int
+DEFAULT_DIR: str
+DEFAULT_MAX_SUBSCRIBERS: int
+__version__: str
+
+def resolve_dir(dir: str | PathLike[str] | None = None) -> Path: ...
+def list_rings(dir: str | PathLike[str] | None = None) -> list[str]: ...
+
+Message = np.void | np.generic | bytes
+
+class Publisher:
+    def __new__(
+        cls,
+        name: str,
+        *,
+        capacity: int,
+        slot_size: int,
+        fixed_size: bool = False,
+        schema: bytes | None = None,
+        dir: str | PathLike[str] | None = None,
+        mode: int = 0o600,
+        exist_ok: bool = False,
+        max_subscribers: int | None = None,
+    ) -> Self: ...
+    def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
+    def publish(self, msg: Any) -> None:
+        """Publish one message: bytes-like of the message size, a numpy record or
+        0-d array of the ring's dtype, or a tuple of field values."""
+    def publish_batch(self, batch: npt.ArrayLike | Iterable[Any]) -> int:
+        """Publish many messages; return how many. Every message is checked first."""
+    @property
+    def sequence(self) -> int:
+        """Sequence number the next message gets (= messages published so far)."""
+    @property
+    def generation(self) -> int:
+        """How many publishers have opened this ring, this one included."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def slot_size(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype[Any] | None: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Close the ring: subscribers that read everything see the end of the stream."""
+    def unlink(self) -> None:
+        """Remove the ring file; attached subscribers keep reading what is there."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+class Subscriber:
+    def __new__(
+        cls,
+        name: str,
+        *,
+        dir: str | PathLike[str] | None = None,
+        start: Literal["latest", "oldest"] | int | None = None,
+    ) -> Self: ...
+    def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
+    def try_recv(self) -> Message | None:
+        """The next message, or None if none is waiting. Never blocks."""
+    def recv(self, timeout: float | None = None) -> Message:
+        """The next message, waiting up to ``timeout`` seconds (None: forever).
+        Raises Timeout, or RingClosed once the stream has ended."""
+    def try_recv_into(self, buf: Any) -> int | None:
+        """Copy the next message into ``buf``; its length, or None. Never blocks."""
+    def recv_into(self, buf: Any, timeout: float | None = None) -> int:
+        """Copy the next message into ``buf``, waiting; return its length."""
+    def recv_batch(
+        self, max_n: int, timeout: float | None = 0.0
+    ) -> npt.NDArray[Any] | list[bytes]:
+        """Up to ``max_n`` messages (array of the ring's dtype, or list of bytes for
+        raw rings), waiting up to ``timeout`` for the first."""
+    def recv_batch_into(
+        self,
+        out: npt.NDArray[Any],
+        timeout: float | None = 0.0,
+        lengths: npt.NDArray[np.int64] | npt.NDArray[np.uint64] | None = None,
+    ) -> int:
+        """Fill ``out`` with up to ``len(out)`` messages; return the count."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def slot_size(self) -> int: ...
+    @property
+    def schema(self) -> bytes: ...
+    @property
+    def fixed_size(self) -> bool: ...
+    @property
+    def dtype(self) -> np.dtype[Any] | None: ...
+    @property
+    def position(self) -> int:
+        """Sequence number of the next message this subscriber reads."""
+    @property
+    def start_sequence(self) -> int: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def lost(self) -> int:
+        """Messages skipped by lapping; received + lost == position - start_sequence."""
+    @property
+    def lag(self) -> int: ...
+    @property
+    def publisher_pid(self) -> int: ...
+    @property
+    def publisher_alive(self) -> bool: ...
+    @property
+    def publisher_closed(self) -> bool: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Message: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
