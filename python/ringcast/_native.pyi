@@ -91,9 +91,7 @@ class Subscriber:
         """Copy the next message into ``buf``; its length, or None. Never blocks."""
     def recv_into(self, buf: Any, timeout: float | None = None) -> int:
         """Copy the next message into ``buf``, waiting; return its length."""
-    def recv_batch(
-        self, max_n: int, timeout: float | None = 0.0
-    ) -> npt.NDArray[Any] | list[bytes]:
+    def recv_batch(self, max_n: int, timeout: float | None = 0.0) -> npt.NDArray[Any] | list[bytes]:
         """Up to ``max_n`` messages (array of the ring's dtype, or list of bytes for
         raw rings), waiting up to ``timeout`` for the first."""
     def recv_batch_into(

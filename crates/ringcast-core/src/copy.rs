@@ -23,14 +23,20 @@ pub fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     let mut words = dst.iter();
     for chunk in &mut chunks {
         let word = u64::from_ne_bytes(chunk.try_into().expect("chunk of 8"));
-        words.next().expect("slot too short").store(word, Ordering::Relaxed);
+        words
+            .next()
+            .expect("slot too short")
+            .store(word, Ordering::Relaxed);
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
         let mut last = [0u8; 8];
         last[..tail.len()].copy_from_slice(tail);
         let word = u64::from_ne_bytes(last);
-        words.next().expect("slot too short").store(word, Ordering::Relaxed);
+        words
+            .next()
+            .expect("slot too short")
+            .store(word, Ordering::Relaxed);
     }
 }
 
@@ -41,12 +47,18 @@ pub fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     let mut chunks = dst.chunks_exact_mut(8);
     let mut words = src.iter();
     for chunk in &mut chunks {
-        let word = words.next().expect("slot too short").load(Ordering::Relaxed);
+        let word = words
+            .next()
+            .expect("slot too short")
+            .load(Ordering::Relaxed);
         chunk.copy_from_slice(&word.to_ne_bytes());
     }
     let tail = chunks.into_remainder();
     if !tail.is_empty() {
-        let word = words.next().expect("slot too short").load(Ordering::Relaxed);
+        let word = words
+            .next()
+            .expect("slot too short")
+            .load(Ordering::Relaxed);
         let n = tail.len();
         tail.copy_from_slice(&word.to_ne_bytes()[..n]);
     }

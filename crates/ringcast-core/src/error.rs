@@ -15,13 +15,25 @@ pub enum Error {
     /// A creation parameter is out of range.
     InvalidArgument(String),
     /// No ring file under that name.
-    NotFound { name: String, path: PathBuf, available: Vec<String> },
+    NotFound {
+        name: String,
+        path: PathBuf,
+        available: Vec<String>,
+    },
     /// A ring of that name already exists and `exist_ok` was not given.
     Exists { name: String, path: PathBuf },
     /// Another live publisher holds the ring (single-producer ring).
-    PublisherExists { name: String, path: PathBuf, pid: u32 },
+    PublisherExists {
+        name: String,
+        path: PathBuf,
+        pid: u32,
+    },
     /// The existing ring's layout or schema differs from the one requested.
-    SchemaMismatch { name: String, existing: String, requested: String },
+    SchemaMismatch {
+        name: String,
+        existing: String,
+        requested: String,
+    },
     /// A message is larger than the ring's slot.
     MessageTooLarge { len: usize, slot_size: usize },
     /// The caller's buffer cannot hold the next message (nothing consumed).
@@ -29,7 +41,11 @@ pub enum Error {
     /// The ring file is not a valid ring (truncated, damaged, not ours).
     Corrupt { path: PathBuf, detail: String },
     /// The ring file was written by an incompatible format version.
-    IncompatibleVersion { path: PathBuf, found: u32, supported: u32 },
+    IncompatibleVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// The OS refused access to the ring file or its directory.
     PermissionDenied { path: PathBuf, action: &'static str },
     /// Every subscriber record of the ring is held by a live subscriber.
@@ -39,11 +55,19 @@ pub enum Error {
     /// A blocking receive reached its deadline.
     Timeout,
     /// Any other OS error, with what was being attempted.
-    Io { action: String, path: PathBuf, source: io::Error },
+    Io {
+        action: String,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl Error {
-    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(
+        action: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+    ) -> Self {
         let path = path.into();
         let action = action.into();
         if source.kind() == io::ErrorKind::PermissionDenied {
@@ -58,11 +82,18 @@ impl Error {
             };
             return Error::PermissionDenied { path, action };
         }
-        Error::Io { action, path, source }
+        Error::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        Error::Corrupt { path: path.into(), detail: detail.into() }
+        Error::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -75,7 +106,11 @@ impl fmt::Display for Error {
                  A-Z a-z 0-9 . _ - not starting with '.', e.g. \"md.quotes\""
             ),
             Error::InvalidArgument(msg) => f.write_str(msg),
-            Error::NotFound { name, path, available } => {
+            Error::NotFound {
+                name,
+                path,
+                available,
+            } => {
                 write!(
                     f,
                     "no ring named {name:?} (looked for {}); start its publisher first, \
@@ -100,7 +135,11 @@ impl fmt::Display for Error {
                  single-producer; stop that process, or publish from it",
                 path.display()
             ),
-            Error::SchemaMismatch { name, existing, requested } => write!(
+            Error::SchemaMismatch {
+                name,
+                existing,
+                requested,
+            } => write!(
                 f,
                 "ring {name:?} holds {existing} but {requested} was requested; use the \
                  ring's schema, or unlink the ring and create it anew"
@@ -121,7 +160,11 @@ impl fmt::Display for Error {
                  not written by ringcast: unlink it and let the publisher create it anew",
                 path.display()
             ),
-            Error::IncompatibleVersion { path, found, supported } => write!(
+            Error::IncompatibleVersion {
+                path,
+                found,
+                supported,
+            } => write!(
                 f,
                 "ring file {} has format version {found} but this ringcast reads version \
                  {supported}; run the same ringcast version in publisher and subscribers, \
@@ -135,7 +178,10 @@ impl fmt::Display for Error {
                  group) in a directory you can write",
                 path.display()
             ),
-            Error::SubscriberTableFull { name, max_subscribers } => write!(
+            Error::SubscriberTableFull {
+                name,
+                max_subscribers,
+            } => write!(
                 f,
                 "ring {name:?} already has {max_subscribers} live subscribers (its \
                  max_subscribers); close some, or recreate the ring with a larger \
@@ -146,7 +192,11 @@ impl fmt::Display for Error {
                 "the publisher of ring {name:?} closed it and every message has been read"
             ),
             Error::Timeout => f.write_str("no message arrived before the timeout"),
-            Error::Io { action, path, source } => {
+            Error::Io {
+                action,
+                path,
+                source,
+            } => {
                 write!(f, "cannot {action} {}: {source}", path.display())
             }
         }

@@ -135,7 +135,8 @@ pub struct Layout {
 impl Layout {
     /// Checks a layout requested by a creator; errors say which argument to fix.
     pub fn check(&self) -> Result<()> {
-        self.problem().map_or(Ok(()), |p| Err(Error::InvalidArgument(p)))
+        self.problem()
+            .map_or(Ok(()), |p| Err(Error::InvalidArgument(p)))
     }
 
     /// What is wrong with this layout, if anything.
@@ -143,7 +144,11 @@ impl Layout {
         let c = self.capacity;
         if c < 2 || !c.is_power_of_two() || c > MAX_CAPACITY {
             let hint = if (2..=MAX_CAPACITY).contains(&c) {
-                format!(" (nearest: {} or {})", c.next_power_of_two() / 2, c.next_power_of_two())
+                format!(
+                    " (nearest: {} or {})",
+                    c.next_power_of_two() / 2,
+                    c.next_power_of_two()
+                )
             } else {
                 String::new()
             };
@@ -228,7 +233,11 @@ impl Layout {
 
     /// Short human description, used in mismatch errors.
     pub fn describe(&self) -> String {
-        let kind = if self.fixed_size() { "fixed-size" } else { "variable-size" };
+        let kind = if self.fixed_size() {
+            "fixed-size"
+        } else {
+            "variable-size"
+        };
         format!(
             "capacity={} slot_size={} ({kind}) schema={}",
             self.capacity,
@@ -273,17 +282,27 @@ pub(crate) fn read_layout(header: &Header, file_len: u64, path: &Path) -> Result
         let what = if magic == 0 {
             "its magic number is zero (creation never finished, or not a ring)".to_owned()
         } else {
-            format!("its first bytes are {:02x?}, not \"RINGCAST\"", magic.to_le_bytes())
+            format!(
+                "its first bytes are {:02x?}, not \"RINGCAST\"",
+                magic.to_le_bytes()
+            )
         };
         return Err(Error::corrupt(path, what));
     }
     let version = header.version.load(r);
     if version != VERSION {
-        return Err(Error::IncompatibleVersion { path: path.to_owned(), found: version, supported: VERSION });
+        return Err(Error::IncompatibleVersion {
+            path: path.to_owned(),
+            found: version,
+            supported: VERSION,
+        });
     }
     let schema_len = header.schema_len.load(r) as usize;
     if schema_len > MAX_SCHEMA_LEN {
-        return Err(Error::corrupt(path, format!("schema length {schema_len} exceeds {MAX_SCHEMA_LEN}")));
+        return Err(Error::corrupt(
+            path,
+            format!("schema length {schema_len} exceeds {MAX_SCHEMA_LEN}"),
+        ));
     }
     let mut schema = vec![0u8; schema_len];
     crate::copy::load_bytes(&header.schema, &mut schema);
@@ -299,10 +318,16 @@ pub(crate) fn read_layout(header: &Header, file_len: u64, path: &Path) -> Result
         || header.header_len.load(r) as usize != layout.header_len()
         || header.slot_stride.load(r) as usize != layout.slot_stride()
     {
-        return Err(Error::corrupt(path, "its header checksum does not match its layout fields"));
+        return Err(Error::corrupt(
+            path,
+            "its header checksum does not match its layout fields",
+        ));
     }
     if let Some(problem) = layout.problem() {
-        return Err(Error::corrupt(path, format!("its layout is impossible: {problem}")));
+        return Err(Error::corrupt(
+            path,
+            format!("its layout is impossible: {problem}"),
+        ));
     }
     if file_len != layout.file_len() {
         return Err(Error::corrupt(
@@ -364,7 +389,13 @@ mod tests {
     }
 
     fn layout_strategy() -> impl Strategy<Value = Layout> {
-        (1u32..20, 1u32..5000, any::<bool>(), 1u32..300, proptest::collection::vec(any::<u8>(), 0..200))
+        (
+            1u32..20,
+            1u32..5000,
+            any::<bool>(),
+            1u32..300,
+            proptest::collection::vec(any::<u8>(), 0..200),
+        )
             .prop_map(|(cap_log, slot_size, fixed, subs, schema)| Layout {
                 capacity: 1 << cap_log,
                 slot_size,
@@ -377,18 +408,36 @@ mod tests {
     #[test]
     fn capacity_errors_say_power_of_two() {
         for cap in [0, 1, 3, 1000, (1 << 33)] {
-            let l = Layout { capacity: cap, slot_size: 8, flags: 0, max_subscribers: 1, schema: vec![] };
+            let l = Layout {
+                capacity: cap,
+                slot_size: 8,
+                flags: 0,
+                max_subscribers: 1,
+                schema: vec![],
+            };
             let msg = l.check().unwrap_err().to_string();
             assert!(msg.contains("power of two"), "{msg}");
         }
-        let l = Layout { capacity: 1000, slot_size: 8, flags: 0, max_subscribers: 1, schema: vec![] };
+        let l = Layout {
+            capacity: 1000,
+            slot_size: 8,
+            flags: 0,
+            max_subscribers: 1,
+            schema: vec![],
+        };
         assert!(l.check().unwrap_err().to_string().contains("512 or 1024"));
     }
 
     #[test]
     fn slots_are_whole_cache_lines() {
         for slot_size in [1, 8, 48, 49, 64, 1000] {
-            let l = Layout { capacity: 2, slot_size, flags: 0, max_subscribers: 1, schema: vec![] };
+            let l = Layout {
+                capacity: 2,
+                slot_size,
+                flags: 0,
+                max_subscribers: 1,
+                schema: vec![],
+            };
             assert_eq!(l.slot_stride() % CACHE_LINE, 0);
             assert!(l.payload_words() * 8 >= slot_size as usize);
             assert_eq!(l.header_len() % PAGE, 0);

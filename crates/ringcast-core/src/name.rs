@@ -27,13 +27,19 @@ pub fn validate(name: &str) -> Result<()> {
         Some("it contains a path separator")
     } else if name.starts_with('.') {
         Some("it starts with '.'")
-    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         Some("it contains characters other than letters, digits, '.', '_' and '-'")
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidName { name: name.to_owned(), reason }),
+        Some(reason) => Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -83,7 +89,16 @@ mod tests {
 
     #[test]
     fn refuses_escaping_or_hidden_names() {
-        for bad in ["", "../x", "a/b", ".hidden", "nul\0", "sp ace", "ü", &"n".repeat(201)] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            ".hidden",
+            "nul\0",
+            "sp ace",
+            "ü",
+            &"n".repeat(201),
+        ] {
             let err = validate(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
             assert!(err.to_string().contains("md.quotes"));

@@ -125,7 +125,12 @@ pub struct ReaderPosition {
 impl ReaderPosition {
     /// A reader that will read `start` next.
     pub const fn starting_at(start: u64) -> Self {
-        Self { start, next: start, received: 0, lost: 0 }
+        Self {
+            start,
+            next: start,
+            received: 0,
+            lost: 0,
+        }
     }
 }
 

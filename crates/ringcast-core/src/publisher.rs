@@ -7,7 +7,9 @@
 //! subscribers keep reading as if nothing happened.
 
 use crate::error::{Error, Result};
-use crate::layout::{self, Layout, DEFAULT_MAX_SUBSCRIBERS, FLAG_FIXED_SIZE, PUBLISHER_CLOSED, PUBLISHER_OPEN};
+use crate::layout::{
+    self, Layout, DEFAULT_MAX_SUBSCRIBERS, FLAG_FIXED_SIZE, PUBLISHER_CLOSED, PUBLISHER_OPEN,
+};
 use crate::mapping::Mapping;
 use crate::name;
 use crate::protocol::{self, Slots};
@@ -90,7 +92,10 @@ impl Publisher {
             )));
         }
         let dir = name::resolve_dir(opts.dir.as_deref());
-        ensure_dir(&dir, opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none())?;
+        ensure_dir(
+            &dir,
+            opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none(),
+        )?;
         let path = name::ring_path(&dir, name);
         // Each pass either opens the existing file or publishes a new one; a
         // lost creation race sends us round again to open the winner's file.
@@ -104,14 +109,27 @@ impl Publisher {
                 return Ok(publisher);
             }
         }
-        Err(Error::Exists { name: name.to_owned(), path })
+        Err(Error::Exists {
+            name: name.to_owned(),
+            path,
+        })
     }
 
     /// Builds the ring in a hidden temporary file and links it into place, so
     /// nobody can ever open a half-initialised ring. `None`: someone else
     /// linked a ring of that name first.
-    fn create_new(dir: &Path, path: &Path, name: &str, layout: &Layout, mode: u32) -> Result<Option<Self>> {
-        let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), unix_now_ns()));
+    fn create_new(
+        dir: &Path,
+        path: &Path,
+        name: &str,
+        layout: &Layout,
+        mode: u32,
+    ) -> Result<Option<Self>> {
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            unix_now_ns()
+        ));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -121,9 +139,14 @@ impl Publisher {
             .map_err(|e| Error::io("create", &tmp, e))?;
         let _cleanup = RemoveOnDrop(&tmp);
         // The umask may have cleared bits the caller asked for.
-        file.set_permissions(Permissions::from_mode(mode)).map_err(|e| Error::io("set permissions of", &tmp, e))?;
+        file.set_permissions(Permissions::from_mode(mode))
+            .map_err(|e| Error::io("set permissions of", &tmp, e))?;
         if !try_lock_exclusive(&file).map_err(|e| Error::io("lock", &tmp, e))? {
-            return Err(Error::io("lock", &tmp, io::Error::other("fresh file already locked")));
+            return Err(Error::io(
+                "lock",
+                &tmp,
+                io::Error::other("fresh file already locked"),
+            ));
         }
         let len = layout.file_len();
         allocate(&file, len).map_err(|e| match e.raw_os_error() {
@@ -148,13 +171,28 @@ impl Publisher {
     }
 
     /// Opens an existing ring as its publisher.
-    fn take_over(file: File, path: &Path, name: &str, wanted: &Layout, opts: &CreateOptions) -> Result<Self> {
+    fn take_over(
+        file: File,
+        path: &Path,
+        name: &str,
+        wanted: &Layout,
+        opts: &CreateOptions,
+    ) -> Result<Self> {
         if !try_lock_exclusive(&file).map_err(|e| Error::io("lock", path, e))? {
-            let pid = RingMap::open(file, path, name).map(|r| r.header().publisher.0.pid.load(Ordering::Relaxed)).unwrap_or(0);
-            return Err(Error::PublisherExists { name: name.to_owned(), path: path.to_owned(), pid });
+            let pid = RingMap::open(file, path, name)
+                .map(|r| r.header().publisher.0.pid.load(Ordering::Relaxed))
+                .unwrap_or(0);
+            return Err(Error::PublisherExists {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                pid,
+            });
         }
         if !opts.exist_ok {
-            return Err(Error::Exists { name: name.to_owned(), path: path.to_owned() });
+            return Err(Error::Exists {
+                name: name.to_owned(),
+                path: path.to_owned(),
+            });
         }
         let ring = RingMap::open(file, path, name)?;
         let existing = ring.layout();
@@ -162,7 +200,9 @@ impl Publisher {
             && existing.slot_size == wanted.slot_size
             && existing.flags == wanted.flags
             && existing.schema == wanted.schema
-            && opts.max_subscribers.is_none_or(|m| m == existing.max_subscribers);
+            && opts
+                .max_subscribers
+                .is_none_or(|m| m == existing.max_subscribers);
         if !same {
             return Err(Error::SchemaMismatch {
                 name: name.to_owned(),
@@ -184,11 +224,23 @@ impl Publisher {
     /// Marks the ring as published by this process.
     fn claim(ring: RingMap) -> Self {
         let header = ring.header();
-        header.publisher.0.pid.store(std::process::id(), Ordering::Relaxed);
+        header
+            .publisher
+            .0
+            .pid
+            .store(std::process::id(), Ordering::Relaxed);
         let generation = header.publisher.0.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        header.publisher.0.state.store(PUBLISHER_OPEN, Ordering::Release);
+        header
+            .publisher
+            .0
+            .state
+            .store(PUBLISHER_OPEN, Ordering::Release);
         let next = ring.cursor().load(Ordering::Acquire);
-        Self { ring, next, generation }
+        Self {
+            ring,
+            next,
+            generation,
+        }
     }
 
     /// Publishes one message; returns its sequence number.
@@ -269,7 +321,11 @@ impl Publisher {
     /// attached keep their mapping; new ones no longer find the ring.
     pub fn unlink(&self) -> Result<()> {
         let path = self.ring.path();
-        let ours = self.ring.file().metadata().map_err(|e| Error::io("inspect", path, e))?;
+        let ours = self
+            .ring
+            .file()
+            .metadata()
+            .map_err(|e| Error::io("inspect", path, e))?;
         match std::fs::metadata(path) {
             Ok(there) if there.dev() == ours.dev() && there.ino() == ours.ino() => {
                 std::fs::remove_file(path).map_err(|e| Error::io("remove", path, e))
@@ -284,7 +340,12 @@ impl Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         // Release: every publish happens before subscribers see the close.
-        self.ring.header().publisher.0.state.store(PUBLISHER_CLOSED, Ordering::Release);
+        self.ring
+            .header()
+            .publisher
+            .0
+            .state
+            .store(PUBLISHER_CLOSED, Ordering::Release);
     }
 }
 

@@ -28,7 +28,10 @@ pub(crate) struct RingMap {
 impl RingMap {
     /// Maps `file` (already open) and validates it as a ring.
     pub(crate) fn open(file: File, path: &Path, name: &str) -> Result<Self> {
-        let file_len = file.metadata().map_err(|e| Error::io("inspect", path, e))?.len();
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", path, e))?
+            .len();
         if file_len < layout::min_file_len() {
             return Err(Error::corrupt(
                 path,
@@ -39,7 +42,10 @@ impl RingMap {
             ));
         }
         if file_len > layout::MAX_FILE_LEN {
-            return Err(Error::corrupt(path, format!("it has {file_len} bytes, more than any ring")));
+            return Err(Error::corrupt(
+                path,
+                format!("it has {file_len} bytes, more than any ring"),
+            ));
         }
         let map = Mapping::map(&file, file_len as usize).map_err(|e| Error::io("map", path, e))?;
         // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
@@ -50,8 +56,17 @@ impl RingMap {
     }
 
     /// Wraps a mapping whose header was just initialised for `layout`.
-    pub(crate) fn from_parts(map: Mapping, file: File, layout: Layout, path: &Path, name: &str) -> Self {
-        assert!(map.len() as u64 == layout.file_len(), "mapping does not match layout");
+    pub(crate) fn from_parts(
+        map: Mapping,
+        file: File,
+        layout: Layout,
+        path: &Path,
+        name: &str,
+    ) -> Self {
+        assert!(
+            map.len() as u64 == layout.file_len(),
+            "mapping does not match layout"
+        );
         Self {
             map,
             file,
@@ -120,7 +135,10 @@ impl Slots for RingMap {
             SlotRef {
                 stamp: &*base.cast::<AtomicU64>(),
                 len: &*base.add(8).cast::<AtomicU64>(),
-                words: std::slice::from_raw_parts(base.add(SLOT_OVERHEAD).cast::<AtomicU64>(), self.payload_words),
+                words: std::slice::from_raw_parts(
+                    base.add(SLOT_OVERHEAD).cast::<AtomicU64>(),
+                    self.payload_words,
+                ),
             }
         }
     }

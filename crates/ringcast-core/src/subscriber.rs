@@ -59,7 +59,11 @@ impl Subscriber {
         let file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotFound { name: name.to_owned(), path, available: name::list(&dir) })
+                return Err(Error::NotFound {
+                    name: name.to_owned(),
+                    path,
+                    available: name::list(&dir),
+                })
             }
             Err(e) => return Err(Error::io("open", &path, e)),
         };
@@ -71,7 +75,11 @@ impl Subscriber {
             Start::Oldest => cursor.saturating_sub(ring.capacity()),
             Start::At(seq) => seq,
         };
-        let sub = Self { ring, pos: ReaderPosition::starting_at(first), record };
+        let sub = Self {
+            ring,
+            pos: ReaderPosition::starting_at(first),
+            record,
+        };
         let rec = sub.record();
         rec.start.store(first, Ordering::Relaxed);
         rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
@@ -105,15 +113,28 @@ impl Subscriber {
     #[inline]
     fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
         match protocol::try_read(&self.ring, &mut self.pos, out) {
-            Ok(Some(n)) if self.ring.layout().fixed_size() && n != self.ring.slot_size() => Err(Error::corrupt(
-                self.ring.path(),
-                format!("message {} has {n} bytes in a ring of fixed {}-byte records", self.pos.next - 1, self.ring.slot_size()),
-            )),
+            Ok(Some(n)) if self.ring.layout().fixed_size() && n != self.ring.slot_size() => {
+                Err(Error::corrupt(
+                    self.ring.path(),
+                    format!(
+                        "message {} has {n} bytes in a ring of fixed {}-byte records",
+                        self.pos.next - 1,
+                        self.ring.slot_size()
+                    ),
+                ))
+            }
             Ok(got) => Ok(got),
-            Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall { len: out.len(), needed }),
+            Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall {
+                len: out.len(),
+                needed,
+            }),
             Err(ReadFault::BadLength(len)) => Err(Error::corrupt(
                 self.ring.path(),
-                format!("slot of message {} claims {len} bytes in {}-byte slots", self.pos.next, self.ring.slot_size()),
+                format!(
+                    "slot of message {} claims {len} bytes in {}-byte slots",
+                    self.pos.next,
+                    self.ring.slot_size()
+                ),
             )),
         }
     }
@@ -132,7 +153,9 @@ impl Subscriber {
         mut lengths: impl FnMut(usize, usize),
     ) -> Result<usize> {
         if row == 0 {
-            return Err(Error::InvalidArgument("rows of 0 bytes cannot hold messages".into()));
+            return Err(Error::InvalidArgument(
+                "rows of 0 bytes cannot hold messages".into(),
+            ));
         }
         let mut n = 0;
         let mut fault = None;
@@ -161,14 +184,20 @@ impl Subscriber {
     /// Waits for a message until `deadline` (`None`: forever), using `backoff`
     /// between polls. Fails with [`Error::Timeout`] at the deadline and with
     /// [`Error::Closed`] once the publisher has closed and all is read.
-    pub fn wait_readable(&mut self, deadline: Option<Instant>, backoff: &mut Backoff) -> Result<()> {
+    pub fn wait_readable(
+        &mut self,
+        deadline: Option<Instant>,
+        backoff: &mut Backoff,
+    ) -> Result<()> {
         loop {
             if self.available() {
                 backoff.reset();
                 return Ok(());
             }
             if self.closed_and_drained() {
-                return Err(Error::Closed { name: self.ring.name().to_owned() });
+                return Err(Error::Closed {
+                    name: self.ring.name().to_owned(),
+                });
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout);
@@ -215,7 +244,10 @@ impl Subscriber {
 
     /// Messages published but not yet read (may exceed capacity when lapped).
     pub fn lag(&self) -> u64 {
-        self.ring.cursor().load(Ordering::Acquire).saturating_sub(self.pos.next)
+        self.ring
+            .cursor()
+            .load(Ordering::Acquire)
+            .saturating_sub(self.pos.next)
     }
 
     /// What the ring header says about the publisher.
@@ -260,7 +292,12 @@ fn claim_record(ring: &RingMap) -> Result<usize> {
     let me = std::process::id();
     let n = ring.layout().max_subscribers as usize;
     for i in 0..n {
-        if ring.record(i).pid.compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if ring
+            .record(i)
+            .pid
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
             return Ok(i);
         }
     }
@@ -268,10 +305,17 @@ fn claim_record(ring: &RingMap) -> Result<usize> {
         let pid = ring.record(i).pid.load(Ordering::Relaxed);
         if pid != me
             && !pid_alive(pid)
-            && ring.record(i).pid.compare_exchange(pid, me, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            && ring
+                .record(i)
+                .pid
+                .compare_exchange(pid, me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         {
             return Ok(i);
         }
     }
-    Err(Error::SubscriberTableFull { name: ring.name().to_owned(), max_subscribers: n as u32 })
+    Err(Error::SubscriberTableFull {
+        name: ring.name().to_owned(),
+        max_subscribers: n as u32,
+    })
 }

@@ -26,7 +26,9 @@ impl TestRing {
             cursor: AtomicU64::new(0),
             stamps: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             lens: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
-            words: (0..capacity).map(|_| (0..WORDS).map(|_| AtomicU64::new(0)).collect()).collect(),
+            words: (0..capacity)
+                .map(|_| (0..WORDS).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
         }
     }
 }
@@ -37,7 +39,11 @@ impl Slots for TestRing {
     }
     fn slot(&self, seq: u64) -> SlotRef<'_> {
         let i = (seq % self.capacity()) as usize;
-        SlotRef { stamp: &self.stamps[i], len: &self.lens[i], words: &self.words[i] }
+        SlotRef {
+            stamp: &self.stamps[i],
+            len: &self.lens[i],
+            words: &self.words[i],
+        }
     }
     fn cursor(&self) -> &AtomicU64 {
         &self.cursor
@@ -54,12 +60,18 @@ fn message(seq: u64) -> [u8; WORDS * 8] {
 }
 
 fn words_of(buf: &[u8]) -> Vec<u64> {
-    buf.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())).collect()
+    buf.chunks_exact(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 /// A reader making `attempts` polls; checks each accepted message is whole,
 /// in order, and that the accounting identity holds throughout.
-fn reader(ring: &TestRing, attempts: usize, read: fn(&TestRing, &mut ReaderPosition, &mut [u8]) -> Option<usize>) {
+fn reader(
+    ring: &TestRing,
+    attempts: usize,
+    read: fn(&TestRing, &mut ReaderPosition, &mut [u8]) -> Option<usize>,
+) {
     let mut pos = ReaderPosition::starting_at(0);
     let mut last: Option<u64> = None;
     for _ in 0..attempts {
@@ -68,7 +80,10 @@ fn reader(ring: &TestRing, attempts: usize, read: fn(&TestRing, &mut ReaderPosit
             assert_eq!(n, WORDS * 8);
             let seq = pos.next - 1;
             let w = words_of(&buf);
-            assert!(w.iter().all(|&x| x == seq + 1), "torn or wrong message {w:?} accepted as seq {seq}");
+            assert!(
+                w.iter().all(|&x| x == seq + 1),
+                "torn or wrong message {w:?} accepted as seq {seq}"
+            );
             assert!(last.is_none_or(|l| seq > l), "sequence went backwards");
             last = Some(seq);
         } else {
@@ -143,5 +158,8 @@ fn reader_without_recheck_is_caught() {
             reader_thread.join().unwrap();
         })
     });
-    assert!(found.is_err(), "loom did not find the torn read of a reader without recheck");
+    assert!(
+        found.is_err(),
+        "loom did not find the torn read of a reader without recheck"
+    );
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn opts(dir: &Path, capacity: u64, slot_size: u32) -> CreateOptions {
-    CreateOptions { dir: Some(dir.to_owned()), ..CreateOptions::new(capacity, slot_size) }
+    CreateOptions {
+        dir: Some(dir.to_owned()),
+        ..CreateOptions::new(capacity, slot_size)
+    }
 }
 
 fn recv_all(sub: &mut Subscriber, buf: &mut [u8]) -> Vec<Vec<u8>> {
@@ -22,7 +25,9 @@ fn variable_length_messages_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let mut publisher = Publisher::create("v", &opts(dir.path(), 8, 100)).unwrap();
     let mut sub = Subscriber::attach("v", Some(dir.path()), Start::Oldest).unwrap();
-    let msgs: Vec<Vec<u8>> = (0..6).map(|i| vec![i as u8 + 1; [0, 1, 7, 8, 9, 100][i]]).collect();
+    let msgs: Vec<Vec<u8>> = (0..6)
+        .map(|i| vec![i as u8 + 1; [0, 1, 7, 8, 9, 100][i]])
+        .collect();
     for m in &msgs {
         publisher.publish(m).unwrap();
     }
@@ -40,7 +45,10 @@ fn lapped_subscriber_counts_exact_loss() {
         publisher.publish(&i.to_le_bytes()).unwrap();
     }
     let mut buf = [0u8; 8];
-    let got: Vec<u64> = recv_all(&mut sub, &mut buf).iter().map(|m| u64::from_le_bytes(m[..].try_into().unwrap())).collect();
+    let got: Vec<u64> = recv_all(&mut sub, &mut buf)
+        .iter()
+        .map(|m| u64::from_le_bytes(m[..].try_into().unwrap()))
+        .collect();
     // Cursor 10, capacity 4: the oldest message safe from the publisher is 7.
     assert_eq!(got, vec![7, 8, 9]);
     assert_eq!(sub.lost(), 7);
@@ -55,8 +63,18 @@ fn start_positions() {
         publisher.publish(&i.to_le_bytes()).unwrap();
     }
     let d = Some(dir.path());
-    assert_eq!(Subscriber::attach("st", d, Start::Latest).unwrap().position(), 20);
-    assert_eq!(Subscriber::attach("st", d, Start::Oldest).unwrap().position(), 12);
+    assert_eq!(
+        Subscriber::attach("st", d, Start::Latest)
+            .unwrap()
+            .position(),
+        20
+    );
+    assert_eq!(
+        Subscriber::attach("st", d, Start::Oldest)
+            .unwrap()
+            .position(),
+        12
+    );
     let mut at = Subscriber::attach("st", d, Start::At(15)).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(recv_all(&mut at, &mut buf).len(), 5);
@@ -76,14 +94,20 @@ fn second_publisher_is_refused_and_restart_continues_sequence() {
     let mut sub = Subscriber::attach("p", Some(dir.path()), Start::Oldest).unwrap();
     drop(first);
     o.exist_ok = false;
-    assert!(matches!(Publisher::create("p", &o), Err(Error::Exists { .. })));
+    assert!(matches!(
+        Publisher::create("p", &o),
+        Err(Error::Exists { .. })
+    ));
     o.exist_ok = true;
     let mut second = Publisher::create("p", &o).unwrap();
     assert_eq!(second.sequence(), 1);
     assert_eq!(second.generation(), 2);
     second.publish(b"abcdefgh").unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(recv_all(&mut sub, &mut buf), vec![b"12345678".to_vec(), b"abcdefgh".to_vec()]);
+    assert_eq!(
+        recv_all(&mut sub, &mut buf),
+        vec![b"12345678".to_vec(), b"abcdefgh".to_vec()]
+    );
 }
 
 #[test]
@@ -108,7 +132,10 @@ fn closed_ring_ends_the_stream_after_the_last_message() {
     sub.wait_readable(None, &mut backoff).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(4));
-    assert!(matches!(sub.wait_readable(None, &mut backoff), Err(Error::Closed { .. })));
+    assert!(matches!(
+        sub.wait_readable(None, &mut backoff),
+        Err(Error::Closed { .. })
+    ));
     assert!(sub.publisher_status().closed);
 }
 
@@ -118,7 +145,10 @@ fn wait_times_out_at_the_deadline() {
     let _publisher = Publisher::create("t", &opts(dir.path(), 8, 8)).unwrap();
     let mut sub = Subscriber::attach("t", Some(dir.path()), Start::Latest).unwrap();
     let t0 = Instant::now();
-    let res = sub.wait_readable(Some(t0 + Duration::from_millis(30)), &mut Default::default());
+    let res = sub.wait_readable(
+        Some(t0 + Duration::from_millis(30)),
+        &mut Default::default(),
+    );
     assert!(matches!(res, Err(Error::Timeout)));
     assert!(t0.elapsed() >= Duration::from_millis(30));
 }
@@ -128,22 +158,38 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let mut publisher = Publisher::create("b", &opts(dir.path(), 8, 16)).unwrap();
     let mut sub = Subscriber::attach("b", Some(dir.path()), Start::Latest).unwrap();
-    assert!(matches!(publisher.publish(&[0; 17]), Err(Error::MessageTooLarge { len: 17, slot_size: 16 })));
+    assert!(matches!(
+        publisher.publish(&[0; 17]),
+        Err(Error::MessageTooLarge {
+            len: 17,
+            slot_size: 16
+        })
+    ));
     publisher.publish(&[7; 12]).unwrap();
     let mut small = [0u8; 4];
-    assert!(matches!(sub.try_recv(&mut small), Err(Error::BufferTooSmall { len: 4, needed: 12 })));
+    assert!(matches!(
+        sub.try_recv(&mut small),
+        Err(Error::BufferTooSmall { len: 4, needed: 12 })
+    ));
     let mut buf = [0u8; 16];
     assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(12));
 
     let mut fixed = opts(dir.path(), 8, 16);
     fixed.fixed_size = true;
     let mut typed = Publisher::create("f", &fixed).unwrap();
-    assert!(matches!(typed.publish(&[0; 12]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        typed.publish(&[0; 12]),
+        Err(Error::InvalidArgument(_))
+    ));
     typed.publish_records(&[1; 48]).unwrap();
     let mut tsub = Subscriber::attach("f", Some(dir.path()), Start::Oldest).unwrap();
     let mut rows = [0u8; 64];
     let mut lens = vec![];
-    assert_eq!(tsub.try_recv_rows(&mut rows, 16, 4, |_, l| lens.push(l)).unwrap(), 3);
+    assert_eq!(
+        tsub.try_recv_rows(&mut rows, 16, 4, |_, l| lens.push(l))
+            .unwrap(),
+        3
+    );
     assert_eq!(lens, vec![16, 16, 16]);
 }
 
@@ -157,7 +203,16 @@ fn subscriber_table_fills_and_frees() {
     let a = Subscriber::attach("s", d, Start::Latest).unwrap();
     let _b = Subscriber::attach("s", d, Start::Latest).unwrap();
     let err = Subscriber::attach("s", d, Start::Latest).err().unwrap();
-    assert!(matches!(err, Error::SubscriberTableFull { max_subscribers: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::SubscriberTableFull {
+                max_subscribers: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     drop(a);
     Subscriber::attach("s", d, Start::Latest).unwrap();
 }
@@ -170,7 +225,11 @@ fn damaged_files_are_refused() {
     drop(publisher);
     let good = std::fs::read(&path).unwrap();
     let d = Some(dir.path());
-    let attach = || Subscriber::attach("d", d, Start::Latest).err().expect("must be refused");
+    let attach = || {
+        Subscriber::attach("d", d, Start::Latest)
+            .err()
+            .expect("must be refused")
+    };
 
     std::fs::write(&path, &good[..good.len() / 2]).unwrap();
     assert!(matches!(attach(), Error::Corrupt { .. }));
@@ -182,7 +241,10 @@ fn damaged_files_are_refused() {
     let mut bad = good.clone();
     bad[8] = 99; // version
     std::fs::write(&path, &bad).unwrap();
-    assert!(matches!(attach(), Error::IncompatibleVersion { found: 99, .. }));
+    assert!(matches!(
+        attach(),
+        Error::IncompatibleVersion { found: 99, .. }
+    ));
 
     let mut bad = good.clone();
     bad[16] ^= 1; // capacity
@@ -206,9 +268,14 @@ fn names_are_validated_and_missing_rings_list_what_exists() {
     let dir = tempfile::tempdir().unwrap();
     let _p = Publisher::create("here", &opts(dir.path(), 8, 8)).unwrap();
     for bad in ["", "../x", "a\0b"] {
-        assert!(matches!(Subscriber::attach(bad, Some(dir.path()), Start::Latest), Err(Error::InvalidName { .. })));
+        assert!(matches!(
+            Subscriber::attach(bad, Some(dir.path()), Start::Latest),
+            Err(Error::InvalidName { .. })
+        ));
     }
-    let err = Subscriber::attach("there", Some(dir.path()), Start::Latest).err().unwrap();
+    let err = Subscriber::attach("there", Some(dir.path()), Start::Latest)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("rings there: here"), "{err}");
 }
 
@@ -230,9 +297,17 @@ fn concurrent_readers_never_see_torn_messages() {
                     match sub.try_recv(&mut buf).unwrap() {
                         Some(n) => {
                             assert_eq!(n, 64);
-                            let words: Vec<u64> = buf.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+                            let words: Vec<u64> = buf
+                                .chunks_exact(8)
+                                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                                .collect();
                             let seq = words[0];
-                            assert!(words[1..].iter().all(|&w| w == seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)), "torn message {seq}");
+                            assert!(
+                                words[1..]
+                                    .iter()
+                                    .all(|&w| w == seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                                "torn message {seq}"
+                            );
                             assert_eq!(seq, sub.position() - 1);
                             assert!(last.is_none_or(|l| seq > l));
                             last = Some(seq);

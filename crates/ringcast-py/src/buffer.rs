@@ -18,12 +18,20 @@ pub struct ByteView {
 impl ByteView {
     /// A read-only view of `obj`'s bytes.
     pub fn readable(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::get(obj, ffi::PyBUF_SIMPLE, "a bytes-like object (bytes, bytearray, memoryview, numpy array)")
+        Self::get(
+            obj,
+            ffi::PyBUF_SIMPLE,
+            "a bytes-like object (bytes, bytearray, memoryview, numpy array)",
+        )
     }
 
     /// A writable view of `obj`'s bytes.
     pub fn writable(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::get(obj, ffi::PyBUF_WRITABLE, "a writable, contiguous buffer (bytearray, numpy array, memoryview)")
+        Self::get(
+            obj,
+            ffi::PyBUF_WRITABLE,
+            "a writable, contiguous buffer (bytearray, numpy array, memoryview)",
+        )
     }
 
     fn get(obj: &Bound<'_, PyAny>, flags: std::os::raw::c_int, what: &str) -> PyResult<Self> {
@@ -33,8 +41,16 @@ impl ByteView {
         let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), view.as_mut_ptr(), flags) };
         if rc != 0 {
             let cause = PyErr::take(obj.py());
-            let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-            let err = if obj.hasattr("__buffer__").unwrap_or(false) || cause.as_ref().is_some_and(|c| c.is_instance_of::<PyBufferError>(obj.py())) {
+            let type_name = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into());
+            let err = if obj.hasattr("__buffer__").unwrap_or(false)
+                || cause
+                    .as_ref()
+                    .is_some_and(|c| c.is_instance_of::<PyBufferError>(obj.py()))
+            {
                 PyBufferError::new_err(format!("expected {what}; this {type_name} cannot export one (not contiguous or read-only?): pass a contiguous copy"))
             } else {
                 PyTypeError::new_err(format!("expected {what}, got {type_name}"))
@@ -66,7 +82,9 @@ impl ByteView {
             return &mut [];
         }
         // SAFETY: as in `bytes`, and the exporter granted a writable view.
-        unsafe { std::slice::from_raw_parts_mut(self.view.buf.cast::<u8>(), self.view.len as usize) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.view.buf.cast::<u8>(), self.view.len as usize)
+        }
     }
 }
 

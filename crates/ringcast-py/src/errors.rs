@@ -10,7 +10,10 @@ use ringcast_core::Error;
 
 /// The `ringcast.errors` exception class called `name`.
 pub fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    Ok(py.import("ringcast.errors")?.getattr(name)?.downcast_into::<PyType>()?)
+    Ok(py
+        .import("ringcast.errors")?
+        .getattr(name)?
+        .downcast_into::<PyType>()?)
 }
 
 /// Raises the `ringcast.errors` exception called `class` with `msg`.

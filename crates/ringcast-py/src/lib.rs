@@ -18,7 +18,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<subscriber::PySubscriber>()?;
     m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
-    m.add("DEFAULT_MAX_SUBSCRIBERS", ringcast_core::layout::DEFAULT_MAX_SUBSCRIBERS)?;
+    m.add(
+        "DEFAULT_MAX_SUBSCRIBERS",
+        ringcast_core::layout::DEFAULT_MAX_SUBSCRIBERS,
+    )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

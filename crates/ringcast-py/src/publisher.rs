@@ -23,14 +23,28 @@ impl PyPublisher {
     fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
         match self.inner.as_mut() {
             Some(p) => Ok(p),
-            None => Err(raise(py, "RingClosed", format!("publisher of ring {:?} is closed; create a new one", self.name))),
+            None => Err(raise(
+                py,
+                "RingClosed",
+                format!(
+                    "publisher of ring {:?} is closed; create a new one",
+                    self.name
+                ),
+            )),
         }
     }
 
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
         match self.inner.as_ref() {
             Some(p) => Ok(p),
-            None => Err(raise(py, "RingClosed", format!("publisher of ring {:?} is closed; create a new one", self.name))),
+            None => Err(raise(
+                py,
+                "RingClosed",
+                format!(
+                    "publisher of ring {:?} is closed; create a new one",
+                    self.name
+                ),
+            )),
         }
     }
 }
@@ -80,7 +94,10 @@ pub fn with_message<R>(
 }
 
 /// Refuses arrays whose records are not the ring's (plain bytes are allowed).
-fn check_array_dtype(arr: &Bound<'_, PyUntypedArray>, ring: &Bound<'_, PyArrayDescr>) -> PyResult<()> {
+fn check_array_dtype(
+    arr: &Bound<'_, PyUntypedArray>,
+    ring: &Bound<'_, PyArrayDescr>,
+) -> PyResult<()> {
     let have = arr.dtype();
     if same_dtype(&have, ring) || is_plain_bytes(&have) {
         return Ok(());
@@ -119,8 +136,14 @@ impl PyPublisher {
             mode,
             exist_ok,
         };
-        let inner = py.allow_threads(|| CorePublisher::create(&name, &opts)).map_err(py_err(py))?;
-        Ok(Self { inner: Some(inner), dtype: None, name })
+        let inner = py
+            .allow_threads(|| CorePublisher::create(&name, &opts))
+            .map_err(py_err(py))?;
+        Ok(Self {
+            inner: Some(inner),
+            dtype: None,
+            name,
+        })
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Publisher.create`).
@@ -133,7 +156,9 @@ impl PyPublisher {
     fn publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
         let dtype = self.dtype.as_ref().map(|d| d.bind(py).clone());
         let core = self.core(py)?;
-        with_message(msg, dtype.as_ref(), |bytes| core.publish(bytes).map(|_| ()).map_err(py_err(py)))
+        with_message(msg, dtype.as_ref(), |bytes| {
+            core.publish(bytes).map(|_| ()).map_err(py_err(py))
+        })
     }
 
     /// Publishes many messages at once; returns how many were published.
@@ -146,7 +171,9 @@ impl PyPublisher {
         if let Some(dt) = &dtype {
             let arr = match batch.downcast::<PyUntypedArray>() {
                 Ok(a) => a.clone(),
-                Err(_) => asarray(py)?.call((batch, dt), None)?.downcast_into::<PyUntypedArray>()?,
+                Err(_) => asarray(py)?
+                    .call((batch, dt), None)?
+                    .downcast_into::<PyUntypedArray>()?,
             };
             check_array_dtype(&arr, dt)?;
             let bytes = array_bytes(&arr)?;
@@ -158,9 +185,13 @@ impl PyPublisher {
         if let Ok(arr) = batch.downcast::<PyUntypedArray>() {
             let rows = arr.shape().first().copied().unwrap_or(1);
             let bytes = array_bytes(arr)?;
-            let row = if rows == 0 { 0 } else { bytes.len() / rows };
+            let row = bytes.len().checked_div(rows).unwrap_or(0);
             if row > slot_size {
-                return Err(ringcast_core::Error::MessageTooLarge { len: row, slot_size }).map_err(py_err(py));
+                return Err(ringcast_core::Error::MessageTooLarge {
+                    len: row,
+                    slot_size,
+                })
+                .map_err(py_err(py));
             }
             let core = self.core(py)?;
             for msg in bytes.chunks_exact(row.max(1)).take(rows) {
@@ -172,15 +203,24 @@ impl PyPublisher {
         for (i, item) in items.iter().enumerate() {
             with_message(item, None, |b| {
                 if b.len() > slot_size {
-                    let e = ringcast_core::Error::MessageTooLarge { len: b.len(), slot_size };
-                    return Err(raise(py, "MessageTooLarge", format!("message {i} of the batch: {e}; nothing was published")));
+                    let e = ringcast_core::Error::MessageTooLarge {
+                        len: b.len(),
+                        slot_size,
+                    };
+                    return Err(raise(
+                        py,
+                        "MessageTooLarge",
+                        format!("message {i} of the batch: {e}; nothing was published"),
+                    ));
                 }
                 Ok(())
             })?;
         }
         let core = self.core(py)?;
         for item in &items {
-            with_message(item, None, |b| core.publish(b).map(|_| ()).map_err(py_err(py)))?;
+            with_message(item, None, |b| {
+                core.publish(b).map(|_| ()).map_err(py_err(py))
+            })?;
         }
         Ok(items.len())
     }
@@ -262,7 +302,10 @@ impl PyPublisher {
                 p.layout().capacity,
                 p.layout().slot_size,
                 p.sequence(),
-                self.dtype.as_ref().map(|d| format!(" dtype={}", d.bind(py))).unwrap_or_default()
+                self.dtype
+                    .as_ref()
+                    .map(|d| format!(" dtype={}", d.bind(py)))
+                    .unwrap_or_default()
             ),
             None => format!("<ringcast.Publisher {:?} closed>", self.name),
         }

@@ -14,7 +14,9 @@ static ASARRAY: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
 /// `numpy.asarray`, looked up once.
 pub fn asarray(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     ASARRAY
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("numpy")?.getattr("asarray")?.unbind()))
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("numpy")?.getattr("asarray")?.unbind())
+        })
         .map(|f| f.bind(py))
 }
 
@@ -39,11 +41,26 @@ pub fn array_bytes<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a [u8]>
 }
 
 /// Bytes of a writable, C-contiguous array, checked.
-pub fn array_bytes_mut<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a mut [u8]> {
+///
+/// # Safety
+/// While the returned slice lives, no other reference to the array's memory
+/// may exist (no second `array_bytes_mut` of the same or an overlapping
+/// array); the GIL must stay held.
+#[allow(clippy::mut_from_ref)] // exclusivity is the documented caller contract
+pub unsafe fn array_bytes_mut<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a mut [u8]> {
     array_slice(arr, true).map(|(ptr, len)| {
-        // SAFETY: as in `array_bytes`, and the array is writable.
+        // SAFETY: contiguous, writable `len` bytes owned by the array, kept
+        // alive by `arr`; exclusivity is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     })
+}
+
+/// Whether two arrays' memory overlaps (so they must not both be written).
+pub fn overlaps(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
+    let (pa, la) = array_slice(a, false)?;
+    let (pb, lb) = array_slice(b, false)?;
+    let (a0, b0) = (pa as usize, pb as usize);
+    Ok(la > 0 && lb > 0 && a0 < b0 + lb && b0 < a0 + la)
 }
 
 fn array_slice(arr: &Bound<'_, PyUntypedArray>, writable: bool) -> PyResult<(*mut u8, usize)> {
@@ -61,7 +78,11 @@ fn array_slice(arr: &Bound<'_, PyUntypedArray>, writable: bool) -> PyResult<(*mu
         (raw.data.cast::<u8>(), raw.flags)
     };
     if writable && flags & npyffi::NPY_ARRAY_WRITEABLE == 0 {
-        return Err(raise(py, "InvalidArgument", "the output array is read-only; pass a writable array".into()));
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            "the output array is read-only; pass a writable array".into(),
+        ));
     }
     let len = arr.len_total() * arr.dtype().itemsize();
     if len == 0 {
@@ -82,7 +103,10 @@ impl LenTotal for Bound<'_, PyUntypedArray> {
 }
 
 /// A new, uninitialised 1-D array of `n` records of `dtype`.
-pub fn new_records<'py>(dtype: &Bound<'py, PyArrayDescr>, n: usize) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub fn new_records<'py>(
+    dtype: &Bound<'py, PyArrayDescr>,
+    n: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     let py = dtype.py();
     let mut dims = [n as npy_intp];
     // SAFETY: PyArray_NewFromDescr steals one reference to the descr, which
@@ -104,7 +128,10 @@ pub fn new_records<'py>(dtype: &Bound<'py, PyArrayDescr>, n: usize) -> PyResult<
 }
 
 /// Shrinks a fresh array made by [`new_records`] to its first `n` records.
-pub fn truncate<'py>(arr: Bound<'py, PyUntypedArray>, n: usize) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub fn truncate<'py>(
+    arr: Bound<'py, PyUntypedArray>,
+    n: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     if arr.len() == n {
         return Ok(arr);
     }
@@ -116,7 +143,10 @@ pub fn truncate<'py>(arr: Bound<'py, PyUntypedArray>, n: usize) -> PyResult<Boun
 
 /// One record of `dtype` copied from `bytes` (a numpy scalar: `numpy.void`
 /// for structured dtypes, `numpy.float64` for float64, ...).
-pub fn record_scalar<'py>(dtype: &Bound<'py, PyArrayDescr>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+pub fn record_scalar<'py>(
+    dtype: &Bound<'py, PyArrayDescr>,
+    bytes: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
     let py = dtype.py();
     debug_assert_eq!(bytes.len(), dtype.itemsize());
     // SAFETY: `bytes` holds one record of `dtype`; with a null base numpy

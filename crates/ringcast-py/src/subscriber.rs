@@ -3,7 +3,7 @@
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
-use crate::records::{array_bytes_mut, new_records, record_scalar, same_dtype, truncate};
+use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, same_dtype, truncate};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
@@ -32,9 +32,11 @@ pub struct PySubscriber {
 fn deadline(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Instant>> {
     match timeout {
         None => Ok(None),
-        Some(t) if t.is_nan() || t < 0.0 => {
-            Err(raise(py, "InvalidArgument", format!("timeout must be None or >= 0 seconds, got {t}")))
-        }
+        Some(t) if t.is_nan() || t < 0.0 => Err(raise(
+            py,
+            "InvalidArgument",
+            format!("timeout must be None or >= 0 seconds, got {t}"),
+        )),
         Some(t) if t.is_infinite() || t > 1e9 => Ok(None),
         Some(t) => Ok(Some(Instant::now() + Duration::from_secs_f64(t))),
     }
@@ -44,23 +46,46 @@ impl PySubscriber {
     fn core(&mut self, py: Python<'_>) -> PyResult<&mut CoreSubscriber> {
         match self.inner.as_mut() {
             Some(s) => Ok(s),
-            None => Err(raise(py, "RingClosed", format!("subscriber of ring {:?} is closed; attach a new one", self.name))),
+            None => Err(raise(
+                py,
+                "RingClosed",
+                format!(
+                    "subscriber of ring {:?} is closed; attach a new one",
+                    self.name
+                ),
+            )),
         }
     }
 
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CoreSubscriber> {
         match self.inner.as_ref() {
             Some(s) => Ok(s),
-            None => Err(raise(py, "RingClosed", format!("subscriber of ring {:?} is closed; attach a new one", self.name))),
+            None => Err(raise(
+                py,
+                "RingClosed",
+                format!(
+                    "subscriber of ring {:?} is closed; attach a new one",
+                    self.name
+                ),
+            )),
         }
     }
 
     /// Blocks (GIL released, signals checked) until a message can be read.
     /// `Ok(false)` at the deadline; `RingClosed` when the stream ended.
     fn wait(&mut self, py: Python<'_>, until: Option<Instant>) -> PyResult<bool> {
-        let Self { inner, backoff, name, .. } = self;
+        let Self {
+            inner,
+            backoff,
+            name,
+            ..
+        } = self;
         let Some(sub) = inner.as_mut() else {
-            return Err(raise(py, "RingClosed", format!("subscriber of ring {name:?} is closed; attach a new one")));
+            return Err(raise(
+                py,
+                "RingClosed",
+                format!("subscriber of ring {name:?} is closed; attach a new one"),
+            ));
         };
         if sub.available() {
             return Ok(true);
@@ -105,12 +130,16 @@ impl PySubscriber {
     }
 
     /// Receives into a caller's buffer; `None` at the deadline.
-    fn recv_into_until(&mut self, py: Python<'_>, buf: &Bound<'_, PyAny>, until: Option<Instant>) -> PyResult<Option<usize>> {
-        let mut array_view;
+    fn recv_into_until(
+        &mut self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        until: Option<Instant>,
+    ) -> PyResult<Option<usize>> {
         let mut byte_view;
         let out: &mut [u8] = if let Ok(arr) = buf.downcast::<PyUntypedArray>() {
-            array_view = array_bytes_mut(arr)?;
-            &mut array_view
+            // SAFETY: the only view of `buf` made in this call; GIL held.
+            unsafe { array_bytes_mut(arr)? }
         } else {
             byte_view = ByteView::writable(buf)?;
             byte_view.bytes_mut()
@@ -138,7 +167,10 @@ impl PySubscriber {
     ) -> PyResult<usize> {
         let mut lengths = lengths;
         loop {
-            let n = self.core(py)?.try_recv_rows(out, row, max, &mut lengths).map_err(py_err(py))?;
+            let n = self
+                .core(py)?
+                .try_recv_rows(out, row, max, &mut lengths)
+                .map_err(py_err(py))?;
             if n > 0 || max == 0 {
                 return Ok(n);
             }
@@ -153,7 +185,12 @@ impl PySubscriber {
 impl PySubscriber {
     #[new]
     #[pyo3(signature = (name, *, dir=None, start=None))]
-    fn new(py: Python<'_>, name: String, dir: Option<PathBuf>, start: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        name: String,
+        dir: Option<PathBuf>,
+        start: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let start = match start {
             None => Start::Latest,
             Some(s) => {
@@ -174,9 +211,17 @@ impl PySubscriber {
                 }
             }
         };
-        let inner = py.allow_threads(|| CoreSubscriber::attach(&name, dir.as_deref(), start)).map_err(py_err(py))?;
+        let inner = py
+            .allow_threads(|| CoreSubscriber::attach(&name, dir.as_deref(), start))
+            .map_err(py_err(py))?;
         let scratch = vec![0u8; inner.layout().slot_size as usize];
-        Ok(Self { inner: Some(inner), dtype: None, scratch, backoff: Backoff::new(), name })
+        Ok(Self {
+            inner: Some(inner),
+            dtype: None,
+            scratch,
+            backoff: Backoff::new(),
+            name,
+        })
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Subscriber.attach`).
@@ -205,7 +250,15 @@ impl PySubscriber {
         let until = deadline(py, timeout)?;
         match self.recv_scratch(py, until)? {
             Some(n) => self.message(py, n),
-            None => Err(raise(py, "Timeout", format!("no message on ring {:?} within {}s", self.name, timeout.unwrap_or(0.0)))),
+            None => Err(raise(
+                py,
+                "Timeout",
+                format!(
+                    "no message on ring {:?} within {}s",
+                    self.name,
+                    timeout.unwrap_or(0.0)
+                ),
+            )),
         }
     }
 
@@ -218,11 +271,24 @@ impl PySubscriber {
     /// Copies the next message into `buf`, waiting up to `timeout` seconds
     /// (None: forever); returns its length. Raises `Timeout` / `RingClosed`.
     #[pyo3(signature = (buf, timeout=None))]
-    fn recv_into(&mut self, py: Python<'_>, buf: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<usize> {
+    fn recv_into(
+        &mut self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
         let until = deadline(py, timeout)?;
         match self.recv_into_until(py, buf, until)? {
             Some(n) => Ok(n),
-            None => Err(raise(py, "Timeout", format!("no message on ring {:?} within {}s", self.name, timeout.unwrap_or(0.0)))),
+            None => Err(raise(
+                py,
+                "Timeout",
+                format!(
+                    "no message on ring {:?} within {}s",
+                    self.name,
+                    timeout.unwrap_or(0.0)
+                ),
+            )),
         }
     }
 
@@ -231,15 +297,25 @@ impl PySubscriber {
     /// Typed rings give a numpy array of the ring's dtype, raw rings a list
     /// of bytes. Raises `RingClosed` once the stream has ended.
     #[pyo3(signature = (max_n, timeout=0.0))]
-    fn recv_batch<'py>(&mut self, py: Python<'py>, max_n: usize, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+    fn recv_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_n: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if max_n == 0 {
-            return Err(raise(py, "InvalidArgument", "max_n must be at least 1".into()));
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                "max_n must be at least 1".into(),
+            ));
         }
         let until = deadline(py, timeout)?;
         if let Some(dt) = self.dtype.as_ref().map(|d| d.bind(py).clone()) {
             let arr = new_records(&dt, max_n)?;
             let n = {
-                let out = array_bytes_mut(&arr)?;
+                // SAFETY: `arr` was just created here; nothing else sees it yet.
+                let out = unsafe { array_bytes_mut(&arr)? };
                 self.recv_rows_until(py, out, dt.itemsize(), max_n, until, |_, _| {})?
             };
             return Ok(truncate(arr, n)?.into_any());
@@ -278,7 +354,11 @@ impl PySubscriber {
         let until = deadline(py, timeout)?;
         let rows = out.shape().first().copied().unwrap_or(0);
         if out.ndim() == 0 {
-            return Err(raise(py, "InvalidArgument", "out must be an array with at least one dimension".into()));
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                "out must be an array with at least one dimension".into(),
+            ));
         }
         if let Some(dt) = self.dtype.as_ref().map(|d| d.bind(py).clone()) {
             if !same_dtype(&out.dtype(), &dt) {
@@ -289,7 +369,18 @@ impl PySubscriber {
                 ));
             }
         }
-        let bytes = array_bytes_mut(out)?;
+        if let Some(l) = lengths {
+            if overlaps(out, l)? {
+                return Err(raise(
+                    py,
+                    "InvalidArgument",
+                    "out and lengths must not share memory".into(),
+                ));
+            }
+        }
+        // SAFETY: the only mutable view of `out`; `lengths` (viewed below) was
+        // just checked not to overlap it; GIL held throughout.
+        let bytes = unsafe { array_bytes_mut(out)? };
         if rows == 0 {
             return Ok(0);
         }
@@ -297,14 +388,19 @@ impl PySubscriber {
         let mut lens: Option<&mut [u8]> = match lengths {
             Some(l) => {
                 let d = l.dtype();
-                if d.kind() != b'i' && d.kind() != b'u' || d.itemsize() != 8 || l.ndim() != 1 || l.len() < rows {
+                if d.kind() != b'i' && d.kind() != b'u'
+                    || d.itemsize() != 8
+                    || l.ndim() != 1
+                    || l.len() < rows
+                {
                     return Err(raise(
                         py,
                         "InvalidArgument",
                         format!("lengths must be a 1-D int64 or uint64 array of at least {rows} entries"),
                     ));
                 }
-                Some(array_bytes_mut(l)?)
+                // SAFETY: disjoint from `out` (checked above); GIL held.
+                Some(unsafe { array_bytes_mut(l)? })
             }
             None => None,
         };
@@ -431,7 +527,9 @@ impl PySubscriber {
         match self.recv_scratch(py, None) {
             Ok(Some(n)) => self.message(py, n).map(Some),
             Ok(None) => unreachable!("no deadline"),
-            Err(e) if e.is_instance(py, crate::errors::class(py, "RingClosed")?.as_any()) => Ok(None),
+            Err(e) if e.is_instance(py, crate::errors::class(py, "RingClosed")?.as_any()) => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
