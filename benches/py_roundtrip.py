@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+
 import ringcast
 
 DTYPE = np.dtype(

@@ -17,8 +17,8 @@ python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --n
 step "lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-ruff check python tests benches
-ruff format --check python tests benches
+ruff check python tests benches examples
+ruff format --check python tests benches examples
 
 step "Rust: unit, property and end-to-end tests"
 cargo test --workspace --exclude ringcast-py

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 import ringcast
 
 REC = np.dtype(

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+
 import ringcast
 from _workers import REC, make_records
 

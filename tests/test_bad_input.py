@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 import pytest
+
 import ringcast
 from _workers import REC, attach_as_nobody
 
