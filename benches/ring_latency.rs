@@ -36,6 +36,8 @@ const MSG_SIZE: usize = 64;
 const PACE_NS: f64 = 2_000.0;
 /// Ring slots (and mpsc bound) of the latency and throughput runs.
 const CAPACITY: u64 = 4096;
+/// Latency measurements are interleaved in this many rounds.
+const ROUNDS: usize = 10;
 /// Throughput trials; the median one (by delivered rate) is reported.
 const TRIALS: usize = 5;
 /// Throughput messages per trial, in multiples of `--messages`.
@@ -180,8 +182,24 @@ fn percentile(v: &[f64], p: f64) -> f64 {
     v[rank.clamp(1, v.len()) - 1]
 }
 
+/// Samples of one measurement, accumulated over the rounds, ns.
+#[derive(Default)]
+struct Samples {
+    ns: Vec<f64>,
+    /// Messages the reader lost to lapping.
+    lost: u64,
+}
+
+impl Samples {
+    /// Adds a one-way stamp difference in ticks (signed: cross-core skew).
+    fn push_delta(&mut self, clock: &Clock, delta: i64) {
+        self.ns.push(delta as f64 * clock.ns_per_tick);
+    }
+}
+
 impl Latency {
-    fn from_ns(label: &'static str, mut v: Vec<f64>, lost: u64, negative: usize) -> Self {
+    fn new(label: &'static str, samples: Samples) -> Self {
+        let Samples { ns: mut v, lost } = samples;
         assert!(!v.is_empty(), "{label}: no samples");
         v.sort_by(f64::total_cmp);
         Self {
@@ -194,25 +212,15 @@ impl Latency {
             min: v[0],
             mean: v.iter().sum::<f64>() / v.len() as f64,
             lost,
-            negative,
+            negative: v.iter().take_while(|&&x| x < 0.0).count(),
         }
-    }
-
-    /// From one-way stamp differences in ticks (signed: cross-core skew).
-    fn from_deltas(label: &'static str, clock: &Clock, deltas: &[i64], lost: u64) -> Self {
-        let negative = deltas.iter().filter(|&&d| d < 0).count();
-        let ns = deltas
-            .iter()
-            .map(|&d| d as f64 * clock.ns_per_tick)
-            .collect();
-        Self::from_ns(label, ns, lost, negative)
     }
 
     fn json(&self) -> String {
         format!(
             "{{\"label\":\"{}\",\"samples\":{},\"p50_ns\":{:.1},\"p99_ns\":{:.1},\"p999_ns\":{:.1},\
              \"max_ns\":{:.1},\"min_ns\":{:.1},\"mean_ns\":{:.1},\"lost\":{},\"negative\":{}}}",
-            self.label,
+            self.label.trim(),
             self.samples,
             self.p50,
             self.p99,
@@ -322,70 +330,109 @@ fn paced_sender(clock: &Clock, total: u64, mut send: impl FnMut(&[u8; MSG_SIZE])
     }
 }
 
-/// (a) One-way latency through a ring: publisher stamps, subscriber measures.
-fn ring_one_way(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
-    let (mut publisher, mut subscriber) = create_ring(dir, "latency");
-    let total = (warmup + n) as u64;
+/// What one latency round measures: `n` samples after `warmup` messages.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    dir: &'a Path,
+    cores: Cores,
+    clock: &'a Clock,
+    index: usize,
+    n: usize,
+    warmup: usize,
+}
+
+impl Round<'_> {
+    fn total(&self) -> u64 {
+        (self.warmup + self.n) as u64
+    }
+}
+
+/// (a) One-way latency through a fresh ring: publisher stamps, subscriber
+/// measures. The first lap of the ring (its first `CAPACITY` messages, which
+/// touch every page of the ring file for the first time) goes to `first_lap`.
+fn ring_one_way(r: Round<'_>, out: &mut Samples, first_lap: &mut Samples) {
+    assert!(
+        r.warmup as u64 >= CAPACITY,
+        "warm-up must cover the first lap"
+    );
+    let (mut publisher, mut subscriber) = create_ring(r.dir, &format!("latency-{}", r.index));
+    let total = r.total();
+    let warmup = r.warmup as u64;
     let barrier = Barrier::new(2);
-    let (deltas, lost) = thread::scope(|s| {
-        let reader = s.spawn(|| {
-            pin(cores.reader, "subscriber");
-            let mut deltas = Vec::with_capacity(n);
+    thread::scope(|s| {
+        s.spawn(|| {
+            pin(r.cores.writer, "publisher");
+            barrier.wait();
+            paced_sender(r.clock, total, |m| {
+                publisher.publish(m).expect("publish");
+            });
+        });
+        pin_scoped(s, r.cores.reader, "subscriber", || {
             let mut buf = [0u8; MSG_SIZE];
             barrier.wait();
             while subscriber.position() < total {
                 if let Some(_len) = subscriber.try_recv(&mut buf).expect("try_recv") {
                     let now = ticks();
-                    if read_u64(&buf, 8) >= warmup as u64 {
-                        deltas.push(now.wrapping_sub(read_u64(&buf, 0)) as i64);
+                    let delta = now.wrapping_sub(read_u64(&buf, 0)) as i64;
+                    let seq = read_u64(&buf, 8);
+                    if seq >= warmup {
+                        out.push_delta(r.clock, delta);
+                    } else if seq < CAPACITY {
+                        first_lap.push_delta(r.clock, delta);
                     }
                 }
             }
-            (deltas, subscriber.lost())
+            out.lost += subscriber.lost();
         });
-        s.spawn(|| {
-            pin(cores.writer, "publisher");
-            barrier.wait();
-            paced_sender(clock, total, |m| {
-                publisher.publish(m).expect("publish");
-            });
-        });
-        reader.join().expect("subscriber thread")
     });
-    Latency::from_deltas("ringcast publish -> try_recv", clock, &deltas, lost)
+    publisher.unlink().expect("unlink ring");
+}
+
+/// Runs `f` on a new scoped thread pinned to `core` and waits for it.
+fn pin_scoped<'scope, F>(
+    s: &'scope thread::Scope<'scope, '_>,
+    core: Option<core_affinity::CoreId>,
+    role: &'static str,
+    f: F,
+) where
+    F: FnOnce() + Send + 'scope,
+{
+    s.spawn(move || {
+        pin(core, role);
+        f();
+    })
+    .join()
+    .expect("measurement thread panicked");
 }
 
 /// Peer: the same paced one-way measurement through std's bounded channel.
-fn mpsc_one_way(cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+fn mpsc_one_way(r: Round<'_>, out: &mut Samples) {
     let (tx, rx) = mpsc::sync_channel::<[u8; MSG_SIZE]>(CAPACITY as usize);
-    let total = (warmup + n) as u64;
+    let total = r.total();
+    let warmup = r.warmup as u64;
     let barrier = &Barrier::new(2);
-    let deltas = thread::scope(|s| {
-        let reader = s.spawn(move || {
-            pin(cores.reader, "receiver");
-            let mut deltas = Vec::with_capacity(n);
+    thread::scope(|s| {
+        s.spawn(move || {
+            pin(r.cores.writer, "sender");
+            barrier.wait();
+            paced_sender(r.clock, total, |m| tx.send(*m).expect("send"));
+        });
+        pin_scoped(s, r.cores.reader, "receiver", move || {
             barrier.wait();
             loop {
                 match rx.try_recv() {
                     Ok(msg) => {
                         let now = ticks();
-                        if read_u64(&msg, 8) >= warmup as u64 {
-                            deltas.push(now.wrapping_sub(read_u64(&msg, 0)) as i64);
+                        if read_u64(&msg, 8) >= warmup {
+                            out.push_delta(r.clock, now.wrapping_sub(read_u64(&msg, 0)) as i64);
                         }
                     }
                     Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => break deltas,
+                    Err(TryRecvError::Disconnected) => break,
                 }
             }
         });
-        s.spawn(move || {
-            pin(cores.writer, "sender");
-            barrier.wait();
-            paced_sender(clock, total, |m| tx.send(*m).expect("send"));
-        });
-        reader.join().expect("receiver thread")
     });
-    Latency::from_deltas("std mpsc sync_channel -> try_recv", clock, &deltas, 0)
 }
 
 /// A cache line of its own.
@@ -394,50 +441,47 @@ struct Line(AtomicU64);
 
 /// (c) The physical reference: round trips of a cache line between the two
 /// cores; one-way = round trip / 2.
-fn cache_line_ping_pong(cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
+fn cache_line_ping_pong(r: Round<'_>, out: &mut Samples) {
     let ping = Line(AtomicU64::new(0));
     let pong = Line(AtomicU64::new(0));
-    let total = (warmup + n) as u64;
+    let total = r.total();
+    let warmup = r.warmup as u64;
     let barrier = Barrier::new(2);
-    let rtts = thread::scope(|s| {
+    thread::scope(|s| {
         s.spawn(|| {
-            pin(cores.reader, "ping-pong responder");
+            pin(r.cores.reader, "ping-pong responder");
             barrier.wait();
             for i in 1..=total {
                 while ping.0.load(Ordering::Acquire) != i {}
                 pong.0.store(i, Ordering::Release);
             }
         });
-        let initiator = s.spawn(|| {
-            pin(cores.writer, "ping-pong initiator");
-            let mut rtts = Vec::with_capacity(n);
+        pin_scoped(s, r.cores.writer, "ping-pong initiator", || {
             barrier.wait();
             for i in 1..=total {
                 let t0 = ticks();
                 ping.0.store(i, Ordering::Release);
                 while pong.0.load(Ordering::Acquire) != i {}
                 let t1 = ticks();
-                if i > warmup as u64 {
-                    rtts.push(clock.ns(t1 - t0) / 2.0);
+                if i > warmup {
+                    out.ns.push(r.clock.ns(t1 - t0) / 2.0);
                 }
             }
-            rtts
         });
-        initiator.join().expect("initiator thread")
     });
-    Latency::from_ns("cache-line ping-pong, rtt/2", rtts, 0, 0)
 }
 
-/// Round trips through two rings (ping and pong); one-way = round trip / 2.
-/// Timed on one core only, so it needs no cross-core clock agreement.
-fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: usize) -> Latency {
-    let (mut ping_pub, mut ping_sub) = create_ring(dir, "rt-ping");
-    let (mut pong_pub, mut pong_sub) = create_ring(dir, "rt-pong");
-    let total = (warmup + n) as u64;
+/// Round trips through two fresh rings (ping and pong); one-way = round trip
+/// / 2. Timed on one core only, so it needs no cross-core clock agreement.
+fn ring_round_trip(r: Round<'_>, out: &mut Samples) {
+    let (mut ping_pub, mut ping_sub) = create_ring(r.dir, &format!("rt-ping-{}", r.index));
+    let (mut pong_pub, mut pong_sub) = create_ring(r.dir, &format!("rt-pong-{}", r.index));
+    let total = r.total();
+    let warmup = r.warmup as u64;
     let barrier = Barrier::new(2);
-    let (rtts, lost) = thread::scope(|s| {
+    thread::scope(|s| {
         s.spawn(|| {
-            pin(cores.reader, "round-trip responder");
+            pin(r.cores.reader, "round-trip responder");
             let mut buf = [0u8; MSG_SIZE];
             barrier.wait();
             while ping_sub.position() < total {
@@ -450,9 +494,7 @@ fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: us
                 }
             }
         });
-        let initiator = s.spawn(|| {
-            pin(cores.writer, "round-trip initiator");
-            let mut rtts = Vec::with_capacity(n);
+        pin_scoped(s, r.cores.writer, "round-trip initiator", || {
             let mut msg = [0u8; MSG_SIZE];
             let mut back = [0u8; MSG_SIZE];
             barrier.wait();
@@ -467,15 +509,15 @@ fn ring_round_trip(dir: &Path, cores: Cores, clock: &Clock, n: usize, warmup: us
                 {}
                 let t1 = ticks();
                 assert_eq!(read_u64(&back, 8), seq, "round trip out of order");
-                if seq >= warmup as u64 {
-                    rtts.push(clock.ns(t1 - t0) / 2.0);
+                if seq >= warmup {
+                    out.ns.push(r.clock.ns(t1 - t0) / 2.0);
                 }
             }
-            (rtts, pong_sub.lost())
         });
-        initiator.join().expect("initiator thread")
     });
-    Latency::from_ns("ringcast round trip, rtt/2", rtts, lost, 0)
+    out.lost += pong_sub.lost() + ping_sub.lost();
+    ping_pub.unlink().expect("unlink ring");
+    pong_pub.unlink().expect("unlink ring");
 }
 
 /// (b) Flat-out throughput through a ring, one trial.
@@ -680,7 +722,9 @@ fn ring_dir() -> tempfile::TempDir {
 fn main() {
     let args = parse_args();
     let n = args.messages;
-    let warmup = (n / 10).max(1_000);
+    // Every round warms up for two laps of its fresh ring: the first lap
+    // takes a page fault every 4 KiB (reported separately).
+    let warmup = 2 * CAPACITY as usize;
     let throughput_total = (n * THROUGHPUT_FACTOR) as u64;
 
     let ids = core_affinity::get_core_ids().unwrap_or_default();
@@ -704,11 +748,36 @@ fn main() {
     let overhead = clock_overhead_ns(&clock);
     let dir = ring_dir();
 
-    let ring = ring_one_way(dir.path(), cores, &clock, n, warmup);
-    let ping_pong = cache_line_ping_pong(cores, &clock, n, warmup);
-    let round_trip = ring_round_trip(dir.path(), cores, &clock, n, warmup);
-    let peer = mpsc_one_way(cores, &clock, n, warmup);
-    let latencies = [ring, ping_pong, round_trip, peer];
+    // The measurements are interleaved in rounds, so that a change of the
+    // machine's state (the host moving a vCPU, another job starting) shows in
+    // all of them alike instead of skewing the ratios between them.
+    let mut one_way = Samples::default();
+    let mut first_lap = Samples::default();
+    let mut ping_pong = Samples::default();
+    let mut round_trip = Samples::default();
+    let mut peer = Samples::default();
+    for index in 0..ROUNDS {
+        let per_round = n / ROUNDS + usize::from(index < n % ROUNDS);
+        let r = Round {
+            dir: dir.path(),
+            cores,
+            clock: &clock,
+            index,
+            n: per_round,
+            warmup,
+        };
+        ring_one_way(r, &mut one_way, &mut first_lap);
+        cache_line_ping_pong(r, &mut ping_pong);
+        ring_round_trip(r, &mut round_trip);
+        mpsc_one_way(r, &mut peer);
+    }
+    let latencies = [
+        Latency::new("ringcast publish -> try_recv", one_way),
+        Latency::new("  same, first lap of a fresh ring", first_lap),
+        Latency::new("cache-line ping-pong, rtt/2", ping_pong),
+        Latency::new("ringcast round trip, rtt/2", round_trip),
+        Latency::new("std mpsc sync_channel -> try_recv", peer),
+    ];
 
     let ring_tp = Throughput::median(
         (0..TRIALS)
@@ -727,8 +796,8 @@ fn main() {
     );
     let throughputs = [ring_tp, publish_only, peer_tp];
 
-    let ratio = latencies[0].p50 / latencies[1].p50;
-    let rt_ratio = latencies[2].p50 / latencies[1].p50;
+    let ratio = latencies[0].p50 / latencies[2].p50;
+    let rt_ratio = latencies[3].p50 / latencies[2].p50;
     let pinned = !PIN_FAILED.load(Ordering::Relaxed);
     let core_names = match (cores.writer, cores.reader) {
         (Some(w), Some(r)) => format!("{} -> {}", w.id, r.id),
@@ -765,16 +834,16 @@ fn main() {
     );
     println!();
     println!(
-        "One-way latency, ns ({n} samples after {warmup} warm-up; one-way runs paced at one message per {PACE_NS:.0} ns)"
+        "Latency, ns ({n} samples in {ROUNDS} interleaved rounds, each after {warmup} warm-up; one-way runs paced at one message per {PACE_NS:.0} ns)"
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>6}",
-        "path", "p50", "p99", "p99.9", "max", "min", "mean", "lost"
+        "{:<36} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>6} {:>8}",
+        "path", "p50", "p99", "p99.9", "max", "min", "mean", "lost", "samples"
     );
     for l in &latencies {
         println!(
-            "{:<36} {:>8.0} {:>8.0} {:>8.0} {:>10.0} {:>8.0} {:>8.1} {:>6}",
-            l.label, l.p50, l.p99, l.p999, l.max, l.min, l.mean, l.lost
+            "{:<36} {:>8.0} {:>8.0} {:>8.0} {:>10.0} {:>8.0} {:>8.1} {:>6} {:>8}",
+            l.label, l.p50, l.p99, l.p999, l.max, l.min, l.mean, l.lost, l.samples
         );
         if l.negative > 0 {
             println!(

@@ -189,3 +189,37 @@ def test_mode_is_applied_exactly(ring_dir):
 
     with ringcast.Publisher.create("m", slot_size=8, capacity=4, dir=ring_dir, mode=0o640) as pub:
         assert stat.S_IMODE(os.stat(pub.path).st_mode) == 0o640
+
+
+def test_unlink_after_close_and_try_methods_after_the_end(ring_dir):
+    pub = ringcast.Publisher.create("end", slot_size=8, capacity=4, dir=ring_dir)
+    sub = ringcast.Subscriber.attach("end", dir=ring_dir)
+    pub.publish(b"x")
+    pub.close()
+    pub.unlink()  # still possible after close
+    assert ringcast.list_rings(ring_dir) == []
+    assert sub.try_recv_into(bytearray(8)) == 1
+    # Non-blocking calls report "nothing waiting"; blocking ones say the stream ended.
+    assert sub.try_recv_into(bytearray(8)) is None
+    assert sub.try_recv() is None
+    with pytest.raises(ringcast.RingClosed):
+        sub.recv_into(bytearray(8), timeout=0)
+
+
+def test_relaying_records_between_rings_of_equal_dtypes(ring_dir):
+    """A subscriber's dtype is rebuilt from the ring header: equal to, not the
+    same object as, the downstream publisher's. Relaying must just work."""
+    with (
+        ringcast.Publisher.create("up", dtype=Q, capacity=8, dir=ring_dir) as up,
+        ringcast.Publisher.create("down", dtype=Q, capacity=8, dir=ring_dir) as down,
+    ):
+        relay = ringcast.Subscriber.attach("up", dir=ring_dir)
+        sink = ringcast.Subscriber.attach("down", dir=ring_dir)
+        assert relay.dtype == down.dtype and relay.dtype is not down.dtype
+        up.publish_batch(np.array([(i, i, i, b"R") for i in range(3)], dtype=Q))
+        down.publish(relay.recv(timeout=1))  # a numpy.void record
+        down.publish_batch(relay.recv_batch(2))  # an array
+        assert list(sink.recv_batch(8)["seq"]) == [0, 1, 2]
+        other = np.dtype([("seq", "<u8"), ("bid", "<f8"), ("ask", "<f8"), ("sym", "S4")])
+        with pytest.raises(ringcast.SchemaMismatch, match="astype"):
+            down.publish(np.zeros(1, dtype=other)[0])

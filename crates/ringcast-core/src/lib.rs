@@ -43,6 +43,6 @@ pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use layout::Layout;
 #[cfg(not(loom))]
-pub use publisher::{CreateOptions, Publisher};
+pub use publisher::{CreateOptions, Publisher, RingIdentity};
 #[cfg(not(loom))]
 pub use subscriber::{PublisherStatus, Start, Subscriber};

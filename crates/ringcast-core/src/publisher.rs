@@ -76,6 +76,37 @@ pub struct Publisher {
     /// Sequence the next message gets; mirrors the shared cursor.
     next: u64,
     generation: u64,
+    identity: RingIdentity,
+}
+
+/// Which file a ring is: its path plus device and inode, so that removing it
+/// later (even after the publisher closed) never removes a newer ring that
+/// took the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingIdentity {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl RingIdentity {
+    /// Path of the ring file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the ring file if the path still names this ring; a missing file
+    /// or one replaced by another ring is left alone.
+    pub fn unlink(&self) -> Result<()> {
+        match std::fs::metadata(&self.path) {
+            Ok(there) if there.dev() == self.dev && there.ino() == self.ino => {
+                std::fs::remove_file(&self.path).map_err(|e| Error::io("remove", &self.path, e))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("inspect", &self.path, e)),
+        }
+    }
 }
 
 impl Publisher {
@@ -161,7 +192,7 @@ impl Publisher {
         let map = Mapping::map(&file, len as usize).map_err(|e| Error::io("map", &tmp, e))?;
         let ring = RingMap::from_parts(map, file, layout.clone(), path, name);
         layout::init_header(ring.header(), layout, unix_now_ns());
-        let publisher = Self::claim(ring);
+        let publisher = Self::claim(ring)?;
         match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(Some(publisher)),
             // Another creator won; our temporary ring is dropped and removed.
@@ -218,11 +249,20 @@ impl Publisher {
             cursor += 1;
             ring.cursor().store(cursor, Ordering::Release);
         }
-        Ok(Self::claim(ring))
+        Self::claim(ring)
     }
 
     /// Marks the ring as published by this process.
-    fn claim(ring: RingMap) -> Self {
+    fn claim(ring: RingMap) -> Result<Self> {
+        let meta = ring
+            .file()
+            .metadata()
+            .map_err(|e| Error::io("inspect", ring.path(), e))?;
+        let identity = RingIdentity {
+            path: ring.path().to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
         let header = ring.header();
         header
             .publisher
@@ -236,11 +276,12 @@ impl Publisher {
             .state
             .store(PUBLISHER_OPEN, Ordering::Release);
         let next = ring.cursor().load(Ordering::Acquire);
-        Self {
+        Ok(Self {
             ring,
             next,
             generation,
-        }
+            identity,
+        })
     }
 
     /// Publishes one message; returns its sequence number.
@@ -317,23 +358,15 @@ impl Publisher {
         drop(self)
     }
 
+    /// Which file this ring is (for [`RingIdentity::unlink`] after closing).
+    pub fn identity(&self) -> &RingIdentity {
+        &self.identity
+    }
+
     /// Removes the ring file (if it is still this ring's). Subscribers already
     /// attached keep their mapping; new ones no longer find the ring.
     pub fn unlink(&self) -> Result<()> {
-        let path = self.ring.path();
-        let ours = self
-            .ring
-            .file()
-            .metadata()
-            .map_err(|e| Error::io("inspect", path, e))?;
-        match std::fs::metadata(path) {
-            Ok(there) if there.dev() == ours.dev() && there.ino() == ours.ino() => {
-                std::fs::remove_file(path).map_err(|e| Error::io("remove", path, e))
-            }
-            Ok(_) => Ok(()), // replaced by another ring of the same name: not ours to remove
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("inspect", path, e)),
-        }
+        self.identity.unlink()
     }
 }
 

@@ -1,6 +1,7 @@
 //! A subscriber: one reader of a ring, in any process.
 //!
-//! Subscribers never write to slots and never slow the publisher. Each one
+//! Subscribers never write to slots and never block the publisher (though a
+//! spinning reader does cost it cache-line transfers). Each one
 //! claims a record in the ring's subscriber table (released on drop, reclaimed
 //! from dead processes) and mirrors its position and counters there, so that
 //! monitoring tools see every reader's lag and loss.

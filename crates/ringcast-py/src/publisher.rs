@@ -3,57 +3,51 @@
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
-use crate::records::{array_bytes, asarray, is_plain_bytes, same_dtype};
+use crate::records::{array_bytes, asarray, is_plain_bytes, RecordType};
+use numpy::npyffi::{NpyTypes, PY_ARRAY_API};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use ringcast_core::{CreateOptions, Publisher as CorePublisher};
+use ringcast_core::{CreateOptions, Publisher as CorePublisher, RingIdentity};
 use std::path::PathBuf;
 
 /// Native half of `ringcast.Publisher`; construct it with `Publisher.create`.
 #[pyclass(subclass, module = "ringcast._native", name = "Publisher")]
 pub struct PyPublisher {
     inner: Option<CorePublisher>,
-    dtype: Option<Py<PyArrayDescr>>,
+    records: Option<RecordType>,
     name: String,
+    identity: RingIdentity,
+}
+
+/// The error for using a publisher after `close()`.
+fn closed(py: Python<'_>, name: &str) -> PyErr {
+    raise(
+        py,
+        "RingClosed",
+        format!("publisher of ring {name:?} is closed; create a new one"),
+    )
 }
 
 impl PyPublisher {
     fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
-        match self.inner.as_mut() {
-            Some(p) => Ok(p),
-            None => Err(raise(
-                py,
-                "RingClosed",
-                format!(
-                    "publisher of ring {:?} is closed; create a new one",
-                    self.name
-                ),
-            )),
-        }
+        let Self { inner, name, .. } = self;
+        inner.as_mut().ok_or_else(|| closed(py, name))
     }
 
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
-        match self.inner.as_ref() {
-            Some(p) => Ok(p),
-            None => Err(raise(
-                py,
-                "RingClosed",
-                format!(
-                    "publisher of ring {:?} is closed; create a new one",
-                    self.name
-                ),
-            )),
-        }
+        self.inner.as_ref().ok_or_else(|| closed(py, &self.name))
     }
 }
 
-/// Calls `f` with the bytes of the message `msg` for a ring of `dtype`
-/// (`None`: raw bytes ring). Fast paths first: bytes, then numpy arrays.
+/// Calls `f` with the bytes of the message `msg` for a ring of record type
+/// `records` (`None`: raw bytes ring). Fast paths first: bytes, numpy arrays
+/// and records; tuples and other numpy scalars go through `numpy.asarray`.
 pub fn with_message<R>(
     msg: &Bound<'_, PyAny>,
-    dtype: Option<&Bound<'_, PyArrayDescr>>,
+    records: Option<&mut RecordType>,
     f: impl FnOnce(&[u8]) -> PyResult<R>,
 ) -> PyResult<R> {
     let py = msg.py();
@@ -61,52 +55,57 @@ pub fn with_message<R>(
         return f(b.as_bytes());
     }
     if let Ok(arr) = msg.downcast::<PyUntypedArray>() {
-        if let Some(dt) = dtype {
-            check_array_dtype(arr, dt)?;
-            if !is_plain_bytes(&arr.dtype()) && arr.shape().iter().product::<usize>() != 1 {
-                return Err(raise(
-                    py,
-                    "InvalidArgument",
-                    format!(
-                        "publish() takes one record but the array holds {}; use publish_batch() for many",
-                        arr.shape().iter().product::<usize>()
-                    ),
-                ));
+        if let Some(rt) = records {
+            let d = arr.dtype();
+            if !is_plain_bytes(&d) {
+                rt.check(&d, "the array", CONVERT_HINT)?;
+                let n = arr.shape().iter().product::<usize>();
+                if n != 1 {
+                    return Err(raise(
+                        py,
+                        "InvalidArgument",
+                        format!("publish() takes one record but the array holds {n}; use publish_batch() for many"),
+                    ));
+                }
             }
         }
         return f(array_bytes(arr)?);
     }
-    if let Some(dt) = dtype {
-        // Convenience: a tuple of field values, or a numpy scalar (record).
-        let as_record = if msg.is_instance_of::<PyTuple>() {
-            Some(asarray(py)?.call((msg, dt), None)?)
-        } else if msg.hasattr("dtype")? {
+    if let Some(rt) = records {
+        if is_numpy_record(msg) {
+            let d = msg
+                .getattr(intern!(py, "dtype"))?
+                .downcast_into::<PyArrayDescr>()?;
+            rt.check(&d, "the record", CONVERT_HINT)?;
+            let view = ByteView::readable(msg)?;
+            return f(view.bytes());
+        }
+        // Convenience: a tuple of field values, or another numpy scalar.
+        let as_array = if msg.is_instance_of::<PyTuple>() {
+            Some(asarray(py)?.call((msg, rt.dtype(py)), None)?)
+        } else if msg.hasattr(intern!(py, "dtype"))? {
             Some(asarray(py)?.call1((msg,))?)
         } else {
             None
         };
-        if let Some(rec) = as_record {
-            return with_message(&rec, dtype, f);
+        if let Some(arr) = as_array {
+            return with_message(&arr, Some(rt), f);
         }
     }
     let view = ByteView::readable(msg)?;
     f(view.bytes())
 }
 
-/// Refuses arrays whose records are not the ring's (plain bytes are allowed).
-fn check_array_dtype(
-    arr: &Bound<'_, PyUntypedArray>,
-    ring: &Bound<'_, PyArrayDescr>,
-) -> PyResult<()> {
-    let have = arr.dtype();
-    if same_dtype(&have, ring) || is_plain_bytes(&have) {
-        return Ok(());
+const CONVERT_HINT: &str = "convert it with .astype(pub.dtype)";
+
+/// Whether `obj` is a `numpy.void` (a structured record).
+fn is_numpy_record(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: reads a type object from numpy's C-API table and performs a
+    // type check on a live object; both are plain lookups with the GIL held.
+    unsafe {
+        let void_type = PY_ARRAY_API.get_type_object(obj.py(), NpyTypes::PyVoidArrType_Type);
+        pyo3::ffi::PyObject_TypeCheck(obj.as_ptr(), void_type) != 0
     }
-    Err(raise(
-        arr.py(),
-        "SchemaMismatch",
-        format!("array of dtype {have} cannot be published into a ring of dtype {ring}; convert it with arr.astype(ring_dtype)"),
-    ))
 }
 
 #[pymethods]
@@ -140,23 +139,29 @@ impl PyPublisher {
             .allow_threads(|| CorePublisher::create(&name, &opts))
             .map_err(py_err(py))?;
         Ok(Self {
+            identity: inner.identity().clone(),
             inner: Some(inner),
-            dtype: None,
+            records: None,
             name,
         })
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Publisher.create`).
     fn _set_dtype(&mut self, dtype: Bound<'_, PyArrayDescr>) {
-        self.dtype = Some(dtype.unbind());
+        self.records = Some(RecordType::new(dtype));
     }
 
     /// Publishes one message: bytes-like of the message size, a numpy record
     /// or 0-d array of the ring's dtype, or a tuple of field values.
     fn publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
-        let dtype = self.dtype.as_ref().map(|d| d.bind(py).clone());
-        let core = self.core(py)?;
-        with_message(msg, dtype.as_ref(), |bytes| {
+        let Self {
+            inner,
+            records,
+            name,
+            ..
+        } = self;
+        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
+        with_message(msg, records.as_mut(), |bytes| {
             core.publish(bytes).map(|_| ()).map_err(py_err(py))
         })
     }
@@ -167,17 +172,25 @@ impl PyPublisher {
     /// are messages, or an iterable of bytes-like messages. Every message is
     /// checked before the first is published.
     fn publish_batch(&mut self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let dtype = self.dtype.as_ref().map(|d| d.bind(py).clone());
-        if let Some(dt) = &dtype {
+        let Self {
+            inner,
+            records,
+            name,
+            ..
+        } = self;
+        if let Some(rt) = records {
             let arr = match batch.downcast::<PyUntypedArray>() {
                 Ok(a) => a.clone(),
                 Err(_) => asarray(py)?
-                    .call((batch, dt), None)?
+                    .call((batch, rt.dtype(py)), None)?
                     .downcast_into::<PyUntypedArray>()?,
             };
-            check_array_dtype(&arr, dt)?;
+            let d = arr.dtype();
+            if !is_plain_bytes(&d) {
+                rt.check(&d, "the array", CONVERT_HINT)?;
+            }
             let bytes = array_bytes(&arr)?;
-            let core = self.core(py)?;
+            let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
             core.publish_records(bytes).map_err(py_err(py))?;
             return Ok(bytes.len() / core.layout().slot_size as usize);
         }
@@ -263,8 +276,8 @@ impl PyPublisher {
 
     /// numpy dtype of the records, or None for a raw bytes ring.
     #[getter]
-    fn dtype(&self, py: Python<'_>) -> Option<Py<PyArrayDescr>> {
-        self.dtype.as_ref().map(|d| d.clone_ref(py))
+    fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDescr>> {
+        self.records.as_ref().map(|r| r.dtype(py).clone())
     }
 
     /// Whether `close()` has been called.
@@ -279,9 +292,11 @@ impl PyPublisher {
         self.inner = None;
     }
 
-    /// Removes the ring file; attached subscribers keep reading what is there.
+    /// Removes the ring file (also after `close()`); attached subscribers keep
+    /// reading what is there. A ring that has since been replaced by another
+    /// of the same name is left alone.
     fn unlink(&self, py: Python<'_>) -> PyResult<()> {
-        self.core_ref(py)?.unlink().map_err(py_err(py))
+        self.identity.unlink().map_err(py_err(py))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -302,9 +317,9 @@ impl PyPublisher {
                 p.layout().capacity,
                 p.layout().slot_size,
                 p.sequence(),
-                self.dtype
+                self.records
                     .as_ref()
-                    .map(|d| format!(" dtype={}", d.bind(py)))
+                    .map(|r| format!(" dtype={}", r.dtype(py)))
                     .unwrap_or_default()
             ),
             None => format!("<ringcast.Publisher {:?} closed>", self.name),

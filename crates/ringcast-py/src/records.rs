@@ -20,9 +20,59 @@ pub fn asarray(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
-/// Whether `a` describes the same records as `b`.
-pub fn same_dtype(a: &Bound<'_, PyArrayDescr>, b: &Bound<'_, PyArrayDescr>) -> bool {
-    a.is(b) || a.is_equiv_to(b)
+/// The record type of a typed ring.
+///
+/// Checking that an array's dtype is the ring's must be cheap on the publish
+/// path. Identity is a pointer compare; full equivalence costs ~300 ns for a
+/// structured dtype, and dtypes rebuilt from a ring header (every subscriber's,
+/// so every relay) are equal without being identical. So the last equivalent
+/// dtype object is remembered (and kept alive, so its address cannot be reused).
+pub struct RecordType {
+    dtype: Py<PyArrayDescr>,
+    last_equivalent: Option<Py<PyArrayDescr>>,
+}
+
+impl RecordType {
+    pub fn new(dtype: Bound<'_, PyArrayDescr>) -> Self {
+        Self {
+            dtype: dtype.unbind(),
+            last_equivalent: None,
+        }
+    }
+
+    /// The ring's dtype.
+    pub fn dtype<'py>(&self, py: Python<'py>) -> &Bound<'py, PyArrayDescr> {
+        self.dtype.bind(py)
+    }
+
+    /// Whether records of dtype `d` are this ring's records.
+    #[inline]
+    pub fn accepts(&mut self, d: &Bound<'_, PyArrayDescr>) -> bool {
+        if d.is(&self.dtype) || self.last_equivalent.as_ref().is_some_and(|l| d.is(l)) {
+            return true;
+        }
+        if d.is_equiv_to(self.dtype.bind(d.py())) {
+            self.last_equivalent = Some(d.clone().unbind());
+            return true;
+        }
+        false
+    }
+
+    /// Like `accepts`, raising `SchemaMismatch` with `hint` when not.
+    pub fn check(&mut self, d: &Bound<'_, PyArrayDescr>, what: &str, hint: &str) -> PyResult<()> {
+        if self.accepts(d) {
+            return Ok(());
+        }
+        let py = d.py();
+        Err(raise(
+            py,
+            "SchemaMismatch",
+            format!(
+                "{what} has dtype {d} but the ring holds {}; {hint}",
+                self.dtype.bind(py)
+            ),
+        ))
+    }
 }
 
 /// A dtype that carries plain bytes (uint8, int8, unstructured void), which

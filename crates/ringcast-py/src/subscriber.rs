@@ -3,7 +3,7 @@
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
-use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, same_dtype, truncate};
+use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, truncate, RecordType};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
@@ -21,11 +21,25 @@ const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 #[pyclass(subclass, module = "ringcast._native", name = "Subscriber")]
 pub struct PySubscriber {
     inner: Option<CoreSubscriber>,
-    dtype: Option<Py<PyArrayDescr>>,
+    records: Option<RecordType>,
     /// One slot's worth of bytes for the allocating receive paths.
     scratch: Vec<u8>,
     backoff: Backoff,
     name: String,
+}
+
+/// How long a receive may wait for its first message.
+#[derive(Debug, Clone, Copy)]
+enum Patience {
+    /// Not at all: the `try_*` methods, which never raise `RingClosed`.
+    Never,
+    /// Until the deadline (`None`: forever); the end of the stream raises.
+    Until(Option<Instant>),
+}
+
+/// Turns a Python timeout (seconds, None = forever) into a patience.
+fn patience(py: Python<'_>, timeout: Option<f64>) -> PyResult<Patience> {
+    deadline(py, timeout).map(Patience::Until)
 }
 
 /// Turns a Python timeout (seconds, None = forever) into a deadline.
@@ -73,7 +87,10 @@ impl PySubscriber {
 
     /// Blocks (GIL released, signals checked) until a message can be read.
     /// `Ok(false)` at the deadline; `RingClosed` when the stream ended.
-    fn wait(&mut self, py: Python<'_>, until: Option<Instant>) -> PyResult<bool> {
+    fn wait(&mut self, py: Python<'_>, patience: Patience) -> PyResult<bool> {
+        let Patience::Until(until) = patience else {
+            return Ok(false);
+        };
         let Self {
             inner,
             backoff,
@@ -107,7 +124,7 @@ impl PySubscriber {
     }
 
     /// Receives one message into the scratch buffer; `None` at the deadline.
-    fn recv_scratch(&mut self, py: Python<'_>, until: Option<Instant>) -> PyResult<Option<usize>> {
+    fn recv_scratch(&mut self, py: Python<'_>, until: Patience) -> PyResult<Option<usize>> {
         loop {
             let Self { inner, scratch, .. } = self;
             if let Some(sub) = inner.as_mut() {
@@ -123,8 +140,8 @@ impl PySubscriber {
 
     /// Wraps the scratch bytes as the Python message type of this ring.
     fn message<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        match &self.dtype {
-            Some(dt) => record_scalar(dt.bind(py), &self.scratch[..n]),
+        match &self.records {
+            Some(rt) => record_scalar(rt.dtype(py), &self.scratch[..n]),
             None => Ok(PyBytes::new(py, &self.scratch[..n]).into_any()),
         }
     }
@@ -134,7 +151,7 @@ impl PySubscriber {
         &mut self,
         py: Python<'_>,
         buf: &Bound<'_, PyAny>,
-        until: Option<Instant>,
+        until: Patience,
     ) -> PyResult<Option<usize>> {
         let mut byte_view;
         let out: &mut [u8] = if let Ok(arr) = buf.downcast::<PyUntypedArray>() {
@@ -162,7 +179,7 @@ impl PySubscriber {
         out: &mut [u8],
         row: usize,
         max: usize,
-        until: Option<Instant>,
+        until: Patience,
         lengths: impl FnMut(usize, usize),
     ) -> PyResult<usize> {
         let mut lengths = lengths;
@@ -217,7 +234,7 @@ impl PySubscriber {
         let scratch = vec![0u8; inner.layout().slot_size as usize];
         Ok(Self {
             inner: Some(inner),
-            dtype: None,
+            records: None,
             scratch,
             backoff: Backoff::new(),
             name,
@@ -226,7 +243,7 @@ impl PySubscriber {
 
     /// Sets the numpy dtype of a typed ring (done by `Subscriber.attach`).
     fn _set_dtype(&mut self, dtype: Bound<'_, PyArrayDescr>) {
-        self.dtype = Some(dtype.unbind());
+        self.records = Some(RecordType::new(dtype));
     }
 
     /// The next message, or None if none is waiting. Never blocks.
@@ -247,7 +264,7 @@ impl PySubscriber {
     /// has closed the ring and everything has been read.
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let until = deadline(py, timeout)?;
+        let until = patience(py, timeout)?;
         match self.recv_scratch(py, until)? {
             Some(n) => self.message(py, n),
             None => Err(raise(
@@ -265,7 +282,7 @@ impl PySubscriber {
     /// Copies the next message into `buf` (any writable buffer at least as
     /// large as the message) without waiting; returns its length, or None.
     fn try_recv_into(&mut self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-        self.recv_into_until(py, buf, Some(Instant::now()))
+        self.recv_into_until(py, buf, Patience::Never)
     }
 
     /// Copies the next message into `buf`, waiting up to `timeout` seconds
@@ -277,7 +294,7 @@ impl PySubscriber {
         buf: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let until = deadline(py, timeout)?;
+        let until = patience(py, timeout)?;
         match self.recv_into_until(py, buf, until)? {
             Some(n) => Ok(n),
             None => Err(raise(
@@ -310,8 +327,8 @@ impl PySubscriber {
                 "max_n must be at least 1".into(),
             ));
         }
-        let until = deadline(py, timeout)?;
-        if let Some(dt) = self.dtype.as_ref().map(|d| d.bind(py).clone()) {
+        let until = patience(py, timeout)?;
+        if let Some(dt) = self.records.as_ref().map(|r| r.dtype(py).clone()) {
             let arr = new_records(&dt, max_n)?;
             let n = {
                 // SAFETY: `arr` was just created here; nothing else sees it yet.
@@ -351,7 +368,7 @@ impl PySubscriber {
         timeout: Option<f64>,
         lengths: Option<&Bound<'_, PyUntypedArray>>,
     ) -> PyResult<usize> {
-        let until = deadline(py, timeout)?;
+        let until = patience(py, timeout)?;
         let rows = out.shape().first().copied().unwrap_or(0);
         if out.ndim() == 0 {
             return Err(raise(
@@ -360,14 +377,12 @@ impl PySubscriber {
                 "out must be an array with at least one dimension".into(),
             ));
         }
-        if let Some(dt) = self.dtype.as_ref().map(|d| d.bind(py).clone()) {
-            if !same_dtype(&out.dtype(), &dt) {
-                return Err(raise(
-                    py,
-                    "SchemaMismatch",
-                    format!("out has dtype {} but the ring holds {dt}; allocate it with numpy.empty(n, dtype=sub.dtype)", out.dtype()),
-                ));
-            }
+        if let Some(rt) = self.records.as_mut() {
+            rt.check(
+                &out.dtype(),
+                "out",
+                "allocate it with numpy.empty(n, dtype=sub.dtype)",
+            )?;
         }
         if let Some(l) = lengths {
             if overlaps(out, l)? {
@@ -449,8 +464,8 @@ impl PySubscriber {
 
     /// numpy dtype of the records, or None for a raw bytes ring.
     #[getter]
-    fn dtype(&self, py: Python<'_>) -> Option<Py<PyArrayDescr>> {
-        self.dtype.as_ref().map(|d| d.clone_ref(py))
+    fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDescr>> {
+        self.records.as_ref().map(|r| r.dtype(py).clone())
     }
 
     /// Sequence number of the next message this subscriber reads.
@@ -524,7 +539,7 @@ impl PySubscriber {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.recv_scratch(py, None) {
+        match self.recv_scratch(py, Patience::Until(None)) {
             Ok(Some(n)) => self.message(py, n).map(Some),
             Ok(None) => unreachable!("no deadline"),
             Err(e) if e.is_instance(py, crate::errors::class(py, "RingClosed")?.as_any()) => {
