@@ -62,5 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def run() -> int:
+    """Console-script entry: ``main`` with a quiet exit when stdout is closed early."""
+    try:
+        return main()
+    except BrokenPipeError:  # e.g. `ringcast list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
