@@ -42,3 +42,12 @@ def test_bad_arguments_are_refused():
     done = run_cli("demo", "--subscribers", "0")
     assert done.returncode == 2
     assert "must be > 0" in done.stderr
+
+
+def test_console_script_is_installed():
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "ringcast"
+    assert script.exists(), f"pip did not install the ringcast console script at {script}"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("ringcast ")
