@@ -9,7 +9,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Python tools"
 python3 -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff
+    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop
 
 step "build and install the ringcast wheel"
 python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .

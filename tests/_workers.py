@@ -159,3 +159,38 @@ def attach_as_nobody(ring_dir, name, results):
 def kill(proc) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(10)
+
+
+def publish_bursts(ring_dir, name, total, ready, go, seed=1):
+    """Publishes `total` records in bursts of random size with random gaps,
+    so that a parked subscriber has to be woken over and over."""
+    rng = np.random.default_rng(seed)
+    with ringcast.Publisher.create(name, dtype=REC, capacity=1 << 17, dir=ring_dir) as pub:
+        ready.set()
+        go.wait(30)
+        sent = 0
+        while sent < total:
+            n = int(min(rng.integers(1, 64), total - sent))
+            if n == 1:
+                pub.publish(make_records(sent, 1)[0])
+            else:
+                pub.publish_batch(make_records(sent, n))
+            sent += n
+            gap = rng.choice([0.0, 0.0, 1e-5, 1e-4, 1e-3])
+            if gap:
+                time.sleep(gap)
+        pub.unlink()
+
+
+def blocked_recv_timed(ring_dir, name, wait_kind, ready, conn):
+    """Blocks in recv() with the given wait strategy; reports over `conn` when
+    the KeyboardInterrupt arrived (CLOCK_MONOTONIC, shared by all processes)."""
+    wait = getattr(ringcast.WaitStrategy, wait_kind)()
+    sub = ringcast.Subscriber.attach(name, dir=ring_dir, wait=wait)
+    ready.set()
+    try:
+        sub.recv()
+    except KeyboardInterrupt:
+        conn.send(time.monotonic())  # synchronous, unlike Queue.put
+        os._exit(42)
+    os._exit(1)

@@ -15,7 +15,7 @@ and any number of strategy processes on the same host read it::
 from __future__ import annotations
 
 from . import _native
-from ._api import Publisher, Subscriber, default_dir, list_rings
+from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
 from .errors import (
     BufferTooSmall,
     IncompatibleVersion,
@@ -56,6 +56,7 @@ __all__ = [
     "Subscriber",
     "SubscriberTableFull",
     "Timeout",
+    "WaitStrategy",
     "__version__",
     "default_dir",
     "list_rings",

@@ -9,15 +9,20 @@ module adds only what runs once: argument handling of ``create`` and
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from . import _native, _schema
-from .errors import InvalidArgument
+from .errors import InvalidArgument, RingClosed, Timeout
 
-__all__ = ["Publisher", "Subscriber", "default_dir", "list_rings"]
+__all__ = ["Publisher", "Subscriber", "WaitStrategy", "default_dir", "list_rings"]
+
+WaitStrategy = _native.WaitStrategy
+T = TypeVar("T")
 
 StrPath = str | os.PathLike[str]
 
@@ -101,6 +106,7 @@ class Subscriber(_native.Subscriber):
         dir: StrPath | None = None,
         start: Literal["latest", "oldest"] | int = "latest",
         dtype: Any = None,
+        wait: WaitStrategy | None = None,
     ) -> Subscriber:
         """Attach to ring ``name``; its dtype and sizes come from the ring header.
 
@@ -108,12 +114,18 @@ class Subscriber(_native.Subscriber):
         begins with the oldest message still in the ring, an integer begins at
         that sequence number (messages already overwritten count as lost).
         ``dtype``, when given, must match the ring's (else :class:`SchemaMismatch`).
+        ``wait`` says how blocking receives wait (default
+        ``WaitStrategy.adaptive()``: spin, then yield, then park).
         """
         if isinstance(start, bool) or (isinstance(start, int | np.integer) and start < 0):
             raise InvalidArgument(
                 f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
             )
-        sub = cls(name, dir=_dir_arg(dir), start=start)
+        if wait is not None and not isinstance(wait, WaitStrategy):
+            raise InvalidArgument(
+                f"wait must be a ringcast.WaitStrategy (e.g. WaitStrategy.park()), got {wait!r}"
+            )
+        sub = cls(name, dir=_dir_arg(dir), start=start, wait=wait)
         try:
             found = _schema.decode(sub.schema, repr(name))
             if dtype is not None:
@@ -124,6 +136,84 @@ class Subscriber(_native.Subscriber):
         if found is not None:
             sub._set_dtype(found)
         return sub
+
+    # asyncio (and uvloop): the event loop watches a readiness file descriptor
+    # that a helper thread signals when the next message can be read, so a
+    # waiting coroutine costs no CPU and never blocks the loop.
+
+    async def recv_async(self, timeout: float | None = None) -> Any:
+        """The next message, awaiting it up to ``timeout`` seconds (None:
+        forever). Raises :class:`Timeout`, or :class:`RingClosed` once the
+        publisher closed the ring and everything has been read."""
+        return await self._when_ready(self.try_recv, timeout)
+
+    async def recv_batch_async(self, max_n: int, timeout: float | None = None) -> Any:
+        """Up to ``max_n`` messages, awaiting the first up to ``timeout``
+        seconds (None: forever); then everything already there."""
+
+        def attempt() -> Any:
+            batch = self.recv_batch(max_n, timeout=0)
+            return batch if len(batch) else None
+
+        return await self._when_ready(attempt, timeout)
+
+    def __aiter__(self) -> Subscriber:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.recv_async()
+        except RingClosed:
+            raise StopAsyncIteration from None
+
+    async def _when_ready(self, attempt: Callable[[], T | None], timeout: float | None) -> T:
+        """Runs ``attempt`` until it returns something, awaiting readiness in between."""
+        result = attempt()
+        if result is not None:
+            return result
+        if self.__dict__.get("_async_waiting"):
+            raise RuntimeError(
+                f"another task is already awaiting subscriber {self.name!r}; attach one "
+                "subscriber per task"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        fd = self._readiness_fd()
+        self._async_waiting = True
+        try:
+            while True:
+                if self.ended:
+                    raise RingClosed(
+                        f"the publisher of ring {self.name!r} closed it and every message "
+                        "has been read"
+                    )
+                ready = loop.create_future()
+                loop.add_reader(fd, _set_done, ready)
+                try:
+                    self._arm_readiness()
+                    remaining = None if deadline is None else deadline - loop.time()
+                    if remaining is not None and remaining <= 0:
+                        raise Timeout(f"no message on ring {self.name!r} within {timeout}s")
+                    try:
+                        async with asyncio.timeout(remaining):
+                            await ready
+                    except TimeoutError:
+                        raise Timeout(
+                            f"no message on ring {self.name!r} within {timeout}s"
+                        ) from None
+                finally:
+                    loop.remove_reader(fd)
+                    self._clear_readiness()
+                result = attempt()
+                if result is not None:
+                    return result
+        finally:
+            self._async_waiting = False
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def default_dir(dir: StrPath | None = None) -> str:

@@ -66,6 +66,16 @@ pub(crate) struct PublisherState {
     pub generation: AtomicU64,
 }
 
+/// How parked subscribers and the publisher find each other.
+#[repr(C)]
+pub(crate) struct NotifyState {
+    /// Futex word parked subscribers sleep on; the publisher bumps it (and
+    /// makes the wake syscall) when `waiters` is non-zero.
+    pub wake_seq: AtomicU32,
+    /// Subscribers (or readiness threads) parked or about to park.
+    pub waiters: AtomicU32,
+}
+
 /// The fixed-size front of a ring file.
 #[repr(C, align(64))]
 pub(crate) struct Header {
@@ -84,6 +94,7 @@ pub(crate) struct Header {
     /// Number of messages published: the next sequence to be written.
     pub cursor: Line<AtomicU64>,
     pub publisher: Line<PublisherState>,
+    pub notify: Line<NotifyState>,
     pub schema: [AtomicU64; MAX_SCHEMA_LEN / 8],
 }
 
@@ -93,7 +104,9 @@ pub(crate) struct Header {
 pub(crate) struct SubscriberRecord {
     /// Pid of the owner; 0 when the record is free. Claimed by compare-exchange.
     pub pid: AtomicU32,
-    pub reserved: AtomicU32,
+    /// How many of the owner's threads are counted in `NotifyState::waiters`
+    /// right now, so that the count can be repaired if the owner dies parked.
+    pub parked: AtomicU32,
     pub start: AtomicU64,
     pub position: AtomicU64,
     pub received: AtomicU64,
@@ -109,8 +122,9 @@ const _: () = {
     assert!(offset_of!(Header, layout_checksum) == 48);
     assert!(offset_of!(Header, cursor) == 64);
     assert!(offset_of!(Header, publisher) == 128);
-    assert!(offset_of!(Header, schema) == 192);
-    assert!(size_of::<Header>() == 192 + MAX_SCHEMA_LEN);
+    assert!(offset_of!(Header, notify) == 192);
+    assert!(offset_of!(Header, schema) == 256);
+    assert!(size_of::<Header>() == 256 + MAX_SCHEMA_LEN);
     assert!(size_of::<Header>() % CACHE_LINE == 0);
     assert!(size_of::<SubscriberRecord>() == CACHE_LINE);
     assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD < CACHE_LINE);

@@ -24,6 +24,8 @@ mod sync;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
+mod futex;
+#[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
 mod mapping;
@@ -31,6 +33,8 @@ mod mapping;
 pub mod name;
 #[cfg(not(loom))]
 mod publisher;
+#[cfg(not(loom))]
+mod readiness;
 #[cfg(not(loom))]
 mod ring;
 #[cfg(not(loom))]
@@ -46,3 +50,5 @@ pub use layout::Layout;
 pub use publisher::{CreateOptions, Publisher, RingIdentity};
 #[cfg(not(loom))]
 pub use subscriber::{PublisherStatus, Start, Subscriber};
+#[cfg(not(loom))]
+pub use wait::{WaitStrategy, Waiter};

@@ -241,6 +241,14 @@ impl Publisher {
                 requested: wanted.describe(),
             });
         }
+        // Subscribers that died while parked would make every publish wake
+        // nobody: take them out of the waiter count.
+        for i in 0..existing.max_subscribers as usize {
+            let pid = ring.record(i).pid.load(Ordering::Relaxed);
+            if pid != 0 && !crate::ring::pid_alive(pid) {
+                ring.forget_parked(i);
+            }
+        }
         // A publisher that died between Commit and Advance left message
         // `cursor` complete: count it. One that died inside Begin..Commit left
         // `cursor` half written: it is simply written again.
@@ -291,6 +299,7 @@ impl Publisher {
         let seq = self.next;
         protocol::publish(&self.ring, seq, msg);
         self.next = seq + 1;
+        self.ring.wake_parked();
         Ok(seq)
     }
 
@@ -309,6 +318,7 @@ impl Publisher {
             protocol::publish(&self.ring, self.next, record);
             self.next += 1;
         }
+        self.ring.wake_parked();
         Ok(first)
     }
 
@@ -379,6 +389,8 @@ impl Drop for Publisher {
             .0
             .state
             .store(PUBLISHER_CLOSED, Ordering::Release);
+        // Parked subscribers must learn that the stream ended.
+        self.ring.wake_parked();
     }
 }
 

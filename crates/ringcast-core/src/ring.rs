@@ -2,13 +2,17 @@
 //! [`crate::Publisher`] and [`crate::Subscriber`].
 
 use crate::error::{Error, Result};
-use crate::layout::{self, Header, Layout, SubscriberRecord, SLOT_OVERHEAD};
+use crate::futex;
+use crate::layout::{self, Header, Layout, SubscriberRecord, PUBLISHER_CLOSED, SLOT_OVERHEAD};
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
+use crate::stamp::{self, Observed};
+use crate::wait::MAX_PARK;
 use std::fs::File;
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::time::Instant;
 
 /// A mapped ring whose layout has been validated; all accessors stay in bounds.
 pub(crate) struct RingMap {
@@ -114,6 +118,90 @@ impl RingMap {
     pub(crate) fn slot_size(&self) -> usize {
         self.layout.slot_size as usize
     }
+}
+
+/// Readiness: what waiting subscribers (and readiness threads) ask of a ring,
+/// and how the publisher wakes them.
+impl RingMap {
+    /// Whether a reader at `position` would get a message (or detect that it
+    /// was lapped) right now: one stamp load.
+    #[inline]
+    pub(crate) fn readable_at(&self, position: u64) -> bool {
+        let stamp = self.slot(position).stamp.load(Ordering::Acquire);
+        stamp::observe(stamp, position) != Observed::NotYet
+    }
+
+    /// The publisher closed the ring and a reader at `position` has read it all.
+    pub(crate) fn ended_at(&self, position: u64) -> bool {
+        self.header().publisher.0.state.load(Ordering::Acquire) == PUBLISHER_CLOSED
+            && !self.readable_at(position)
+            && self.cursor().load(Ordering::Acquire) <= position
+    }
+
+    /// Sleeps on the ring's futex until the publisher publishes (or closes),
+    /// `deadline` passes, or [`MAX_PARK`] elapses; returns at once if a reader
+    /// at `position` can already read. Counted in `record`'s `parked`.
+    ///
+    /// No wake-up is lost: the waiter count is raised (SeqCst) before the
+    /// stamp is checked, and the publisher stores the stamp before it reads
+    /// the count (SeqCst fence), so either this check sees the message or the
+    /// publisher sees the waiter, bumps `wake_seq` and wakes it (a bump
+    /// between our load of `wake_seq` and the sleep makes the sleep return).
+    pub(crate) fn park(&self, record: usize, position: u64, deadline: Option<Instant>) {
+        let notify = &self.header().notify.0;
+        let rec = self.record(record);
+        let seen = notify.wake_seq.load(Ordering::Acquire);
+        rec.parked.fetch_add(1, Ordering::Relaxed);
+        notify.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !self.readable_at(position) && !self.ended_at(position) {
+            let mut timeout = MAX_PARK;
+            if let Some(d) = deadline {
+                timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+            }
+            if !timeout.is_zero() {
+                futex::wait(&notify.wake_seq, seen, Some(timeout), true);
+            }
+        }
+        decrement(&notify.waiters, 1);
+        decrement(&rec.parked, 1);
+    }
+
+    /// Publisher side of [`RingMap::park`]: after a publish (or close), wake
+    /// parked readers if there are any. Costs a fence and a load otherwise.
+    #[inline]
+    pub(crate) fn wake_parked(&self) {
+        let notify = &self.header().notify.0;
+        fence(Ordering::SeqCst);
+        if notify.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_all_parked();
+        }
+    }
+
+    /// Wakes every thread parked on this ring, in every process.
+    pub(crate) fn wake_all_parked(&self) {
+        let notify = &self.header().notify.0;
+        notify.wake_seq.fetch_add(1, Ordering::Release);
+        futex::wake_all(&notify.wake_seq, true);
+    }
+
+    /// Takes the parked count of a dead owner's record out of the waiter
+    /// count, so that the publisher stops waking nobody. Called only on
+    /// records whose owner is known to be dead.
+    pub(crate) fn forget_parked(&self, record: usize) {
+        let stale = self.record(record).parked.swap(0, Ordering::AcqRel);
+        if stale != 0 {
+            decrement(&self.header().notify.0.waiters, stale);
+        }
+    }
+}
+
+/// Subtracts `n` from a counter without wrapping below zero (counters in a
+/// shared file may have been repaired, or damaged, by someone else).
+fn decrement(counter: &std::sync::atomic::AtomicU32, n: u32) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
 }
 
 impl Slots for RingMap {

@@ -10,12 +10,14 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED};
 use crate::name;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
+use crate::readiness::ReadinessFd;
 use crate::ring::{pid_alive, unix_now_ns, RingMap};
-use crate::wait::Backoff;
+use crate::wait::{Step, Waiter};
 use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a new subscriber starts reading.
@@ -46,9 +48,11 @@ pub struct PublisherStatus {
 
 /// One reader of a ring.
 pub struct Subscriber {
-    ring: RingMap,
+    ring: Arc<RingMap>,
     pos: ReaderPosition,
     record: usize,
+    /// Created on first use by event-loop integrations.
+    readiness: Option<ReadinessFd>,
 }
 
 impl Subscriber {
@@ -68,7 +72,7 @@ impl Subscriber {
             }
             Err(e) => return Err(Error::io("open", &path, e)),
         };
-        let ring = RingMap::open(file, &path, name)?;
+        let ring = Arc::new(RingMap::open(file, &path, name)?);
         let record = claim_record(&ring)?;
         let cursor = ring.cursor().load(Ordering::Acquire);
         let first = match start {
@@ -80,6 +84,7 @@ impl Subscriber {
             ring,
             pos: ReaderPosition::starting_at(first),
             record,
+            readiness: None,
         };
         let rec = sub.record();
         rec.start.store(first, Ordering::Relaxed);
@@ -113,7 +118,7 @@ impl Subscriber {
 
     #[inline]
     fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
-        match protocol::try_read(&self.ring, &mut self.pos, out) {
+        match protocol::try_read(&*self.ring, &mut self.pos, out) {
             Ok(Some(n)) if self.ring.layout().fixed_size() && n != self.ring.slot_size() => {
                 Err(Error::corrupt(
                     self.ring.path(),
@@ -182,28 +187,34 @@ impl Subscriber {
         }
     }
 
-    /// Waits for a message until `deadline` (`None`: forever), using `backoff`
-    /// between polls. Fails with [`Error::Timeout`] at the deadline and with
-    /// [`Error::Closed`] once the publisher has closed and all is read.
-    pub fn wait_readable(
-        &mut self,
-        deadline: Option<Instant>,
-        backoff: &mut Backoff,
-    ) -> Result<()> {
+    /// Waits for a message until `deadline` (`None`: forever), following
+    /// `waiter`'s strategy. Fails with [`Error::Timeout`] at the deadline and
+    /// with [`Error::Closed`] once the publisher has closed and all is read.
+    pub fn wait_readable(&mut self, deadline: Option<Instant>, waiter: &mut Waiter) -> Result<()> {
+        let mut polls = 0u32;
         loop {
             if self.available() {
-                backoff.reset();
+                waiter.reset();
                 return Ok(());
             }
-            if self.closed_and_drained() {
+            if self.ended() {
                 return Err(Error::Closed {
                     name: self.ring.name().to_owned(),
                 });
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Reading the clock costs more than a poll: spinners look every 64.
+            let step = waiter.next_step();
+            if (step != Step::Spin || polls % 64 == 0)
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Err(Error::Timeout);
             }
-            backoff.snooze(deadline);
+            polls = polls.wrapping_add(1);
+            match step {
+                Step::Spin => std::hint::spin_loop(),
+                Step::Yield => std::thread::yield_now(),
+                Step::Park => self.ring.park(self.record, self.pos.next, deadline),
+            }
         }
     }
 
@@ -211,16 +222,41 @@ impl Subscriber {
     /// stamp load).
     #[inline]
     pub fn available(&self) -> bool {
-        let stamp = self.ring.slot(self.pos.next).stamp.load(Ordering::Acquire);
-        crate::stamp::observe(stamp, self.pos.next) != crate::stamp::Observed::NotYet
+        self.ring.readable_at(self.pos.next)
     }
 
-    /// The publisher closed the ring and nothing is left to read.
-    fn closed_and_drained(&self) -> bool {
-        let header = self.ring.header();
-        header.publisher.0.state.load(Ordering::Acquire) == PUBLISHER_CLOSED
-            && !self.available()
-            && self.ring.cursor().load(Ordering::Acquire) <= self.pos.next
+    /// The publisher closed the ring and this subscriber has read everything.
+    pub fn ended(&self) -> bool {
+        self.ring.ended_at(self.pos.next)
+    }
+
+    /// A file descriptor for event loops that becomes readable when this
+    /// subscriber can read (or the stream ended), once armed with
+    /// [`Subscriber::arm_readiness`]. Created on first use; it runs one
+    /// helper thread that parks on the ring on the subscriber's behalf.
+    pub fn readiness_fd(&mut self) -> Result<std::os::fd::RawFd> {
+        if self.readiness.is_none() {
+            self.readiness = Some(ReadinessFd::new(self.ring.clone(), self.record)?);
+        }
+        Ok(self.readiness.as_ref().expect("just created").fd())
+    }
+
+    /// Asks for the readiness fd to become readable as soon as the message
+    /// at the current position can be read (at once if it already can).
+    pub fn arm_readiness(&mut self) -> Result<()> {
+        self.readiness_fd()?;
+        self.readiness
+            .as_ref()
+            .expect("created above")
+            .arm(self.pos.next);
+        Ok(())
+    }
+
+    /// Consumes a pending readiness signal (call when the fd became readable).
+    pub fn clear_readiness(&self) {
+        if let Some(r) = &self.readiness {
+            r.clear();
+        }
     }
 
     /// Sequence of the next message this subscriber will read.
@@ -283,6 +319,8 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        // Stop the readiness thread before the record is given up.
+        self.readiness = None;
         self.mirror();
         self.record().pid.store(0, Ordering::Release);
     }
@@ -312,6 +350,8 @@ fn claim_record(ring: &RingMap) -> Result<usize> {
                 .compare_exchange(pid, me, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
+            // Its owner may have died parked.
+            ring.forget_parked(i);
             return Ok(i);
         }
     }

@@ -1,59 +1,142 @@
-//! How a blocked subscriber waits between polls of its next slot.
+//! How a subscriber waits for its next message.
 //!
-//! Spinning first keeps the wake-up latency of a busy feed at the cost of a
-//! core; yielding next lets another thread on the core run; sleeping with a
-//! growing (capped) interval keeps an idle subscriber near zero CPU while
-//! still noticing a message within about a millisecond.
+//! - `BusySpin`: poll in a tight loop. Lowest wake-up latency, one core burnt.
+//! - `Yield`: poll, yielding the CPU between polls; still ~100% CPU when the
+//!   core has nothing else to run, but friendlier to SMT siblings and to other
+//!   threads on an oversubscribed host.
+//! - `Park`: sleep on a futex in the ring header until the publisher wakes it.
+//!   Near zero CPU while idle; costs a wake-up (a few microseconds).
+//! - `Adaptive`: spin, then yield, then park; a busy feed is caught while
+//!   spinning, a quiet one costs no CPU.
+//!
+//! Parking works across processes: the futex word lives in the shared ring.
+//! A parking subscriber announces itself in a waiter count; the publisher
+//! checks that count after each publish and makes the wake syscall only when
+//! it is non-zero, so publishing stays syscall-free while nobody is parked.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls spent spinning before the first yield.
-pub const SPIN_POLLS: u32 = 2_000;
-/// Polls spent yielding before the first sleep.
-pub const YIELD_POLLS: u32 = 200;
-/// First sleep interval.
-pub const MIN_SLEEP: Duration = Duration::from_micros(20);
-/// Longest sleep interval.
-pub const MAX_SLEEP: Duration = Duration::from_millis(1);
+/// Default polls spent spinning by [`WaitStrategy::Adaptive`].
+pub const DEFAULT_SPIN: u32 = 2_000;
+/// Default polls spent yielding by [`WaitStrategy::Adaptive`].
+pub const DEFAULT_YIELD: u32 = 100;
+/// Longest single sleep on the futex before conditions are looked at again
+/// (a safety net only: wake-ups do not depend on it).
+pub const MAX_PARK: Duration = Duration::from_millis(250);
 
-/// Escalating spin, yield, sleep. Call [`Backoff::reset`] after progress.
-#[derive(Debug, Default, Clone)]
-pub struct Backoff {
+/// How a subscriber waits for the next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Poll continuously.
+    BusySpin,
+    /// Poll, yielding the CPU between polls.
+    Yield,
+    /// Sleep on the ring's futex until the publisher wakes the subscriber.
+    Park,
+    /// `spin` polls spinning, then `yields` polls yielding, then park.
+    Adaptive {
+        /// Polls spent spinning before yielding.
+        spin: u32,
+        /// Polls spent yielding before parking.
+        yields: u32,
+    },
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::Adaptive {
+            spin: DEFAULT_SPIN,
+            yields: DEFAULT_YIELD,
+        }
+    }
+}
+
+/// What a waiter does before its next poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Spin,
+    Yield,
+    Park,
+}
+
+/// A wait in progress: the strategy and how far along it the waiter is.
+/// Reset it whenever a message arrives.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    strategy: WaitStrategy,
     polls: u32,
 }
 
-impl Backoff {
-    /// A backoff at its spinning stage.
-    pub const fn new() -> Self {
-        Self { polls: 0 }
+impl Default for Waiter {
+    fn default() -> Self {
+        Self::new(WaitStrategy::default())
+    }
+}
+
+impl Waiter {
+    /// A waiter at the start of `strategy`.
+    pub const fn new(strategy: WaitStrategy) -> Self {
+        Self { strategy, polls: 0 }
     }
 
-    /// Back to spinning (a message arrived).
+    /// The strategy followed.
+    pub fn strategy(&self) -> WaitStrategy {
+        self.strategy
+    }
+
+    /// Back to the start of the strategy (a message arrived).
     pub fn reset(&mut self) {
         self.polls = 0;
     }
 
-    /// Waits a little, longer the more often it has been called since a reset;
-    /// never past `deadline`.
-    pub fn snooze(&mut self, deadline: Option<Instant>) {
+    /// The step to take before the next poll.
+    pub(crate) fn next_step(&mut self) -> Step {
         let polls = self.polls;
         self.polls = self.polls.saturating_add(1);
-        if polls < SPIN_POLLS {
-            std::hint::spin_loop();
-        } else if polls < SPIN_POLLS + YIELD_POLLS {
-            std::thread::yield_now();
-        } else {
-            let doublings = (polls - SPIN_POLLS - YIELD_POLLS).min(16);
-            let mut sleep = (MIN_SLEEP * (1 << doublings)).min(MAX_SLEEP);
-            if let Some(d) = deadline {
-                sleep = sleep.min(d.saturating_duration_since(Instant::now()));
+        match self.strategy {
+            WaitStrategy::BusySpin => Step::Spin,
+            WaitStrategy::Yield => Step::Yield,
+            WaitStrategy::Park => Step::Park,
+            WaitStrategy::Adaptive { spin, yields } => {
+                if polls < spin {
+                    Step::Spin
+                } else if polls - spin < yields {
+                    Step::Yield
+                } else {
+                    Step::Park
+                }
             }
-            std::thread::sleep(sleep);
         }
     }
+}
 
-    /// Whether the backoff has reached its sleeping stage.
-    pub fn is_sleeping(&self) -> bool {
-        self.polls >= SPIN_POLLS + YIELD_POLLS
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_escalates_and_resets() {
+        let mut w = Waiter::new(WaitStrategy::Adaptive { spin: 2, yields: 1 });
+        let steps: Vec<Step> = (0..5).map(|_| w.next_step()).collect();
+        assert_eq!(
+            steps,
+            [Step::Spin, Step::Spin, Step::Yield, Step::Park, Step::Park]
+        );
+        w.reset();
+        assert_eq!(w.next_step(), Step::Spin);
+        let mut none = Waiter::new(WaitStrategy::Adaptive { spin: 0, yields: 0 });
+        assert_eq!(none.next_step(), Step::Park);
+    }
+
+    #[test]
+    fn fixed_strategies_never_change() {
+        for (s, step) in [
+            (WaitStrategy::BusySpin, Step::Spin),
+            (WaitStrategy::Yield, Step::Yield),
+            (WaitStrategy::Park, Step::Park),
+        ] {
+            let mut w = Waiter::new(s);
+            assert!((0..10_000).all(|_| w.next_step() == step));
+        }
     }
 }

@@ -128,7 +128,7 @@ fn closed_ring_ends_the_stream_after_the_last_message() {
     let mut sub = Subscriber::attach("c", Some(dir.path()), Start::Latest).unwrap();
     publisher.publish(b"last").unwrap();
     publisher.close();
-    let mut backoff = ringcast_core::wait::Backoff::new();
+    let mut backoff = ringcast_core::Waiter::default();
     sub.wait_readable(None, &mut backoff).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(4));
@@ -292,7 +292,7 @@ fn concurrent_readers_never_see_torn_messages() {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 64];
                 let mut last = None;
-                let mut backoff = ringcast_core::wait::Backoff::new();
+                let mut backoff = ringcast_core::Waiter::default();
                 loop {
                     match sub.try_recv(&mut buf).unwrap() {
                         Some(n) => {
@@ -337,4 +337,85 @@ fn concurrent_readers_never_see_torn_messages() {
         let (received, lost) = r.join().unwrap();
         eprintln!("reader: received {received} lost {lost}");
     }
+}
+
+/// A parked reader is woken for every burst, whatever the gaps, and the
+/// waiter count goes back to zero (so the publisher stops making syscalls).
+#[test]
+fn parked_reader_wakes_for_every_burst() {
+    use ringcast_core::{WaitStrategy, Waiter};
+    const N: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("park", &opts(dir.path(), 1 << 15, 8)).unwrap();
+    let mut sub = Subscriber::attach("park", Some(dir.path()), Start::Oldest).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut waiter = Waiter::new(WaitStrategy::Park);
+        let mut buf = [0u8; 8];
+        let mut expected = 0u64;
+        loop {
+            match sub.try_recv(&mut buf).unwrap() {
+                Some(_) => {
+                    assert_eq!(u64::from_le_bytes(buf), expected);
+                    expected += 1;
+                }
+                None => match sub.wait_readable(None, &mut waiter) {
+                    Ok(()) => {}
+                    Err(Error::Closed { .. }) => break,
+                    Err(e) => panic!("{e}"),
+                },
+            }
+        }
+        (expected, sub.lost())
+    });
+    let mut seed = 12345u64;
+    let mut seq = 0;
+    while seq < N {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let burst = 1 + (seed >> 33) % 50;
+        for _ in 0..burst.min(N - seq) {
+            publisher.publish(&seq.to_le_bytes()).unwrap();
+            seq += 1;
+        }
+        if seed % 7 == 0 {
+            std::thread::sleep(Duration::from_micros(200 + (seed >> 40) % 500));
+        }
+    }
+    publisher.close();
+    assert_eq!(reader.join().unwrap(), (N, 0));
+}
+
+#[test]
+fn readiness_fd_signals_when_armed_and_data_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("ready", &opts(dir.path(), 8, 8)).unwrap();
+    let mut sub = Subscriber::attach("ready", Some(dir.path()), Start::Latest).unwrap();
+    let fd = sub.readiness_fd().unwrap();
+    let readable = |ms: i32| {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, ms) == 1 }
+    };
+    sub.arm_readiness().unwrap();
+    assert!(!readable(50), "signalled with nothing to read");
+    publisher.publish(b"x").unwrap();
+    assert!(readable(2000), "not signalled after a publish");
+    sub.clear_readiness();
+    assert!(!readable(0), "still readable after clear");
+    // Armed while a message is already waiting: signalled at once.
+    sub.arm_readiness().unwrap();
+    assert!(readable(2000));
+    sub.clear_readiness();
+    let mut buf = [0u8; 8];
+    assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(1));
+    // The end of the stream also signals.
+    sub.arm_readiness().unwrap();
+    publisher.close();
+    assert!(readable(2000), "not signalled at the end of the stream");
+    assert!(sub.ended());
 }

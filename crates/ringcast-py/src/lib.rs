@@ -9,6 +9,7 @@ mod errors;
 mod publisher;
 mod records;
 mod subscriber;
+mod wait;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<publisher::PyPublisher>()?;
     m.add_class::<subscriber::PySubscriber>()?;
+    m.add_class::<wait::PyWaitStrategy>()?;
     m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
     m.add(

@@ -4,11 +4,12 @@
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
 use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, truncate, RecordType};
+use crate::wait::PyWaitStrategy;
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use ringcast_core::wait::Backoff;
+use ringcast_core::Waiter;
 use ringcast_core::{Error, Start, Subscriber as CoreSubscriber};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ pub struct PySubscriber {
     records: Option<RecordType>,
     /// One slot's worth of bytes for the allocating receive paths.
     scratch: Vec<u8>,
-    backoff: Backoff,
+    waiter: Waiter,
     name: String,
 }
 
@@ -93,7 +94,7 @@ impl PySubscriber {
         };
         let Self {
             inner,
-            backoff,
+            waiter,
             name,
             ..
         } = self;
@@ -110,7 +111,7 @@ impl PySubscriber {
         loop {
             let slice_end = Instant::now() + SIGNAL_CHECK_INTERVAL;
             let slice_end = until.map_or(slice_end, |d| d.min(slice_end));
-            match py.allow_threads(|| sub.wait_readable(Some(slice_end), backoff)) {
+            match py.allow_threads(|| sub.wait_readable(Some(slice_end), waiter)) {
                 Ok(()) => return Ok(true),
                 Err(Error::Timeout) => {
                     if until.is_some_and(|d| Instant::now() >= d) {
@@ -201,12 +202,13 @@ impl PySubscriber {
 #[pymethods]
 impl PySubscriber {
     #[new]
-    #[pyo3(signature = (name, *, dir=None, start=None))]
+    #[pyo3(signature = (name, *, dir=None, start=None, wait=None))]
     fn new(
         py: Python<'_>,
         name: String,
         dir: Option<PathBuf>,
         start: Option<&Bound<'_, PyAny>>,
+        wait: Option<PyWaitStrategy>,
     ) -> PyResult<Self> {
         let start = match start {
             None => Start::Latest,
@@ -236,9 +238,45 @@ impl PySubscriber {
             inner: Some(inner),
             records: None,
             scratch,
-            backoff: Backoff::new(),
+            waiter: Waiter::new(wait.map(|w| w.inner).unwrap_or_default()),
             name,
         })
+    }
+
+    /// How this subscriber waits for messages (settable).
+    #[getter]
+    fn get_wait(&self) -> PyWaitStrategy {
+        PyWaitStrategy {
+            inner: self.waiter.strategy(),
+        }
+    }
+
+    #[setter]
+    fn set_wait(&mut self, wait: PyWaitStrategy) {
+        self.waiter = Waiter::new(wait.inner);
+    }
+
+    /// The file descriptor event loops watch (see `recv_async`): readable once
+    /// armed and a message can be read or the stream ended.
+    fn _readiness_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
+        self.core(py)?.readiness_fd().map_err(py_err(py))
+    }
+
+    /// Arms the readiness fd for the current position.
+    fn _arm_readiness(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.core(py)?.arm_readiness().map_err(py_err(py))
+    }
+
+    /// Consumes a pending readiness signal.
+    fn _clear_readiness(&self, py: Python<'_>) -> PyResult<()> {
+        self.core_ref(py)?.clear_readiness();
+        Ok(())
+    }
+
+    /// True once the publisher closed the ring and everything has been read.
+    #[getter]
+    fn ended(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core_ref(py)?.ended())
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Subscriber.attach`).

@@ -1,0 +1,129 @@
+//! Readiness for event loops (asyncio, uvloop): an eventfd that becomes
+//! readable when a subscriber can read.
+//!
+//! An event loop can only watch file descriptors, and the publisher (another
+//! process) cannot write to this process's eventfd. So a helper thread bridges
+//! the two: when armed with a position it parks on the ring's futex exactly
+//! like a parked subscriber, and once the message at that position can be read
+//! (or the stream ended) it writes the eventfd and disarms. The eventfd stays
+//! readable until cleared (level-triggered), so an event loop cannot miss it;
+//! a stale signal only causes a spurious wake-up, after which the caller
+//! polls the ring, finds nothing, and arms again.
+
+use crate::error::{Error, Result};
+use crate::futex;
+use crate::ring::RingMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// State shared between a subscriber and its readiness thread.
+struct Shared {
+    ring: Arc<RingMap>,
+    record: usize,
+    /// Position to wait for, set when arming.
+    position: AtomicU64,
+    /// 1 while armed; also the futex word the idle thread sleeps on.
+    armed: AtomicU32,
+    stop: AtomicBool,
+    efd: OwnedFd,
+}
+
+/// An eventfd plus the thread that signals it.
+pub(crate) struct ReadinessFd {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ReadinessFd {
+    pub(crate) fn new(ring: Arc<RingMap>, record: usize) -> Result<Self> {
+        // SAFETY: plain syscall; the result is checked and owned below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::io(
+                "create an eventfd for",
+                ring.path(),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        let efd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let shared = Arc::new(Shared {
+            ring,
+            record,
+            position: AtomicU64::new(0),
+            armed: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+            efd,
+        });
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringcast-readiness".into())
+            .spawn(move || run(&worker))
+            .map_err(|e| Error::io("start the readiness thread for", shared.ring.path(), e))?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.shared.efd.as_raw_fd()
+    }
+
+    /// Signal the fd once the message at `position` can be read.
+    pub(crate) fn arm(&self, position: u64) {
+        self.shared.position.store(position, Ordering::Relaxed);
+        self.shared.armed.store(1, Ordering::Release);
+        futex::wake_all(&self.shared.armed, false);
+    }
+
+    /// Consumes a pending signal, if any.
+    pub(crate) fn clear(&self) {
+        let mut buf = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
+        // eventfd; EAGAIN (nothing pending) is the expected failure.
+        unsafe {
+            libc::read(self.fd(), (&mut buf as *mut u64).cast(), 8);
+        }
+    }
+}
+
+impl Drop for ReadinessFd {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        futex::wake_all(&self.shared.armed, false);
+        // The thread may be parked on the ring: wake the ring's sleepers
+        // (others just look again and park anew).
+        self.shared.ring.wake_all_parked();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(s: &Shared) {
+    let stopped = || s.stop.load(Ordering::Acquire);
+    while !stopped() {
+        if s.armed.load(Ordering::Acquire) == 0 {
+            futex::wait(&s.armed, 0, Some(Duration::from_secs(1)), false);
+            continue;
+        }
+        let position = s.position.load(Ordering::Relaxed);
+        while !stopped() && !s.ring.readable_at(position) && !s.ring.ended_at(position) {
+            s.ring.park(s.record, position, None);
+        }
+        if stopped() {
+            return;
+        }
+        s.armed.store(0, Ordering::Release);
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd; a full
+        // counter (EAGAIN) already means "readable", so errors are ignored.
+        unsafe {
+            libc::write(s.efd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+}
