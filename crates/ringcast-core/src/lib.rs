@@ -22,6 +22,8 @@ pub mod stamp;
 mod sync;
 
 #[cfg(not(loom))]
+mod barrier;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 mod futex;

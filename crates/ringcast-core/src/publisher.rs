@@ -77,6 +77,8 @@ pub struct Publisher {
     next: u64,
     generation: u64,
     identity: RingIdentity,
+    /// This process takes part in the asymmetric wake-up barrier.
+    barrier_registered: bool,
 }
 
 /// Which file a ring is: its path plus device and inode, so that removing it
@@ -289,6 +291,7 @@ impl Publisher {
             next,
             generation,
             identity,
+            barrier_registered: crate::barrier::publisher_registered(),
         })
     }
 
@@ -299,7 +302,7 @@ impl Publisher {
         let seq = self.next;
         protocol::publish(&self.ring, seq, msg);
         self.next = seq + 1;
-        self.ring.wake_parked();
+        self.ring.wake_parked(self.barrier_registered);
         Ok(seq)
     }
 
@@ -318,7 +321,7 @@ impl Publisher {
             protocol::publish(&self.ring, self.next, record);
             self.next += 1;
         }
-        self.ring.wake_parked();
+        self.ring.wake_parked(self.barrier_registered);
         Ok(first)
     }
 
@@ -390,7 +393,7 @@ impl Drop for Publisher {
             .state
             .store(PUBLISHER_CLOSED, Ordering::Release);
         // Parked subscribers must learn that the stream ended.
-        self.ring.wake_parked();
+        self.ring.wake_parked(self.barrier_registered);
     }
 }
 

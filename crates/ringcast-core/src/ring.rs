@@ -2,16 +2,16 @@
 //! [`crate::Publisher`] and [`crate::Subscriber`].
 
 use crate::error::{Error, Result};
-use crate::futex;
 use crate::layout::{self, Header, Layout, SubscriberRecord, PUBLISHER_CLOSED, SLOT_OVERHEAD};
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
 use crate::stamp::{self, Observed};
 use crate::wait::MAX_PARK;
+use crate::{barrier, futex};
 use std::fs::File;
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A mapped ring whose layout has been validated; all accessors stay in bounds.
@@ -142,18 +142,19 @@ impl RingMap {
     /// `deadline` passes, or [`MAX_PARK`] elapses; returns at once if a reader
     /// at `position` can already read. Counted in `record`'s `parked`.
     ///
-    /// No wake-up is lost: the waiter count is raised (SeqCst) before the
-    /// stamp is checked, and the publisher stores the stamp before it reads
-    /// the count (SeqCst fence), so either this check sees the message or the
-    /// publisher sees the waiter, bumps `wake_seq` and wakes it (a bump
-    /// between our load of `wake_seq` and the sleep makes the sleep return).
+    /// No wake-up is lost: the waiter count is raised before the stamp is
+    /// checked, the publisher stores the stamp before it reads the count, and
+    /// a store-load barrier separates each pair (see [`crate::barrier`]), so
+    /// either this check sees the message or the publisher sees the waiter,
+    /// bumps `wake_seq` and wakes it (a bump between our load of `wake_seq`
+    /// and the sleep makes the sleep return at once).
     pub(crate) fn park(&self, record: usize, position: u64, deadline: Option<Instant>) {
         let notify = &self.header().notify.0;
         let rec = self.record(record);
         let seen = notify.wake_seq.load(Ordering::Acquire);
         rec.parked.fetch_add(1, Ordering::Relaxed);
         notify.waiters.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        barrier::reader_side();
         if !self.readable_at(position) && !self.ended_at(position) {
             let mut timeout = MAX_PARK;
             if let Some(d) = deadline {
@@ -168,11 +169,13 @@ impl RingMap {
     }
 
     /// Publisher side of [`RingMap::park`]: after a publish (or close), wake
-    /// parked readers if there are any. Costs a fence and a load otherwise.
+    /// parked readers if there are any. `registered`: this process takes part
+    /// in the asymmetric barrier. Costs a load (plus a fence when not
+    /// registered) while nobody is parked.
     #[inline]
-    pub(crate) fn wake_parked(&self) {
+    pub(crate) fn wake_parked(&self, registered: bool) {
         let notify = &self.header().notify.0;
-        fence(Ordering::SeqCst);
+        barrier::publisher_side(registered);
         if notify.waiters.load(Ordering::Relaxed) != 0 {
             self.wake_all_parked();
         }
