@@ -73,6 +73,25 @@ class Publisher:
         tb: TracebackType | None,
     ) -> bool: ...
 
+class WaitStrategy:
+    """How a subscriber waits for the next message."""
+
+    @staticmethod
+    def busy_spin() -> WaitStrategy:
+        """Poll continuously: lowest wake-up latency, one core at 100%."""
+    @staticmethod
+    def yielding() -> WaitStrategy:
+        """Poll, yielding the CPU between polls."""
+    @staticmethod
+    def park() -> WaitStrategy:
+        """Sleep on a futex in the ring until the publisher wakes the subscriber."""
+    @staticmethod
+    def adaptive(spin: int = 2000, yield_: int = 100) -> WaitStrategy:
+        """Spin for ``spin`` polls, yield for ``yield_`` polls, then park."""
+    @property
+    def kind(self) -> Literal["busy_spin", "yielding", "park", "adaptive"]: ...
+    def __eq__(self, other: object) -> bool: ...
+
 class Subscriber:
     def __new__(
         cls,
@@ -80,8 +99,20 @@ class Subscriber:
         *,
         dir: str | PathLike[str] | None = None,
         start: Literal["latest", "oldest"] | int | None = None,
+        wait: WaitStrategy | None = None,
     ) -> Self: ...
     def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
+    def _readiness_fd(self) -> int: ...
+    def _arm_readiness(self) -> None: ...
+    def _clear_readiness(self) -> None: ...
+    @property
+    def wait(self) -> WaitStrategy:
+        """How blocking receives wait (settable)."""
+    @wait.setter
+    def wait(self, value: WaitStrategy) -> None: ...
+    @property
+    def ended(self) -> bool:
+        """True once the publisher closed the ring and everything has been read."""
     def try_recv(self) -> Message | None:
         """The next message, or None if none is waiting. Never blocks."""
     def recv(self, timeout: float | None = None) -> Message:
