@@ -45,11 +45,10 @@ pub(crate) fn publisher_side(registered: bool) {
 }
 
 /// Reader side: between raising the waiter count and checking the slot.
-pub(crate) fn reader_side() {
+/// Returns `false` when the membarrier was refused: a registered publisher
+/// (which relies on it) might then miss this reader, so the caller must only
+/// sleep briefly and look again.
+pub(crate) fn reader_side() -> bool {
     fence(Ordering::SeqCst);
-    if !membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) {
-        // Nothing better is possible; a publisher that registered relies on
-        // this call, so a park is bounded by `MAX_PARK` in that case.
-        fence(Ordering::SeqCst);
-    }
+    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 }

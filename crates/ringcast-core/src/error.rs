@@ -46,8 +46,11 @@ pub enum Error {
         found: u32,
         supported: u32,
     },
-    /// The OS refused access to the ring file or its directory.
-    PermissionDenied { path: PathBuf, action: &'static str },
+    /// The OS (or an ownership check) refused access to the ring file or
+    /// its directory.
+    PermissionDenied { path: PathBuf, action: String },
+    /// The ring directory's filesystem cannot hold the ring.
+    NoSpace { dir: PathBuf, needed: u64 },
     /// Every subscriber record of the ring is held by a live subscriber.
     SubscriberTableFull { name: String, max_subscribers: u32 },
     /// The publisher closed the ring and every message has been read.
@@ -71,15 +74,6 @@ impl Error {
         let path = path.into();
         let action = action.into();
         if source.kind() == io::ErrorKind::PermissionDenied {
-            // Keep the static wording of the common actions; fall back to a
-            // generic one for the rest.
-            let action = match action.as_str() {
-                "open" => "open",
-                "create" => "create",
-                "create directory" => "create directory",
-                "remove" => "remove",
-                _ => "access",
-            };
             return Error::PermissionDenied { path, action };
         }
         Error::Io {
@@ -177,6 +171,13 @@ impl fmt::Display for Error {
                  the publisher create it with a wider mode (e.g. mode=0o660 and a shared \
                  group) in a directory you can write",
                 path.display()
+            ),
+            Error::NoSpace { dir, needed } => write!(
+                f,
+                "not enough space in {} for a ring of {needed} bytes; free space there \
+                 (df -h {}), or lower capacity or slot_size",
+                dir.display(),
+                dir.display()
             ),
             Error::SubscriberTableFull {
                 name,

@@ -3,7 +3,6 @@
 //! Parked subscribers sleep on a word in the ring header (a shared mapping,
 //! so the shared futex variant); the publisher bumps the word and wakes them.
 
-use std::io;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -36,21 +35,21 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, s
             0u32,
         )
     };
-    if rc != 0 {
-        // EAGAIN (word changed), EINTR, ETIMEDOUT: all mean "look again".
-        let _ = io::Error::last_os_error();
-    }
+    // Any result (woken, EAGAIN: the word changed, EINTR, ETIMEDOUT) means
+    // "look again": callers re-check their condition.
+    let _ = rc;
 }
 
-/// Wakes every thread sleeping on `word` (in any process for `shared`).
-pub(crate) fn wake_all(word: &AtomicU32, shared: bool) {
+/// Wakes every thread sleeping on `word` (in any process for `shared`);
+/// returns how many were woken.
+pub(crate) fn wake_all(word: &AtomicU32, shared: bool) -> usize {
     let op = if shared {
         libc::FUTEX_WAKE
     } else {
         libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG
     };
     // SAFETY: as in `wait`; FUTEX_WAKE does not touch the word.
-    unsafe {
+    let woken = unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
@@ -59,6 +58,7 @@ pub(crate) fn wake_all(word: &AtomicU32, shared: bool) {
             0usize,
             0usize,
             0u32,
-        );
-    }
+        )
+    };
+    woken.max(0) as usize
 }

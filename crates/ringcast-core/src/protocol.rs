@@ -28,6 +28,10 @@ pub struct SlotRef<'a> {
     /// Payload storage; its byte length is the ring's maximum message size
     /// rounded up to whole words.
     pub words: &'a [AtomicU64],
+    /// Largest valid message length (the ring's slot size).
+    pub max_len: usize,
+    /// Every valid message is exactly `max_len` bytes (fixed-size rings).
+    pub exact: bool,
 }
 
 /// A ring of slots plus the publisher cursor.
@@ -71,8 +75,9 @@ pub enum SlotRead {
     Lapped,
     /// The message is intact but longer than `out`; nothing was consumed.
     TooSmall(usize),
-    /// The stamp is valid but the stored length exceeds the slot: the ring
-    /// memory was damaged by something that does not follow the protocol.
+    /// The stamp is valid but the stored length is impossible (larger than
+    /// the slot, or not the record size of a fixed-size ring): the ring memory
+    /// was damaged by something that does not follow the protocol.
     BadLength(u64),
 }
 
@@ -87,10 +92,10 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
         Observed::Lapped => return SlotRead::Lapped,
     }
     let len = slot.len.load(Ordering::Relaxed);
-    let room = slot.words.len() * 8;
+    let max = slot.max_len.min(slot.words.len() * 8);
     // The length may be torn garbage until the recheck passes: bound the copy
     // by both the slot and the destination, and judge it only afterwards.
-    let n = (len.min(room as u64) as usize).min(out.len());
+    let n = (len.min(max as u64) as usize).min(out.len());
     copy::load_bytes(&slot.words[..copy::words_for(n)], &mut out[..n]);
     fence(Ordering::Acquire);
     // Recheck
@@ -98,7 +103,8 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     if second != first {
         return SlotRead::Lapped;
     }
-    if len > room as u64 {
+    if len > max as u64 || (slot.exact && len != max as u64) {
+        // Judged before anything is consumed, so the reader stays put.
         SlotRead::BadLength(len)
     } else if len as usize > out.len() {
         SlotRead::TooSmall(len as usize)

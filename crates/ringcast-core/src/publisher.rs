@@ -79,7 +79,15 @@ pub struct Publisher {
     identity: RingIdentity,
     /// This process takes part in the asymmetric wake-up barrier.
     barrier_registered: bool,
+    /// Wake syscalls that found nobody asleep.
+    fruitless_wakes: u64,
+    /// Process that created this value: a forked child must not close the
+    /// parent's ring when its copy is dropped.
+    owner_pid: u32,
 }
+
+/// Fruitless wake syscalls between two sweeps for dead subscriber records.
+const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
 
 /// Which file a ring is: its path plus device and inode, so that removing it
 /// later (even after the publisher closed) never removes a newer ring that
@@ -133,10 +141,13 @@ impl Publisher {
         // Each pass either opens the existing file or publishes a new one; a
         // lost creation race sends us round again to open the winner's file.
         for _ in 0..16 {
-            match OpenOptions::new().read(true).write(true).open(&path) {
-                Ok(file) => return Self::take_over(file, &path, name, &wanted, opts),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("open", &path, e)),
+            match crate::ring::open_ring_file(&path) {
+                Ok(file) => match Self::take_over(file, &path, name, &wanted, opts)? {
+                    Some(publisher) => return Ok(publisher),
+                    None => continue, // the name was replaced while we locked
+                },
+                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
             if let Some(publisher) = Self::create_new(&dir, &path, name, &wanted, opts.mode)? {
                 return Ok(publisher);
@@ -158,6 +169,7 @@ impl Publisher {
         layout: &Layout,
         mode: u32,
     ) -> Result<Option<Self>> {
+        remove_stale_temp_files(dir, name);
         let tmp = dir.join(format!(
             ".{name}.{}.{}.tmp",
             std::process::id(),
@@ -169,7 +181,7 @@ impl Publisher {
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
+            .map_err(|e| Error::io("create files in", dir, e))?;
         let _cleanup = RemoveOnDrop(&tmp);
         // The umask may have cleared bits the caller asked for.
         file.set_permissions(Permissions::from_mode(mode))
@@ -183,12 +195,10 @@ impl Publisher {
         }
         let len = layout.file_len();
         allocate(&file, len).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC) => Error::InvalidArgument(format!(
-                "not enough space in {} for a ring of {len} bytes; free space there (df -h {}) \
-                 or lower capacity or slot_size",
-                dir.display(),
-                dir.display()
-            )),
+            Some(libc::ENOSPC) => Error::NoSpace {
+                dir: dir.to_owned(),
+                needed: len,
+            },
             _ => Error::io("size", &tmp, e),
         })?;
         let map = Mapping::map(&file, len as usize).map_err(|e| Error::io("map", &tmp, e))?;
@@ -203,14 +213,15 @@ impl Publisher {
         }
     }
 
-    /// Opens an existing ring as its publisher.
+    /// Opens an existing ring as its publisher; `None` when the path stopped
+    /// naming `file` before the lock was taken (the caller looks again).
     fn take_over(
         file: File,
         path: &Path,
         name: &str,
         wanted: &Layout,
         opts: &CreateOptions,
-    ) -> Result<Self> {
+    ) -> Result<Option<Self>> {
         if !try_lock_exclusive(&file).map_err(|e| Error::io("lock", path, e))? {
             let pid = RingMap::open(file, path, name)
                 .map(|r| r.header().publisher.0.pid.load(Ordering::Relaxed))
@@ -225,6 +236,23 @@ impl Publisher {
             return Err(Error::Exists {
                 name: name.to_owned(),
                 path: path.to_owned(),
+            });
+        }
+        let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
+            _ => return Ok(None),
+        }
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            // Its owner can still write into it: refuse to publish there.
+            return Err(Error::PermissionDenied {
+                path: path.to_owned(),
+                action: format!(
+                    "take over a ring owned by uid {} (we are uid {me}):",
+                    meta.uid()
+                ),
             });
         }
         let ring = RingMap::open(file, path, name)?;
@@ -245,21 +273,22 @@ impl Publisher {
         }
         // Subscribers that died while parked would make every publish wake
         // nobody: take them out of the waiter count.
-        for i in 0..existing.max_subscribers as usize {
-            let pid = ring.record(i).pid.load(Ordering::Relaxed);
-            if pid != 0 && !crate::ring::pid_alive(pid) {
-                ring.forget_parked(i);
-            }
-        }
+        ring.release_dead_records();
         // A publisher that died between Commit and Advance left message
         // `cursor` complete: count it. One that died inside Begin..Commit left
         // `cursor` half written: it is simply written again.
         let mut cursor = ring.cursor().load(Ordering::Acquire);
+        if cursor > crate::stamp::MAX_SEQ {
+            return Err(Error::corrupt(
+                path,
+                format!("its cursor {cursor} is beyond any possible sequence"),
+            ));
+        }
         if ring.slot(cursor).stamp.load(Ordering::Acquire) == stamp::complete(cursor) {
             cursor += 1;
             ring.cursor().store(cursor, Ordering::Release);
         }
-        Self::claim(ring)
+        Self::claim(ring).map(Some)
     }
 
     /// Marks the ring as published by this process.
@@ -292,6 +321,8 @@ impl Publisher {
             generation,
             identity,
             barrier_registered: crate::barrier::publisher_registered(),
+            fruitless_wakes: 0,
+            owner_pid: std::process::id(),
         })
     }
 
@@ -302,7 +333,7 @@ impl Publisher {
         let seq = self.next;
         protocol::publish(&self.ring, seq, msg);
         self.next = seq + 1;
-        self.ring.wake_parked(self.barrier_registered);
+        self.wake_parked();
         Ok(seq)
     }
 
@@ -321,8 +352,21 @@ impl Publisher {
             protocol::publish(&self.ring, self.next, record);
             self.next += 1;
         }
-        self.ring.wake_parked(self.barrier_registered);
+        self.wake_parked();
         Ok(first)
+    }
+
+    /// Wakes parked subscribers. A waiter count with nobody asleep behind it
+    /// over many publishes means a subscriber died parked: its record is
+    /// released (rarely: the sweep costs a syscall per record).
+    #[inline]
+    fn wake_parked(&mut self) {
+        if !self.ring.wake_parked(self.barrier_registered) {
+            self.fruitless_wakes += 1;
+            if self.fruitless_wakes % FRUITLESS_WAKES_BEFORE_SWEEP == 0 {
+                self.ring.release_dead_records();
+            }
+        }
     }
 
     #[inline]
@@ -385,6 +429,9 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
+        if std::process::id() != self.owner_pid {
+            return; // a forked child's copy: the ring is still the parent's
+        }
         // Release: every publish happens before subscribers see the close.
         self.ring
             .header()
@@ -444,6 +491,25 @@ fn try_lock_exclusive(file: &File) -> io::Result<bool> {
             Some(libc::EWOULDBLOCK) => return Ok(false),
             Some(libc::EINTR) => continue,
             _ => return Err(err),
+        }
+    }
+}
+
+/// Removes temporary files of `name` left by creators that died mid-way
+/// (`.name.PID.NS.tmp` with a dead PID).
+fn remove_stale_temp_files(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !crate::ring::pid_alive(p)) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -91,16 +91,28 @@ impl ReadinessFd {
     }
 }
 
+impl ReadinessFd {
+    /// Drops this value in a forked child, where the thread does not exist:
+    /// nothing is stopped or joined, only the child's descriptor is closed.
+    pub(crate) fn abandon(mut self) {
+        drop(self.thread.take());
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
 impl Drop for ReadinessFd {
     fn drop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return; // abandoned
+        };
         self.shared.stop.store(true, Ordering::Release);
+        // A non-zero `armed` makes a sleep that is about to start return at once.
+        self.shared.armed.store(2, Ordering::Release);
         futex::wake_all(&self.shared.armed, false);
         // The thread may be parked on the ring: wake the ring's sleepers
         // (others just look again and park anew).
         self.shared.ring.wake_all_parked();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = thread.join();
     }
 }
 

@@ -6,7 +6,7 @@ use crate::layout::{self, Header, Layout, SubscriberRecord, PUBLISHER_CLOSED, SL
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
 use crate::stamp::{self, Observed};
-use crate::wait::MAX_PARK;
+use crate::wait::{MAX_PARK, UNFENCED_PARK};
 use crate::{barrier, futex};
 use std::fs::File;
 use std::mem::size_of;
@@ -27,6 +27,21 @@ pub(crate) struct RingMap {
     stride: usize,
     header_len: usize,
     payload_words: usize,
+}
+
+/// Opens a ring file for reading and writing without following symlinks
+/// (a link planted in a shared directory must not redirect us).
+pub(crate) fn open_ring_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::corrupt(path, "it is a symbolic link, not a ring file"),
+            _ => Error::io("open", path, e),
+        })
 }
 
 impl RingMap {
@@ -154,9 +169,9 @@ impl RingMap {
         let seen = notify.wake_seq.load(Ordering::Acquire);
         rec.parked.fetch_add(1, Ordering::Relaxed);
         notify.waiters.fetch_add(1, Ordering::SeqCst);
-        barrier::reader_side();
+        let fenced = barrier::reader_side();
         if !self.readable_at(position) && !self.ended_at(position) {
-            let mut timeout = MAX_PARK;
+            let mut timeout = if fenced { MAX_PARK } else { UNFENCED_PARK };
             if let Some(d) = deadline {
                 timeout = timeout.min(d.saturating_duration_since(Instant::now()));
             }
@@ -172,29 +187,49 @@ impl RingMap {
     /// parked readers if there are any. `registered`: this process takes part
     /// in the asymmetric barrier. Costs a load (plus a fence when not
     /// registered) while nobody is parked.
+    /// Returns `false` when the waiter count was non-zero but nobody was
+    /// asleep (a hint that a dead process left its count behind).
     #[inline]
-    pub(crate) fn wake_parked(&self, registered: bool) {
+    pub(crate) fn wake_parked(&self, registered: bool) -> bool {
         let notify = &self.header().notify.0;
         barrier::publisher_side(registered);
         if notify.waiters.load(Ordering::Relaxed) != 0 {
-            self.wake_all_parked();
+            return self.wake_all_parked() != 0;
         }
+        true
     }
 
-    /// Wakes every thread parked on this ring, in every process.
-    pub(crate) fn wake_all_parked(&self) {
+    /// Wakes every thread parked on this ring, in every process; returns how
+    /// many were asleep.
+    pub(crate) fn wake_all_parked(&self) -> usize {
         let notify = &self.header().notify.0;
         notify.wake_seq.fetch_add(1, Ordering::Release);
-        futex::wake_all(&notify.wake_seq, true);
+        futex::wake_all(&notify.wake_seq, true)
     }
 
-    /// Takes the parked count of a dead owner's record out of the waiter
-    /// count, so that the publisher stops waking nobody. Called only on
-    /// records whose owner is known to be dead.
-    pub(crate) fn forget_parked(&self, record: usize) {
-        let stale = self.record(record).parked.swap(0, Ordering::AcqRel);
-        if stale != 0 {
-            decrement(&self.header().notify.0.waiters, stale);
+    /// Frees the subscriber records of dead processes, taking their parked
+    /// counts out of the waiter count (so that the publisher stops waking
+    /// nobody). A record is only touched after winning the compare-exchange
+    /// of its dead owner's pid to 0, so a live process that has just claimed
+    /// it is never robbed of its count.
+    pub(crate) fn release_dead_records(&self) {
+        let me = std::process::id();
+        for i in 0..self.layout.max_subscribers as usize {
+            let rec = self.record(i);
+            let pid = rec.pid.load(Ordering::Acquire);
+            if pid == 0 || pid == me || pid_alive(pid) {
+                continue;
+            }
+            if rec
+                .pid
+                .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                let stale = rec.parked.swap(0, Ordering::AcqRel);
+                if stale != 0 {
+                    decrement(&self.header().notify.0.waiters, stale);
+                }
+            }
         }
     }
 }
@@ -230,6 +265,8 @@ impl Slots for RingMap {
                     base.add(SLOT_OVERHEAD).cast::<AtomicU64>(),
                     self.payload_words,
                 ),
+                max_len: self.layout.slot_size as usize,
+                exact: self.layout.fixed_size(),
             }
         }
     }

@@ -11,14 +11,18 @@ pub const EMPTY: u64 = 0;
 /// Stamp stored while message `seq` is being written.
 #[inline]
 pub const fn writing(seq: u64) -> u64 {
-    2 * seq + 1
+    seq.wrapping_mul(2).wrapping_add(1)
 }
 
 /// Stamp stored once message `seq` is complete.
 #[inline]
 pub const fn complete(seq: u64) -> u64 {
-    2 * seq + 2
+    seq.wrapping_mul(2).wrapping_add(2)
 }
+
+/// Largest sequence number a ring accepts (stamps of larger ones would not
+/// fit in 64 bits); reached after 146 years at a billion messages a second.
+pub const MAX_SEQ: u64 = (1 << 62) - 1;
 
 /// What a slot holds, decoded from its stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +62,9 @@ pub enum Observed {
 /// Classifies `stamp` for a reader that expects message `expected`.
 #[inline]
 pub const fn observe(stamp: u64, expected: u64) -> Observed {
+    if stamp == EMPTY {
+        return Observed::NotYet;
+    }
     if stamp == complete(expected) {
         return Observed::Ready;
     }

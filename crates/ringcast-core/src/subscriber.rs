@@ -12,8 +12,8 @@ use crate::name;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
 use crate::ring::{pid_alive, unix_now_ns, RingMap};
+use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
-use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -53,6 +53,8 @@ pub struct Subscriber {
     record: usize,
     /// Created on first use by event-loop integrations.
     readiness: Option<ReadinessFd>,
+    /// Process that attached: a forked child must not free the parent's record.
+    owner_pid: u32,
 }
 
 impl Subscriber {
@@ -61,20 +63,33 @@ impl Subscriber {
         name::validate(name)?;
         let dir = name::resolve_dir(dir);
         let path = name::ring_path(&dir, name);
-        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        let file = match crate::ring::open_ring_file(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotFound {
                     name: name.to_owned(),
                     path,
                     available: name::list(&dir),
                 })
             }
-            Err(e) => return Err(Error::io("open", &path, e)),
+            Err(e) => return Err(e),
         };
         let ring = Arc::new(RingMap::open(file, &path, name)?);
-        let record = claim_record(&ring)?;
+        if let Start::At(seq) = start {
+            if seq > MAX_SEQ {
+                return Err(Error::InvalidArgument(format!(
+                    "start sequence {seq} is beyond the largest sequence a ring can reach ({MAX_SEQ})"
+                )));
+            }
+        }
         let cursor = ring.cursor().load(Ordering::Acquire);
+        if cursor > MAX_SEQ {
+            return Err(Error::corrupt(
+                &path,
+                format!("its cursor {cursor} is beyond any possible sequence"),
+            ));
+        }
+        let record = claim_record(&ring)?;
         let first = match start {
             Start::Latest => cursor,
             Start::Oldest => cursor.saturating_sub(ring.capacity()),
@@ -85,6 +100,7 @@ impl Subscriber {
             pos: ReaderPosition::starting_at(first),
             record,
             readiness: None,
+            owner_pid: std::process::id(),
         };
         let rec = sub.record();
         rec.start.store(first, Ordering::Relaxed);
@@ -119,16 +135,6 @@ impl Subscriber {
     #[inline]
     fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
         match protocol::try_read(&*self.ring, &mut self.pos, out) {
-            Ok(Some(n)) if self.ring.layout().fixed_size() && n != self.ring.slot_size() => {
-                Err(Error::corrupt(
-                    self.ring.path(),
-                    format!(
-                        "message {} has {n} bytes in a ring of fixed {}-byte records",
-                        self.pos.next - 1,
-                        self.ring.slot_size()
-                    ),
-                ))
-            }
             Ok(got) => Ok(got),
             Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall {
                 len: out.len(),
@@ -137,8 +143,13 @@ impl Subscriber {
             Err(ReadFault::BadLength(len)) => Err(Error::corrupt(
                 self.ring.path(),
                 format!(
-                    "slot of message {} claims {len} bytes in {}-byte slots",
+                    "the slot of message {} claims {len} bytes in a ring of {}{}-byte messages",
                     self.pos.next,
+                    if self.ring.layout().fixed_size() {
+                        ""
+                    } else {
+                        "up to "
+                    },
                     self.ring.slot_size()
                 ),
             )),
@@ -319,6 +330,14 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        if std::process::id() != self.owner_pid {
+            // A forked child's copy: the record (and any readiness thread,
+            // which does not exist in the child) belong to the parent.
+            if let Some(r) = self.readiness.take() {
+                r.abandon();
+            }
+            return;
+        }
         // Stop the readiness thread before the record is given up.
         self.readiness = None;
         self.mirror();
@@ -328,6 +347,9 @@ impl Drop for Subscriber {
 
 /// Claims a free subscriber record, or one left by a dead process.
 fn claim_record(ring: &RingMap) -> Result<usize> {
+    // Records of dead processes first: they may hold parked counts that make
+    // the publisher wake nobody on every publish.
+    ring.release_dead_records();
     let me = std::process::id();
     let n = ring.layout().max_subscribers as usize;
     for i in 0..n {
@@ -337,21 +359,6 @@ fn claim_record(ring: &RingMap) -> Result<usize> {
             .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            return Ok(i);
-        }
-    }
-    for i in 0..n {
-        let pid = ring.record(i).pid.load(Ordering::Relaxed);
-        if pid != me
-            && !pid_alive(pid)
-            && ring
-                .record(i)
-                .pid
-                .compare_exchange(pid, me, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            // Its owner may have died parked.
-            ring.forget_parked(i);
             return Ok(i);
         }
     }

@@ -23,6 +23,9 @@ pub const DEFAULT_YIELD: u32 = 100;
 /// Longest single sleep on the futex before conditions are looked at again
 /// (a safety net only: wake-ups do not depend on it).
 pub const MAX_PARK: Duration = Duration::from_millis(250);
+/// Longest sleep when the kernel refused the reader's membarrier (so a
+/// wake-up could be missed): parking degrades to polling every millisecond.
+pub const UNFENCED_PARK: Duration = Duration::from_millis(1);
 
 /// How a subscriber waits for the next message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,8 @@ impl Slots for TestRing {
             stamp: &self.stamps[i],
             len: &self.lens[i],
             words: &self.words[i],
+            max_len: WORDS * 8,
+            exact: false,
         }
     }
     fn cursor(&self) -> &AtomicU64 {

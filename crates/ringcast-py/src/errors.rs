@@ -41,7 +41,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::SubscriberTableFull { .. } => "SubscriberTableFull",
         Error::Closed { .. } => "RingClosed",
         Error::Timeout => "Timeout",
-        Error::Io { .. } => "RingError",
+        Error::Io { .. } | Error::NoSpace { .. } => "RingError",
     };
     raise(py, class, err.to_string())
 }
