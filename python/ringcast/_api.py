@@ -31,6 +31,16 @@ def _dir_arg(dir: StrPath | None) -> str | None:
     return None if dir is None else os.fspath(dir)
 
 
+def _check_int(name: str, value: Any, low: int, high: int, what: str = "") -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not low <= value <= high
+    ):
+        what = what or f"an integer between {low} and {high}"
+        raise InvalidArgument(f"{name} must be {what}, got {value!r}")
+
+
 class Publisher(_native.Publisher):
     """The single writer of a ring. Create one with :meth:`Publisher.create`."""
 
@@ -68,17 +78,11 @@ class Publisher(_native.Publisher):
             dt = _schema.check_dtype(dtype)
             slot_size = dt.itemsize
             schema = _schema.encode(dt)
-        for arg, value in (("capacity", capacity), ("slot_size", slot_size)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
-                raise InvalidArgument(f"{arg} must be a non-negative integer, got {value!r}")
-        if max_subscribers is not None and not 0 < max_subscribers <= 4096:
-            raise InvalidArgument(
-                f"max_subscribers must be between 1 and 4096, got {max_subscribers!r}"
-            )
-        if not 0 <= mode <= 0o777:
-            raise InvalidArgument(f"mode must be permission bits such as 0o600, got {mode:#o}")
-        if slot_size is not None and slot_size >= 2**32:
-            raise InvalidArgument(f"slot_size {slot_size} is out of range (at most 16 MiB)")
+        _check_int("capacity", capacity, 0, 2**64 - 1)
+        _check_int("slot_size", slot_size, 0, 2**32 - 1)
+        _check_int("mode", mode, 0, 0o777, "permission bits such as 0o600")
+        if max_subscribers is not None:
+            _check_int("max_subscribers", max_subscribers, 1, 4096)
         pub = cls(
             name,
             capacity=capacity,

@@ -34,6 +34,12 @@ def check_dtype(dtype: Any) -> np.dtype:
         )
     if dt.itemsize == 0:
         raise InvalidArgument(f"dtype {dt} has size 0; records need at least one byte")
+    if dt.subdtype is not None:
+        raise InvalidArgument(
+            f"dtype {dt} is a bare sub-array, which numpy cannot round-trip through the ring "
+            f"header; wrap it in a field: numpy.dtype([('values', {dt.subdtype[0].str!r}, "
+            f"{dt.subdtype[1]})])"
+        )
     return dt
 
 
@@ -43,7 +49,11 @@ def encode(dt: np.dtype) -> bytes:
 
 
 def decode(schema: bytes, where: str) -> np.dtype | None:
-    """The dtype stored in a ring header, or None for a raw bytes ring."""
+    """The dtype stored in a ring header, or None for a raw bytes ring.
+
+    The header is not trusted: a dtype that could not have been created by
+    ``check_dtype`` (object references, size 0, ...) is refused as corrupt.
+    The native layer also checks its size against the ring's slots."""
     if not schema:
         return None
     if not schema.startswith(PREFIX):
@@ -52,10 +62,11 @@ def decode(schema: bytes, where: str) -> np.dtype | None:
             "upgrade ringcast to the publisher's version"
         )
     try:
-        return npy_format.descr_to_dtype(ast.literal_eval(schema[len(PREFIX) :].decode()))
-    except (ValueError, SyntaxError, TypeError, UnicodeDecodeError) as e:
+        dt = npy_format.descr_to_dtype(ast.literal_eval(schema[len(PREFIX) :].decode()))
+        return check_dtype(dt)
+    except (ValueError, SyntaxError, TypeError, UnicodeDecodeError, MemoryError) as e:
         raise RingCorrupt(
-            f"ring {where} has an unreadable dtype description ({e}); unlink it and let the "
+            f"ring {where} has an unusable dtype description ({e}); unlink it and let the "
             "publisher create it anew"
         ) from e
 

@@ -51,6 +51,6 @@ pub use layout::Layout;
 #[cfg(not(loom))]
 pub use publisher::{CreateOptions, Publisher, RingIdentity};
 #[cfg(not(loom))]
-pub use subscriber::{PublisherStatus, Start, Subscriber};
+pub use subscriber::{PublisherStatus, Start, Subscriber, WaitEnd, WaitHandle};
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

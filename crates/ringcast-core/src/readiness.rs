@@ -124,8 +124,11 @@ fn run(s: &Shared) {
             continue;
         }
         let position = s.position.load(Ordering::Relaxed);
-        while !stopped() && !s.ring.readable_at(position) && !s.ring.ended_at(position) {
-            s.ring.park(s.record, position, None);
+        if !s.ring.readable_at(position) && !s.ring.ended_at(position) {
+            let parked = s.ring.register_parked(s.record);
+            while !stopped() && !s.ring.readable_at(position) && !s.ring.ended_at(position) {
+                parked.sleep(position, None);
+            }
         }
         if stopped() {
             return;

@@ -153,37 +153,21 @@ impl RingMap {
             && self.cursor().load(Ordering::Acquire) <= position
     }
 
-    /// Sleeps on the ring's futex until the publisher publishes (or closes),
-    /// `deadline` passes, or [`MAX_PARK`] elapses; returns at once if a reader
-    /// at `position` can already read. Counted in `record`'s `parked`.
-    ///
-    /// No wake-up is lost: the waiter count is raised before the stamp is
-    /// checked, the publisher stores the stamp before it reads the count, and
-    /// a store-load barrier separates each pair (see [`crate::barrier`]), so
-    /// either this check sees the message or the publisher sees the waiter,
-    /// bumps `wake_seq` and wakes it (a bump between our load of `wake_seq`
-    /// and the sleep makes the sleep return at once).
-    pub(crate) fn park(&self, record: usize, position: u64, deadline: Option<Instant>) {
+    /// Counts the caller (subscriber record `record`) among the ring's
+    /// waiters until the returned guard is dropped; see [`Parked`].
+    pub(crate) fn register_parked(&self, record: usize) -> Parked<'_> {
         let notify = &self.header().notify.0;
-        let rec = self.record(record);
-        let seen = notify.wake_seq.load(Ordering::Acquire);
-        rec.parked.fetch_add(1, Ordering::Relaxed);
+        self.record(record).parked.fetch_add(1, Ordering::Relaxed);
         notify.waiters.fetch_add(1, Ordering::SeqCst);
         let fenced = barrier::reader_side();
-        if !self.readable_at(position) && !self.ended_at(position) {
-            let mut timeout = if fenced { MAX_PARK } else { UNFENCED_PARK };
-            if let Some(d) = deadline {
-                timeout = timeout.min(d.saturating_duration_since(Instant::now()));
-            }
-            if !timeout.is_zero() {
-                futex::wait(&notify.wake_seq, seen, Some(timeout), true);
-            }
+        Parked {
+            ring: self,
+            record,
+            fenced,
         }
-        decrement(&notify.waiters, 1);
-        decrement(&rec.parked, 1);
     }
 
-    /// Publisher side of [`RingMap::park`]: after a publish (or close), wake
+    /// Publisher side of [`Parked`]: after a publish (or close), wake
     /// parked readers if there are any. `registered`: this process takes part
     /// in the asymmetric barrier. Costs a load (plus a fence when not
     /// registered) while nobody is parked.
@@ -231,6 +215,49 @@ impl RingMap {
                 }
             }
         }
+    }
+}
+
+/// A reader counted among a ring's waiters (uncounted on drop).
+///
+/// No wake-up is lost: the waiter count is raised before the slot is checked,
+/// the publisher stores the message before it reads the count, and a
+/// store-load barrier separates each pair (see [`crate::barrier`]). So either
+/// the reader's check sees the message, or the publisher sees the waiter,
+/// bumps `wake_seq` and wakes the futex; a bump between the reader's load of
+/// `wake_seq` and its sleep makes the sleep return at once. One barrier, at
+/// registration, covers every sleep while the guard lives.
+pub(crate) struct Parked<'a> {
+    ring: &'a RingMap,
+    record: usize,
+    /// The reader-side barrier ran; if not, sleeps are kept short.
+    fenced: bool,
+}
+
+impl Parked<'_> {
+    /// Sleeps until the publisher publishes or closes, `deadline` passes or
+    /// [`MAX_PARK`] elapses; returns at once if a reader at `position` can
+    /// already read or the stream ended.
+    pub(crate) fn sleep(&self, position: u64, deadline: Option<Instant>) {
+        let notify = &self.ring.header().notify.0;
+        let seen = notify.wake_seq.load(Ordering::Acquire);
+        if self.ring.readable_at(position) || self.ring.ended_at(position) {
+            return;
+        }
+        let mut timeout = if self.fenced { MAX_PARK } else { UNFENCED_PARK };
+        if let Some(d) = deadline {
+            timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+        }
+        if !timeout.is_zero() {
+            futex::wait(&notify.wake_seq, seen, Some(timeout), true);
+        }
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        decrement(&self.ring.header().notify.0.waiters, 1);
+        decrement(&self.ring.record(self.record).parked, 1);
     }
 }
 

@@ -18,7 +18,7 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a new subscriber starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,87 @@ pub struct PublisherStatus {
     pub generation: u64,
     /// Messages published so far.
     pub cursor: u64,
+}
+
+/// How a wait ended (other than by the end of the stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// A message can be read (or a lap detected).
+    Ready,
+    /// The deadline passed.
+    Deadline,
+    /// The between-slices callback asked to stop.
+    Stopped,
+}
+
+/// A subscriber's position on its ring, for waiting without the subscriber.
+#[derive(Clone)]
+pub struct WaitHandle {
+    ring: Arc<RingMap>,
+    record: usize,
+    position: u64,
+}
+
+impl WaitHandle {
+    /// Waits until the message at the handle's position can be read,
+    /// following `waiter`'s strategy, until `deadline`. With `slice`, calls
+    /// `between` every `slice` of waiting and stops when it returns `false`
+    /// (bindings use this to run signal handlers). A parked waiter stays
+    /// registered across slices. Fails with [`Error::Closed`] once the
+    /// publisher has closed the ring and everything has been read.
+    pub fn wait(
+        &self,
+        deadline: Option<Instant>,
+        waiter: &mut Waiter,
+        slice: Option<Duration>,
+        mut between: impl FnMut() -> bool,
+    ) -> Result<WaitEnd> {
+        let ring = &*self.ring;
+        let mut parked = None;
+        let mut slice_end = slice.map(|s| Instant::now() + s);
+        let mut polls = 0u32;
+        loop {
+            if ring.readable_at(self.position) {
+                waiter.reset();
+                return Ok(WaitEnd::Ready);
+            }
+            if ring.ended_at(self.position) {
+                return Err(Error::Closed {
+                    name: ring.name().to_owned(),
+                });
+            }
+            let step = waiter.next_step();
+            // Reading the clock costs more than a poll: spinners look every 64.
+            if step != Step::Spin || polls % 64 == 0 {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Ok(WaitEnd::Deadline);
+                }
+                if let (Some(end), Some(s)) = (slice_end, slice) {
+                    if now >= end {
+                        if !between() {
+                            return Ok(WaitEnd::Stopped);
+                        }
+                        slice_end = Some(Instant::now() + s);
+                    }
+                }
+            }
+            polls = polls.wrapping_add(1);
+            match step {
+                Step::Spin => std::hint::spin_loop(),
+                Step::Yield => std::thread::yield_now(),
+                Step::Park => {
+                    let until = match (deadline, slice_end) {
+                        (Some(d), Some(e)) => Some(d.min(e)),
+                        (d, e) => d.or(e),
+                    };
+                    parked
+                        .get_or_insert_with(|| ring.register_parked(self.record))
+                        .sleep(self.position, until);
+                }
+            }
+        }
+    }
 }
 
 /// One reader of a ring.
@@ -202,30 +283,19 @@ impl Subscriber {
     /// `waiter`'s strategy. Fails with [`Error::Timeout`] at the deadline and
     /// with [`Error::Closed`] once the publisher has closed and all is read.
     pub fn wait_readable(&mut self, deadline: Option<Instant>, waiter: &mut Waiter) -> Result<()> {
-        let mut polls = 0u32;
-        loop {
-            if self.available() {
-                waiter.reset();
-                return Ok(());
-            }
-            if self.ended() {
-                return Err(Error::Closed {
-                    name: self.ring.name().to_owned(),
-                });
-            }
-            // Reading the clock costs more than a poll: spinners look every 64.
-            let step = waiter.next_step();
-            if (step != Step::Spin || polls % 64 == 0)
-                && deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                return Err(Error::Timeout);
-            }
-            polls = polls.wrapping_add(1);
-            match step {
-                Step::Spin => std::hint::spin_loop(),
-                Step::Yield => std::thread::yield_now(),
-                Step::Park => self.ring.park(self.record, self.pos.next, deadline),
-            }
+        match self.wait_handle().wait(deadline, waiter, None, || true)? {
+            WaitEnd::Ready => Ok(()),
+            WaitEnd::Deadline | WaitEnd::Stopped => Err(Error::Timeout),
+        }
+    }
+
+    /// What a wait needs, detached from the subscriber: bindings wait on it
+    /// without holding the subscriber itself (so it can be closed meanwhile).
+    pub fn wait_handle(&self) -> WaitHandle {
+        WaitHandle {
+            ring: self.ring.clone(),
+            record: self.record,
+            position: self.pos.next,
         }
     }
 

@@ -147,8 +147,11 @@ impl PyPublisher {
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Publisher.create`).
-    fn _set_dtype(&mut self, dtype: Bound<'_, PyArrayDescr>) {
-        self.records = Some(RecordType::new(dtype));
+    fn _set_dtype(&mut self, py: Python<'_>, dtype: Bound<'_, PyArrayDescr>) -> PyResult<()> {
+        let layout = self.core_ref(py)?.layout();
+        let (size, fixed) = (layout.slot_size as usize, layout.fixed_size());
+        self.records = Some(RecordType::checked(dtype, size, fixed, "InvalidArgument")?);
+        Ok(())
     }
 
     /// Publishes one message: bytes-like of the message size, a numpy record

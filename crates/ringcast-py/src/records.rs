@@ -33,10 +33,42 @@ pub struct RecordType {
 }
 
 impl RecordType {
-    pub fn new(dtype: Bound<'_, PyArrayDescr>) -> Self {
-        Self {
-            dtype: dtype.unbind(),
-            last_equivalent: None,
+    /// The record type of a ring whose layout is `slot_size` bytes per slot
+    /// (`fixed_size`: every message exactly that). Everything the receive
+    /// paths later trust is checked here: no Python object references (the
+    /// bytes come from shared memory), the item size equal to the slot size,
+    /// and a fixed-size ring. `problem` names the exception to raise.
+    pub fn checked(
+        dtype: Bound<'_, PyArrayDescr>,
+        slot_size: usize,
+        fixed_size: bool,
+        problem: &str,
+    ) -> PyResult<Self> {
+        let py = dtype.py();
+        let fault = if dtype.has_object() {
+            Some(format!("dtype {dtype} holds Python object references"))
+        } else if dtype.itemsize() != slot_size {
+            Some(format!(
+                "dtype {dtype} has {} bytes but the ring's slots hold {slot_size}",
+                dtype.itemsize()
+            ))
+        } else if !fixed_size {
+            Some(format!(
+                "dtype {dtype} is given for a ring of variable-size messages"
+            ))
+        } else {
+            None
+        };
+        match fault {
+            Some(f) => Err(raise(
+                py,
+                problem,
+                format!("{f}; such a ring cannot carry numpy records"),
+            )),
+            None => Ok(Self {
+                dtype: dtype.unbind(),
+                last_equivalent: None,
+            }),
         }
     }
 
@@ -198,7 +230,16 @@ pub fn record_scalar<'py>(
     bytes: &[u8],
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = dtype.py();
-    debug_assert_eq!(bytes.len(), dtype.itemsize());
+    if bytes.len() != dtype.itemsize() || dtype.has_object() {
+        return Err(raise(
+            py,
+            "RingCorrupt",
+            format!(
+                "a {}-byte message cannot be a record of dtype {dtype}",
+                bytes.len()
+            ),
+        ));
+    }
     // SAFETY: `bytes` holds one record of `dtype`; with a null base numpy
     // copies the data into the new scalar and does not keep the pointer.
     // PyArray_Scalar does not steal the descr reference.

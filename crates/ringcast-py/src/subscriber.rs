@@ -1,5 +1,10 @@
-//! `ringcast._native.Subscriber`: waits with the GIL released, copies messages
-//! straight into numpy/bytes objects. No ring logic lives here.
+//! `ringcast._native.Subscriber`: copies messages straight into numpy/bytes
+//! objects and waits with the GIL released. No ring logic lives here.
+//!
+//! Receives alternate between an attempt, made with the GIL held and the
+//! subscriber borrowed (output buffers are looked up afresh for each attempt),
+//! and a wait on a detached [`WaitHandle`] with the GIL released and the
+//! subscriber not borrowed, so other threads may use or close it meanwhile.
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
@@ -9,13 +14,12 @@ use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use ringcast_core::Waiter;
-use ringcast_core::{Error, Start, Subscriber as CoreSubscriber};
+use ringcast_core::{Start, Subscriber as CoreSubscriber, WaitEnd, Waiter};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Longest stretch spent waiting without the GIL before checking for signals
-/// (so Ctrl-C interrupts a blocked receive promptly).
+/// Longest stretch spent waiting without the GIL before running Python's
+/// signal handlers (so Ctrl-C interrupts a blocked receive promptly).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Native half of `ringcast.Subscriber`; construct it with `Subscriber.attach`.
@@ -40,103 +44,61 @@ enum Patience {
 
 /// Turns a Python timeout (seconds, None = forever) into a patience.
 fn patience(py: Python<'_>, timeout: Option<f64>) -> PyResult<Patience> {
-    deadline(py, timeout).map(Patience::Until)
-}
-
-/// Turns a Python timeout (seconds, None = forever) into a deadline.
-fn deadline(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Instant>> {
     match timeout {
-        None => Ok(None),
+        None => Ok(Patience::Until(None)),
         Some(t) if t.is_nan() || t < 0.0 => Err(raise(
             py,
             "InvalidArgument",
             format!("timeout must be None or >= 0 seconds, got {t}"),
         )),
-        Some(t) if t.is_infinite() || t > 1e9 => Ok(None),
-        Some(t) => Ok(Some(Instant::now() + Duration::from_secs_f64(t))),
+        Some(t) if t.is_infinite() || t > 1e9 => Ok(Patience::Until(None)),
+        Some(t) => Ok(Patience::Until(Some(
+            Instant::now() + Duration::from_secs_f64(t),
+        ))),
     }
+}
+
+fn closed_error(py: Python<'_>, name: &str) -> PyErr {
+    raise(
+        py,
+        "RingClosed",
+        format!("subscriber of ring {name:?} is closed; attach a new one"),
+    )
+}
+
+fn timeout_error(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyErr {
+    raise(
+        py,
+        "Timeout",
+        format!(
+            "no message on ring {name:?} within {}s",
+            timeout.unwrap_or(0.0)
+        ),
+    )
 }
 
 impl PySubscriber {
     fn core(&mut self, py: Python<'_>) -> PyResult<&mut CoreSubscriber> {
-        match self.inner.as_mut() {
-            Some(s) => Ok(s),
-            None => Err(raise(
-                py,
-                "RingClosed",
-                format!(
-                    "subscriber of ring {:?} is closed; attach a new one",
-                    self.name
-                ),
-            )),
-        }
+        let Self { inner, name, .. } = self;
+        inner.as_mut().ok_or_else(|| closed_error(py, name))
     }
 
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CoreSubscriber> {
-        match self.inner.as_ref() {
-            Some(s) => Ok(s),
-            None => Err(raise(
-                py,
-                "RingClosed",
-                format!(
-                    "subscriber of ring {:?} is closed; attach a new one",
-                    self.name
-                ),
-            )),
-        }
+        self.inner
+            .as_ref()
+            .ok_or_else(|| closed_error(py, &self.name))
     }
 
-    /// Blocks (GIL released, signals checked) until a message can be read.
-    /// `Ok(false)` at the deadline; `RingClosed` when the stream ended.
-    fn wait(&mut self, py: Python<'_>, patience: Patience) -> PyResult<bool> {
-        let Patience::Until(until) = patience else {
-            return Ok(false);
-        };
+    /// Reads the next message into the scratch buffer, without waiting.
+    fn try_scratch(&mut self, py: Python<'_>) -> PyResult<Option<usize>> {
         let Self {
             inner,
-            waiter,
+            scratch,
             name,
             ..
         } = self;
-        let Some(sub) = inner.as_mut() else {
-            return Err(raise(
-                py,
-                "RingClosed",
-                format!("subscriber of ring {name:?} is closed; attach a new one"),
-            ));
-        };
-        if sub.available() {
-            return Ok(true);
-        }
-        loop {
-            let slice_end = Instant::now() + SIGNAL_CHECK_INTERVAL;
-            let slice_end = until.map_or(slice_end, |d| d.min(slice_end));
-            match py.allow_threads(|| sub.wait_readable(Some(slice_end), waiter)) {
-                Ok(()) => return Ok(true),
-                Err(Error::Timeout) => {
-                    if until.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(false);
-                    }
-                    py.check_signals()?;
-                }
-                Err(e) => return Err(py_err(py)(e)),
-            }
-        }
-    }
-
-    /// Receives one message into the scratch buffer; `None` at the deadline.
-    fn recv_scratch(&mut self, py: Python<'_>, until: Patience) -> PyResult<Option<usize>> {
-        loop {
-            let Self { inner, scratch, .. } = self;
-            if let Some(sub) = inner.as_mut() {
-                if let Some(n) = sub.try_recv(scratch).map_err(py_err(py))? {
-                    return Ok(Some(n));
-                }
-            }
-            if !self.wait(py, until)? {
-                return Ok(None);
-            }
-        }
+        let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
+        sub.try_recv(scratch).map_err(py_err(py))
     }
 
     /// Wraps the scratch bytes as the Python message type of this ring.
@@ -146,57 +108,88 @@ impl PySubscriber {
             None => Ok(PyBytes::new(py, &self.scratch[..n]).into_any()),
         }
     }
+}
 
-    /// Receives into a caller's buffer; `None` at the deadline.
-    fn recv_into_until(
-        &mut self,
-        py: Python<'_>,
-        buf: &Bound<'_, PyAny>,
-        until: Patience,
-    ) -> PyResult<Option<usize>> {
-        let mut byte_view;
-        let out: &mut [u8] = if let Ok(arr) = buf.downcast::<PyUntypedArray>() {
-            // SAFETY: the only view of `buf` made in this call; GIL held.
-            unsafe { array_bytes_mut(arr)? }
-        } else {
-            byte_view = ByteView::writable(buf)?;
-            byte_view.bytes_mut()
-        };
-        loop {
-            if let Some(n) = self.core(py)?.try_recv(out).map_err(py_err(py))? {
-                return Ok(Some(n));
-            }
-            if !self.wait(py, until)? {
-                return Ok(None);
-            }
+/// Repeats `attempt` until it produces something, waiting in between as
+/// `patience` allows; `None` at the deadline (or at once for `Never`).
+fn receive<T>(
+    slf: &Bound<'_, PySubscriber>,
+    patience: Patience,
+    mut attempt: impl FnMut(&mut PySubscriber) -> PyResult<Option<T>>,
+) -> PyResult<Option<T>> {
+    loop {
+        if let Some(got) = attempt(&mut *slf.try_borrow_mut()?)? {
+            return Ok(Some(got));
+        }
+        if !wait(slf, patience)? {
+            return Ok(None);
         }
     }
+}
 
-    /// Waits for the first message (up to `until`) then reads up to `max`
-    /// into rows of `out`.
-    fn recv_rows_until(
-        &mut self,
-        py: Python<'_>,
-        out: &mut [u8],
-        row: usize,
-        max: usize,
-        until: Patience,
-        lengths: impl FnMut(usize, usize),
-    ) -> PyResult<usize> {
-        let mut lengths = lengths;
-        loop {
-            let n = self
-                .core(py)?
-                .try_recv_rows(out, row, max, &mut lengths)
-                .map_err(py_err(py))?;
-            if n > 0 || max == 0 {
-                return Ok(n);
-            }
-            if !self.wait(py, until)? {
-                return Ok(0);
-            }
+/// Blocks until a message can be read: GIL released, subscriber not
+/// borrowed, Python signal handlers run every [`SIGNAL_CHECK_INTERVAL`].
+/// `Ok(false)` at the deadline; `RingClosed` when the stream ended or the
+/// subscriber was closed meanwhile.
+fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience) -> PyResult<bool> {
+    let Patience::Until(until) = patience else {
+        return Ok(false);
+    };
+    let py = slf.py();
+    let (handle, mut waiter, name) = {
+        let this = slf.try_borrow()?;
+        (
+            this.core_ref(py)?.wait_handle(),
+            this.waiter.clone(),
+            this.name.clone(),
+        )
+    };
+    let me = slf.clone().unbind();
+    let mut interrupt: Option<PyErr> = None;
+    let end = py.allow_threads(|| {
+        handle.wait(until, &mut waiter, Some(SIGNAL_CHECK_INTERVAL), || {
+            Python::with_gil(|py| {
+                if let Err(e) = py.check_signals() {
+                    interrupt = Some(e);
+                    return false;
+                }
+                // Keep waiting unless another thread closed the subscriber.
+                me.bind(py)
+                    .try_borrow()
+                    .map_or(true, |this| this.inner.is_some())
+            })
+        })
+    });
+    if let Ok(mut this) = slf.try_borrow_mut() {
+        // Keep the strategy's progress, unless the strategy was changed.
+        if this.waiter.strategy() == waiter.strategy() {
+            this.waiter = waiter;
         }
     }
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    match end {
+        Ok(WaitEnd::Ready) => Ok(true),
+        Ok(WaitEnd::Deadline) => Ok(false),
+        Ok(WaitEnd::Stopped) => Err(closed_error(py, &name)),
+        Err(e) => Err(py_err(py)(e)),
+    }
+}
+
+/// Calls `f` with the writable bytes of `buf` (a numpy array or any writable
+/// buffer), looked up now: never kept across a wait.
+fn with_out_bytes<R>(
+    buf: &Bound<'_, PyAny>,
+    f: impl FnOnce(&mut [u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    if let Ok(arr) = buf.downcast::<PyUntypedArray>() {
+        // SAFETY: the only view of `buf` made in this call; it ends with the
+        // call, during which the GIL stays held.
+        return f(unsafe { array_bytes_mut(arr)? });
+    }
+    let mut view = ByteView::writable(buf)?;
+    f(view.bytes_mut())
 }
 
 #[pymethods]
@@ -280,18 +273,16 @@ impl PySubscriber {
     }
 
     /// Sets the numpy dtype of a typed ring (done by `Subscriber.attach`).
-    fn _set_dtype(&mut self, dtype: Bound<'_, PyArrayDescr>) {
-        self.records = Some(RecordType::new(dtype));
+    fn _set_dtype(&mut self, py: Python<'_>, dtype: Bound<'_, PyArrayDescr>) -> PyResult<()> {
+        let layout = self.core_ref(py)?.layout();
+        let (size, fixed) = (layout.slot_size as usize, layout.fixed_size());
+        self.records = Some(RecordType::checked(dtype, size, fixed, "RingCorrupt")?);
+        Ok(())
     }
 
     /// The next message, or None if none is waiting. Never blocks.
     fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Self { inner, scratch, .. } = self;
-        let sub = match inner.as_mut() {
-            Some(s) => s,
-            None => return self.core(py).map(|_| None),
-        };
-        match sub.try_recv(scratch).map_err(py_err(py))? {
+        match self.try_scratch(py)? {
             Some(n) => self.message(py, n).map(Some),
             None => Ok(None),
         }
@@ -301,50 +292,36 @@ impl PySubscriber {
     /// Raises `Timeout` at the deadline and `RingClosed` once the publisher
     /// has closed the ring and everything has been read.
     #[pyo3(signature = (timeout=None))]
-    fn recv<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let until = patience(py, timeout)?;
-        match self.recv_scratch(py, until)? {
-            Some(n) => self.message(py, n),
-            None => Err(raise(
-                py,
-                "Timeout",
-                format!(
-                    "no message on ring {:?} within {}s",
-                    self.name,
-                    timeout.unwrap_or(0.0)
-                ),
-            )),
+    fn recv<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match receive(slf, patience(py, timeout)?, |this| this.try_scratch(py))? {
+            Some(n) => slf.try_borrow()?.message(py, n),
+            None => Err(timeout_error(py, &slf.try_borrow()?.name, timeout)),
         }
     }
 
     /// Copies the next message into `buf` (any writable buffer at least as
     /// large as the message) without waiting; returns its length, or None.
-    fn try_recv_into(&mut self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-        self.recv_into_until(py, buf, Patience::Never)
+    fn try_recv_into(slf: &Bound<'_, Self>, buf: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        let py = slf.py();
+        receive(slf, Patience::Never, |this| {
+            with_out_bytes(buf, |out| this.core(py)?.try_recv(out).map_err(py_err(py)))
+        })
     }
 
     /// Copies the next message into `buf`, waiting up to `timeout` seconds
     /// (None: forever); returns its length. Raises `Timeout` / `RingClosed`.
     #[pyo3(signature = (buf, timeout=None))]
     fn recv_into(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         buf: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
-        let until = patience(py, timeout)?;
-        match self.recv_into_until(py, buf, until)? {
-            Some(n) => Ok(n),
-            None => Err(raise(
-                py,
-                "Timeout",
-                format!(
-                    "no message on ring {:?} within {}s",
-                    self.name,
-                    timeout.unwrap_or(0.0)
-                ),
-            )),
-        }
+        let py = slf.py();
+        let got = receive(slf, patience(py, timeout)?, |this| {
+            with_out_bytes(buf, |out| this.core(py)?.try_recv(out).map_err(py_err(py)))
+        })?;
+        got.ok_or_else(|| timeout_error(py, &slf.borrow().name, timeout))
     }
 
     /// Up to `max_n` messages: waits up to `timeout` seconds (default 0: do
@@ -353,11 +330,11 @@ impl PySubscriber {
     /// of bytes. Raises `RingClosed` once the stream has ended.
     #[pyo3(signature = (max_n, timeout=0.0))]
     fn recv_batch<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         max_n: usize,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
         if max_n == 0 {
             return Err(raise(
                 py,
@@ -366,30 +343,46 @@ impl PySubscriber {
             ));
         }
         let until = patience(py, timeout)?;
-        if let Some(dt) = self.records.as_ref().map(|r| r.dtype(py).clone()) {
+        let dtype = slf
+            .try_borrow()?
+            .records
+            .as_ref()
+            .map(|r| r.dtype(py).clone());
+        if let Some(dt) = dtype {
             let arr = new_records(&dt, max_n)?;
-            let n = {
-                // SAFETY: `arr` was just created here; nothing else sees it yet.
+            let n = receive(slf, until, |this| {
+                // SAFETY: `arr` was created here and is seen by nobody else;
+                // the slice ends with this attempt, GIL held throughout.
                 let out = unsafe { array_bytes_mut(&arr)? };
-                self.recv_rows_until(py, out, dt.itemsize(), max_n, until, |_, _| {})?
-            };
-            return Ok(truncate(arr, n)?.into_any());
+                let n = this
+                    .core(py)?
+                    .try_recv_rows(out, dt.itemsize(), max_n, |_, _| {})
+                    .map_err(py_err(py))?;
+                Ok((n > 0).then_some(n))
+            })?;
+            return Ok(truncate(arr, n.unwrap_or(0))?.into_any());
         }
         let list = PyList::empty(py);
-        let Some(first) = self.recv_scratch(py, until)? else {
-            return Ok(list.into_any());
-        };
-        list.append(PyBytes::new(py, &self.scratch[..first]))?;
-        let Self { inner, scratch, .. } = self;
-        let sub = inner.as_mut().expect("a message was just received");
-        while list.len() < max_n {
-            match sub.try_recv(scratch) {
-                Ok(Some(len)) => list.append(PyBytes::new(py, &scratch[..len]))?,
-                // A fault is raised by the next call, on its first message;
-                // the messages gathered here are delivered now.
-                Ok(None) | Err(_) => break,
+        receive(slf, until, |this| {
+            let Self {
+                inner,
+                scratch,
+                name,
+                ..
+            } = this;
+            let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
+            while list.len() < max_n {
+                match sub.try_recv(scratch) {
+                    Ok(Some(len)) => list.append(PyBytes::new(py, &scratch[..len]))?,
+                    Ok(None) => break,
+                    Err(e) if list.is_empty() => return Err(py_err(py)(e)),
+                    // Raised by the next call, on its first message; the
+                    // messages gathered here are delivered now.
+                    Err(_) => break,
+                }
             }
-        }
+            Ok((!list.is_empty()).then_some(()))
+        })?;
         Ok(list.into_any())
     }
 
@@ -397,71 +390,86 @@ impl PySubscriber {
     /// seconds (default 0; None: forever) for the first; returns the count.
     /// Typed rings: `out` is a 1-D array of the ring's dtype. Raw rings: `out`
     /// is a 2-D uint8 array whose rows receive messages; their lengths go
-    /// into `lengths` (a 1-D integer array) when given.
+    /// into `lengths` (a 1-D native-endian int64/uint64 array) when given.
     #[pyo3(signature = (out, timeout=0.0, lengths=None))]
     fn recv_batch_into(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         out: &Bound<'_, PyUntypedArray>,
         timeout: Option<f64>,
         lengths: Option<&Bound<'_, PyUntypedArray>>,
     ) -> PyResult<usize> {
+        let py = slf.py();
         let until = patience(py, timeout)?;
-        let rows = out.shape().first().copied().unwrap_or(0);
-        if out.ndim() == 0 {
-            return Err(raise(
-                py,
-                "InvalidArgument",
-                "out must be an array with at least one dimension".into(),
+        let invalid = |msg: String| Err(raise(py, "InvalidArgument", msg));
+        let typed = {
+            let mut this = slf.try_borrow_mut()?;
+            match this.records.as_mut() {
+                Some(rt) => {
+                    rt.check(
+                        &out.dtype(),
+                        "out",
+                        "allocate it with numpy.empty(n, dtype=sub.dtype)",
+                    )?;
+                    true
+                }
+                None => false,
+            }
+        };
+        if typed && out.ndim() != 1 {
+            return invalid(format!(
+                "out must be a 1-D array of records, got {} dimensions",
+                out.ndim()
             ));
         }
-        if let Some(rt) = self.records.as_mut() {
-            rt.check(
-                &out.dtype(),
-                "out",
-                "allocate it with numpy.empty(n, dtype=sub.dtype)",
-            )?;
+        if !typed && out.ndim() != 2 {
+            return invalid(format!(
+                "out must be a 2-D uint8 array (one message per row) for a raw ring, got {} dimensions",
+                out.ndim()
+            ));
         }
-        if let Some(l) = lengths {
-            if overlaps(out, l)? {
-                return Err(raise(
-                    py,
-                    "InvalidArgument",
-                    "out and lengths must not share memory".into(),
-                ));
-            }
-        }
-        // SAFETY: the only mutable view of `out`; `lengths` (viewed below) was
-        // just checked not to overlap it; GIL held throughout.
-        let bytes = unsafe { array_bytes_mut(out)? };
+        let rows = out.shape()[0];
+        let row = if rows == 0 {
+            0
+        } else {
+            out.shape().iter().skip(1).product::<usize>() * out.dtype().itemsize()
+        };
         if rows == 0 {
             return Ok(0);
         }
-        let row = bytes.len() / rows;
-        let mut lens: Option<&mut [u8]> = match lengths {
-            Some(l) => {
-                let d = l.dtype();
-                if d.kind() != b'i' && d.kind() != b'u'
-                    || d.itemsize() != 8
-                    || l.ndim() != 1
-                    || l.len() < rows
-                {
-                    return Err(raise(
-                        py,
-                        "InvalidArgument",
-                        format!("lengths must be a 1-D int64 or uint64 array of at least {rows} entries"),
-                    ));
+        if row == 0 {
+            return invalid("rows of out hold 0 bytes".into());
+        }
+        if let Some(l) = lengths {
+            let d = l.dtype();
+            let ok = matches!(d.kind(), b'i' | b'u')
+                && d.itemsize() == 8
+                && d.is_native_byteorder() != Some(false);
+            if !ok || l.ndim() != 1 || l.len() < rows {
+                return invalid(format!(
+                    "lengths must be a 1-D native-endian int64 or uint64 array of at least {rows} entries"
+                ));
+            }
+            if overlaps(out, l)? {
+                return invalid("out and lengths must not share memory".into());
+            }
+        }
+        let got = receive(slf, until, |this| {
+            // SAFETY: `out` and `lengths` were checked not to overlap; both
+            // slices end with this attempt, during which the GIL stays held.
+            let bytes = unsafe { array_bytes_mut(out)? };
+            let mut lens = match lengths {
+                Some(l) => Some(unsafe { array_bytes_mut(l)? }),
+                None => None,
+            };
+            let n = this.core(py)?.try_recv_rows(bytes, row, rows, |i, len| {
+                if let Some(l) = lens.as_deref_mut() {
+                    l[i * 8..i * 8 + 8].copy_from_slice(&(len as u64).to_ne_bytes());
                 }
-                // SAFETY: disjoint from `out` (checked above); GIL held.
-                Some(unsafe { array_bytes_mut(l)? })
-            }
-            None => None,
-        };
-        self.recv_rows_until(py, bytes, row, rows, until, |i, len| {
-            if let Some(l) = lens.as_deref_mut() {
-                l[i * 8..i * 8 + 8].copy_from_slice(&(len as u64).to_ne_bytes());
-            }
-        })
+            });
+            let n = n.map_err(py_err(py))?;
+            Ok((n > 0).then_some(n))
+        })?;
+        Ok(got.unwrap_or(0))
     }
 
     /// The ring's name.
@@ -568,6 +576,7 @@ impl PySubscriber {
     }
 
     /// Detaches from the ring and frees its subscriber record. Idempotent.
+    /// A receive blocked in another thread raises `RingClosed` shortly after.
     fn close(&mut self) {
         self.inner = None;
     }
@@ -576,10 +585,11 @@ impl PySubscriber {
         slf
     }
 
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.recv_scratch(py, Patience::Until(None)) {
-            Ok(Some(n)) => self.message(py, n).map(Some),
-            Ok(None) => unreachable!("no deadline"),
+    fn __next__<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = slf.py();
+        match receive(slf, Patience::Until(None), |this| this.try_scratch(py)) {
+            Ok(Some(n)) => slf.try_borrow()?.message(py, n).map(Some),
+            Ok(None) => Ok(None),
             Err(e) if e.is_instance(py, crate::errors::class(py, "RingClosed")?.as_any()) => {
                 Ok(None)
             }
