@@ -194,3 +194,20 @@ def blocked_recv_timed(ring_dir, name, wait_kind, ready, conn):
         conn.send(time.monotonic())  # synchronous, unlike Queue.put
         os._exit(42)
     os._exit(1)
+
+
+def attach_and_read(ring_dir, name, conn):
+    """Attaches and reads once in a child, so that a crash shows as an exit code."""
+    try:
+        sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
+        sub.try_recv()
+        conn.send(("ok", ""))
+    except ringcast.RingError as e:
+        conn.send((type(e).__name__, str(e)))
+
+
+def park_forever(ring_dir, name, ready):
+    """A subscriber parked on an idle ring (to be killed by the test)."""
+    sub = ringcast.Subscriber.attach(name, dir=ring_dir, wait=ringcast.WaitStrategy.park())
+    ready.set()
+    sub.recv()

@@ -170,12 +170,30 @@ class Subscriber(_native.Subscriber):
         except RingClosed:
             raise StopAsyncIteration from None
 
+    def close(self) -> None:
+        """Detach from the ring and free the subscriber record. Idempotent.
+
+        A coroutine awaiting this subscriber is woken and raises
+        :class:`RingClosed`; the subscriber is released as it unwinds (so the
+        event loop never watches a closed descriptor)."""
+        waiting = self.__dict__.get("_async_wait")
+        if waiting is not None:
+            loop, ready = waiting
+            self._close_requested = True
+            loop.call_soon_threadsafe(_set_done, ready)
+            return
+        super().close()
+
+    def __exit__(self, *exc_info: object) -> bool:
+        self.close()
+        return False
+
     async def _when_ready(self, attempt: Callable[[], T | None], timeout: float | None) -> T:
         """Runs ``attempt`` until it returns something, awaiting readiness in between."""
         result = attempt()
         if result is not None:
             return result
-        if self.__dict__.get("_async_waiting"):
+        if self.__dict__.get("_async_wait") is not None:
             raise RuntimeError(
                 f"another task is already awaiting subscriber {self.name!r}; attach one "
                 "subscriber per task"
@@ -183,36 +201,35 @@ class Subscriber(_native.Subscriber):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         fd = self._readiness_fd()
-        self._async_waiting = True
-        try:
-            while True:
-                if self.ended:
-                    raise RingClosed(
-                        f"the publisher of ring {self.name!r} closed it and every message "
-                        "has been read"
-                    )
-                ready = loop.create_future()
-                loop.add_reader(fd, _set_done, ready)
-                try:
-                    self._arm_readiness()
-                    remaining = None if deadline is None else deadline - loop.time()
-                    if remaining is not None and remaining <= 0:
-                        raise Timeout(f"no message on ring {self.name!r} within {timeout}s")
-                    try:
-                        async with asyncio.timeout(remaining):
-                            await ready
-                    except TimeoutError:
-                        raise Timeout(
-                            f"no message on ring {self.name!r} within {timeout}s"
-                        ) from None
-                finally:
-                    loop.remove_reader(fd)
+        while True:
+            if self.ended:
+                raise RingClosed(
+                    f"the publisher of ring {self.name!r} closed it and every message has been read"
+                )
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise Timeout(f"no message on ring {self.name!r} within {timeout}s")
+            ready = loop.create_future()
+            self._async_wait = (loop, ready)
+            loop.add_reader(fd, _set_done, ready)
+            try:
+                self._arm_readiness()
+                async with asyncio.timeout(remaining):
+                    await ready
+            except TimeoutError:
+                raise Timeout(f"no message on ring {self.name!r} within {timeout}s") from None
+            finally:
+                loop.remove_reader(fd)
+                self._async_wait = None
+                if self.__dict__.pop("_close_requested", False):
+                    super().close()
+                if not self.closed:
                     self._clear_readiness()
-                result = attempt()
-                if result is not None:
-                    return result
-        finally:
-            self._async_waiting = False
+            if self.closed:
+                raise RingClosed(f"subscriber of ring {self.name!r} was closed while awaited")
+            result = attempt()
+            if result is not None:
+                return result
 
 
 def _set_done(future: asyncio.Future[None]) -> None:

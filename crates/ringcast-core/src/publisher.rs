@@ -337,6 +337,27 @@ impl Publisher {
         Ok(seq)
     }
 
+    /// Publishes every message of `msgs` (each checked first: on an error
+    /// nothing is published), waking parked subscribers once at the end.
+    /// Returns the sequence of the first message.
+    pub fn publish_all<'a, I>(&mut self, msgs: I) -> Result<u64>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: Clone,
+    {
+        let msgs = msgs.into_iter();
+        for msg in msgs.clone() {
+            self.check_size(msg.len())?;
+        }
+        let first = self.next;
+        for msg in msgs {
+            protocol::publish(&self.ring, self.next, msg);
+            self.next += 1;
+        }
+        self.wake_parked();
+        Ok(first)
+    }
+
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
     /// each (fixed-size rings); returns the sequence of the first message.
     pub fn publish_records(&mut self, data: &[u8]) -> Result<u64> {

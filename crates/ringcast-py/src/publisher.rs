@@ -199,46 +199,43 @@ impl PyPublisher {
         }
         let slot_size = self.core_ref(py)?.layout().slot_size as usize;
         if let Ok(arr) = batch.downcast::<PyUntypedArray>() {
+            // Rows (the first axis) are messages; a 0-d array is one message.
             let rows = arr.shape().first().copied().unwrap_or(1);
             let bytes = array_bytes(arr)?;
             let row = bytes.len().checked_div(rows).unwrap_or(0);
             if row > slot_size {
-                return Err(ringcast_core::Error::MessageTooLarge {
+                return Err(py_err(py)(ringcast_core::Error::MessageTooLarge {
                     len: row,
                     slot_size,
-                })
-                .map_err(py_err(py));
+                }));
             }
-            let core = self.core(py)?;
-            for msg in bytes.chunks_exact(row.max(1)).take(rows) {
-                core.publish(msg).map_err(py_err(py))?;
-            }
+            let msgs = (0..rows).map(|i| &bytes[i * row..(i + 1) * row]);
+            self.core(py)?.publish_all(msgs).map_err(py_err(py))?;
             return Ok(rows);
         }
-        let items: Vec<Bound<'_, PyAny>> = batch.try_iter()?.collect::<PyResult<_>>()?;
-        for (i, item) in items.iter().enumerate() {
-            with_message(item, None, |b| {
-                if b.len() > slot_size {
-                    let e = ringcast_core::Error::MessageTooLarge {
-                        len: b.len(),
-                        slot_size,
-                    };
-                    return Err(raise(
-                        py,
-                        "MessageTooLarge",
-                        format!("message {i} of the batch: {e}; nothing was published"),
-                    ));
-                }
-                Ok(())
-            })?;
+        let views = batch
+            .try_iter()?
+            .map(|item| ByteView::readable(&item?))
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some((i, v)) = views
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.bytes().len() > slot_size)
+        {
+            let e = ringcast_core::Error::MessageTooLarge {
+                len: v.bytes().len(),
+                slot_size,
+            };
+            return Err(raise(
+                py,
+                "MessageTooLarge",
+                format!("message {i} of the batch: {e}; nothing was published"),
+            ));
         }
-        let core = self.core(py)?;
-        for item in &items {
-            with_message(item, None, |b| {
-                core.publish(b).map(|_| ()).map_err(py_err(py))
-            })?;
-        }
-        Ok(items.len())
+        self.core(py)?
+            .publish_all(views.iter().map(|v| v.bytes()))
+            .map_err(py_err(py))?;
+        Ok(views.len())
     }
 
     /// Sequence number the next message gets (= messages published so far).
