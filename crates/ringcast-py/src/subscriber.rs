@@ -138,11 +138,11 @@ fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience) -> PyResult<bool> {
     let py = slf.py();
     let (handle, mut waiter, name) = {
         let this = slf.try_borrow()?;
-        (
-            this.core_ref(py)?.wait_handle(),
-            this.waiter.clone(),
-            this.name.clone(),
-        )
+        let sub = this.core_ref(py)?;
+        if sub.available() {
+            return Ok(true); // raced with the publisher: no need to release the GIL
+        }
+        (sub.wait_handle(), this.waiter.clone(), this.name.clone())
     };
     let me = slf.clone().unbind();
     let mut interrupt: Option<PyErr> = None;
