@@ -104,10 +104,11 @@ def test_late_subscriber_starts_where_documented(ring_dir):
         pub.publish(make_records(5000, 1))
         assert latest.recv(timeout=1)["seq"] == 5000
         assert (oldest.lost, at.lost, latest.lost) == (0, 0, 0)
-        # Sequence 100 was overwritten long ago: the subscriber resumes at the
-        # oldest message the publisher cannot be overwriting and counts the rest.
+        # Sequence 100 was overwritten long ago: the subscriber resumes an
+        # eighth of the ring past the oldest message the publisher cannot be
+        # overwriting, and counts every message it skipped.
         first = gone.recv(timeout=1)
-        assert first["seq"] == 5001 - 1024 + 1
+        assert first["seq"] == 5001 - 1024 + 1 + 1024 // 8
         assert gone.lost == first["seq"] - 100
 
 
