@@ -419,3 +419,38 @@ fn readiness_fd_signals_when_armed_and_data_arrives() {
     assert!(readable(2000), "not signalled at the end of the stream");
     assert!(sub.ended());
 }
+
+/// A publisher that died between Commit and Advance left its last message
+/// complete but the cursor behind: the next publisher counts that message
+/// (subscribers get it exactly once) and continues after it.
+#[test]
+fn take_over_counts_a_message_committed_but_not_advanced() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path(), 8, 8);
+    let mut publisher = Publisher::create("crash", &o).unwrap();
+    for i in 0u64..3 {
+        publisher.publish(&i.to_le_bytes()).unwrap();
+    }
+    let layout = publisher.layout().clone();
+    let path = publisher.path().to_owned();
+    drop(publisher);
+    // What the dying publisher wrote for message 3: stamp, length, payload.
+    let slot = layout.header_len() as u64 + 3 * layout.slot_stride() as u64;
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(&(2 * 3 + 2u64).to_le_bytes(), slot)
+        .unwrap();
+    file.write_all_at(&8u64.to_le_bytes(), slot + 8).unwrap();
+    file.write_all_at(&3u64.to_le_bytes(), slot + 16).unwrap();
+    o.exist_ok = true;
+    let mut next = Publisher::create("crash", &o).unwrap();
+    assert_eq!(next.sequence(), 4);
+    next.publish(&4u64.to_le_bytes()).unwrap();
+    let mut sub = Subscriber::attach("crash", Some(dir.path()), Start::Oldest).unwrap();
+    let mut buf = [0u8; 8];
+    let got: Vec<u64> = recv_all(&mut sub, &mut buf)
+        .iter()
+        .map(|m| u64::from_le_bytes(m[..].try_into().unwrap()))
+        .collect();
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+}
