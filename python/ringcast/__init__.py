@@ -14,50 +14,20 @@ and any number of strategy processes on the same host read it::
 
 from __future__ import annotations
 
-from . import _native
+from . import _native, errors
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
-from .errors import (
-    BufferTooSmall,
-    IncompatibleVersion,
-    InvalidArgument,
-    InvalidName,
-    MessageTooLarge,
-    PublisherExists,
-    RingClosed,
-    RingCorrupt,
-    RingError,
-    RingExists,
-    RingNotFound,
-    RingPermissionError,
-    SchemaMismatch,
-    SubscriberTableFull,
-    Timeout,
-)
+from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
 
 __version__: str = _native.__version__
 FORMAT_VERSION: int = _native.FORMAT_VERSION
 
 __all__ = [
     "FORMAT_VERSION",
-    "BufferTooSmall",
-    "IncompatibleVersion",
-    "InvalidArgument",
-    "InvalidName",
-    "MessageTooLarge",
     "Publisher",
-    "PublisherExists",
-    "RingClosed",
-    "RingCorrupt",
-    "RingError",
-    "RingExists",
-    "RingNotFound",
-    "RingPermissionError",
-    "SchemaMismatch",
     "Subscriber",
-    "SubscriberTableFull",
-    "Timeout",
     "WaitStrategy",
     "__version__",
     "default_dir",
     "list_rings",
+    *errors.__all__,
 ]
