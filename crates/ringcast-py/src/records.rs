@@ -166,22 +166,11 @@ fn array_slice(arr: &Bound<'_, PyUntypedArray>, writable: bool) -> PyResult<(*mu
             "the output array is read-only; pass a writable array".into(),
         ));
     }
-    let len = arr.len_total() * arr.dtype().itemsize();
+    let len = arr.shape().iter().product::<usize>() * arr.dtype().itemsize();
     if len == 0 {
         return Ok((std::ptr::NonNull::dangling().as_ptr(), 0));
     }
     Ok((data, len))
-}
-
-/// Trait-like helper: total number of elements of an array.
-trait LenTotal {
-    fn len_total(&self) -> usize;
-}
-
-impl LenTotal for Bound<'_, PyUntypedArray> {
-    fn len_total(&self) -> usize {
-        self.shape().iter().product()
-    }
 }
 
 /// A new, uninitialised 1-D array of `n` records of `dtype`.

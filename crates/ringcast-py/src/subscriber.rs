@@ -101,11 +101,15 @@ impl PySubscriber {
         sub.try_recv(scratch).map_err(py_err(py))
     }
 
-    /// Wraps the scratch bytes as the Python message type of this ring.
-    fn message<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
+    /// The next message as this ring's Python message type (a numpy record,
+    /// or bytes), without waiting.
+    fn try_message<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(n) = self.try_scratch(py)? else {
+            return Ok(None);
+        };
         match &self.records {
-            Some(rt) => record_scalar(rt.dtype(py), &self.scratch[..n]),
-            None => Ok(PyBytes::new(py, &self.scratch[..n]).into_any()),
+            Some(rt) => record_scalar(rt.dtype(py), &self.scratch[..n]).map(Some),
+            None => Ok(Some(PyBytes::new(py, &self.scratch[..n]).into_any())),
         }
     }
 }
@@ -282,10 +286,7 @@ impl PySubscriber {
 
     /// The next message, or None if none is waiting. Never blocks.
     fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.try_scratch(py)? {
-            Some(n) => self.message(py, n).map(Some),
-            None => Ok(None),
-        }
+        self.try_message(py)
     }
 
     /// The next message, waiting up to `timeout` seconds (None: forever).
@@ -294,8 +295,8 @@ impl PySubscriber {
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        match receive(slf, patience(py, timeout)?, |this| this.try_scratch(py))? {
-            Some(n) => slf.try_borrow()?.message(py, n),
+        match receive(slf, patience(py, timeout)?, |this| this.try_message(py))? {
+            Some(msg) => Ok(msg),
             None => Err(timeout_error(py, &slf.try_borrow()?.name, timeout)),
         }
     }
@@ -587,9 +588,8 @@ impl PySubscriber {
 
     fn __next__<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let py = slf.py();
-        match receive(slf, Patience::Until(None), |this| this.try_scratch(py)) {
-            Ok(Some(n)) => slf.try_borrow()?.message(py, n).map(Some),
-            Ok(None) => Ok(None),
+        match receive(slf, Patience::Until(None), |this| this.try_message(py)) {
+            Ok(got) => Ok(got),
             Err(e) if e.is_instance(py, crate::errors::class(py, "RingClosed")?.as_any()) => {
                 Ok(None)
             }
