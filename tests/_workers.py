@@ -145,12 +145,16 @@ def blocked_recv(ring_dir, name, ready):
     os._exit(1)
 
 
-def attach_as_nobody(ring_dir, name, results):
-    """Drops root privileges, then attaches (for the permission test)."""
+def as_nobody(action, ring_dir, name, results):
+    """Drops root privileges, then attaches to or creates ring `name`
+    (for the permission tests)."""
     os.setgid(65534)
     os.setuid(65534)
     try:
-        ringcast.Subscriber.attach(name, dir=ring_dir)
+        if action == "create":
+            ringcast.Publisher.create(name, slot_size=8, capacity=8, dir=ring_dir).close()
+        else:
+            ringcast.Subscriber.attach(name, dir=ring_dir)
         results.put(("ok", ""))
     except ringcast.RingError as e:
         results.put((type(e).__name__, str(e)))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ringcast
-from _workers import REC, attach_as_nobody
+from _workers import REC, as_nobody
 
 ctx = mp.get_context("spawn")
 
@@ -201,7 +201,7 @@ def test_permission_denied(ring_dir):
     path = ring_file(ring_dir, "private")  # mode 0o600
     if os.geteuid() == 0:
         results = ctx.Queue()
-        p = ctx.Process(target=attach_as_nobody, args=(ring_dir, "private", results))
+        p = ctx.Process(target=as_nobody, args=("attach", ring_dir, "private", results))
         p.start()
         kind, msg = results.get(timeout=30)
         p.join(10)
@@ -214,3 +214,39 @@ def test_permission_denied(ring_dir):
             kind, msg = type(e).__name__, str(e)
     assert kind == "RingPermissionError", msg
     assert "mode=0o660" in msg
+
+
+def run_as_nobody(action: str, ring_dir: str, name: str) -> tuple[str, str]:
+    results = ctx.Queue()
+    p = ctx.Process(target=as_nobody, args=(action, ring_dir, name, results))
+    p.start()
+    got = results.get(timeout=30)
+    p.join(10)
+    return got
+
+
+def test_creating_in_a_directory_one_cannot_write(ring_dir):
+    if os.geteuid() != 0:
+        os.chmod(ring_dir, 0o555)
+        with pytest.raises(ringcast.RingPermissionError, match="create files in"):
+            ringcast.Publisher.create("nowrite", slot_size=8, capacity=8, dir=ring_dir)
+        return
+    os.chmod(ring_dir, 0o755)  # root's directory: nobody may not create files there
+    kind, msg = run_as_nobody("create", ring_dir, "nowrite")
+    assert kind == "RingPermissionError", msg
+    assert f"create files in {ring_dir}" in msg
+
+
+def test_full_filesystem_is_reported_at_creation(tmp_path):
+    """The ring's pages are reserved when it is created, so a full /dev/shm is
+    an error then, not a crash on first write."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=1m tmpfs {mnt}") != 0:
+        pytest.skip("needs root and mount(2) to make a 1 MiB filesystem")
+    try:
+        with pytest.raises(ringcast.RingError, match=r"not enough space.*lower capacity"):
+            ringcast.Publisher.create("big", slot_size=1024, capacity=1 << 12, dir=mnt)
+        assert os.listdir(mnt) == []  # the temporary file is gone too
+    finally:
+        os.system(f"umount {mnt}")
