@@ -9,15 +9,18 @@ from __future__ import annotations
 
 __all__ = [
     "BufferTooSmall",
+    "Evicted",
     "IncompatibleVersion",
     "InvalidArgument",
     "InvalidName",
     "MessageTooLarge",
+    "ProducerTableFull",
     "PublisherExists",
     "RingClosed",
     "RingCorrupt",
     "RingError",
     "RingExists",
+    "RingFull",
     "RingNotFound",
     "RingPermissionError",
     "SchemaMismatch",
@@ -78,10 +81,25 @@ class SubscriberTableFull(RingError):
     """Every subscriber record of the ring is held by a live subscriber."""
 
 
+class ProducerTableFull(RingError):
+    """Every producer record of the multi-producer ring is held by a live producer."""
+
+
+class RingFull(RingError, BlockingIOError):
+    """A bounded ring has no room: publishing now would overwrite a message a
+    live subscriber has not read (``try_publish``)."""
+
+
+class Evicted(RingError):
+    """This subscriber was evicted from a bounded ring for holding its
+    publishers back longer than the ring's ``liveness_timeout``."""
+
+
 class RingClosed(RingError):
     """The publisher closed the ring and every message has been read, or the
     object itself was closed."""
 
 
 class Timeout(RingError, TimeoutError):
-    """No message arrived before the timeout."""
+    """No message arrived before the timeout, or a bounded ring stayed full
+    until a publish timeout."""

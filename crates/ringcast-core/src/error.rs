@@ -53,6 +53,27 @@ pub enum Error {
     NoSpace { dir: PathBuf, needed: u64 },
     /// Every subscriber record of the ring is held by a live subscriber.
     SubscriberTableFull { name: String, max_subscribers: u32 },
+    /// Every producer record of a multi-producer ring is held by a live producer.
+    ProducerTableFull { name: String, max_producers: u32 },
+    /// A bounded ring has no room: publishing now would overwrite a message
+    /// a live subscriber has not read. `published` of `requested` messages
+    /// went out before it filled up.
+    RingFull {
+        name: String,
+        published: usize,
+        requested: usize,
+    },
+    /// A bounded ring stayed full until the publish deadline.
+    PublishTimeout {
+        name: String,
+        published: usize,
+        requested: usize,
+    },
+    /// This subscriber was evicted from a bounded ring for holding its
+    /// publishers back (it stopped reading for the liveness limit).
+    Evicted { name: String, position: u64 },
+    /// The operation needs a ring mode this ring was not created with.
+    WrongMode { name: String, detail: String },
     /// The publisher closed the ring and every message has been read.
     Closed { name: String },
     /// A blocking receive reached its deadline.
@@ -188,6 +209,48 @@ impl fmt::Display for Error {
                  max_subscribers); close some, or recreate the ring with a larger \
                  max_subscribers"
             ),
+            Error::ProducerTableFull {
+                name,
+                max_producers,
+            } => write!(
+                f,
+                "ring {name:?} already has {max_producers} live producers (its \
+                 max_producers); close some, or recreate the ring with a larger max_producers"
+            ),
+            Error::RingFull {
+                name,
+                published,
+                requested,
+            } => {
+                write!(
+                    f,
+                    "bounded ring {name:?} is full: its slowest subscriber has not read far \
+                     enough to make room"
+                )?;
+                partial(f, *published, *requested)?;
+                f.write_str("; retry later, or call publish() to wait for room")
+            }
+            Error::PublishTimeout {
+                name,
+                published,
+                requested,
+            } => {
+                write!(
+                    f,
+                    "bounded ring {name:?} stayed full until the timeout: a subscriber is \
+                     not keeping up"
+                )?;
+                partial(f, *published, *requested)?;
+                f.write_str("; wait longer, or find the slow subscriber (ringcast list)")
+            }
+            Error::Evicted { name, position } => write!(
+                f,
+                "this subscriber was evicted from bounded ring {name:?} at sequence \
+                 {position}: it held the publisher back without reading for longer than the \
+                 ring's liveness_timeout; close it and attach again (messages since then \
+                 may be lost to it)"
+            ),
+            Error::WrongMode { name, detail } => write!(f, "ring {name:?}: {detail}"),
             Error::Closed { name } => write!(
                 f,
                 "the publisher of ring {name:?} closed it and every message has been read"
@@ -201,6 +264,18 @@ impl fmt::Display for Error {
                 write!(f, "cannot {action} {}: {source}", path.display())
             }
         }
+    }
+}
+
+/// " (k of n messages were published)" for batches that stopped part way.
+fn partial(f: &mut fmt::Formatter<'_>, published: usize, requested: usize) -> fmt::Result {
+    if requested > 1 {
+        write!(
+            f,
+            " ({published} of the {requested} messages were published, the rest were not)"
+        )
+    } else {
+        f.write_str(" (the message was not published)")
     }
 }
 

@@ -1,4 +1,5 @@
-//! ringcast-core: single-producer, multi-consumer rings in shared memory.
+//! ringcast-core: rings in shared memory, one or many producers, many
+//! consumers, lossy or bounded.
 //!
 //! A ring is one file (by default under `/dev/shm/ringcast`) that a publisher
 //! creates and any number of subscribers in other processes map. Messages go
@@ -11,6 +12,7 @@
 //! - [`copy`]: race-free word-wise payload copies;
 //! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`];
 //! - [`layout`]: the file format and its validation;
+//! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
 //! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
 //!
 //! Under `--cfg loom` only the protocol modules are built, against loom's
@@ -28,6 +30,10 @@ mod error;
 #[cfg(not(loom))]
 mod futex;
 #[cfg(not(loom))]
+pub mod gate;
+#[cfg(not(loom))]
+mod liveness;
+#[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
 mod mapping;
@@ -40,6 +46,8 @@ mod readiness;
 #[cfg(not(loom))]
 mod ring;
 #[cfg(not(loom))]
+mod room;
+#[cfg(not(loom))]
 mod subscriber;
 #[cfg(not(loom))]
 pub mod wait;
@@ -49,7 +57,7 @@ pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use layout::Layout;
 #[cfg(not(loom))]
-pub use publisher::{CreateOptions, Publisher, RingIdentity};
+pub use publisher::{CreateOptions, Patience, Producers, Publisher, RingIdentity};
 #[cfg(not(loom))]
 pub use subscriber::{PublisherStatus, Start, Subscriber, WaitEnd, WaitHandle};
 #[cfg(not(loom))]

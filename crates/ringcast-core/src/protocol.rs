@@ -8,6 +8,15 @@
 //! orders it before the payload, `WritePayload` stores the words, `Commit`
 //! stores the even stamp (release), `Advance` publishes the cursor (release).
 //!
+//! Writer (multi-producer): `Claim` takes sequences with a fetch-add (or, on
+//! bounded rings, a compare-exchange) on the cursor, `WaitPreviousLap` waits
+//! until the slot holds the completed previous lap, then `Begin`,
+//! `WritePayload` and `Commit` as above; there is no `Advance`, the cursor
+//! already counts claimed sequences. A slot whose producer died after `Claim`
+//! is `DeclareLost`: a survivor takes it with a compare-exchange on the
+//! stamp and commits it with the [`LOST_LEN`] marker, which readers skip and
+//! count as lost.
+//!
 //! Reader: `CheckStamp` loads the stamp (acquire); on the expected even value it
 //! copies the payload, issues an acquire fence and `Recheck`s the stamp. If any
 //! payload word came from a later write, the writer's release fence
@@ -44,24 +53,91 @@ pub trait Slots {
     fn cursor(&self) -> &AtomicU64;
 }
 
+/// Payload length that marks a slot declared lost (its producer died between
+/// claiming and committing it). No real message has this length.
+pub const LOST_LEN: u64 = u64::MAX;
+
 /// Writes message `seq` into its slot and advances the cursor to `seq + 1`.
 ///
 /// Caller guarantees: it is the only writer of this ring, `seq` is the current
 /// cursor, and `msg` fits the slot.
 #[inline]
 pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8]) {
-    let slot = ring.slot(seq);
-    debug_assert!(msg.len() <= slot.words.len() * 8);
-    // Begin
+    write_slot(ring.slot(seq), seq, msg);
+    // Advance
+    ring.cursor().store(seq + 1, Ordering::Release);
+}
+
+/// `Begin`: marks the slot as being written with message `seq`.
+#[inline]
+pub fn begin(slot: SlotRef<'_>, seq: u64) {
     slot.stamp.store(stamp::writing(seq), Ordering::Relaxed);
+    // Orders the odd stamp before every payload store (pairs with the
+    // reader's acquire fence before its recheck).
     fence(Ordering::Release);
+}
+
+/// `WritePayload` then `Commit` of message `seq`, after [`begin`].
+#[inline]
+pub fn finish(slot: SlotRef<'_>, seq: u64, msg: &[u8]) {
+    debug_assert!(msg.len() <= slot.words.len() * 8);
     // WritePayload
     slot.len.store(msg.len() as u64, Ordering::Relaxed);
     copy::store_bytes(slot.words, msg);
     // Commit
     slot.stamp.store(stamp::complete(seq), Ordering::Release);
-    // Advance
-    ring.cursor().store(seq + 1, Ordering::Release);
+}
+
+/// `Begin`, `WritePayload` and `Commit` of message `seq`.
+///
+/// Caller guarantees: it is the only writer of this slot now (the single
+/// producer, or the multi-producer owner of `seq` after `WaitPreviousLap`),
+/// and `msg` fits the slot.
+#[inline]
+pub fn write_slot(slot: SlotRef<'_>, seq: u64, msg: &[u8]) {
+    begin(slot, seq);
+    finish(slot, seq, msg);
+}
+
+/// `Claim` of a lossy multi-producer ring: takes `n` consecutive sequences,
+/// returning the first. The release half orders the claimant's earlier
+/// stores (its claim announcement) before the claim for whoever sees it.
+#[inline]
+pub fn claim<S: Slots + ?Sized>(ring: &S, n: u64) -> u64 {
+    ring.cursor().fetch_add(n, Ordering::AcqRel)
+}
+
+/// `WaitPreviousLap` (one look): whether the slot of `seq` may be entered by
+/// its multi-producer owner.
+#[inline]
+pub fn previous_lap_done<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
+    let stamp = ring.slot(seq).stamp.load(Ordering::Acquire);
+    stamp::previous_lap_done(stamp, seq, ring.capacity())
+}
+
+/// `DeclareLost`: commits the slot of `seq` as lost if it still holds
+/// `observed` (a stamp on which readers of `seq` wait). Returns `false` when
+/// the slot changed meanwhile (its message arrived, or someone else declared).
+///
+/// Caller guarantees: the producer that claimed `seq` is dead, so the
+/// compare-exchange makes the caller the only writer of the slot.
+pub fn declare_lost(slot: SlotRef<'_>, seq: u64, observed: u64) -> bool {
+    if slot
+        .stamp
+        .compare_exchange(
+            observed,
+            stamp::writing(seq),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_err()
+    {
+        return false;
+    }
+    fence(Ordering::Release);
+    slot.len.store(LOST_LEN, Ordering::Relaxed);
+    slot.stamp.store(stamp::complete(seq), Ordering::Release);
+    true
 }
 
 /// Outcome of one attempt to read message `seq` from its slot.
@@ -75,6 +151,8 @@ pub enum SlotRead {
     Lapped,
     /// The message is intact but longer than `out`; nothing was consumed.
     TooSmall(usize),
+    /// The slot was declared lost (its producer died before committing).
+    Abandoned,
     /// The stamp is valid but the stored length is impossible (larger than
     /// the slot, or not the record size of a fixed-size ring): the ring memory
     /// was damaged by something that does not follow the protocol.
@@ -103,7 +181,9 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     if second != first {
         return SlotRead::Lapped;
     }
-    if len > max as u64 || (slot.exact && len != max as u64) {
+    if len == LOST_LEN {
+        SlotRead::Abandoned
+    } else if len > max as u64 || (slot.exact && len != max as u64) {
         // Judged before anything is consumed, so the reader stays put.
         SlotRead::BadLength(len)
     } else if len as usize > out.len() {
@@ -124,7 +204,8 @@ pub struct ReaderPosition {
     pub next: u64,
     /// Messages delivered.
     pub received: u64,
-    /// Messages skipped because the publisher lapped the reader.
+    /// Messages skipped because the publisher lapped the reader, or because
+    /// their producer died before committing them.
     pub lost: u64,
 }
 
@@ -166,6 +247,10 @@ pub fn try_read<S: Slots + ?Sized>(
                 return Ok(Some(n));
             }
             SlotRead::NotYet => return Ok(None),
+            SlotRead::Abandoned => {
+                pos.next += 1;
+                pos.lost += 1;
+            }
             SlotRead::Lapped => {
                 // Resync
                 let cursor = ring.cursor().load(Ordering::Acquire);

@@ -1,26 +1,48 @@
-//! The single publisher of a ring.
+//! Publishers: the single producer of a ring, or one of several.
 //!
 //! Single-producer is enforced across processes by an exclusive `flock` on the
 //! ring file, held for the publisher's lifetime. The kernel drops the lock when
 //! the holder dies, so a restarted publisher can take the ring over: it
 //! recovers the cursor from the ring itself and continues the sequence, and
 //! subscribers keep reading as if nothing happened.
+//!
+//! Multi-producer rings take no such lock: every producer holds a record in
+//! the ring's producer table (see [`crate::liveness`]) and claims sequences on
+//! the shared cursor (see [`crate::protocol`]). Bounded rings make every
+//! publisher respect the slowest live subscriber (see [`crate::room`]).
 
 use crate::error::{Error, Result};
 use crate::layout::{
-    self, Layout, DEFAULT_MAX_SUBSCRIBERS, FLAG_FIXED_SIZE, PUBLISHER_CLOSED, PUBLISHER_OPEN,
+    self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS,
+    DEFAULT_LIVENESS_TIMEOUT_NS, DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED,
+    FLAG_FIXED_SIZE, FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
 use crate::mapping::Mapping;
 use crate::name;
 use crate::protocol::{self, Slots};
 use crate::ring::{unix_now_ns, RingMap};
+use crate::room::{Room, JUDGE_EVERY};
 use crate::stamp;
+use crate::wait::{Step, WaitStrategy, Waiter};
 use std::fs::{File, OpenOptions, Permissions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Who may publish into a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Producers {
+    /// One publisher at a time (enforced); the fastest mode.
+    One,
+    /// Up to `max` concurrent producers in any processes.
+    Many {
+        /// Size of the ring's producer table.
+        max: u32,
+    },
+}
 
 /// How to create (or take over) a ring.
 #[derive(Debug, Clone)]
@@ -40,12 +62,27 @@ pub struct CreateOptions {
     pub dir: Option<PathBuf>,
     /// Permission bits of a new ring file.
     pub mode: u32,
-    /// Take over an existing ring of the same layout instead of failing.
+    /// Take over (single producer) or join (multi-producer) an existing ring
+    /// of the same layout instead of failing.
     pub exist_ok: bool,
+    /// Bounded ring: `Some(watermark)`, the most unread messages a publisher
+    /// may be ahead of the slowest live subscriber (1..=capacity). `None`:
+    /// lossy ring (slow subscribers are lapped).
+    pub bounded: Option<u64>,
+    /// Bounded rings: a subscriber holding publishers back without reading
+    /// for this long is evicted.
+    pub liveness_timeout: Duration,
+    /// Who may publish.
+    pub producers: Producers,
+    /// Multi-producer rings: how long a reader waits on a claimed slot before
+    /// checking whether its producer died (and declaring the slot lost).
+    pub claim_timeout: Duration,
+    /// How this publisher waits when a bounded ring is full.
+    pub wait: WaitStrategy,
 }
 
 impl CreateOptions {
-    /// Options for a raw, variable-size ring with default settings.
+    /// Options for a raw, variable-size, lossy single-producer ring.
     pub fn new(capacity: u64, slot_size: u32) -> Self {
         Self {
             capacity,
@@ -56,24 +93,66 @@ impl CreateOptions {
             dir: None,
             mode: 0o600,
             exist_ok: false,
+            bounded: None,
+            liveness_timeout: Duration::from_nanos(DEFAULT_LIVENESS_TIMEOUT_NS),
+            producers: Producers::One,
+            claim_timeout: Duration::from_nanos(DEFAULT_CLAIM_TIMEOUT_NS),
+            wait: WaitStrategy::default(),
         }
     }
 
     fn layout(&self) -> Layout {
+        let mut flags = if self.fixed_size { FLAG_FIXED_SIZE } else { 0 };
+        let (mut watermark, mut liveness_timeout_ns) = (0, 0);
+        if let Some(w) = self.bounded {
+            flags |= FLAG_BOUNDED;
+            watermark = w;
+            liveness_timeout_ns = duration_ns(self.liveness_timeout);
+        }
+        let (mut max_producers, mut claim_timeout_ns) = (0, 0);
+        if let Producers::Many { max } = self.producers {
+            flags |= FLAG_MULTI_PRODUCER;
+            max_producers = max;
+            claim_timeout_ns = duration_ns(self.claim_timeout);
+        }
         Layout {
             capacity: self.capacity,
             slot_size: self.slot_size,
-            flags: if self.fixed_size { FLAG_FIXED_SIZE } else { 0 },
+            flags,
             max_subscribers: self.max_subscribers.unwrap_or(DEFAULT_MAX_SUBSCRIBERS),
             schema: self.schema.clone(),
+            watermark,
+            liveness_timeout_ns,
+            claim_timeout_ns,
+            max_producers,
         }
     }
 }
 
-/// The one writer of a ring. Dropping it closes the ring (see [`Publisher::close`]).
+impl Default for Producers {
+    fn default() -> Self {
+        Producers::One
+    }
+}
+
+impl Producers {
+    /// Many producers with the default table size.
+    pub const fn many() -> Self {
+        Producers::Many {
+            max: DEFAULT_MAX_PRODUCERS,
+        }
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A publisher of a ring. Dropping it closes the ring (see [`Publisher::close`]).
 pub struct Publisher {
     ring: RingMap,
-    /// Sequence the next message gets; mirrors the shared cursor.
+    /// Single producer: the sequence the next message gets (mirrors the
+    /// shared cursor). Multi-producer: unused.
     next: u64,
     generation: u64,
     identity: RingIdentity,
@@ -84,6 +163,15 @@ pub struct Publisher {
     /// Process that created this value: a forked child must not close the
     /// parent's ring when its copy is dropped.
     owner_pid: u32,
+    /// Multi-producer rings: our record in the producer table.
+    producer: Option<usize>,
+    /// Bounded rings: the cached gate.
+    room: Option<Room>,
+    /// How to wait for room (bounded) or for a slot's previous lap.
+    strategy: WaitStrategy,
+    /// Test hook: stop this process (SIGSTOP) after claiming this sequence,
+    /// inside `Begin`, to simulate a producer dying mid-write.
+    stop_after_claim: Option<u64>,
 }
 
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
@@ -119,9 +207,47 @@ impl RingIdentity {
     }
 }
 
+/// How a publish that finds a bounded ring full behaves.
+pub enum Patience<'a> {
+    /// Fail at once with [`Error::RingFull`].
+    Never,
+    /// Wait for room until `deadline` (`None`: forever), then fail with
+    /// [`Error::PublishTimeout`]. With `slice`, calls `between` every `slice`
+    /// of waiting and gives up (with [`Error::PublishTimeout`]) when it
+    /// returns `false`; bindings use it to run signal handlers.
+    Until {
+        /// When to give up.
+        deadline: Option<Instant>,
+        /// How often to call `between`.
+        slice: Option<Duration>,
+        /// Called between slices; `false` stops the wait.
+        between: Option<&'a mut dyn FnMut() -> bool>,
+    },
+}
+
+impl Patience<'_> {
+    /// Wait as long as it takes.
+    pub const fn forever() -> Patience<'static> {
+        Patience::Until {
+            deadline: None,
+            slice: None,
+            between: None,
+        }
+    }
+
+    /// Wait until `deadline` (`None`: forever).
+    pub const fn until(deadline: Option<Instant>) -> Patience<'static> {
+        Patience::Until {
+            deadline,
+            slice: None,
+            between: None,
+        }
+    }
+}
+
 impl Publisher {
-    /// Creates ring `name`, or takes it over when `exist_ok` and no live
-    /// publisher holds it.
+    /// Creates ring `name`, or (with `exist_ok`) takes it over when no live
+    /// publisher holds it (single producer) / joins it (multi-producer).
     pub fn create(name: &str, opts: &CreateOptions) -> Result<Self> {
         name::validate(name)?;
         let wanted = opts.layout();
@@ -142,20 +268,52 @@ impl Publisher {
         // lost creation race sends us round again to open the winner's file.
         for _ in 0..16 {
             match crate::ring::open_ring_file(&path) {
-                Ok(file) => match Self::take_over(file, &path, name, &wanted, opts)? {
-                    Some(publisher) => return Ok(publisher),
-                    None => continue, // the name was replaced while we locked
-                },
+                Ok(file) => {
+                    match Self::open_existing(file, &path, name, Some(&wanted), opts)? {
+                        Some(publisher) => return Ok(publisher),
+                        None => continue, // the name was replaced while we locked
+                    }
+                }
                 Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            if let Some(publisher) = Self::create_new(&dir, &path, name, &wanted, opts.mode)? {
+            if let Some(publisher) = Self::create_new(&dir, &path, name, &wanted, opts)? {
                 return Ok(publisher);
             }
         }
         Err(Error::Exists {
             name: name.to_owned(),
             path,
+        })
+    }
+
+    /// Opens the existing ring `name` as a publisher, whatever its layout:
+    /// joins a multi-producer ring as one more producer, or takes over a
+    /// single-producer ring whose publisher is gone (its sequence continues).
+    pub fn attach(name: &str, dir: Option<&Path>, wait: WaitStrategy) -> Result<Self> {
+        name::validate(name)?;
+        let dir = name::resolve_dir(dir);
+        let path = name::ring_path(&dir, name);
+        let file = match crate::ring::open_ring_file(&path) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    name: name.to_owned(),
+                    path,
+                    available: name::list(&dir),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let opts = CreateOptions {
+            exist_ok: true,
+            wait,
+            ..CreateOptions::new(2, 1)
+        };
+        Self::open_existing(file, &path, name, None, &opts)?.ok_or_else(|| Error::NotFound {
+            name: name.to_owned(),
+            path: path.clone(),
+            available: name::list(&dir),
         })
     }
 
@@ -167,8 +325,9 @@ impl Publisher {
         path: &Path,
         name: &str,
         layout: &Layout,
-        mode: u32,
+        opts: &CreateOptions,
     ) -> Result<Option<Self>> {
+        let mode = opts.mode;
         remove_stale_temp_files(dir, name);
         let tmp = dir.join(format!(
             ".{name}.{}.{}.tmp",
@@ -186,7 +345,9 @@ impl Publisher {
         // The umask may have cleared bits the caller asked for.
         file.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| Error::io("set permissions of", &tmp, e))?;
-        if !try_lock_exclusive(&file).map_err(|e| Error::io("lock", &tmp, e))? {
+        if !layout.multi_producer()
+            && !try_lock_exclusive(&file).map_err(|e| Error::io("lock", &tmp, e))?
+        {
             return Err(Error::io(
                 "lock",
                 &tmp,
@@ -204,7 +365,7 @@ impl Publisher {
         let map = Mapping::map(&file, len as usize).map_err(|e| Error::io("map", &tmp, e))?;
         let ring = RingMap::from_parts(map, file, layout.clone(), path, name);
         layout::init_header(ring.header(), layout, unix_now_ns());
-        let publisher = Self::claim(ring)?;
+        let publisher = Self::claim(ring, opts.wait)?;
         match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(Some(publisher)),
             // Another creator won; our temporary ring is dropped and removed.
@@ -213,23 +374,28 @@ impl Publisher {
         }
     }
 
-    /// Opens an existing ring as its publisher; `None` when the path stopped
-    /// naming `file` before the lock was taken (the caller looks again).
-    fn take_over(
+    /// Opens an existing ring as a publisher (checking it has the `wanted`
+    /// layout, if given); `None` when the path stopped naming `file` before
+    /// the lock was taken (the caller looks again).
+    fn open_existing(
         file: File,
         path: &Path,
         name: &str,
-        wanted: &Layout,
+        wanted: Option<&Layout>,
         opts: &CreateOptions,
     ) -> Result<Option<Self>> {
-        if !try_lock_exclusive(&file).map_err(|e| Error::io("lock", path, e))? {
-            let pid = RingMap::open(file, path, name)
-                .map(|r| r.header().publisher.0.pid.load(Ordering::Relaxed))
-                .unwrap_or(0);
+        // A single-producer ring is told apart from a multi-producer one by
+        // its layout, which needs a mapping; the lock comes first for the
+        // single-producer case so that the check below is not racy.
+        let ring = RingMap::open(file, path, name)?;
+        let existing = ring.layout().clone();
+        if !existing.multi_producer()
+            && !try_lock_exclusive(ring.file()).map_err(|e| Error::io("lock", path, e))?
+        {
             return Err(Error::PublisherExists {
                 name: name.to_owned(),
                 path: path.to_owned(),
-                pid,
+                pid: ring.header().publisher.0.pid.load(Ordering::Relaxed),
             });
         }
         if !opts.exist_ok {
@@ -238,7 +404,10 @@ impl Publisher {
                 path: path.to_owned(),
             });
         }
-        let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+        let meta = ring
+            .file()
+            .metadata()
+            .map_err(|e| Error::io("inspect", path, e))?;
         match std::fs::symlink_metadata(path) {
             Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
             _ => return Ok(None),
@@ -250,49 +419,53 @@ impl Publisher {
             return Err(Error::PermissionDenied {
                 path: path.to_owned(),
                 action: format!(
-                    "take over a ring owned by uid {} (we are uid {me}):",
+                    "publish into a ring owned by uid {} (we are uid {me}):",
                     meta.uid()
                 ),
             });
         }
-        let ring = RingMap::open(file, path, name)?;
-        let existing = ring.layout();
-        let same = existing.capacity == wanted.capacity
-            && existing.slot_size == wanted.slot_size
-            && existing.flags == wanted.flags
-            && existing.schema == wanted.schema
-            && opts
-                .max_subscribers
-                .is_none_or(|m| m == existing.max_subscribers);
-        if !same {
-            return Err(Error::SchemaMismatch {
-                name: name.to_owned(),
-                existing: existing.describe(),
-                requested: wanted.describe(),
-            });
+        if let Some(wanted) = wanted {
+            let same = existing.capacity == wanted.capacity
+                && existing.slot_size == wanted.slot_size
+                && existing.flags == wanted.flags
+                && existing.schema == wanted.schema
+                && existing.watermark == wanted.watermark
+                && (!existing.multi_producer() || existing.max_producers == wanted.max_producers)
+                && opts
+                    .max_subscribers
+                    .is_none_or(|m| m == existing.max_subscribers);
+            if !same {
+                return Err(Error::SchemaMismatch {
+                    name: name.to_owned(),
+                    existing: existing.describe(),
+                    requested: wanted.describe(),
+                });
+            }
         }
         // Subscribers that died while parked would make every publish wake
         // nobody: take them out of the waiter count.
-        ring.release_dead_records();
-        // A publisher that died between Commit and Advance left message
-        // `cursor` complete: count it. One that died inside Begin..Commit left
-        // `cursor` half written: it is simply written again.
-        let mut cursor = ring.cursor().load(Ordering::Acquire);
-        if cursor > crate::stamp::MAX_SEQ {
+        ring.release_dead_records(None);
+        let cursor = ring.cursor().load(Ordering::Acquire);
+        if cursor > stamp::MAX_SEQ {
             return Err(Error::corrupt(
                 path,
                 format!("its cursor {cursor} is beyond any possible sequence"),
             ));
         }
-        if ring.slot(cursor).stamp.load(Ordering::Acquire) == stamp::complete(cursor) {
-            cursor += 1;
-            ring.cursor().store(cursor, Ordering::Release);
+        // A single publisher that died between Commit and Advance left
+        // message `cursor` complete: count it. One that died inside
+        // Begin..Commit left `cursor` half written: it is simply written again.
+        if !existing.multi_producer()
+            && ring.slot(cursor).stamp.load(Ordering::Acquire) == stamp::complete(cursor)
+        {
+            ring.cursor().store(cursor + 1, Ordering::Release);
         }
-        Self::claim(ring).map(Some)
+        Self::claim(ring, opts.wait).map(Some)
     }
 
-    /// Marks the ring as published by this process.
-    fn claim(ring: RingMap) -> Result<Self> {
+    /// Marks the ring as published by this process (and, on multi-producer
+    /// rings, claims a producer record).
+    fn claim(ring: RingMap, strategy: WaitStrategy) -> Result<Self> {
         let meta = ring
             .file()
             .metadata()
@@ -301,6 +474,11 @@ impl Publisher {
             path: ring.path().to_owned(),
             dev: meta.dev(),
             ino: meta.ino(),
+        };
+        let producer = if ring.layout().multi_producer() {
+            Some(ring.claim_producer()?)
+        } else {
+            None
         };
         let header = ring.header();
         header
@@ -315,6 +493,7 @@ impl Publisher {
             .state
             .store(PUBLISHER_OPEN, Ordering::Release);
         let next = ring.cursor().load(Ordering::Acquire);
+        let room = ring.layout().bounded().then(|| Room::new(&ring));
         Ok(Self {
             ring,
             next,
@@ -323,44 +502,61 @@ impl Publisher {
             barrier_registered: crate::barrier::publisher_registered(),
             fruitless_wakes: 0,
             owner_pid: std::process::id(),
+            producer,
+            room,
+            strategy,
+            stop_after_claim: None,
         })
     }
 
-    /// Publishes one message; returns its sequence number.
+    /// Publishes one message, waiting for room in a bounded ring as long as
+    /// it takes; returns its sequence number.
     #[inline]
     pub fn publish(&mut self, msg: &[u8]) -> Result<u64> {
+        self.publish_with(msg, Patience::forever())
+    }
+
+    /// Publishes one message if a bounded ring has room for it now, else
+    /// fails with [`Error::RingFull`] (lossy rings always have room).
+    #[inline]
+    pub fn try_publish(&mut self, msg: &[u8]) -> Result<u64> {
+        self.publish_with(msg, Patience::Never)
+    }
+
+    /// Publishes one message, waiting for room as `patience` says.
+    #[inline]
+    pub fn publish_with(&mut self, msg: &[u8], patience: Patience<'_>) -> Result<u64> {
         self.check_size(msg.len())?;
-        let seq = self.next;
-        protocol::publish(&self.ring, seq, msg);
-        self.next = seq + 1;
-        self.wake_parked();
-        Ok(seq)
+        if self.producer.is_none() && self.room.is_none() {
+            // Lossy single producer: nothing to claim, nothing to wait for.
+            let seq = self.next;
+            protocol::publish(&self.ring, seq, msg);
+            self.next = seq + 1;
+            self.wake_parked();
+            return Ok(seq);
+        }
+        self.send(1, |_| msg, patience)
     }
 
     /// Publishes every message of `msgs` (each checked first: on an error
     /// nothing is published), waking parked subscribers once at the end.
-    /// Returns the sequence of the first message.
-    pub fn publish_all<'a, I>(&mut self, msgs: I) -> Result<u64>
+    /// Returns the sequence of the first message (on multi-producer rings,
+    /// other producers' messages may come between the batch's messages).
+    pub fn publish_all<'a, I>(&mut self, msgs: I, patience: Patience<'_>) -> Result<u64>
     where
         I: IntoIterator<Item = &'a [u8]>,
         I::IntoIter: Clone,
     {
-        let msgs = msgs.into_iter();
-        for msg in msgs.clone() {
+        let msgs: Vec<&[u8]> = msgs.into_iter().collect();
+        for msg in &msgs {
             self.check_size(msg.len())?;
         }
-        let first = self.next;
-        for msg in msgs {
-            protocol::publish(&self.ring, self.next, msg);
-            self.next += 1;
-        }
-        self.wake_parked();
-        Ok(first)
+        self.send(msgs.len(), |i| msgs[i], patience)
     }
 
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
     /// each (fixed-size rings); returns the sequence of the first message.
-    pub fn publish_records(&mut self, data: &[u8]) -> Result<u64> {
+    pub fn publish_records(&mut self, data: &[u8], patience: Patience<'_>) -> Result<u64> {
         let size = self.ring.slot_size();
         if data.len() % size != 0 {
             return Err(Error::InvalidArgument(format!(
@@ -368,13 +564,227 @@ impl Publisher {
                 data.len()
             )));
         }
-        let first = self.next;
-        for record in data.chunks_exact(size) {
-            protocol::publish(&self.ring, self.next, record);
-            self.next += 1;
+        self.send(
+            data.len() / size,
+            |i| &data[i * size..(i + 1) * size],
+            patience,
+        )
+    }
+
+    /// Publishes `count` messages (`msg_at(i)` is message `i`, already
+    /// size-checked), claiming sequences and waiting for room as the ring's
+    /// modes require. Returns the first message's sequence.
+    fn send<'m>(
+        &mut self,
+        count: usize,
+        msg_at: impl Fn(usize) -> &'m [u8],
+        mut patience: Patience<'_>,
+    ) -> Result<u64> {
+        let mut done = 0usize;
+        let mut first_seq = None;
+        while done < count {
+            let want = (count - done) as u64;
+            let got = match self.reserve(want) {
+                Some(got) => got,
+                None => {
+                    if done > 0 {
+                        self.wake_parked();
+                    }
+                    self.wait_for_room(&mut patience, done, count)?;
+                    continue;
+                }
+            };
+            let (first, n) = got;
+            first_seq.get_or_insert(first);
+            for j in 0..n {
+                let seq = first + j;
+                let msg = msg_at(done + j as usize);
+                if self.producer.is_some() {
+                    self.wait_previous_lap(seq);
+                    let slot = self.ring.slot(seq);
+                    protocol::begin(slot, seq);
+                    if self.stop_after_claim == Some(seq) {
+                        stop_self();
+                    }
+                    protocol::finish(slot, seq, msg);
+                } else {
+                    protocol::publish(&self.ring, seq, msg);
+                }
+            }
+            if let Some(i) = self.producer {
+                let rec = self.ring.producer(i);
+                rec.published.fetch_add(n, Ordering::Relaxed);
+                rec.claim.store(CLAIM_IDLE, Ordering::Release);
+            } else {
+                self.next = first + n;
+            }
+            done += n as usize;
         }
         self.wake_parked();
-        Ok(first)
+        Ok(first_seq.unwrap_or(self.sequence()))
+    }
+
+    /// Claims up to `want` sequences that may be written now: `(first, n)`
+    /// with `n >= 1`, or `None` when a bounded ring has no room.
+    #[inline]
+    fn reserve(&mut self, want: u64) -> Option<(u64, u64)> {
+        let ring = &self.ring;
+        let Some(i) = self.producer else {
+            let n = match &mut self.room {
+                Some(room) => room.room(ring, self.next, want),
+                None => want,
+            };
+            return (n > 0).then_some((self.next, n));
+        };
+        let rec = ring.producer(i);
+        match &mut self.room {
+            None => {
+                // Claim: announce first, so that a reader who sees the cursor
+                // past our sequences also sees that a live producer owns them.
+                rec.claim.store(CLAIM_PENDING, Ordering::Relaxed);
+                let first = protocol::claim(ring, want);
+                rec.claim_end.store(first + want, Ordering::Relaxed);
+                rec.claim.store(first, Ordering::Release);
+                Some((first, want))
+            }
+            Some(room) => loop {
+                // Bounded: claim only what fits, with a compare-exchange,
+                // so a claimed sequence never waits for room (it could not
+                // be given back on a timeout).
+                let first = ring.cursor().load(Ordering::Acquire);
+                let n = room.room(ring, first, want);
+                if n == 0 {
+                    return None;
+                }
+                rec.claim_end.store(first + n, Ordering::Relaxed);
+                rec.claim.store(first, Ordering::Release);
+                if ring
+                    .cursor()
+                    .compare_exchange_weak(first, first + n, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Some((first, n));
+                }
+                rec.claim.store(CLAIM_IDLE, Ordering::Release);
+            },
+        }
+    }
+
+    /// `WaitPreviousLap`: waits until the slot of `seq` (claimed by us) holds
+    /// the completed previous lap. That lap's producer is normally a few
+    /// nanoseconds from committing; if it died, the slot is declared lost
+    /// after the ring's claim deadline and we go on.
+    fn wait_previous_lap(&self, seq: u64) {
+        if protocol::previous_lap_done(&self.ring, seq) {
+            return;
+        }
+        let capacity = self.ring.capacity();
+        let deadline = Duration::from_nanos(self.ring.layout().claim_timeout_ns);
+        let since = Instant::now();
+        let mut polls = 0u32;
+        while !protocol::previous_lap_done(&self.ring, seq) {
+            polls = polls.wrapping_add(1);
+            if polls < 1000 {
+                std::hint::spin_loop();
+            } else if polls < 1100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+                if since.elapsed() >= deadline && seq >= capacity {
+                    self.ring.recover_abandoned(seq - capacity);
+                }
+            }
+        }
+    }
+
+    /// Waits (per `patience`) until a bounded ring may have room, judging
+    /// the subscribers that block it. `done` of `count` messages went out.
+    fn wait_for_room(&mut self, patience: &mut Patience<'_>, done: usize, count: usize) -> Result<()> {
+        let name = self.ring.name().to_owned();
+        let Patience::Until {
+            deadline,
+            slice,
+            between,
+        } = patience
+        else {
+            return Err(Error::RingFull {
+                name,
+                published: done,
+                requested: count,
+            });
+        };
+        let timeout = || Error::PublishTimeout {
+            name: self.ring.name().to_owned(),
+            published: done,
+            requested: count,
+        };
+        let ring = &self.ring;
+        let room = self.room.as_mut().expect("only bounded rings are ever full");
+        let mut waiter = Waiter::new(self.strategy);
+        let mut parked = None;
+        let mut next_judge = Instant::now();
+        let mut slice_end = slice.map(|s| Instant::now() + s);
+        let mut polls = 0u32;
+        loop {
+            let first = match self.producer {
+                Some(_) => ring.cursor().load(Ordering::Acquire),
+                None => self.next,
+            };
+            if room.room(ring, first, 1) > 0 {
+                return Ok(());
+            }
+            let step = waiter.next_step();
+            if step != Step::Spin || polls % 64 == 0 {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(timeout());
+                }
+                if now >= next_judge {
+                    room.rescan(ring, Some(first));
+                    next_judge = now + JUDGE_EVERY;
+                    continue;
+                }
+                if let (Some(end), Some(s), Some(between)) = (slice_end, *slice, between.as_mut()) {
+                    if now >= end {
+                        if !between() {
+                            return Err(timeout());
+                        }
+                        slice_end = Some(Instant::now() + s);
+                    }
+                }
+            }
+            polls = polls.wrapping_add(1);
+            match step {
+                Step::Spin => std::hint::spin_loop(),
+                Step::Yield => std::thread::yield_now(),
+                Step::Park => {
+                    let until = [*deadline, slice_end, Some(next_judge)]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    let producer = self.producer;
+                    let next = self.next;
+                    parked
+                        .get_or_insert_with(|| ring.register_space_waiter())
+                        .sleep(until, || {
+                            let first = match producer {
+                                Some(_) => ring.cursor().load(Ordering::Acquire),
+                                None => next,
+                            };
+                            // Positions only: no rescan here (it needs &mut).
+                            (0..ring.records_in_use()).all(|i| {
+                                let rec = ring.record(i);
+                                rec.state.load(Ordering::Acquire) != RECORD_ACTIVE
+                                    || !crate::gate::blocks(
+                                        rec.position.load(Ordering::Acquire),
+                                        first,
+                                        ring.layout().watermark,
+                                    )
+                            })
+                        });
+                }
+            }
+        }
     }
 
     /// Wakes parked subscribers. A waiter count with nobody asleep behind it
@@ -385,7 +795,7 @@ impl Publisher {
         if !self.ring.wake_parked(self.barrier_registered) {
             self.fruitless_wakes += 1;
             if self.fruitless_wakes % FRUITLESS_WAKES_BEFORE_SWEEP == 0 {
-                self.ring.release_dead_records();
+                self.ring.release_dead_records(None);
             }
         }
     }
@@ -405,14 +815,61 @@ impl Publisher {
         Ok(())
     }
 
-    /// Sequence number the next message will get (= messages published so far).
+    /// Sequence number the next message will get. On multi-producer rings:
+    /// the next sequence any producer will claim (a snapshot).
     pub fn sequence(&self) -> u64 {
-        self.next
+        match self.producer {
+            Some(_) => self.ring.cursor().load(Ordering::Acquire),
+            None => self.next,
+        }
+    }
+
+    /// Messages this producer has published (multi-producer rings), or the
+    /// ring's sequence (single producer).
+    pub fn published(&self) -> u64 {
+        match self.producer {
+            Some(i) => self.ring.producer(i).published.load(Ordering::Relaxed),
+            None => self.next,
+        }
     }
 
     /// How many publishers have opened this ring, this one included.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Subscribers evicted from this (bounded) ring so far, by any publisher.
+    pub fn evictions(&self) -> u64 {
+        self.ring.header().gates.0.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Subscribers currently attached (in a bounded ring: those gating it).
+    pub fn subscriber_count(&self) -> usize {
+        (0..self.ring.records_in_use())
+            .filter(|&i| self.ring.record(i).state.load(Ordering::Acquire) == RECORD_ACTIVE)
+            .count()
+    }
+
+    /// Producers currently attached to a multi-producer ring (1 otherwise).
+    pub fn producer_count(&self) -> usize {
+        match self.producer {
+            Some(i) => 1 + self.ring.live_producers(Some(i)),
+            None => 1,
+        }
+    }
+
+    /// Test hook: after claiming sequence `seq`, mark its slot as being
+    /// written and stop the whole process with SIGSTOP, so that a test can
+    /// kill it between claim and commit. Multi-producer rings only.
+    pub fn stop_after_claim(&mut self, seq: u64) -> Result<()> {
+        if self.producer.is_none() {
+            return Err(Error::WrongMode {
+                name: self.ring.name().to_owned(),
+                detail: "the claim hook applies to multi-producer rings only".into(),
+            });
+        }
+        self.stop_after_claim = Some(seq);
+        Ok(())
     }
 
     /// The ring's layout.
@@ -430,8 +887,9 @@ impl Publisher {
         self.ring.name()
     }
 
-    /// Closes the ring: subscribers that have read everything learn that the
-    /// stream ended. The file stays (see [`Publisher::unlink`]).
+    /// Closes this publisher. When it was the last producer, subscribers
+    /// that have read everything learn that the stream ended. The file stays
+    /// (see [`Publisher::unlink`]).
     pub fn close(self) {
         drop(self)
     }
@@ -448,18 +906,36 @@ impl Publisher {
     }
 }
 
+/// Stops this process (test hook of [`Publisher::stop_after_claim`]).
+fn stop_self() {
+    // SAFETY: plain syscalls; SIGSTOP cannot be caught, so the process stops
+    // right here until continued or killed.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+    }
+}
+
 impl Drop for Publisher {
     fn drop(&mut self) {
         if std::process::id() != self.owner_pid {
             return; // a forked child's copy: the ring is still the parent's
         }
-        // Release: every publish happens before subscribers see the close.
-        self.ring
-            .header()
-            .publisher
-            .0
-            .state
-            .store(PUBLISHER_CLOSED, Ordering::Release);
+        let state = &self.ring.header().publisher.0.state;
+        if let Some(i) = self.producer {
+            self.ring.release_producer(i);
+            // The last producer out closes the stream. A producer joining at
+            // the same moment stores OPEN after claiming its record; the
+            // second look puts OPEN back if we raced with one.
+            if self.ring.live_producers(None) == 0 {
+                state.store(PUBLISHER_CLOSED, Ordering::SeqCst);
+                if self.ring.live_producers(None) != 0 {
+                    state.store(PUBLISHER_OPEN, Ordering::SeqCst);
+                }
+            }
+        } else {
+            // Release: every publish happens before subscribers see the close.
+            state.store(PUBLISHER_CLOSED, Ordering::Release);
+        }
         // Parked subscribers must learn that the stream ended.
         self.ring.wake_parked(self.barrier_registered);
     }

@@ -2,14 +2,17 @@
 //! [`crate::Publisher`] and [`crate::Subscriber`].
 
 use crate::error::{Error, Result};
-use crate::layout::{self, Header, Layout, SubscriberRecord, PUBLISHER_CLOSED, SLOT_OVERHEAD};
+use crate::layout::{
+    self, Header, Layout, ProducerRecord, SubscriberRecord, CLAIM_PENDING, PUBLISHER_CLOSED,
+    RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD,
+};
+use crate::liveness;
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
 use crate::stamp::{self, Observed};
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
 use crate::{barrier, futex};
 use std::fs::File;
-use std::mem::size_of;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -107,10 +110,26 @@ impl RingMap {
     /// Subscriber record `i` (< max_subscribers).
     pub(crate) fn record(&self, i: usize) -> &SubscriberRecord {
         assert!(i < self.layout.max_subscribers as usize);
-        let offset = size_of::<Header>() + i * size_of::<SubscriberRecord>();
+        let offset = Layout::subscriber_offset(i);
         // SAFETY: the table lies between the Header and header_len, inside the
         // validated mapping; offsets are multiples of 64, records are atomics.
         unsafe { &*self.map.as_ptr().add(offset).cast::<SubscriberRecord>() }
+    }
+
+    /// Producer record `i` (< max_producers).
+    pub(crate) fn producer(&self, i: usize) -> &ProducerRecord {
+        assert!(i < self.layout.max_producers as usize);
+        let offset = self.layout.producer_offset(i);
+        // SAFETY: the producer table follows the subscriber table and ends
+        // before header_len (Layout::header_len), inside the validated mapping;
+        // offsets are multiples of 64, records are atomics.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<ProducerRecord>() }
+    }
+
+    /// Subscriber records that may be in use: those below the high mark.
+    pub(crate) fn records_in_use(&self) -> usize {
+        (self.header().gates.0.records_high.load(Ordering::Acquire) as usize)
+            .min(self.layout.max_subscribers as usize)
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -191,29 +210,202 @@ impl RingMap {
         futex::wake_all(&notify.wake_seq, true)
     }
 
-    /// Frees the subscriber records of dead processes, taking their parked
-    /// counts out of the waiter count (so that the publisher stops waking
-    /// nobody). A record is only touched after winning the compare-exchange
-    /// of its dead owner's pid to 0, so a live process that has just claimed
-    /// it is never robbed of its count.
-    pub(crate) fn release_dead_records(&self) {
-        let me = std::process::id();
-        for i in 0..self.layout.max_subscribers as usize {
-            let rec = self.record(i);
-            let pid = rec.pid.load(Ordering::Acquire);
-            if pid == 0 || pid == me || pid_alive(pid) {
+    /// Frees the subscriber records whose owners died (their byte lock is
+    /// gone), taking their parked counts out of the waiter count (so that the
+    /// publisher stops waking nobody) and counting the eviction when the dead
+    /// subscriber gated a bounded ring. `own`: a record this ring mapping
+    /// holds itself, never touched. Returns how many records were freed.
+    pub(crate) fn release_dead_records(&self, own: Option<usize>) -> usize {
+        (0..self.records_in_use())
+            .filter(|&i| Some(i) != own && self.release_if_dead(i))
+            .count()
+    }
+
+    /// Frees subscriber record `i` if its owner is dead. The sweeper takes
+    /// the record's lock before cleaning, so a record a live process has just
+    /// claimed (lock first, then pid) is never touched.
+    pub(crate) fn release_if_dead(&self, i: usize) -> bool {
+        let rec = self.record(i);
+        let offset = Layout::subscriber_offset(i);
+        if rec.pid.load(Ordering::Acquire) == 0 || liveness::held_by_other(&self.file, offset) {
+            return false;
+        }
+        if !liveness::try_lock(&self.file, offset).unwrap_or(false) {
+            return false;
+        }
+        let freed = rec.pid.load(Ordering::Acquire) != 0;
+        if freed {
+            self.clean_record(rec);
+        }
+        liveness::unlock(&self.file, offset);
+        freed
+    }
+
+    /// Resets a record whose owner is gone (caller holds its lock).
+    pub(crate) fn clean_record(&self, rec: &SubscriberRecord) {
+        let state = rec.state.swap(RECORD_FREE, Ordering::AcqRel);
+        if self.layout.bounded() && matches!(state, RECORD_ACTIVE | RECORD_JOINING) {
+            self.header()
+                .gates
+                .0
+                .evictions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let stale = rec.parked.swap(0, Ordering::AcqRel);
+        if stale != 0 {
+            decrement(&self.header().notify.0.waiters, stale);
+        }
+        rec.pid.store(0, Ordering::Release);
+    }
+
+    /// Claims a free subscriber record (or one whose owner died): takes its
+    /// lock, then marks it with our pid. The record stays `RECORD_JOINING`
+    /// (gating nobody) until the caller has stored its position.
+    pub(crate) fn claim_record(&self) -> Result<usize> {
+        let n = self.layout.max_subscribers as usize;
+        for i in 0..n {
+            let offset = Layout::subscriber_offset(i);
+            if self.record(i).pid.load(Ordering::Relaxed) != 0
+                && liveness::held_by_other(&self.file, offset)
+            {
                 continue;
             }
-            if rec
-                .pid
-                .compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            if !liveness::try_lock(&self.file, offset)
+                .map_err(|e| Error::io("lock a subscriber record of", &self.path, e))?
             {
-                let stale = rec.parked.swap(0, Ordering::AcqRel);
-                if stale != 0 {
-                    decrement(&self.header().notify.0.waiters, stale);
-                }
+                continue;
             }
+            let rec = self.record(i);
+            if rec.pid.load(Ordering::Acquire) != 0 {
+                self.clean_record(rec); // its owner died: we hold its lock now
+            }
+            rec.state.store(RECORD_JOINING, Ordering::Relaxed);
+            rec.pid.store(std::process::id(), Ordering::Release);
+            self.header()
+                .gates
+                .0
+                .records_high
+                .fetch_max(i as u32 + 1, Ordering::AcqRel);
+            return Ok(i);
+        }
+        Err(Error::SubscriberTableFull {
+            name: self.name.clone(),
+            max_subscribers: n as u32,
+        })
+    }
+
+    /// Gives up subscriber record `i` (claimed through this mapping).
+    pub(crate) fn release_record(&self, i: usize) {
+        let rec = self.record(i);
+        rec.state.store(RECORD_FREE, Ordering::Release);
+        rec.pid.store(0, Ordering::Release);
+        liveness::unlock(&self.file, Layout::subscriber_offset(i));
+    }
+
+    /// Whether the owner of subscriber record `i` is alive (holds its lock).
+    pub(crate) fn record_owner_alive(&self, i: usize) -> bool {
+        liveness::held_by_other(&self.file, Layout::subscriber_offset(i))
+    }
+}
+
+/// Multi-producer rings: the producer table and recovery from producers that
+/// died between claiming and committing.
+impl RingMap {
+    /// Claims a producer record (free, or left by a dead producer).
+    pub(crate) fn claim_producer(&self) -> Result<usize> {
+        let n = self.layout.max_producers as usize;
+        for i in 0..n {
+            let offset = self.layout.producer_offset(i);
+            if !liveness::try_lock(&self.file, offset)
+                .map_err(|e| Error::io("lock a producer record of", &self.path, e))?
+            {
+                continue;
+            }
+            let rec = self.producer(i);
+            rec.claim.store(layout::CLAIM_IDLE, Ordering::Relaxed);
+            rec.claim_end.store(0, Ordering::Relaxed);
+            rec.published.store(0, Ordering::Relaxed);
+            rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
+            rec.pid.store(std::process::id(), Ordering::Release);
+            return Ok(i);
+        }
+        Err(Error::ProducerTableFull {
+            name: self.name.clone(),
+            max_producers: n as u32,
+        })
+    }
+
+    /// Gives up producer record `i` (claimed through this mapping).
+    pub(crate) fn release_producer(&self, i: usize) {
+        let rec = self.producer(i);
+        rec.claim.store(layout::CLAIM_IDLE, Ordering::Release);
+        rec.pid.store(0, Ordering::Release);
+        liveness::unlock(&self.file, self.layout.producer_offset(i));
+    }
+
+    /// Producers other than the one holding record `own` that are alive.
+    pub(crate) fn live_producers(&self, own: Option<usize>) -> usize {
+        (0..self.layout.max_producers as usize)
+            .filter(|&i| {
+                Some(i) != own
+                    && self.producer(i).pid.load(Ordering::Acquire) != 0
+                    && liveness::held_by_other(&self.file, self.layout.producer_offset(i))
+            })
+            .count()
+    }
+
+    /// A reader (or producer) has waited at least the claim deadline for
+    /// message `seq`: if the producer that claimed it is dead, declare the
+    /// slot lost. Returns `true` when the slot no longer holds anything to
+    /// wait for (declared now, or its message arrived meanwhile).
+    ///
+    /// A slot is declared lost only when no live producer owns, or may be
+    /// about to own, `seq`. Producers announce a claim in their record before
+    /// making it (`CLAIM_PENDING`, then the claimed range), and the claim's
+    /// release orders the announcement before it: having seen the cursor past
+    /// `seq`, we see its owner's announcement (or a later state). A live
+    /// producer is never robbed of its slot, so a slot never has two writers.
+    pub(crate) fn recover_abandoned(&self, seq: u64) -> bool {
+        if !self.layout.multi_producer() || self.cursor().load(Ordering::Acquire) <= seq {
+            return false;
+        }
+        let slot = self.slot(seq);
+        let observed = slot.stamp.load(Ordering::Acquire);
+        if stamp::observe(observed, seq) != Observed::NotYet {
+            return true;
+        }
+        for i in 0..self.layout.max_producers as usize {
+            let rec = self.producer(i);
+            if rec.pid.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            let first = rec.claim.load(Ordering::Acquire);
+            let end = rec.claim_end.load(Ordering::Acquire);
+            let may_own = first == CLAIM_PENDING || (first <= seq && seq < end);
+            if may_own && liveness::held_by_other(&self.file, self.layout.producer_offset(i)) {
+                return false; // a live producer is (or may be) writing it
+            }
+        }
+        let declared = crate::protocol::declare_lost(slot, seq, observed);
+        if declared {
+            // Readers parked on the ring wait for this slot.
+            self.wake_all_parked();
+        }
+        declared || stamp::observe(slot.stamp.load(Ordering::Acquire), seq) != Observed::NotYet
+    }
+}
+
+/// Bounded rings: the space handshake between blocked publishers and readers.
+impl RingMap {
+    /// Reader side, after storing a new position: wake publishers parked
+    /// waiting for space, if any. `registered`: see [`barrier`].
+    #[inline]
+    pub(crate) fn wake_space_waiters(&self, registered: bool) {
+        let gates = &self.header().gates.0;
+        barrier::publisher_side(registered);
+        if gates.space_waiters.load(Ordering::Relaxed) != 0 {
+            gates.space_seq.fetch_add(1, Ordering::Release);
+            futex::wake_all(&gates.space_seq, true);
         }
     }
 }
@@ -251,6 +443,54 @@ impl Parked<'_> {
         if !timeout.is_zero() {
             futex::wait(&notify.wake_seq, seen, Some(timeout), true);
         }
+    }
+}
+
+/// A publisher counted among the ring's space waiters (uncounted on drop):
+/// the mirror image of [`Parked`], with readers storing positions and
+/// publishers parking.
+pub(crate) struct SpaceParked<'a> {
+    ring: &'a RingMap,
+    fenced: bool,
+}
+
+impl RingMap {
+    /// Counts the caller among the publishers waiting for space.
+    pub(crate) fn register_space_waiter(&self) -> SpaceParked<'_> {
+        self.header()
+            .gates
+            .0
+            .space_waiters
+            .fetch_add(1, Ordering::SeqCst);
+        SpaceParked {
+            ring: self,
+            fenced: barrier::reader_side(),
+        }
+    }
+}
+
+impl SpaceParked<'_> {
+    /// Sleeps until a reader moves, `until` passes, or [`MAX_PARK`] elapses;
+    /// returns at once when `has_room()` already holds.
+    pub(crate) fn sleep(&self, until: Option<Instant>, has_room: impl FnOnce() -> bool) {
+        let gates = &self.ring.header().gates.0;
+        let seen = gates.space_seq.load(Ordering::Acquire);
+        if has_room() {
+            return;
+        }
+        let mut timeout = if self.fenced { MAX_PARK } else { UNFENCED_PARK };
+        if let Some(d) = until {
+            timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+        }
+        if !timeout.is_zero() {
+            futex::wait(&gates.space_seq, seen, Some(timeout), true);
+        }
+    }
+}
+
+impl Drop for SpaceParked<'_> {
+    fn drop(&mut self) {
+        decrement(&self.ring.header().gates.0.space_waiters, 1);
     }
 }
 

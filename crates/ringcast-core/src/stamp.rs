@@ -80,6 +80,20 @@ pub const fn observe(stamp: u64, expected: u64) -> Observed {
     }
 }
 
+/// Whether the slot of `seq` is free for a multi-producer writer of `seq`:
+/// the previous lap of the slot, message `seq - capacity`, is complete (or
+/// was declared lost, which also leaves a complete stamp), or the slot was
+/// never written and `seq` is on the first lap. Any other stamp means the
+/// writer of the previous lap is still inside the slot.
+#[inline]
+pub const fn previous_lap_done(stamp: u64, seq: u64, capacity: u64) -> bool {
+    if seq < capacity {
+        stamp == EMPTY
+    } else {
+        stamp == complete(seq - capacity)
+    }
+}
+
 /// A lapped reader skips this fraction of the ring beyond the oldest message.
 pub const LAP_HEADROOM_DIVISOR: u64 = 8;
 
@@ -150,6 +164,26 @@ mod tests {
                 prop_assert_eq!(observe(complete(seq - k * cap), seq), Observed::NotYet);
                 prop_assert_eq!(observe(writing(seq - k * cap), seq), Observed::NotYet);
             }
+        }
+
+        /// A multi-producer writer enters a slot only after the previous lap
+        /// completed: never while it is empty on a later lap, being written,
+        /// or holding any other message.
+        #[test]
+        fn writer_enters_only_after_previous_lap(seq in 0u64..1 << 40, cap_log in 1u32..20, other in 0u64..1 << 41) {
+            let cap = 1u64 << cap_log;
+            if seq >= cap {
+                prop_assert!(previous_lap_done(complete(seq - cap), seq, cap));
+                prop_assert!(!previous_lap_done(writing(seq - cap), seq, cap));
+                prop_assert!(!previous_lap_done(EMPTY, seq, cap));
+                if other != seq - cap {
+                    prop_assert!(!previous_lap_done(complete(other), seq, cap));
+                }
+            } else {
+                prop_assert!(previous_lap_done(EMPTY, seq, cap));
+                prop_assert!(!previous_lap_done(complete(other), seq, cap));
+            }
+            prop_assert!(!previous_lap_done(writing(other), seq, cap));
         }
 
         /// A lapped reader always moves forward, never past the cursor, and

@@ -1,13 +1,17 @@
 //! A subscriber: one reader of a ring, in any process.
 //!
-//! Subscribers never write to slots and never block the publisher (though a
-//! spinning reader does cost it cache-line transfers). Each one
-//! claims a record in the ring's subscriber table (released on drop, reclaimed
-//! from dead processes) and mirrors its position and counters there, so that
-//! monitoring tools see every reader's lag and loss.
+//! Subscribers never write to slots. Each one claims a record in the ring's
+//! subscriber table (released on drop, reclaimed from dead processes) and
+//! mirrors its position and counters there, so that monitoring tools see
+//! every reader's lag and loss. On lossy rings that is all: a subscriber never
+//! blocks the publisher (though a spinning reader does cost it cache-line
+//! transfers). On bounded rings the position gates the publishers, so it is
+//! stored with release ordering after every read and parked publishers are
+//! woken; a subscriber that stops reading for the ring's liveness limit is
+//! evicted and told so on its next read.
 
 use crate::error::{Error, Result};
-use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED};
+use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED, RECORD_ACTIVE, RECORD_EVICTED};
 use crate::name;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
@@ -57,6 +61,71 @@ pub enum WaitEnd {
     Stopped,
 }
 
+/// Notices a reader that has waited on one claimed slot of a multi-producer
+/// ring for the claim deadline, and asks the ring to recover the slot (it is
+/// declared lost if its producer died; see [`RingMap::recover_abandoned`]).
+#[derive(Debug, Clone)]
+struct StuckWatch {
+    seq: u64,
+    since: Option<Instant>,
+    polls: u32,
+}
+
+/// Polls of an empty slot between two looks at the clock.
+const POLLS_PER_CLOCK: u32 = 256;
+
+impl StuckWatch {
+    const fn new() -> Self {
+        Self {
+            seq: u64::MAX,
+            since: None,
+            polls: 0,
+        }
+    }
+
+    /// Called when a read at `seq` found nothing; `now`: a clock reading the
+    /// caller already has (else one is taken every [`POLLS_PER_CLOCK`] calls).
+    /// Returns `true` when the slot was recovered (read again).
+    fn nothing_at(&mut self, ring: &RingMap, seq: u64, now: Option<Instant>) -> bool {
+        if !ring.layout().multi_producer() {
+            return false;
+        }
+        if seq != self.seq {
+            *self = Self::new();
+            self.seq = seq;
+        }
+        self.polls = self.polls.wrapping_add(1);
+        let now = match now {
+            Some(now) => now,
+            None if self.polls % POLLS_PER_CLOCK == 0 => Instant::now(),
+            None => return false,
+        };
+        let since = *self.since.get_or_insert(now);
+        if now.saturating_duration_since(since) < claim_deadline(ring) {
+            return false;
+        }
+        self.since = Some(now);
+        ring.recover_abandoned(seq)
+    }
+}
+
+fn claim_deadline(ring: &RingMap) -> Duration {
+    Duration::from_nanos(ring.layout().claim_timeout_ns)
+}
+
+/// The error for a subscriber evicted from a bounded ring, if it was.
+fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<()> {
+    if ring.layout().bounded()
+        && ring.record(record).state.load(Ordering::Relaxed) == RECORD_EVICTED
+    {
+        return Err(Error::Evicted {
+            name: ring.name().to_owned(),
+            position,
+        });
+    }
+    Ok(())
+}
+
 /// A subscriber's position on its ring, for waiting without the subscriber.
 #[derive(Clone)]
 pub struct WaitHandle {
@@ -83,6 +152,8 @@ impl WaitHandle {
         let mut parked = None;
         let mut slice_end = slice.map(|s| Instant::now() + s);
         let mut polls = 0u32;
+        let mut stuck = StuckWatch::new();
+        let multi = ring.layout().multi_producer();
         loop {
             if ring.readable_at(self.position) {
                 waiter.reset();
@@ -100,6 +171,10 @@ impl WaitHandle {
                 if deadline.is_some_and(|d| now >= d) {
                     return Ok(WaitEnd::Deadline);
                 }
+                evicted(ring, self.record, self.position)?;
+                if stuck.nothing_at(ring, self.position, Some(now)) {
+                    continue;
+                }
                 if let (Some(end), Some(s)) = (slice_end, slice) {
                     if now >= end {
                         if !between() {
@@ -114,10 +189,9 @@ impl WaitHandle {
                 Step::Spin => std::hint::spin_loop(),
                 Step::Yield => std::thread::yield_now(),
                 Step::Park => {
-                    let until = match (deadline, slice_end) {
-                        (Some(d), Some(e)) => Some(d.min(e)),
-                        (d, e) => d.or(e),
-                    };
+                    // Multi-producer: wake up in time to check a stuck slot.
+                    let recheck = multi.then(|| Instant::now() + claim_deadline(ring));
+                    let until = [deadline, slice_end, recheck].into_iter().flatten().min();
                     parked
                         .get_or_insert_with(|| ring.register_parked(self.record))
                         .sleep(self.position, until);
@@ -136,6 +210,13 @@ pub struct Subscriber {
     readiness: Option<ReadinessFd>,
     /// Process that attached: a forked child must not free the parent's record.
     owner_pid: u32,
+    /// Bounded ring: the position gates publishers.
+    bounded: bool,
+    /// This process takes part in the asymmetric barrier (bounded rings:
+    /// readers are the fast side of the space handshake).
+    barrier_registered: bool,
+    /// Multi-producer rings: recovery of slots whose producer died.
+    stuck: StuckWatch,
 }
 
 impl Subscriber {
@@ -170,23 +251,40 @@ impl Subscriber {
                 format!("its cursor {cursor} is beyond any possible sequence"),
             ));
         }
-        let record = claim_record(&ring)?;
+        // Records of dead processes first: they may hold parked counts that
+        // make the publisher wake nobody on every publish.
+        ring.release_dead_records(None);
+        let record = ring.claim_record()?;
         let first = match start {
             Start::Latest => cursor,
             Start::Oldest => cursor.saturating_sub(ring.capacity()),
             Start::At(seq) => seq,
         };
+        let bounded = ring.layout().bounded();
         let sub = Self {
             ring,
             pos: ReaderPosition::starting_at(first),
             record,
             readiness: None,
             owner_pid: std::process::id(),
+            bounded,
+            barrier_registered: bounded && crate::barrier::publisher_registered(),
+            stuck: StuckWatch::new(),
         };
         let rec = sub.record();
         rec.start.store(first, Ordering::Relaxed);
         rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
         sub.mirror();
+        // Gate from now on: publishers rescan when the epoch moves, and the
+        // membarrier makes sure each of them either sees the new epoch before
+        // its next write or wrote only what our cursor read already covered
+        // (see `room`). Messages overwritten before that count as lost.
+        rec.state.store(RECORD_ACTIVE, Ordering::Release);
+        if bounded {
+            let gates = &sub.ring.header().gates.0;
+            gates.epoch.fetch_add(1, Ordering::SeqCst);
+            crate::barrier::reader_side();
+        }
         Ok(sub)
     }
 
@@ -194,13 +292,19 @@ impl Subscriber {
         self.ring.record(self.record)
     }
 
-    /// Copies position and counters into the shared subscriber record.
+    /// Copies position and counters into the shared subscriber record. On
+    /// bounded rings this hands the slots read back to the publishers.
     #[inline]
     fn mirror(&self) {
         let rec = self.record();
-        rec.position.store(self.pos.next, Ordering::Relaxed);
         rec.received.store(self.pos.received, Ordering::Relaxed);
         rec.lost.store(self.pos.lost, Ordering::Relaxed);
+        // Release: every copy out of the slots below `next` happens before a
+        // publisher that sees this position overwrites them.
+        rec.position.store(self.pos.next, Ordering::Release);
+        if self.bounded {
+            self.ring.wake_space_waiters(self.barrier_registered);
+        }
     }
 
     /// Reads the next message into `out` without waiting; `None` when caught up.
@@ -215,7 +319,21 @@ impl Subscriber {
 
     #[inline]
     fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
-        match protocol::try_read(&*self.ring, &mut self.pos, out) {
+        if self.bounded {
+            evicted(&self.ring, self.record, self.pos.next)?;
+        }
+        let before = self.pos.lost;
+        let got = protocol::try_read(&*self.ring, &mut self.pos, out);
+        if self.pos.lost != before {
+            self.mirror(); // skipped slots are handed back too
+        }
+        match got {
+            Ok(None) => {
+                if self.stuck.nothing_at(&self.ring, self.pos.next, None) {
+                    return self.read_one(out);
+                }
+                Ok(None)
+            }
             Ok(got) => Ok(got),
             Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall {
                 len: out.len(),
@@ -355,7 +473,13 @@ impl Subscriber {
         self.pos.received
     }
 
-    /// Messages skipped because the publisher lapped this subscriber.
+    /// Whether this subscriber was evicted from its bounded ring.
+    pub fn evicted(&self) -> bool {
+        evicted(&self.ring, self.record, self.pos.next).is_err()
+    }
+
+    /// Messages skipped because the publisher lapped this subscriber, or
+    /// because their producer died before committing them.
     pub fn lost(&self) -> u64 {
         self.pos.lost
     }
@@ -375,7 +499,12 @@ impl Subscriber {
         let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
         PublisherStatus {
             pid,
-            alive: !closed && pid_alive(pid),
+            alive: !closed
+                && if self.ring.layout().multi_producer() {
+                    self.ring.live_producers(None) > 0
+                } else {
+                    pid_alive(pid)
+                },
             closed,
             generation: p.generation.load(Ordering::Relaxed),
             cursor: self.ring.cursor().load(Ordering::Acquire),
@@ -411,29 +540,10 @@ impl Drop for Subscriber {
         // Stop the readiness thread before the record is given up.
         self.readiness = None;
         self.mirror();
-        self.record().pid.store(0, Ordering::Release);
-    }
-}
-
-/// Claims a free subscriber record, or one left by a dead process.
-fn claim_record(ring: &RingMap) -> Result<usize> {
-    // Records of dead processes first: they may hold parked counts that make
-    // the publisher wake nobody on every publish.
-    ring.release_dead_records();
-    let me = std::process::id();
-    let n = ring.layout().max_subscribers as usize;
-    for i in 0..n {
-        if ring
-            .record(i)
-            .pid
-            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            return Ok(i);
+        self.ring.release_record(self.record);
+        if self.bounded {
+            // A publisher blocked on us may go on now.
+            self.ring.wake_space_waiters(self.barrier_registered);
         }
     }
-    Err(Error::SubscriberTableFull {
-        name: ring.name().to_owned(),
-        max_subscribers: n as u32,
-    })
 }

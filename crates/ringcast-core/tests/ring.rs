@@ -1,7 +1,7 @@
 //! End-to-end tests of the shared-memory ring through its public API.
 #![cfg(not(loom))]
 
-use ringcast_core::{CreateOptions, Error, Publisher, Start, Subscriber};
+use ringcast_core::{CreateOptions, Error, Patience, Publisher, Start, Subscriber};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -181,7 +181,7 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
         typed.publish(&[0; 12]),
         Err(Error::InvalidArgument(_))
     ));
-    typed.publish_records(&[1; 48]).unwrap();
+    typed.publish_records(&[1; 48], Patience::forever()).unwrap();
     let mut tsub = Subscriber::attach("f", Some(dir.path()), Start::Oldest).unwrap();
     let mut rows = [0u8; 64];
     let mut lens = vec![];

@@ -10,8 +10,13 @@ use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use ringcast_core::{CreateOptions, Publisher as CorePublisher, RingIdentity};
+use crate::subscriber::{patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
+use crate::wait::PyWaitStrategy;
+use ringcast_core::{
+    CreateOptions, Error, Patience, Producers, Publisher as CorePublisher, RingIdentity,
+};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Native half of `ringcast.Publisher`; construct it with `Publisher.create`.
 #[pyclass(subclass, module = "ringcast._native", name = "Publisher")]
@@ -96,6 +101,76 @@ pub fn with_message<R>(
     f(view.bytes())
 }
 
+/// Runs a publish that may wait for room in a bounded ring: GIL released,
+/// Python signal handlers run every [`SIGNAL_CHECK_INTERVAL`] (a pending
+/// exception, e.g. KeyboardInterrupt, ends the wait and is raised).
+fn waiting<R: Send>(
+    py: Python<'_>,
+    core: &mut CorePublisher,
+    deadline: Option<Instant>,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R> + Send,
+) -> PyResult<R> {
+    let mut interrupt: Option<PyErr> = None;
+    let res = py.allow_threads(|| {
+        let mut between = || {
+            Python::with_gil(|py| match py.check_signals() {
+                Ok(()) => true,
+                Err(e) => {
+                    interrupt = Some(e);
+                    false
+                }
+            })
+        };
+        f(
+            core,
+            Patience::Until {
+                deadline,
+                slice: Some(SIGNAL_CHECK_INTERVAL),
+                between: Some(&mut between),
+            },
+        )
+    });
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    res.map_err(py_err(py))
+}
+
+/// A Python timeout (seconds, None = forever) as a deadline.
+fn deadline(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    Ok(match patience(py, timeout)? {
+        Wait::Until(d) => d,
+        Wait::Never => None,
+    })
+}
+
+/// Seconds as a positive duration, or an `InvalidArgument` naming `what`.
+fn positive_seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            format!("{what} must be a positive number of seconds, got {secs}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Sends a batch: on a bounded ring through [`waiting`] (the GIL released
+/// while it waits for room), on a lossy ring directly (it never waits).
+fn send_batch(
+    py: Python<'_>,
+    core: &mut CorePublisher,
+    until: Option<Instant>,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<u64> + Send,
+) -> PyResult<u64> {
+    if core.layout().bounded() {
+        waiting(py, core, until, f)
+    } else {
+        f(core, Patience::Never).map_err(py_err(py))
+    }
+}
+
 const CONVERT_HINT: &str = "convert it with .astype(pub.dtype)";
 
 /// Whether `obj` is a `numpy.void` (a structured record).
@@ -110,8 +185,10 @@ fn is_numpy_record(obj: &Bound<'_, PyAny>) -> bool {
 
 #[pymethods]
 impl PyPublisher {
+    /// Creates a ring (see `Publisher.create`), or with `attach=True` opens
+    /// an existing one as a further producer (see `Publisher.attach`).
     #[new]
-    #[pyo3(signature = (name, *, capacity, slot_size, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None))]
+    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -124,20 +201,62 @@ impl PyPublisher {
         mode: u32,
         exist_ok: bool,
         max_subscribers: Option<u32>,
+        bounded: bool,
+        watermark: Option<u64>,
+        liveness_timeout: f64,
+        producers: &str,
+        max_producers: Option<u32>,
+        claim_timeout: f64,
+        wait: Option<PyWaitStrategy>,
+        attach: bool,
     ) -> PyResult<Self> {
-        let opts = CreateOptions {
-            capacity,
-            slot_size,
-            fixed_size,
-            schema: schema.unwrap_or_default(),
-            max_subscribers,
-            dir,
-            mode,
-            exist_ok,
-        };
-        let inner = py
-            .allow_threads(|| CorePublisher::create(&name, &opts))
-            .map_err(py_err(py))?;
+        let wait = wait.map(|w| w.inner).unwrap_or_default();
+        let inner = if attach {
+            py.allow_threads(|| CorePublisher::attach(&name, dir.as_deref(), wait))
+        } else {
+            let producers = match (producers, max_producers) {
+                ("one", None) => Producers::One,
+                ("one", Some(_)) => {
+                    return Err(raise(
+                        py,
+                        "InvalidArgument",
+                        "max_producers applies to producers=\"many\" rings only".into(),
+                    ))
+                }
+                ("many", max) => max.map_or(Producers::many(), |max| Producers::Many { max }),
+                (other, _) => {
+                    return Err(raise(
+                        py,
+                        "InvalidArgument",
+                        format!("producers must be \"one\" or \"many\", got {other:?}"),
+                    ))
+                }
+            };
+            if !bounded && watermark.is_some() {
+                return Err(raise(
+                    py,
+                    "InvalidArgument",
+                    "watermark applies to bounded rings only; pass bounded=True".into(),
+                ));
+            }
+            let opts = CreateOptions {
+                capacity,
+                slot_size,
+                fixed_size,
+                schema: schema.unwrap_or_default(),
+                max_subscribers,
+                dir,
+                mode,
+                exist_ok,
+                bounded: bounded.then(|| watermark.unwrap_or(capacity)),
+                liveness_timeout: positive_seconds(py, "liveness_timeout", liveness_timeout)?,
+                producers,
+                claim_timeout: positive_seconds(py, "claim_timeout", claim_timeout)?,
+                wait,
+            };
+            py.allow_threads(|| CorePublisher::create(&name, &opts))
+        }
+        .map_err(py_err(py))?;
         Ok(Self {
             identity: inner.identity().clone(),
             inner: Some(inner),
@@ -155,8 +274,16 @@ impl PyPublisher {
     }
 
     /// Publishes one message: bytes-like of the message size, a numpy record
-    /// or 0-d array of the ring's dtype, or a tuple of field values.
-    fn publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// or 0-d array of the ring's dtype, or a tuple of field values. On a
+    /// bounded ring that is full, waits for room up to `timeout` seconds
+    /// (None: forever) and then raises `Timeout`.
+    #[pyo3(signature = (msg, timeout=None))]
+    fn publish(
+        &mut self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
         let Self {
             inner,
             records,
@@ -165,7 +292,29 @@ impl PyPublisher {
         } = self;
         let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
         with_message(msg, records.as_mut(), |bytes| {
-            core.publish(bytes).map(|_| ()).map_err(py_err(py))
+            match core.try_publish(bytes) {
+                Ok(_) => Ok(()),
+                Err(Error::RingFull { .. }) => {
+                    let until = deadline(py, timeout)?;
+                    waiting(py, core, until, |core, p| core.publish_with(bytes, p)).map(|_| ())
+                }
+                Err(e) => Err(py_err(py)(e)),
+            }
+        })
+    }
+
+    /// Publishes one message if the ring has room for it now; raises
+    /// `RingFull` (nothing published) when a bounded ring is full.
+    fn try_publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Self {
+            inner,
+            records,
+            name,
+            ..
+        } = self;
+        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
+        with_message(msg, records.as_mut(), |bytes| {
+            core.try_publish(bytes).map(|_| ()).map_err(py_err(py))
         })
     }
 
@@ -173,8 +322,17 @@ impl PyPublisher {
     /// Typed rings take an array of the ring's dtype (or anything
     /// `numpy.asarray` turns into one); raw rings take a 2-D array whose rows
     /// are messages, or an iterable of bytes-like messages. Every message is
-    /// checked before the first is published.
-    fn publish_batch(&mut self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<usize> {
+    /// checked before the first is published. On a bounded ring, waits for
+    /// room as needed up to `timeout` seconds in all (None: forever); a
+    /// `Timeout` says how many of the messages went out.
+    #[pyo3(signature = (batch, timeout=None))]
+    fn publish_batch(
+        &mut self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let until = deadline(py, timeout)?;
         let Self {
             inner,
             records,
@@ -194,7 +352,7 @@ impl PyPublisher {
             }
             let bytes = array_bytes(&arr)?;
             let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
-            core.publish_records(bytes).map_err(py_err(py))?;
+            send_batch(py, core, until, |core, p| core.publish_records(bytes, p))?;
             return Ok(bytes.len() / core.layout().slot_size as usize);
         }
         let slot_size = self.core_ref(py)?.layout().slot_size as usize;
@@ -210,7 +368,7 @@ impl PyPublisher {
                 }));
             }
             let msgs = (0..rows).map(|i| &bytes[i * row..(i + 1) * row]);
-            self.core(py)?.publish_all(msgs).map_err(py_err(py))?;
+            send_batch(py, self.core(py)?, until, |core, p| core.publish_all(msgs, p))?;
             return Ok(rows);
         }
         let views = batch
@@ -232,10 +390,72 @@ impl PyPublisher {
                 format!("message {i} of the batch: {e}; nothing was published"),
             ));
         }
-        self.core(py)?
-            .publish_all(views.iter().map(|v| v.bytes()))
-            .map_err(py_err(py))?;
+        let msgs: Vec<&[u8]> = views.iter().map(|v| v.bytes()).collect();
+        send_batch(py, self.core(py)?, until, |core, p| {
+            core.publish_all(msgs.iter().copied(), p)
+        })?;
         Ok(views.len())
+    }
+
+    /// Whether the ring is bounded (publishers wait for the slowest subscriber).
+    #[getter]
+    fn bounded(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core_ref(py)?.layout().bounded())
+    }
+
+    /// Bounded rings: most unread messages a publisher may be ahead of the
+    /// slowest subscriber; None on lossy rings.
+    #[getter]
+    fn watermark(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        let layout = self.core_ref(py)?.layout();
+        Ok(layout.bounded().then_some(layout.watermark))
+    }
+
+    /// "one" or "many".
+    #[getter]
+    fn producers(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(if self.core_ref(py)?.layout().multi_producer() {
+            "many"
+        } else {
+            "one"
+        })
+    }
+
+    /// Messages this publisher has published (on a single-producer ring:
+    /// the ring's sequence, which continues across take-overs).
+    #[getter]
+    fn published(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.core_ref(py)?.published())
+    }
+
+    /// Subscribers evicted from this bounded ring so far.
+    #[getter]
+    fn evictions(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.core_ref(py)?.evictions())
+    }
+
+    /// Subscribers attached now.
+    #[getter]
+    fn subscriber_count(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core_ref(py)?.subscriber_count())
+    }
+
+    /// Producers attached now (1 on a single-producer ring).
+    #[getter]
+    fn producer_count(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.core_ref(py)?.producer_count())
+    }
+
+    /// Schema bytes stored in the ring (for `Publisher.attach`).
+    #[getter]
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.core_ref(py)?.layout().schema))
+    }
+
+    /// Test hook: stop this process (SIGSTOP) right after claiming sequence
+    /// `seq`, with its slot marked as being written; multi-producer rings.
+    fn _stop_after_claim(&mut self, py: Python<'_>, seq: u64) -> PyResult<()> {
+        self.core(py)?.stop_after_claim(seq).map_err(py_err(py))
     }
 
     /// Sequence number the next message gets (= messages published so far).

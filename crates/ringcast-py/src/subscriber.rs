@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Longest stretch spent waiting without the GIL before running Python's
 /// signal handlers (so Ctrl-C interrupts a blocked receive promptly).
-const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Native half of `ringcast.Subscriber`; construct it with `Subscriber.attach`.
 #[pyclass(subclass, module = "ringcast._native", name = "Subscriber")]
@@ -35,7 +35,7 @@ pub struct PySubscriber {
 
 /// How long a receive may wait for its first message.
 #[derive(Debug, Clone, Copy)]
-enum Patience {
+pub(crate) enum Patience {
     /// Not at all: the `try_*` methods, which never raise `RingClosed`.
     Never,
     /// Until the deadline (`None`: forever); the end of the stream raises.
@@ -43,7 +43,7 @@ enum Patience {
 }
 
 /// Turns a Python timeout (seconds, None = forever) into a patience.
-fn patience(py: Python<'_>, timeout: Option<f64>) -> PyResult<Patience> {
+pub(crate) fn patience(py: Python<'_>, timeout: Option<f64>) -> PyResult<Patience> {
     match timeout {
         None => Ok(Patience::Until(None)),
         Some(t) if t.is_nan() || t < 0.0 => Err(raise(

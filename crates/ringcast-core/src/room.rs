@@ -1,0 +1,143 @@
+//! A publisher's view of the room left in a bounded ring.
+//!
+//! Scanning every subscriber record on every publish would cost a cache miss
+//! per subscriber, so a publisher caches the limit the last scan gave (the
+//! first sequence it may not write) and rescans only when it reaches that
+//! limit or when a subscriber has joined since (the ring's gate epoch moved).
+//! A joining subscriber bumps the epoch and then issues the expedited
+//! membarrier (see [`crate::barrier`]), so a publisher either sees the bump
+//! before its next write or had already published everything the joiner's
+//! cursor read covers.
+//!
+//! While blocked, a publisher also judges the subscribers that block it
+//! ([`crate::gate::Progress`]): a dead one (its record lock is gone) is
+//! released at once, a live one that has not moved for the ring's liveness
+//! limit is marked evicted. Several publishers (multi-producer rings) may
+//! judge the same subscriber: the eviction is a compare-exchange on its
+//! record state, so it is counted once.
+
+use crate::gate::{self, Progress, Verdict};
+use crate::layout::{RECORD_ACTIVE, RECORD_EVICTED};
+use crate::ring::RingMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How often a blocked publisher checks the liveness of what blocks it.
+pub(crate) const JUDGE_EVERY: Duration = Duration::from_millis(5);
+
+/// A publisher's cached gate of a bounded ring.
+pub(crate) struct Room {
+    watermark: u64,
+    liveness_ns: u64,
+    /// First sequence not writable as of the last scan.
+    limit: u64,
+    /// Gate epoch the last scan saw.
+    epoch: u64,
+    /// Per subscriber record: its progress while it blocks us.
+    progress: Vec<Progress>,
+    /// Reference point of the monotonic clock used for progress judgments.
+    clock_origin: Instant,
+}
+
+impl Room {
+    /// The gate of `ring` (a bounded ring), scanned once.
+    pub(crate) fn new(ring: &RingMap) -> Self {
+        let layout = ring.layout();
+        let mut room = Self {
+            watermark: layout.watermark,
+            liveness_ns: layout.liveness_timeout_ns,
+            limit: 0,
+            epoch: 0,
+            progress: vec![Progress::default(); layout.max_subscribers as usize],
+            clock_origin: Instant::now(),
+        };
+        room.rescan(ring, None);
+        room
+    }
+
+    /// How many of `want` messages starting at `first` may be written now.
+    /// Cheap while the cached limit allows it.
+    #[inline]
+    pub(crate) fn room(&mut self, ring: &RingMap, first: u64, want: u64) -> u64 {
+        let epoch = ring.header().gates.0.epoch.load(Ordering::Relaxed);
+        if first >= self.limit || epoch != self.epoch {
+            self.rescan(ring, None);
+        }
+        gate::room(first, self.limit, want)
+    }
+
+    /// Rescans the subscriber table and refreshes the cached limit. With
+    /// `blocked_at`, also judges every subscriber that blocks that sequence
+    /// (releasing dead ones, evicting stalled ones). Returns how many
+    /// subscribers were evicted.
+    pub(crate) fn rescan(&mut self, ring: &RingMap, blocked_at: Option<u64>) -> usize {
+        // The epoch is read before the positions: a join after this load is
+        // caught by the next call.
+        self.epoch = ring.header().gates.0.epoch.load(Ordering::Acquire);
+        let now_ns = self.clock_origin.elapsed().as_nanos() as u64;
+        let mut slowest: Option<u64> = None;
+        let mut evicted = 0;
+        for i in 0..ring.records_in_use() {
+            let rec = ring.record(i);
+            if rec.state.load(Ordering::Acquire) != RECORD_ACTIVE {
+                self.progress[i].reset();
+                continue;
+            }
+            // Acquire: the subscriber stored its position after copying the
+            // messages below it out; we overwrite them only after this load.
+            let position = rec.position.load(Ordering::Acquire);
+            match blocked_at {
+                Some(seq) if gate::blocks(position, seq, self.watermark) => {
+                    let alive = ring.record_owner_alive(i);
+                    match self.progress[i].judge(position, alive, now_ns, self.liveness_ns) {
+                        Verdict::Wait => {}
+                        Verdict::EvictDead => {
+                            self.progress[i].reset();
+                            if ring.release_if_dead(i) {
+                                evicted += 1;
+                                continue;
+                            }
+                        }
+                        Verdict::EvictStalled => {
+                            self.progress[i].reset();
+                            if evict(ring, i) {
+                                evicted += 1;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Some(_) => self.progress[i].reset(),
+                None => {}
+            }
+            slowest = Some(slowest.map_or(position, |s| s.min(position)));
+        }
+        self.limit = gate::limit(slowest, self.watermark);
+        evicted
+    }
+}
+
+/// Marks subscriber record `i` evicted (once, whoever asks); it then gates
+/// nobody and its owner's next read reports the eviction.
+fn evict(ring: &RingMap, i: usize) -> bool {
+    let won = ring
+        .record(i)
+        .state
+        .compare_exchange(
+            RECORD_ACTIVE,
+            RECORD_EVICTED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok();
+    if won {
+        ring.header()
+            .gates
+            .0
+            .evictions
+            .fetch_add(1, Ordering::Relaxed);
+        // If the evicted subscriber is parked, let it find out now.
+        ring.wake_all_parked();
+    }
+    won
+}
