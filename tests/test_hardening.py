@@ -17,7 +17,9 @@ import ringcast
 from _workers import attach_and_read, kill, park_forever
 
 ctx = mp.get_context("spawn")
-HEADER_SIZE = 2304
+HEADER_SIZE = 2432
+SCHEMA_OFFSET = 384
+MODES_OFFSET = 256
 WAITERS_OFFSET = 196
 
 
@@ -35,7 +37,7 @@ def forge(path: str, *, schema: bytes | None = None, flags: int | None = None) -
         head = bytearray(f.read(HEADER_SIZE))
         if schema is not None:
             struct.pack_into("<I", head, 40, len(schema))
-            head[256 : 256 + 2048] = schema.ljust(2048, b"\0")
+            head[SCHEMA_OFFSET : SCHEMA_OFFSET + 2048] = schema.ljust(2048, b"\0")
         if flags is not None:
             struct.pack_into("<I", head, 32, flags)
         version, header_len = struct.unpack_from("<II", head, 8)
@@ -43,7 +45,9 @@ def forge(path: str, *, schema: bytes | None = None, flags: int | None = None) -
         fields = struct.pack(
             "<IIQIIIII", version, header_len, capacity, slot_size, stride, flg, subs, schema_len
         )
-        struct.pack_into("<Q", head, 48, fnv1a(fields + bytes(head[256 : 256 + schema_len])))
+        modes = bytes(head[MODES_OFFSET : MODES_OFFSET + 28])  # watermark, timeouts, producers
+        schema_bytes = bytes(head[SCHEMA_OFFSET : SCHEMA_OFFSET + schema_len])
+        struct.pack_into("<Q", head, 48, fnv1a(fields + modes + schema_bytes))
         f.seek(0)
         f.write(head)
 

@@ -41,8 +41,26 @@ def _check_int(name: str, value: Any, low: int, high: int, what: str = "") -> No
         raise InvalidArgument(f"{name} must be {what}, got {value!r}")
 
 
+def _check_seconds(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not 0 < value < 1e9
+    ):
+        raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _check_wait(wait: Any) -> None:
+    if wait is not None and not isinstance(wait, WaitStrategy):
+        raise InvalidArgument(
+            f"wait must be a ringcast.WaitStrategy (e.g. WaitStrategy.park()), got {wait!r}"
+        )
+
+
 class Publisher(_native.Publisher):
-    """The single writer of a ring. Create one with :meth:`Publisher.create`."""
+    """A writer of a ring. Create the ring with :meth:`Publisher.create`; join
+    a multi-producer ring (or take over a single-producer one whose publisher
+    is gone) with :meth:`Publisher.attach`."""
 
     @classmethod
     def create(
@@ -56,9 +74,16 @@ class Publisher(_native.Publisher):
         mode: int = 0o600,
         exist_ok: bool = False,
         max_subscribers: int | None = None,
+        bounded: bool = False,
+        watermark: int | None = None,
+        liveness_timeout: float = 5.0,
+        producers: Literal["one", "many"] = "one",
+        max_producers: int | None = None,
+        claim_timeout: float = 0.1,
+        wait: WaitStrategy | None = None,
     ) -> Publisher:
         """Create ring ``name`` (a file in ``dir``, default ``$RINGCAST_DIR`` or
-        ``/dev/shm/ringcast``) and become its only publisher.
+        ``/dev/shm/ringcast``) and become its publisher.
 
         Give ``dtype`` (a numpy dtype, usually structured: every message is one
         record) or ``slot_size`` (raw bytes messages of up to that many bytes).
@@ -66,6 +91,23 @@ class Publisher(_native.Publisher):
         ``exist_ok=True`` an existing ring of the same layout is taken over and
         its sequence continues (a publisher restarting after a crash); a ring
         with a live publisher is always refused with :class:`PublisherExists`.
+
+        Modes, fixed at creation:
+
+        * ``bounded=True``: the publisher never overwrites a message that a
+          live subscriber has not read; it runs at most ``watermark``
+          (default: ``capacity``) messages ahead of the slowest subscriber.
+          :meth:`publish` then waits for room (``wait`` says how: spin, yield,
+          park), :meth:`try_publish` raises :class:`RingFull`. A subscriber
+          that dies, or stops reading for ``liveness_timeout`` seconds while
+          the publisher waits on it, is evicted (see ``evictions``).
+        * ``producers="many"``: any number (up to ``max_producers``, default
+          16) of publishers in any processes, joined with
+          :meth:`Publisher.attach`. Subscribers see every message in sequence
+          order. A producer that dies between claiming a sequence and
+          committing it costs that one message: after ``claim_timeout``
+          seconds readers find its owner dead, skip it and count it in
+          ``lost``. A live producer is never skipped, however slow.
         """
         if (dtype is None) == (slot_size is None):
             raise InvalidArgument(
@@ -83,6 +125,15 @@ class Publisher(_native.Publisher):
         _check_int("mode", mode, 0, 0o777, "permission bits such as 0o600")
         if max_subscribers is not None:
             _check_int("max_subscribers", max_subscribers, 1, 4096)
+        if watermark is not None:
+            _check_int("watermark", watermark, 1, 2**64 - 1)
+        if max_producers is not None:
+            _check_int("max_producers", max_producers, 1, 1024)
+        if producers not in ("one", "many"):
+            raise InvalidArgument(f'producers must be "one" or "many", got {producers!r}')
+        _check_seconds("liveness_timeout", liveness_timeout)
+        _check_seconds("claim_timeout", claim_timeout)
+        _check_wait(wait)
         pub = cls(
             name,
             capacity=capacity,
@@ -93,9 +144,43 @@ class Publisher(_native.Publisher):
             mode=mode,
             exist_ok=exist_ok,
             max_subscribers=max_subscribers,
+            bounded=bool(bounded),
+            watermark=watermark,
+            liveness_timeout=float(liveness_timeout),
+            producers=producers,
+            max_producers=max_producers,
+            claim_timeout=float(claim_timeout),
+            wait=wait,
         )
         if dt is not None:
             pub._set_dtype(dt)
+        return pub
+
+    @classmethod
+    def attach(
+        cls,
+        name: str,
+        *,
+        dir: StrPath | None = None,
+        dtype: Any = None,
+        wait: WaitStrategy | None = None,
+    ) -> Publisher:
+        """Open the existing ring ``name`` as a publisher: one more producer of
+        a ``producers="many"`` ring, or the new publisher of a single-producer
+        ring whose publisher is gone (:class:`PublisherExists` while it lives).
+        The layout, dtype and modes come from the ring; ``dtype``, when given,
+        must match (else :class:`SchemaMismatch`)."""
+        _check_wait(wait)
+        pub = cls(name, dir=_dir_arg(dir), wait=wait, attach=True)
+        try:
+            found = _schema.decode(pub.schema, repr(name))
+            if dtype is not None:
+                _schema.check_expected(found, dtype, repr(name))
+        except BaseException:
+            pub.close()
+            raise
+        if found is not None:
+            pub._set_dtype(found)
         return pub
 
 
@@ -125,10 +210,7 @@ class Subscriber(_native.Subscriber):
             raise InvalidArgument(
                 f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
             )
-        if wait is not None and not isinstance(wait, WaitStrategy):
-            raise InvalidArgument(
-                f"wait must be a ringcast.WaitStrategy (e.g. WaitStrategy.park()), got {wait!r}"
-            )
+        _check_wait(wait)
         sub = cls(name, dir=_dir_arg(dir), start=start, wait=wait)
         try:
             found = _schema.decode(sub.schema, repr(name))

@@ -28,21 +28,61 @@ class Publisher:
         cls,
         name: str,
         *,
-        capacity: int,
-        slot_size: int,
+        capacity: int = 0,
+        slot_size: int = 0,
         fixed_size: bool = False,
         schema: bytes | None = None,
         dir: str | PathLike[str] | None = None,
         mode: int = 0o600,
         exist_ok: bool = False,
         max_subscribers: int | None = None,
+        bounded: bool = False,
+        watermark: int | None = None,
+        liveness_timeout: float = 5.0,
+        producers: str = "one",
+        max_producers: int | None = None,
+        claim_timeout: float = 0.1,
+        wait: WaitStrategy | None = None,
+        attach: bool = False,
     ) -> Self: ...
     def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
-    def publish(self, msg: Any) -> None:
+    def _stop_after_claim(self, seq: int) -> None:
+        """Test hook: SIGSTOP this process right after claiming ``seq``."""
+    def publish(self, msg: Any, timeout: float | None = None) -> None:
         """Publish one message: bytes-like of the message size, a numpy record or
-        0-d array of the ring's dtype, or a tuple of field values."""
-    def publish_batch(self, batch: npt.ArrayLike | Iterable[Any]) -> int:
-        """Publish many messages; return how many. Every message is checked first."""
+        0-d array of the ring's dtype, or a tuple of field values. A full
+        bounded ring is waited on up to ``timeout`` seconds (None: forever),
+        then :class:`Timeout` is raised."""
+    def try_publish(self, msg: Any) -> None:
+        """Publish one message if there is room now; else raise :class:`RingFull`."""
+    def publish_batch(
+        self, batch: npt.ArrayLike | Iterable[Any], timeout: float | None = None
+    ) -> int:
+        """Publish many messages; return how many. Every message is checked first.
+        A full bounded ring is waited on up to ``timeout`` seconds in all."""
+    @property
+    def bounded(self) -> bool:
+        """Whether publishers wait for the slowest subscriber."""
+    @property
+    def watermark(self) -> int | None:
+        """Most unread messages a publisher may be ahead (bounded rings)."""
+    @property
+    def producers(self) -> str:
+        """\"one\" or \"many\"."""
+    @property
+    def published(self) -> int:
+        """Messages this publisher has published."""
+    @property
+    def evictions(self) -> int:
+        """Subscribers evicted from this bounded ring so far."""
+    @property
+    def subscriber_count(self) -> int:
+        """Subscribers attached now."""
+    @property
+    def producer_count(self) -> int:
+        """Producers attached now."""
+    @property
+    def schema(self) -> bytes: ...
     @property
     def sequence(self) -> int:
         """Sequence number the next message gets (= messages published so far)."""
@@ -155,7 +195,11 @@ class Subscriber:
     def received(self) -> int: ...
     @property
     def lost(self) -> int:
-        """Messages skipped by lapping; received + lost == position - start_sequence."""
+        """Messages skipped by lapping or lost with a dead producer;
+        received + lost == position - start_sequence."""
+    @property
+    def evicted(self) -> bool:
+        """Whether this subscriber was evicted from its bounded ring."""
     @property
     def lag(self) -> int: ...
     @property

@@ -533,11 +533,19 @@ impl PySubscriber {
         Ok(self.core_ref(py)?.received())
     }
 
-    /// Messages skipped because the publisher lapped this subscriber.
-    /// Always `received + lost == position - start_sequence`.
+    /// Messages skipped because the publisher lapped this subscriber, or
+    /// because their producer died before committing them (multi-producer
+    /// rings). Always `received + lost == position - start_sequence`.
     #[getter]
     fn lost(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.core_ref(py)?.lost())
+    }
+
+    /// Whether this subscriber was evicted from its bounded ring (its reads
+    /// then raise `Evicted`).
+    #[getter]
+    fn evicted(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core_ref(py)?.evicted())
     }
 
     /// Messages published but not yet read.
