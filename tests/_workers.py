@@ -215,3 +215,124 @@ def park_forever(ring_dir, name, ready):
     sub = ringcast.Subscriber.attach(name, dir=ring_dir, wait=ringcast.WaitStrategy.park())
     ready.set()
     sub.recv()
+
+
+# Bounded and multi-producer rings ---------------------------------------------
+
+
+class ProducerCheck:
+    """Checks a multi-producer stream: per producer (the record's ``pid``),
+    its own counters (the ``seq`` field) must come strictly in order, each
+    record whole; with ``exact`` nothing may be missing."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.bad_checksums = 0
+        self.out_of_order = 0
+        self.gaps = 0
+        self.last: dict[int, int] = {}
+
+    def add(self, recs: np.ndarray) -> None:
+        if len(recs) == 0:
+            return
+        self.received += len(recs)
+        self.bad_checksums += int(np.count_nonzero(checksum(recs) != recs["checksum"]))
+        for pid in np.unique(recs["pid"]):
+            seqs = recs["seq"][recs["pid"] == pid].astype(np.int64)
+            prev = self.last.get(int(pid), -1)
+            steps = np.diff(np.concatenate(([prev], seqs)))
+            self.out_of_order += int(np.count_nonzero(steps <= 0))
+            self.gaps += int(np.sum(steps[steps > 1] - 1))
+            self.last[int(pid)] = int(seqs[-1])
+
+    def result(self, sub: ringcast.Subscriber) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "bad_checksums": self.bad_checksums,
+            "out_of_order": self.out_of_order,
+            "gaps": self.gaps,
+            "per_producer": {pid: last + 1 for pid, last in self.last.items()},
+            "sub_received": sub.received,
+            "sub_lost": sub.lost,
+            "position": sub.position,
+            "start": sub.start_sequence,
+        }
+
+
+def publish_bounded(ring_dir, name, total, batch, opts, ready, go, results):
+    """Creates a ring with `opts`, waits for `go`, publishes `total` records
+    in batches, reports how long the longest batch waited, closes."""
+    with ringcast.Publisher.create(name, dtype=REC, dir=ring_dir, **opts) as pub:
+        ready.set()
+        go.wait(60)
+        sent, longest = 0, 0.0
+        while sent < total:
+            n = min(batch, total - sent)
+            t0 = time.monotonic()
+            pub.publish_batch(make_records(sent, n))
+            longest = max(longest, time.monotonic() - t0)
+            sent += n
+        results.put({"publisher": True, "longest_wait": longest, "evictions": pub.evictions})
+        pub.unlink()
+
+
+def read_all(ring_dir, name, results, attached, *, by_producer=False, pause=0.0, batch=8192):
+    """Reads until every producer closed the ring; reports what it saw.
+    `pause`: seconds slept after each batch (a slow subscriber)."""
+    check = ProducerCheck() if by_producer else StreamCheck()
+    with ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest") as sub:
+        attached.set()
+        out = np.empty(batch, dtype=REC)
+        while True:
+            try:
+                n = sub.recv_batch_into(out, timeout=None)
+            except ringcast.RingClosed:
+                break
+            check.add(out[:n])
+            if pause:
+                time.sleep(pause)
+        results.put(check.result(sub))
+
+
+def produce(ring_dir, name, total, batch, ready, go):
+    """Joins a multi-producer ring and publishes `total` records numbered
+    0..total-1 (its own counter, in the ``seq`` field)."""
+    with ringcast.Publisher.attach(name, dir=ring_dir, dtype=REC) as pub:
+        ready.set()
+        go.wait(60)
+        sent = 0
+        while sent < total:
+            n = min(batch, total - sent)
+            pub.publish_batch(make_records(sent, n))
+            sent += n
+
+
+def produce_then_stop(ring_dir, name, before, ready):
+    """Joins a multi-producer ring, publishes `before` records, then claims
+    one more and stops itself (SIGSTOP) in the middle of writing it."""
+    pub = ringcast.Publisher.attach(name, dir=ring_dir, dtype=REC)
+    recs = make_records(0, before + 1)
+    for rec in recs[:before]:
+        pub.publish(rec)
+    pub._stop_after_claim(pub.sequence)
+    ready.set()
+    pub.publish(recs[before])  # never returns: the test kills us meanwhile
+    os._exit(3)
+
+
+def read_then_stall(ring_dir, name, attached, first, conn):
+    """A bounded-ring subscriber that reads `first` records, reports, then
+    stops reading (alive) until the test says go on (or kills it); then it
+    reads again and reports what that raised."""
+    sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
+    attached.set()
+    got = 0
+    while got < first:
+        got += len(sub.recv_batch(first - got, timeout=30))
+    conn.send(("read", got))
+    conn.recv()  # stalled here: alive, not reading
+    try:
+        while True:
+            sub.recv(timeout=5)
+    except ringcast.RingError as e:
+        conn.send((type(e).__name__, str(e)))
