@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import time
 
 import numpy as np
@@ -63,7 +62,7 @@ def test_bounded_million_messages_slow_subscriber_loses_nothing(ring_dir):
         assert r["bad_checksums"] == 0 and r["out_of_order"] == 0 and r["gaps"] == 0, r
         assert (r["first"], r["last"]) == (0, total - 1), r
     # With that slow reader a lossy ring of this size would have lapped it.
-    print("longest publisher wait: %.3f s" % publisher["longest_wait"])
+    print(f"longest publisher wait: {publisher['longest_wait']:.3f} s")
 
 
 @pytest.mark.parametrize("bounded", [True, False], ids=["bounded", "lossy"])
@@ -107,9 +106,7 @@ def test_four_producers_every_message_once_per_producer_order(ring_dir, bounded)
 
 
 def bounded_ring(ring_dir, name, **kw):
-    return ringcast.Publisher.create(
-        name, dtype=REC, capacity=64, dir=ring_dir, bounded=True, **kw
-    )
+    return ringcast.Publisher.create(name, dtype=REC, capacity=64, dir=ring_dir, bounded=True, **kw)
 
 
 def test_killed_subscriber_is_evicted_and_the_others_lose_nothing(ring_dir):
@@ -137,7 +134,7 @@ def test_killed_subscriber_is_evicted_and_the_others_lose_nothing(ring_dir):
         assert pub.evictions == 1
         # A dead subscriber is found by its lost record lock, well within the limit.
         assert longest < 1.0, longest
-        print("publisher stalled %.3f s at most; ran %.2f s" % (longest, time.monotonic() - t0))
+        print(f"publisher stalled {longest:.3f} s at most; ran {time.monotonic() - t0:.2f} s")
     r = results.get(timeout=60)
     joined([good])
     assert r["sub_lost"] == 0 and r["received"] == total and r["gaps"] == 0, r
@@ -280,10 +277,10 @@ def test_producer_table_full_and_attach_dtype_check(ring_dir):
                 ringcast.Publisher.attach("pt", dir=ring_dir)
         with pytest.raises(ringcast.SchemaMismatch):
             ringcast.Publisher.attach("pt", dir=ring_dir, dtype="<u8")
+        single = ringcast.Publisher.create("pt2", slot_size=8, capacity=8, dir=ring_dir)
         with pytest.raises(ringcast.InvalidArgument, match="multi-producer"):
-            ringcast.Publisher.create("pt2", slot_size=8, capacity=8, dir=ring_dir)._stop_after_claim(
-                1
-            )
+            single._stop_after_claim(1)
+        single.close()
 
 
 def test_multi_producer_stream_ends_when_the_last_producer_closes(ring_dir):

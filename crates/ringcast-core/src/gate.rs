@@ -87,7 +87,11 @@ mod tests {
         let mut p = Progress::default();
         assert_eq!(p.judge(10, true, 1_000, 500), Verdict::Wait);
         assert_eq!(p.judge(10, true, 1_499, 500), Verdict::Wait);
-        assert_eq!(p.judge(11, true, 1_600, 500), Verdict::Wait, "moved: new grace");
+        assert_eq!(
+            p.judge(11, true, 1_600, 500),
+            Verdict::Wait,
+            "moved: new grace"
+        );
         assert_eq!(p.judge(11, true, 2_099, 500), Verdict::Wait);
         assert_eq!(p.judge(11, true, 2_100, 500), Verdict::EvictStalled);
         assert_eq!(p.judge(11, false, 2_100, 500), Verdict::EvictDead);

@@ -445,7 +445,9 @@ pub(crate) fn init_header(header: &Header, layout: &Layout, now_unix_ns: u64) {
     crate::copy::store_bytes(&header.schema, &layout.schema);
     let modes = &header.modes.0;
     modes.watermark.store(layout.watermark, r);
-    modes.liveness_timeout_ns.store(layout.liveness_timeout_ns, r);
+    modes
+        .liveness_timeout_ns
+        .store(layout.liveness_timeout_ns, r);
     modes.claim_timeout_ns.store(layout.claim_timeout_ns, r);
     modes.max_producers.store(layout.max_producers, r);
     header.layout_checksum.store(layout.checksum(), r);
@@ -634,7 +636,11 @@ mod tests {
         }
         let mut l = plain(8, 8);
         l.watermark = 4;
-        assert!(l.check().unwrap_err().to_string().contains("only to bounded"));
+        assert!(l
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("only to bounded"));
         let mut l = plain(8, 8);
         l.flags = FLAG_MULTI_PRODUCER;
         l.claim_timeout_ns = 1;

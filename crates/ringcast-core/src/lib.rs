@@ -32,9 +32,9 @@ mod futex;
 #[cfg(not(loom))]
 pub mod gate;
 #[cfg(not(loom))]
-mod liveness;
-#[cfg(not(loom))]
 pub mod layout;
+#[cfg(not(loom))]
+mod liveness;
 #[cfg(not(loom))]
 mod mapping;
 #[cfg(not(loom))]

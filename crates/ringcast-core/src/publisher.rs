@@ -13,9 +13,9 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{
-    self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS,
-    DEFAULT_LIVENESS_TIMEOUT_NS, DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED,
-    FLAG_FIXED_SIZE, FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
+    self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
+    DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
+    FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
 use crate::mapping::Mapping;
 use crate::name;
@@ -33,9 +33,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Who may publish into a ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Producers {
     /// One publisher at a time (enforced); the fastest mode.
+    #[default]
     One,
     /// Up to `max` concurrent producers in any processes.
     Many {
@@ -126,12 +127,6 @@ impl CreateOptions {
             claim_timeout_ns,
             max_producers,
         }
-    }
-}
-
-impl Default for Producers {
-    fn default() -> Self {
-        Producers::One
     }
 }
 
@@ -699,7 +694,12 @@ impl Publisher {
 
     /// Waits (per `patience`) until a bounded ring may have room, judging
     /// the subscribers that block it. `done` of `count` messages went out.
-    fn wait_for_room(&mut self, patience: &mut Patience<'_>, done: usize, count: usize) -> Result<()> {
+    fn wait_for_room(
+        &mut self,
+        patience: &mut Patience<'_>,
+        done: usize,
+        count: usize,
+    ) -> Result<()> {
         let name = self.ring.name().to_owned();
         let Patience::Until {
             deadline,
@@ -719,7 +719,10 @@ impl Publisher {
             requested: count,
         };
         let ring = &self.ring;
-        let room = self.room.as_mut().expect("only bounded rings are ever full");
+        let room = self
+            .room
+            .as_mut()
+            .expect("only bounded rings are ever full");
         let mut waiter = Waiter::new(self.strategy);
         let mut parked = None;
         let mut next_judge = Instant::now();

@@ -181,7 +181,9 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
         typed.publish(&[0; 12]),
         Err(Error::InvalidArgument(_))
     ));
-    typed.publish_records(&[1; 48], Patience::forever()).unwrap();
+    typed
+        .publish_records(&[1; 48], Patience::forever())
+        .unwrap();
     let mut tsub = Subscriber::attach("f", Some(dir.path()), Start::Oldest).unwrap();
     let mut rows = [0u8; 64];
     let mut lens = vec![];

@@ -4,14 +4,14 @@
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
 use crate::records::{array_bytes, asarray, is_plain_bytes, RecordType};
+use crate::subscriber::{patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
+use crate::wait::PyWaitStrategy;
 use numpy::npyffi::{NpyTypes, PY_ARRAY_API};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use crate::subscriber::{patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
-use crate::wait::PyWaitStrategy;
 use ringcast_core::{
     CreateOptions, Error, Patience, Producers, Publisher as CorePublisher, RingIdentity,
 };
@@ -368,7 +368,9 @@ impl PyPublisher {
                 }));
             }
             let msgs = (0..rows).map(|i| &bytes[i * row..(i + 1) * row]);
-            send_batch(py, self.core(py)?, until, |core, p| core.publish_all(msgs, p))?;
+            send_batch(py, self.core(py)?, until, |core, p| {
+                core.publish_all(msgs, p)
+            })?;
             return Ok(rows);
         }
         let views = batch
