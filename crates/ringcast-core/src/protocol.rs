@@ -80,11 +80,21 @@ pub fn begin(slot: SlotRef<'_>, seq: u64) {
 /// `WritePayload` then `Commit` of message `seq`, after [`begin`].
 #[inline]
 pub fn finish(slot: SlotRef<'_>, seq: u64, msg: &[u8]) {
+    write_payload(slot, msg);
+    commit(slot, seq);
+}
+
+/// `WritePayload`: the length and the payload words, after [`begin`].
+#[inline]
+pub fn write_payload(slot: SlotRef<'_>, msg: &[u8]) {
     debug_assert!(msg.len() <= slot.words.len() * 8);
-    // WritePayload
     slot.len.store(msg.len() as u64, Ordering::Relaxed);
     copy::store_bytes(slot.words, msg);
-    // Commit
+}
+
+/// `Commit`: message `seq` is complete; the writer is out of the slot.
+#[inline]
+pub fn commit(slot: SlotRef<'_>, seq: u64) {
     slot.stamp.store(stamp::complete(seq), Ordering::Release);
 }
 
