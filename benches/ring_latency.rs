@@ -17,11 +17,15 @@
 //!   received and lost counts (a seqlock ring never blocks its publisher, so
 //!   a slower reader is lapped and loses messages instead);
 //! - a peer: `std::sync::mpsc::sync_channel` (crossbeam's algorithm) in the
-//!   same roles, in-process only.
+//!   same roles, in-process only;
+//! - the cost of each guarantee: the same one-way latency and throughput
+//!   through a bounded ring (the publisher waits for the reader instead of
+//!   lapping it) and through multi-producer rings with 1, 2 and 4 producer
+//!   threads (pinned together on the publisher's core), lossy and bounded.
 //!
 //! Percentiles are nearest-rank over the sorted samples.
 
-use ringcast_core::{CreateOptions, Publisher, Start, Subscriber};
+use ringcast_core::{CreateOptions, Producers, Publisher, Start, Subscriber, WaitStrategy};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -291,15 +295,85 @@ struct Cores {
     reader: Option<core_affinity::CoreId>,
 }
 
-fn create_ring(dir: &Path, name: &str) -> (Publisher, Subscriber) {
+/// Which kind of ring a run goes through.
+#[derive(Clone, Copy)]
+struct Mode {
+    label: &'static str,
+    /// Publishers wait for the subscriber instead of lapping it.
+    bounded: bool,
+    /// `None`: a single-producer ring; `Some(n)`: a multi-producer ring
+    /// written by `n` threads.
+    producers: Option<usize>,
+}
+
+impl Mode {
+    const SPMC: Mode = Mode {
+        label: "ringcast SPMC lossy",
+        bounded: false,
+        producers: None,
+    };
+
+    fn writers(&self) -> usize {
+        self.producers.unwrap_or(1)
+    }
+}
+
+/// The ring modes compared against [`Mode::SPMC`] (the cost of each guarantee).
+const MODES: [Mode; 6] = [
+    Mode {
+        label: "ringcast SPMC bounded",
+        bounded: true,
+        producers: None,
+    },
+    Mode {
+        label: "ringcast MPMC x1 lossy",
+        bounded: false,
+        producers: Some(1),
+    },
+    Mode {
+        label: "ringcast MPMC x2 lossy",
+        bounded: false,
+        producers: Some(2),
+    },
+    Mode {
+        label: "ringcast MPMC x2 bounded",
+        bounded: true,
+        producers: Some(2),
+    },
+    Mode {
+        label: "ringcast MPMC x4 lossy",
+        bounded: false,
+        producers: Some(4),
+    },
+    Mode {
+        label: "ringcast MPMC x4 bounded",
+        bounded: true,
+        producers: Some(4),
+    },
+];
+
+/// A fresh ring of `mode`: its publishers (one per writer thread) and one
+/// subscriber at the start.
+fn create_ring(dir: &Path, name: &str, mode: Mode) -> (Vec<Publisher>, Subscriber) {
     let opts = CreateOptions {
         fixed_size: true,
         dir: Some(dir.to_owned()),
+        bounded: mode.bounded.then_some(CAPACITY),
+        producers: if mode.producers.is_some() {
+            Producers::many()
+        } else {
+            Producers::One
+        },
+        wait: WaitStrategy::BusySpin,
         ..CreateOptions::new(CAPACITY, MSG_SIZE as u32)
     };
-    let publisher = Publisher::create(name, &opts).expect("create ring");
+    let mut publishers = vec![Publisher::create(name, &opts).expect("create ring")];
+    for _ in 1..mode.writers() {
+        publishers
+            .push(Publisher::attach(name, Some(dir), WaitStrategy::BusySpin).expect("attach"));
+    }
     let subscriber = Subscriber::attach(name, Some(dir), Start::Oldest).expect("attach to ring");
-    (publisher, subscriber)
+    (publishers, subscriber)
 }
 
 /// Message `seq` stamped with `stamp`: bytes 0..8 stamp, 8..16 sequence.
@@ -314,9 +388,10 @@ fn read_u64(msg: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(msg[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// Sends `total` paced messages through `send`, stamping each just before.
-fn paced_sender(clock: &Clock, total: u64, mut send: impl FnMut(&[u8; MSG_SIZE])) {
-    let pace = clock.ticks_for_ns(PACE_NS);
+/// Sends `total` messages through `send`, one per `pace_ns`, stamping each
+/// just before.
+fn paced_sender(clock: &Clock, total: u64, pace_ns: f64, mut send: impl FnMut(&[u8; MSG_SIZE])) {
+    let pace = clock.ticks_for_ns(pace_ns);
     let mut msg = [0u8; MSG_SIZE];
     let mut last = ticks();
     for seq in 0..total {
@@ -350,23 +425,31 @@ impl Round<'_> {
 /// (a) One-way latency through a fresh ring: publisher stamps, subscriber
 /// measures. The first lap of the ring (its first `CAPACITY` messages, which
 /// touch every page of the ring file for the first time) goes to `first_lap`.
-fn ring_one_way(r: Round<'_>, out: &mut Samples, first_lap: &mut Samples) {
+fn ring_one_way(r: Round<'_>, mode: Mode, out: &mut Samples, first_lap: &mut Samples) {
     assert!(
         r.warmup as u64 >= CAPACITY,
         "warm-up must cover the first lap"
     );
-    let (mut publisher, mut subscriber) = create_ring(r.dir, &format!("latency-{}", r.index));
-    let total = r.total();
+    let (publishers, mut subscriber) = create_ring(r.dir, &format!("latency-{}", r.index), mode);
+    let writers = publishers.len() as u64;
+    let per_writer = r.total().div_ceil(writers);
+    let total = per_writer * writers;
     let warmup = r.warmup as u64;
-    let barrier = Barrier::new(2);
+    let barrier = Barrier::new(publishers.len() + 1);
+    let unlink = publishers[0].identity().clone();
     thread::scope(|s| {
-        s.spawn(|| {
-            pin(r.cores.writer, "publisher");
-            barrier.wait();
-            paced_sender(r.clock, total, |m| {
-                publisher.publish(m).expect("publish");
+        for mut publisher in publishers {
+            let barrier = &barrier;
+            s.spawn(move || {
+                pin(r.cores.writer, "publisher");
+                barrier.wait();
+                // Each of n writers sends every n-th message: the ring sees
+                // the same rate whatever the number of producers.
+                paced_sender(r.clock, per_writer, PACE_NS * writers as f64, |m| {
+                    publisher.publish(m).expect("publish");
+                });
             });
-        });
+        }
         pin_scoped(s, r.cores.reader, "subscriber", || {
             let mut buf = [0u8; MSG_SIZE];
             barrier.wait();
@@ -374,7 +457,7 @@ fn ring_one_way(r: Round<'_>, out: &mut Samples, first_lap: &mut Samples) {
                 if let Some(_len) = subscriber.try_recv(&mut buf).expect("try_recv") {
                     let now = ticks();
                     let delta = now.wrapping_sub(read_u64(&buf, 0)) as i64;
-                    let seq = read_u64(&buf, 8);
+                    let seq = subscriber.position() - 1;
                     if seq >= warmup {
                         out.push_delta(r.clock, delta);
                     } else if seq < CAPACITY {
@@ -385,7 +468,7 @@ fn ring_one_way(r: Round<'_>, out: &mut Samples, first_lap: &mut Samples) {
             out.lost += subscriber.lost();
         });
     });
-    publisher.unlink().expect("unlink ring");
+    unlink.unlink().expect("unlink ring");
 }
 
 /// Runs `f` on a new scoped thread pinned to `core` and waits for it.
@@ -415,7 +498,7 @@ fn mpsc_one_way(r: Round<'_>, out: &mut Samples) {
         s.spawn(move || {
             pin(r.cores.writer, "sender");
             barrier.wait();
-            paced_sender(r.clock, total, |m| tx.send(*m).expect("send"));
+            paced_sender(r.clock, total, PACE_NS, |m| tx.send(*m).expect("send"));
         });
         pin_scoped(s, r.cores.reader, "receiver", move || {
             barrier.wait();
@@ -474,8 +557,9 @@ fn cache_line_ping_pong(r: Round<'_>, out: &mut Samples) {
 /// Round trips through two fresh rings (ping and pong); one-way = round trip
 /// / 2. Timed on one core only, so it needs no cross-core clock agreement.
 fn ring_round_trip(r: Round<'_>, out: &mut Samples) {
-    let (mut ping_pub, mut ping_sub) = create_ring(r.dir, &format!("rt-ping-{}", r.index));
-    let (mut pong_pub, mut pong_sub) = create_ring(r.dir, &format!("rt-pong-{}", r.index));
+    let (ping, mut ping_sub) = create_ring(r.dir, &format!("rt-ping-{}", r.index), Mode::SPMC);
+    let (pong, mut pong_sub) = create_ring(r.dir, &format!("rt-pong-{}", r.index), Mode::SPMC);
+    let (mut ping_pub, mut pong_pub) = (only(ping), only(pong));
     let total = r.total();
     let warmup = r.warmup as u64;
     let barrier = Barrier::new(2);
@@ -520,16 +604,27 @@ fn ring_round_trip(r: Round<'_>, out: &mut Samples) {
     pong_pub.unlink().expect("unlink ring");
 }
 
-/// (b) Flat-out throughput through a ring, one trial.
+/// The one publisher of a single-producer ring.
+fn only(mut publishers: Vec<Publisher>) -> Publisher {
+    publishers.pop().expect("one publisher")
+}
+
+/// (b) Flat-out throughput through a ring of `mode`, one trial: every writer
+/// thread publishes its share, one subscriber reads all.
 fn ring_throughput(
     dir: &Path,
     cores: Cores,
     clock: &Clock,
     total: u64,
     trial: usize,
+    mode: Mode,
 ) -> Throughput {
-    let (mut publisher, mut subscriber) = create_ring(dir, &format!("throughput-{trial}"));
-    let barrier = Barrier::new(2);
+    let (publishers, mut subscriber) = create_ring(dir, &format!("throughput-{trial}"), mode);
+    let writers = publishers.len() as u64;
+    let per_writer = total / writers;
+    let total = per_writer * writers;
+    let barrier = Barrier::new(publishers.len() + 1);
+    let unlink = publishers[0].identity().clone();
     let (pub_ticks, (sub_ticks, received, lost)) = thread::scope(|s| {
         let reader = s.spawn(|| {
             pin(cores.reader, "subscriber");
@@ -541,25 +636,38 @@ fn ring_throughput(
             }
             (ticks() - t0, subscriber.received(), subscriber.lost())
         });
-        let writer = s.spawn(|| {
-            pin(cores.writer, "publisher");
-            let mut msg = [0u8; MSG_SIZE];
-            barrier.wait();
-            let t0 = ticks();
-            for seq in 0..total {
-                msg[8..16].copy_from_slice(&seq.to_ne_bytes());
-                publisher.publish(&msg).expect("publish");
-            }
-            ticks() - t0
-        });
-        (
-            writer.join().expect("publisher thread"),
-            reader.join().expect("subscriber thread"),
-        )
+        let started = ticks();
+        let writers: Vec<_> = publishers
+            .into_iter()
+            .map(|mut publisher| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    pin(cores.writer, "publisher");
+                    let mut msg = [0u8; MSG_SIZE];
+                    barrier.wait();
+                    for seq in 0..per_writer {
+                        msg[8..16].copy_from_slice(&seq.to_ne_bytes());
+                        publisher.publish(&msg).expect("publish");
+                    }
+                    ticks()
+                })
+            })
+            .collect();
+        // Publishing ends when the last writer is done.
+        let ended = writers
+            .into_iter()
+            .map(|w| w.join().expect("publisher thread"))
+            .max()
+            .expect("a writer");
+        (ended - started, reader.join().expect("subscriber thread"))
     });
+    unlink.unlink().expect("unlink ring");
     assert_eq!(received + lost, total, "subscriber accounting");
+    if mode.bounded {
+        assert_eq!(lost, 0, "a bounded ring lost messages");
+    }
     Throughput {
-        label: "ringcast, 1 subscriber",
+        label: mode.label,
         messages: total,
         published_per_s: total as f64 / clock.ns(pub_ticks) * 1e9,
         delivered_per_s: received as f64 / clock.ns(sub_ticks) * 1e9,
@@ -756,6 +864,7 @@ fn main() {
     let mut ping_pong = Samples::default();
     let mut round_trip = Samples::default();
     let mut peer = Samples::default();
+    let mut mode_latency: Vec<Samples> = MODES.iter().map(|_| Samples::default()).collect();
     for index in 0..ROUNDS {
         let per_round = n / ROUNDS + usize::from(index < n % ROUNDS);
         let r = Round {
@@ -766,24 +875,37 @@ fn main() {
             n: per_round,
             warmup,
         };
-        ring_one_way(r, &mut one_way, &mut first_lap);
+        ring_one_way(r, Mode::SPMC, &mut one_way, &mut first_lap);
+        for (mode, samples) in MODES.iter().zip(mode_latency.iter_mut()) {
+            ring_one_way(r, *mode, samples, &mut Samples::default());
+        }
         cache_line_ping_pong(r, &mut ping_pong);
         ring_round_trip(r, &mut round_trip);
         mpsc_one_way(r, &mut peer);
     }
-    let latencies = [
+    let mut latencies = vec![
         Latency::new("ringcast publish -> try_recv", one_way),
         Latency::new("  same, first lap of a fresh ring", first_lap),
         Latency::new("cache-line ping-pong, rtt/2", ping_pong),
         Latency::new("ringcast round trip, rtt/2", round_trip),
         Latency::new("std mpsc sync_channel -> try_recv", peer),
     ];
+    for (mode, samples) in MODES.iter().zip(mode_latency) {
+        latencies.push(Latency::new(mode.label, samples));
+    }
 
     let ring_tp = Throughput::median(
         (0..TRIALS)
-            .map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t))
+            .map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t, Mode::SPMC))
             .collect(),
     );
+    let mode_tp = MODES.iter().map(|mode| {
+        Throughput::median(
+            (0..TRIALS)
+                .map(|t| ring_throughput(dir.path(), cores, &clock, throughput_total, t, *mode))
+                .collect(),
+        )
+    });
     let publish_only = Throughput::median(
         (0..TRIALS)
             .map(|t| ring_publish_only(dir.path(), cores, &clock, throughput_total, t))
@@ -794,7 +916,8 @@ fn main() {
             .map(|_| mpsc_throughput(cores, &clock, throughput_total))
             .collect(),
     );
-    let throughputs = [ring_tp, publish_only, peer_tp];
+    let mut throughputs = vec![ring_tp, publish_only, peer_tp];
+    throughputs.extend(mode_tp);
 
     let ratio = latencies[0].p50 / latencies[2].p50;
     let rt_ratio = latencies[3].p50 / latencies[2].p50;
@@ -886,6 +1009,26 @@ fn main() {
             lost_pct,
             lo / 1e6,
             hi / 1e6
+        );
+    }
+    println!();
+    println!(
+        "Cost of each guarantee, against {} (same run)",
+        Mode::SPMC.label
+    );
+    println!(
+        "{:<36} {:>14} {:>14} {:>20}",
+        "mode", "p50 ratio", "p99 ratio", "delivered/s ratio"
+    );
+    let (base_lat, base_tp) = (&latencies[0], &throughputs[0]);
+    for (i, mode) in MODES.iter().enumerate() {
+        let (l, t) = (&latencies[5 + i], &throughputs[3 + i]);
+        println!(
+            "{:<36} {:>14.2} {:>14.2} {:>20.2}",
+            mode.label,
+            l.p50 / base_lat.p50,
+            l.p99 / base_lat.p99,
+            t.delivered_per_s / base_tp.delivered_per_s
         );
     }
 }

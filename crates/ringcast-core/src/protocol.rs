@@ -125,6 +125,38 @@ pub fn previous_lap_done<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
     stamp::previous_lap_done(stamp, seq, ring.capacity())
 }
 
+/// `WaitPreviousLap` and `Begin` in one step, for the multi-producer owner of
+/// `seq`: moves the slot's stamp from the completed previous lap (or empty,
+/// on the first lap) to "writing `seq`" with a compare-exchange. `false`:
+/// the previous lap is not complete yet; nothing was changed.
+///
+/// One read-modify-write takes the slot's cache line exclusively at once;
+/// a load followed by a store would fetch it twice while readers spin on it.
+#[inline]
+pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
+    let capacity = ring.capacity();
+    let previous = if seq < capacity {
+        stamp::EMPTY
+    } else {
+        stamp::complete(seq - capacity)
+    };
+    let entered = ring
+        .slot(seq)
+        .stamp
+        .compare_exchange(
+            previous,
+            stamp::writing(seq),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok();
+    if entered {
+        // As in `begin`: the odd stamp before every payload store.
+        fence(Ordering::Release);
+    }
+    entered
+}
+
 /// `DeclareLost`: commits the slot of `seq` as lost if it still holds
 /// `observed` (a stamp on which readers of `seq` wait). Returns `false` when
 /// the slot changed meanwhile (its message arrived, or someone else declared).

@@ -595,9 +595,8 @@ impl Publisher {
                 let seq = first + j;
                 let msg = msg_at(done + j as usize);
                 if self.producer.is_some() {
-                    self.wait_previous_lap(seq);
+                    self.enter(seq);
                     let slot = self.ring.slot(seq);
-                    protocol::begin(slot, seq);
                     if self.stop_after_claim == Some(seq) {
                         stop_self();
                     }
@@ -608,7 +607,9 @@ impl Publisher {
             }
             if let Some(i) = self.producer {
                 let rec = self.ring.producer(i);
-                rec.published.fetch_add(n, Ordering::Relaxed);
+                // Only we write our record: no read-modify-write needed.
+                let published = rec.published.load(Ordering::Relaxed);
+                rec.published.store(published + n, Ordering::Relaxed);
                 rec.claim.store(CLAIM_IDLE, Ordering::Release);
             } else {
                 self.next = first + n;
@@ -665,19 +666,28 @@ impl Publisher {
         }
     }
 
-    /// `WaitPreviousLap`: waits until the slot of `seq` (claimed by us) holds
-    /// the completed previous lap. That lap's producer is normally a few
-    /// nanoseconds from committing; if it died, the slot is declared lost
-    /// after the ring's claim deadline and we go on.
-    fn wait_previous_lap(&self, seq: u64) {
-        if protocol::previous_lap_done(&self.ring, seq) {
+    /// `WaitPreviousLap` then `Begin`: enters the slot of `seq` (claimed by
+    /// us) once it holds the completed previous lap. That lap's producer is
+    /// normally a few nanoseconds from committing; if it died, the slot is
+    /// declared lost after the ring's claim deadline and we go on.
+    #[inline]
+    fn enter(&self, seq: u64) {
+        if protocol::try_enter(&self.ring, seq) {
             return;
         }
+        self.enter_slow(seq);
+    }
+
+    #[cold]
+    fn enter_slow(&self, seq: u64) {
         let capacity = self.ring.capacity();
         let deadline = Duration::from_nanos(self.ring.layout().claim_timeout_ns);
         let since = Instant::now();
         let mut polls = 0u32;
-        while !protocol::previous_lap_done(&self.ring, seq) {
+        // Look (loads) until it seems free, then try to take it.
+        while !(protocol::previous_lap_done(&self.ring, seq)
+            && protocol::try_enter(&self.ring, seq))
+        {
             polls = polls.wrapping_add(1);
             if polls < 1000 {
                 std::hint::spin_loop();
@@ -728,19 +738,27 @@ impl Publisher {
         let mut next_judge = Instant::now();
         let mut slice_end = slice.map(|s| Instant::now() + s);
         let mut polls = 0u32;
+        // Hysteresis: resume once a sixteenth of the watermark is free, not
+        // at the first free slot. A publisher resuming slot by slot would
+        // pull the reader's record line (and the reader pull it back) for
+        // every message; waiting for a few lines' worth of room lets both
+        // run in streaks. At the deadline any room at all will do.
+        let resume_at = (self.ring.layout().watermark / 16).max(1);
         loop {
             let first = match self.producer {
                 Some(_) => ring.cursor().load(Ordering::Acquire),
                 None => self.next,
             };
-            if room.room(ring, first, 1) > 0 {
+            room.rescan(ring, None);
+            let free = room.free(first);
+            if free >= resume_at {
                 return Ok(());
             }
             let step = waiter.next_step();
             if step != Step::Spin || polls % 64 == 0 {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
-                    return Err(timeout());
+                    return if free > 0 { Ok(()) } else { Err(timeout()) };
                 }
                 if now >= next_judge {
                     room.rescan(ring, Some(first));
@@ -758,7 +776,13 @@ impl Publisher {
             }
             polls = polls.wrapping_add(1);
             match step {
-                Step::Spin => std::hint::spin_loop(),
+                Step::Spin => {
+                    // Each look at the positions costs the readers a cache
+                    // miss: look every few hundred nanoseconds, not flat out.
+                    for _ in 0..16 {
+                        std::hint::spin_loop();
+                    }
+                }
                 Step::Yield => std::thread::yield_now(),
                 Step::Park => {
                     let until = [*deadline, slice_end, Some(next_judge)]
@@ -775,12 +799,13 @@ impl Publisher {
                                 None => next,
                             };
                             // Positions only: no rescan here (it needs &mut).
+                            let limit = first.saturating_add(resume_at - 1);
                             (0..ring.records_in_use()).all(|i| {
                                 let rec = ring.record(i);
                                 rec.state.load(Ordering::Acquire) != RECORD_ACTIVE
                                     || !crate::gate::blocks(
                                         rec.position.load(Ordering::Acquire),
-                                        first,
+                                        limit,
                                         ring.layout().watermark,
                                     )
                             })

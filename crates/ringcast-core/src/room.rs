@@ -66,6 +66,11 @@ impl Room {
         gate::room(first, self.limit, want)
     }
 
+    /// Messages that may be written from `first` on, as of the last scan.
+    pub(crate) fn free(&self, first: u64) -> u64 {
+        self.limit.saturating_sub(first)
+    }
+
     /// Rescans the subscriber table and refreshes the cached limit. With
     /// `blocked_at`, also judges every subscriber that blocks that sequence
     /// (releasing dead ones, evicting stalled ones). Returns how many

@@ -174,14 +174,15 @@ fn reader_without_recheck_is_caught() {
 fn producer(ring: &TestRing, messages: u64, wait_previous_lap: bool) {
     for _ in 0..messages {
         let seq = protocol::claim(ring, 1);
+        let slot = ring.slot(seq);
         if wait_previous_lap {
-            while !protocol::previous_lap_done(ring, seq) {
+            while !protocol::try_enter(ring, seq) {
                 thread::yield_now();
             }
+        } else {
+            protocol::begin(slot, seq);
         }
         let i = (seq % ring.capacity()) as usize;
-        let slot = ring.slot(seq);
-        protocol::begin(slot, seq);
         let others = ring.inside[i].fetch_add(1, Ordering::AcqRel);
         assert_eq!(others, 0, "two writers inside the slot of seq {seq}");
         protocol::write_payload(slot, &message(seq));
