@@ -336,3 +336,17 @@ def read_then_stall(ring_dir, name, attached, first, conn):
             sub.recv(timeout=5)
     except ringcast.RingError as e:
         conn.send((type(e).__name__, str(e)))
+
+
+def blocked_publish(ring_dir, name, ready):
+    """Blocks in publish() on a full bounded ring (its own subscriber never
+    reads) until interrupted."""
+    pub = ringcast.Publisher.create(name, slot_size=8, capacity=8, dir=ring_dir, bounded=True)
+    sub = ringcast.Subscriber.attach(name, dir=ring_dir)
+    pub.publish_batch([b"x"] * 8)
+    ready.set()
+    try:
+        pub.publish(b"blocked")
+    except KeyboardInterrupt:
+        os._exit(42 if sub.received == 0 else 2)
+    os._exit(1)

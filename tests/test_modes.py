@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ import ringcast
 from _workers import (
     REC,
     ProducerCheck,
+    blocked_publish,
     kill,
     make_records,
     produce,
@@ -296,3 +298,13 @@ def test_multi_producer_stream_ends_when_the_last_producer_closes(ring_dir):
     b.close()
     with pytest.raises(ringcast.RingClosed):
         sub.recv(timeout=1)
+
+
+def test_blocked_publish_is_interrupted_by_ctrl_c(ring_dir):
+    ready = ctx.Event()
+    p = start(blocked_publish, ring_dir, "ctrlc", ready)
+    assert ready.wait(30)
+    time.sleep(0.2)  # let it block
+    os.kill(p.pid, signal.SIGINT)
+    p.join(10)
+    assert p.exitcode == 42
