@@ -308,3 +308,33 @@ def test_blocked_publish_is_interrupted_by_ctrl_c(ring_dir):
     os.kill(p.pid, signal.SIGINT)
     p.join(10)
     assert p.exitcode == 42
+
+
+def test_async_subscriber_recovers_a_dead_producers_slot(ring_dir):
+    import asyncio
+
+    name = "asyncclaim"
+    with ringcast.Publisher.create(
+        name, dtype=REC, capacity=64, dir=ring_dir, producers="many", claim_timeout=0.1
+    ) as survivor:
+        sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
+        ready = ctx.Event()
+        victim = start(produce_then_stop, ring_dir, name, 5, ready)
+        assert ready.wait(30)
+        _, status = os.waitpid(victim.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        kill(victim)
+        survivor.publish_batch(make_records(0, 3))
+
+        async def read(n):
+            got = 0
+            while got < n:
+                got += len(await sub.recv_batch_async(64, timeout=5))
+            return got
+
+        # Nothing wakes an awaiting subscriber for a dead producer's slot:
+        # its readiness thread must recover the slot itself.
+        assert asyncio.run(read(8)) == 8
+        assert sub.lost == 1
+        sub.close()
+        survivor.unlink()

@@ -12,12 +12,12 @@
 
 use crate::error::{Error, Result};
 use crate::futex;
-use crate::ring::RingMap;
+use crate::ring::{RingMap, StuckWatch};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// State shared between a subscriber and its readiness thread.
 struct Shared {
@@ -126,8 +126,14 @@ fn run(s: &Shared) {
         let position = s.position.load(Ordering::Relaxed);
         if !s.ring.readable_at(position) && !s.ring.ended_at(position) {
             let parked = s.ring.register_parked(s.record);
+            let multi = s.ring.layout().multi_producer();
+            let mut stuck = StuckWatch::new();
             while !stopped() && !s.ring.readable_at(position) && !s.ring.ended_at(position) {
-                parked.sleep(position, None);
+                // Multi-producer: wake up in time to recover a slot whose
+                // producer died (nobody would wake us for it).
+                let recheck = multi.then(|| Instant::now() + s.ring.claim_deadline());
+                parked.sleep(position, recheck);
+                stuck.nothing_at(&s.ring, position, Some(Instant::now()));
             }
         }
         if stopped() {

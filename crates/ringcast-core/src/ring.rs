@@ -15,7 +15,7 @@ use crate::{barrier, futex};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A mapped ring whose layout has been validated; all accessors stay in bounds.
 pub(crate) struct RingMap {
@@ -392,6 +392,62 @@ impl RingMap {
             self.wake_all_parked();
         }
         declared || stamp::observe(slot.stamp.load(Ordering::Acquire), seq) != Observed::NotYet
+    }
+}
+
+/// Notices a reader that has waited on one claimed slot of a multi-producer
+/// ring for the claim deadline, and asks the ring to recover the slot (it is
+/// declared lost if its producer died; see [`RingMap::recover_abandoned`]).
+#[derive(Debug, Clone)]
+pub(crate) struct StuckWatch {
+    seq: u64,
+    since: Option<Instant>,
+    polls: u32,
+}
+
+/// Polls of an empty slot between two looks at the clock.
+const POLLS_PER_CLOCK: u32 = 256;
+
+impl StuckWatch {
+    pub(crate) const fn new() -> Self {
+        Self {
+            seq: u64::MAX,
+            since: None,
+            polls: 0,
+        }
+    }
+
+    /// Called when a read at `seq` found nothing; `now`: a clock reading the
+    /// caller already has (else one is taken every [`POLLS_PER_CLOCK`] calls).
+    /// Returns `true` when the slot was recovered (read again).
+    pub(crate) fn nothing_at(&mut self, ring: &RingMap, seq: u64, now: Option<Instant>) -> bool {
+        if !ring.layout().multi_producer() {
+            return false;
+        }
+        if seq != self.seq {
+            *self = Self::new();
+            self.seq = seq;
+        }
+        self.polls = self.polls.wrapping_add(1);
+        let now = match now {
+            Some(now) => now,
+            None if self.polls % POLLS_PER_CLOCK == 0 => Instant::now(),
+            None => return false,
+        };
+        let since = *self.since.get_or_insert(now);
+        if now.saturating_duration_since(since) < ring.claim_deadline() {
+            return false;
+        }
+        self.since = Some(now);
+        ring.recover_abandoned(seq)
+    }
+}
+
+impl RingMap {
+    /// Multi-producer rings: how long a claimed slot is waited on before its
+    /// producer's liveness is checked.
+    pub(crate) fn claim_deadline(&self) -> Duration {
+        Duration::from_nanos(self.layout.claim_timeout_ns)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED, RECORD_ACTIVE, R
 use crate::name;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
-use crate::ring::{pid_alive, unix_now_ns, RingMap};
+use crate::ring::{pid_alive, unix_now_ns, RingMap, StuckWatch};
 use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
 use std::io;
@@ -59,58 +59,6 @@ pub enum WaitEnd {
     Deadline,
     /// The between-slices callback asked to stop.
     Stopped,
-}
-
-/// Notices a reader that has waited on one claimed slot of a multi-producer
-/// ring for the claim deadline, and asks the ring to recover the slot (it is
-/// declared lost if its producer died; see [`RingMap::recover_abandoned`]).
-#[derive(Debug, Clone)]
-struct StuckWatch {
-    seq: u64,
-    since: Option<Instant>,
-    polls: u32,
-}
-
-/// Polls of an empty slot between two looks at the clock.
-const POLLS_PER_CLOCK: u32 = 256;
-
-impl StuckWatch {
-    const fn new() -> Self {
-        Self {
-            seq: u64::MAX,
-            since: None,
-            polls: 0,
-        }
-    }
-
-    /// Called when a read at `seq` found nothing; `now`: a clock reading the
-    /// caller already has (else one is taken every [`POLLS_PER_CLOCK`] calls).
-    /// Returns `true` when the slot was recovered (read again).
-    fn nothing_at(&mut self, ring: &RingMap, seq: u64, now: Option<Instant>) -> bool {
-        if !ring.layout().multi_producer() {
-            return false;
-        }
-        if seq != self.seq {
-            *self = Self::new();
-            self.seq = seq;
-        }
-        self.polls = self.polls.wrapping_add(1);
-        let now = match now {
-            Some(now) => now,
-            None if self.polls % POLLS_PER_CLOCK == 0 => Instant::now(),
-            None => return false,
-        };
-        let since = *self.since.get_or_insert(now);
-        if now.saturating_duration_since(since) < claim_deadline(ring) {
-            return false;
-        }
-        self.since = Some(now);
-        ring.recover_abandoned(seq)
-    }
-}
-
-fn claim_deadline(ring: &RingMap) -> Duration {
-    Duration::from_nanos(ring.layout().claim_timeout_ns)
 }
 
 /// The error for a subscriber evicted from a bounded ring, if it was.
@@ -190,7 +138,7 @@ impl WaitHandle {
                 Step::Yield => std::thread::yield_now(),
                 Step::Park => {
                     // Multi-producer: wake up in time to check a stuck slot.
-                    let recheck = multi.then(|| Instant::now() + claim_deadline(ring));
+                    let recheck = multi.then(|| Instant::now() + ring.claim_deadline());
                     let until = [deadline, slice_end, recheck].into_iter().flatten().min();
                     parked
                         .get_or_insert_with(|| ring.register_parked(self.record))
