@@ -33,8 +33,9 @@ pub fn blocks(position: u64, seq: u64, watermark: u64) -> bool {
 /// What a blocked publisher remembers about a subscriber's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
-    /// Position last seen, and when (monotonic ns) it was first seen there.
-    seen: Option<(u64, u64)>,
+    /// Owner (an identity of the record's current subscriber) and position
+    /// last seen, and when (monotonic ns) they were first seen.
+    seen: Option<(u64, u64, u64)>,
 }
 
 /// A blocked publisher's decision about one subscriber that blocks it.
@@ -49,15 +50,23 @@ pub enum Verdict {
 }
 
 impl Progress {
-    /// Judges a blocking subscriber seen at `position` at time `now_ns`.
-    /// A subscriber that moved since the last look starts a new grace period;
-    /// one that has not moved for `liveness_ns` is evicted.
-    pub fn judge(&mut self, position: u64, alive: bool, now_ns: u64, liveness_ns: u64) -> Verdict {
+    /// Judges a blocking subscriber (`owner` identifies who holds the
+    /// record) seen at `position` at time `now_ns`. A subscriber that moved
+    /// since the last look, or a new owner, starts a new grace period; one
+    /// that has not moved for `liveness_ns` is evicted.
+    pub fn judge(
+        &mut self,
+        owner: u64,
+        position: u64,
+        alive: bool,
+        now_ns: u64,
+        liveness_ns: u64,
+    ) -> Verdict {
         if !alive {
             return Verdict::EvictDead;
         }
         match self.seen {
-            Some((p, since)) if p == position => {
+            Some((o, p, since)) if o == owner && p == position => {
                 if now_ns.saturating_sub(since) >= liveness_ns {
                     Verdict::EvictStalled
                 } else {
@@ -65,7 +74,7 @@ impl Progress {
                 }
             }
             _ => {
-                self.seen = Some((position, now_ns));
+                self.seen = Some((owner, position, now_ns));
                 Verdict::Wait
             }
         }
@@ -85,18 +94,15 @@ mod tests {
     #[test]
     fn stalled_subscriber_is_evicted_after_the_limit_only() {
         let mut p = Progress::default();
-        assert_eq!(p.judge(10, true, 1_000, 500), Verdict::Wait);
-        assert_eq!(p.judge(10, true, 1_499, 500), Verdict::Wait);
-        assert_eq!(
-            p.judge(11, true, 1_600, 500),
-            Verdict::Wait,
-            "moved: new grace"
-        );
-        assert_eq!(p.judge(11, true, 2_099, 500), Verdict::Wait);
-        assert_eq!(p.judge(11, true, 2_100, 500), Verdict::EvictStalled);
-        assert_eq!(p.judge(11, false, 2_100, 500), Verdict::EvictDead);
+        assert_eq!(p.judge(1, 10, true, 1_000, 500), Verdict::Wait);
+        assert_eq!(p.judge(1, 10, true, 1_499, 500), Verdict::Wait);
+        assert_eq!(p.judge(1, 11, true, 1_600, 500), Verdict::Wait, "moved");
+        assert_eq!(p.judge(1, 11, true, 2_099, 500), Verdict::Wait);
+        assert_eq!(p.judge(2, 11, true, 2_100, 500), Verdict::Wait, "new owner");
+        assert_eq!(p.judge(2, 11, true, 2_600, 500), Verdict::EvictStalled);
+        assert_eq!(p.judge(2, 11, false, 2_600, 500), Verdict::EvictDead);
         p.reset();
-        assert_eq!(p.judge(11, true, 9_000, 500), Verdict::Wait);
+        assert_eq!(p.judge(2, 11, true, 9_000, 500), Verdict::Wait);
     }
 
     proptest! {
@@ -138,7 +144,7 @@ mod tests {
             for (pos, dt) in steps {
                 now += dt;
                 if last != Some(pos) { since = now; last = Some(pos); }
-                let v = p.judge(pos, true, now, liveness);
+                let v = p.judge(7, pos, true, now, liveness);
                 prop_assert_eq!(v == Verdict::EvictStalled, now - since >= liveness);
                 prop_assert_ne!(v, Verdict::EvictDead);
             }

@@ -696,7 +696,7 @@ impl Publisher {
             } else {
                 std::thread::sleep(Duration::from_micros(50));
                 if since.elapsed() >= deadline && seq >= capacity {
-                    self.ring.recover_abandoned(seq - capacity);
+                    self.ring.recover_abandoned(seq, false);
                 }
             }
         }
@@ -710,61 +710,68 @@ impl Publisher {
         done: usize,
         count: usize,
     ) -> Result<()> {
-        let name = self.ring.name().to_owned();
+        let ring = &self.ring;
+        let room = self
+            .room
+            .as_mut()
+            .expect("only bounded rings are ever full");
+        let first_free = |producer: Option<usize>, next: u64| match producer {
+            Some(_) => ring.cursor().load(Ordering::Acquire),
+            None => next,
+        };
+        // Hysteresis: resume once a sixteenth of the watermark is free, not
+        // at the first free slot. A publisher resuming slot by slot would
+        // pull the reader's record line (and the reader pull it back) for
+        // every message; waiting for a few lines' worth of room lets both
+        // run in streaks. At the deadline any room at all will do. The
+        // subscribers judged are those that block the sequence waited for.
+        let resume_at = (ring.layout().watermark / 16).max(1);
         let Patience::Until {
             deadline,
             slice,
             between,
         } = patience
         else {
+            // Even without waiting, dead and stalled subscribers must not
+            // gate the ring forever: judge them (at most every few ms).
+            let first = first_free(self.producer, self.next);
+            if room.judge_if_due(ring, first) && room.free(first) > 0 {
+                return Ok(());
+            }
             return Err(Error::RingFull {
-                name,
+                name: ring.name().to_owned(),
                 published: done,
                 requested: count,
             });
         };
         let timeout = || Error::PublishTimeout {
-            name: self.ring.name().to_owned(),
+            name: ring.name().to_owned(),
             published: done,
             requested: count,
         };
-        let ring = &self.ring;
-        let room = self
-            .room
-            .as_mut()
-            .expect("only bounded rings are ever full");
         let mut waiter = Waiter::new(self.strategy);
         let mut parked = None;
-        let mut next_judge = Instant::now();
         let mut slice_end = slice.map(|s| Instant::now() + s);
         let mut polls = 0u32;
-        // Hysteresis: resume once a sixteenth of the watermark is free, not
-        // at the first free slot. A publisher resuming slot by slot would
-        // pull the reader's record line (and the reader pull it back) for
-        // every message; waiting for a few lines' worth of room lets both
-        // run in streaks. At the deadline any room at all will do.
-        let resume_at = (self.ring.layout().watermark / 16).max(1);
         loop {
-            let first = match self.producer {
-                Some(_) => ring.cursor().load(Ordering::Acquire),
-                None => self.next,
-            };
+            let first = first_free(self.producer, self.next);
             room.rescan(ring, None);
-            let free = room.free(first);
+            let mut free = room.free(first);
             if free >= resume_at {
                 return Ok(());
+            }
+            if room.judge_if_due(ring, first + resume_at - 1) {
+                free = room.free(first);
+                if free >= resume_at {
+                    return Ok(());
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return if free > 0 { Ok(()) } else { Err(timeout()) };
             }
             let step = waiter.next_step();
             if step != Step::Spin || polls % 64 == 0 {
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return if free > 0 { Ok(()) } else { Err(timeout()) };
-                }
-                if now >= next_judge {
-                    room.rescan(ring, Some(first));
-                    next_judge = now + JUDGE_EVERY;
-                    continue;
-                }
                 if let (Some(end), Some(s), Some(between)) = (slice_end, *slice, between.as_mut()) {
                     if now >= end {
                         if !between() {
@@ -785,7 +792,7 @@ impl Publisher {
                 }
                 Step::Yield => std::thread::yield_now(),
                 Step::Park => {
-                    let until = [*deadline, slice_end, Some(next_judge)]
+                    let until = [*deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
                         .into_iter()
                         .flatten()
                         .min();

@@ -244,7 +244,7 @@ impl RingMap {
     /// Resets a record whose owner is gone (caller holds its lock).
     pub(crate) fn clean_record(&self, rec: &SubscriberRecord) {
         let state = rec.state.swap(RECORD_FREE, Ordering::AcqRel);
-        if self.layout.bounded() && matches!(state, RECORD_ACTIVE | RECORD_JOINING) {
+        if self.layout.bounded() && state == RECORD_ACTIVE {
             self.header()
                 .gates
                 .0
@@ -354,25 +354,34 @@ impl RingMap {
             .count()
     }
 
-    /// A reader (or producer) has waited at least the claim deadline for
-    /// message `seq`: if the producer that claimed it is dead, declare the
-    /// slot lost. Returns `true` when the slot no longer holds anything to
-    /// wait for (declared now, or its message arrived meanwhile).
+    /// A reader (or producer) has waited at least the claim deadline on the
+    /// slot of message `seq`: if the producer whose write the slot is stuck
+    /// on ([`stamp::blocking_lap`]: `seq` itself, or an earlier lap of the
+    /// slot) is dead, declare that message lost. `include_seq: false` (a
+    /// producer waiting to enter its own `seq`) only ever declares an earlier
+    /// lap. Returns `true` when something was declared or the slot moved.
     ///
-    /// A slot is declared lost only when no live producer owns, or may be
-    /// about to own, `seq`. Producers announce a claim in their record before
+    /// A message is declared lost only when no live producer owns, or may be
+    /// about to own, it. Producers announce a claim in their record before
     /// making it (`CLAIM_PENDING`, then the claimed range), and the claim's
     /// release orders the announcement before it: having seen the cursor past
-    /// `seq`, we see its owner's announcement (or a later state). A live
-    /// producer is never robbed of its slot, so a slot never has two writers.
-    pub(crate) fn recover_abandoned(&self, seq: u64) -> bool {
+    /// the message, we see its owner's announcement (or a later state). A
+    /// live producer is never robbed of its slot, so a slot never has two
+    /// writers, and stamps never go backwards.
+    pub(crate) fn recover_abandoned(&self, seq: u64, include_seq: bool) -> bool {
         if !self.layout.multi_producer() || self.cursor().load(Ordering::Acquire) <= seq {
             return false;
         }
         let slot = self.slot(seq);
         let observed = slot.stamp.load(Ordering::Acquire);
-        if stamp::observe(observed, seq) != Observed::NotYet {
+        if include_seq && stamp::observe(observed, seq) != Observed::NotYet {
             return true;
+        }
+        let Some(stuck) = stamp::blocking_lap(observed, seq, self.capacity()) else {
+            return false;
+        };
+        if stuck > seq || (stuck == seq && !include_seq) {
+            return false;
         }
         for i in 0..self.layout.max_producers as usize {
             let rec = self.producer(i);
@@ -381,17 +390,17 @@ impl RingMap {
             }
             let first = rec.claim.load(Ordering::Acquire);
             let end = rec.claim_end.load(Ordering::Acquire);
-            let may_own = first == CLAIM_PENDING || (first <= seq && seq < end);
+            let may_own = first == CLAIM_PENDING || (first <= stuck && stuck < end);
             if may_own && liveness::held_by_other(&self.file, self.layout.producer_offset(i)) {
                 return false; // a live producer is (or may be) writing it
             }
         }
-        let declared = crate::protocol::declare_lost(slot, seq, observed);
+        let declared = crate::protocol::declare_lost(slot, stuck, observed);
         if declared {
             // Readers parked on the ring wait for this slot.
             self.wake_all_parked();
         }
-        declared || stamp::observe(slot.stamp.load(Ordering::Acquire), seq) != Observed::NotYet
+        declared || slot.stamp.load(Ordering::Acquire) != observed
     }
 }
 
@@ -405,8 +414,10 @@ pub(crate) struct StuckWatch {
     polls: u32,
 }
 
-/// Polls of an empty slot between two looks at the clock.
-const POLLS_PER_CLOCK: u32 = 256;
+/// Polls of an empty slot between two looks at the clock (the first poll of
+/// a new sequence always looks, so a slowly polling reader starts counting
+/// the deadline at once).
+const POLLS_PER_CLOCK: u32 = 16;
 
 impl StuckWatch {
     pub(crate) const fn new() -> Self {
@@ -431,7 +442,7 @@ impl StuckWatch {
         self.polls = self.polls.wrapping_add(1);
         let now = match now {
             Some(now) => now,
-            None if self.polls % POLLS_PER_CLOCK == 0 => Instant::now(),
+            None if self.since.is_none() || self.polls % POLLS_PER_CLOCK == 0 => Instant::now(),
             None => return false,
         };
         let since = *self.since.get_or_insert(now);
@@ -439,7 +450,7 @@ impl StuckWatch {
             return false;
         }
         self.since = Some(now);
-        ring.recover_abandoned(seq)
+        ring.recover_abandoned(seq, true)
     }
 }
 

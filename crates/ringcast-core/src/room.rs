@@ -37,6 +37,8 @@ pub(crate) struct Room {
     progress: Vec<Progress>,
     /// Reference point of the monotonic clock used for progress judgments.
     clock_origin: Instant,
+    /// When blocking subscribers may be judged again.
+    next_judge: Instant,
 }
 
 impl Room {
@@ -50,20 +52,36 @@ impl Room {
             epoch: 0,
             progress: vec![Progress::default(); layout.max_subscribers as usize],
             clock_origin: Instant::now(),
+            next_judge: Instant::now(),
         };
         room.rescan(ring, None);
         room
     }
 
     /// How many of `want` messages starting at `first` may be written now.
-    /// Cheap while the cached limit allows it.
+    /// Cheap while the cached limit allows it. Never more than the
+    /// watermark: the epoch is looked at again at least that often, so a
+    /// subscriber that joins during a long batch is protected from the
+    /// batch's next stretch on (see `Subscriber::attach`).
     #[inline]
     pub(crate) fn room(&mut self, ring: &RingMap, first: u64, want: u64) -> u64 {
         let epoch = ring.header().gates.0.epoch.load(Ordering::Relaxed);
         if first >= self.limit || epoch != self.epoch {
             self.rescan(ring, None);
         }
-        gate::room(first, self.limit, want)
+        gate::room(first, self.limit, want.min(self.watermark))
+    }
+
+    /// Judges the subscribers that block sequence `target`, at most every
+    /// [`JUDGE_EVERY`]; returns whether a judgment ran.
+    pub(crate) fn judge_if_due(&mut self, ring: &RingMap, target: u64) -> bool {
+        let now = Instant::now();
+        if now < self.next_judge {
+            return false;
+        }
+        self.next_judge = now + JUDGE_EVERY;
+        self.rescan(ring, Some(target));
+        true
     }
 
     /// Messages that may be written from `first` on, as of the last scan.
@@ -91,10 +109,23 @@ impl Room {
             // Acquire: the subscriber stored its position after copying the
             // messages below it out; we overwrite them only after this load.
             let position = rec.position.load(Ordering::Acquire);
+            let owner = rec.attached_unix_ns.load(Ordering::Relaxed);
             match blocked_at {
+                // A subscriber waiting for a message that is not committed
+                // (a multi-producer slot still being written) is not stalled.
+                Some(seq)
+                    if gate::blocks(position, seq, self.watermark)
+                        && !ring.readable_at(position) =>
+                {
+                    self.progress[i].reset();
+                    if !ring.record_owner_alive(i) && ring.release_if_dead(i) {
+                        evicted += 1;
+                        continue;
+                    }
+                }
                 Some(seq) if gate::blocks(position, seq, self.watermark) => {
                     let alive = ring.record_owner_alive(i);
-                    match self.progress[i].judge(position, alive, now_ns, self.liveness_ns) {
+                    match self.progress[i].judge(owner, position, alive, now_ns, self.liveness_ns) {
                         Verdict::Wait => {}
                         Verdict::EvictDead => {
                             self.progress[i].reset();
@@ -105,7 +136,7 @@ impl Room {
                         }
                         Verdict::EvictStalled => {
                             self.progress[i].reset();
-                            if evict(ring, i) {
+                            if evict(ring, i, owner, position) {
                                 evicted += 1;
                             }
                             continue;
@@ -122,11 +153,17 @@ impl Room {
     }
 }
 
-/// Marks subscriber record `i` evicted (once, whoever asks); it then gates
+/// Marks subscriber record `i` evicted (once, whoever asks) if it still
+/// holds the subscriber judged (same owner, same position); it then gates
 /// nobody and its owner's next read reports the eviction.
-fn evict(ring: &RingMap, i: usize) -> bool {
-    let won = ring
-        .record(i)
+fn evict(ring: &RingMap, i: usize, owner: u64, position: u64) -> bool {
+    let rec = ring.record(i);
+    if rec.attached_unix_ns.load(Ordering::Acquire) != owner
+        || rec.position.load(Ordering::Acquire) != position
+    {
+        return false; // it moved, or the record changed hands
+    }
+    let won = rec
         .state
         .compare_exchange(
             RECORD_ACTIVE,

@@ -94,6 +94,29 @@ pub const fn previous_lap_done(stamp: u64, seq: u64, capacity: u64) -> bool {
     }
 }
 
+/// Whose write a slot is stuck on, for a reader (or producer) waiting there
+/// for message `seq` while the slot holds `observed`: the sequence whose
+/// producer must commit (or be declared lost) before anything can move.
+///
+/// - "writing `s`" (`s <= seq`, same slot): the producer of `s` is inside;
+/// - the completed lap before `seq` (or empty on the first lap): the
+///   producer of `seq` has not entered;
+/// - an older complete lap `s`, or empty on a later lap: the producer of the
+///   lap after it (`s + capacity`, or `seq mod capacity`) has not entered.
+///
+/// `None` when `observed` does not keep a reader of `seq` waiting (or does
+/// not belong to this slot: damage).
+#[inline]
+pub fn blocking_lap(observed: u64, seq: u64, capacity: u64) -> Option<u64> {
+    let same_slot = |s: u64| s <= seq && (seq - s) % capacity == 0;
+    match decode(observed) {
+        SlotState::Writing(s) if same_slot(s) => Some(s),
+        SlotState::Complete(s) if s < seq && same_slot(s) => Some(s + capacity),
+        SlotState::Empty => Some(seq % capacity),
+        _ => None,
+    }
+}
+
 /// A lapped reader skips this fraction of the ring beyond the oldest message.
 pub const LAP_HEADROOM_DIVISOR: u64 = 8;
 
@@ -184,6 +207,28 @@ mod tests {
                 prop_assert!(!previous_lap_done(complete(other), seq, cap));
             }
             prop_assert!(!previous_lap_done(writing(other), seq, cap));
+        }
+
+        /// The lap a stuck slot waits on is in the slot, not after `seq`, and
+        /// declaring it lost (a complete stamp) lets that lap's successor in.
+        #[test]
+        fn blocking_lap_is_the_next_writer_of_the_slot(seq in 0u64..1 << 40, cap_log in 1u32..12, back in 0u64..5) {
+            let cap = 1u64 << cap_log;
+            let earlier = seq.checked_sub(back * cap);
+            if let Some(s) = earlier {
+                prop_assert_eq!(blocking_lap(writing(s), seq, cap), Some(s));
+                let lap = blocking_lap(complete(s), seq, cap);
+                if s < seq {
+                    prop_assert_eq!(lap, Some(s + cap));
+                    prop_assert!(previous_lap_done(complete(s), s + cap, cap));
+                } else {
+                    prop_assert_eq!(lap, None); // complete(seq) is ready, not stuck
+                }
+            }
+            let first = blocking_lap(EMPTY, seq, cap).unwrap();
+            prop_assert!(first < cap && first % cap == seq % cap);
+            prop_assert_eq!(blocking_lap(complete(seq + cap), seq, cap), None);
+            prop_assert_eq!(blocking_lap(writing(seq + 1), seq, cap), None);
         }
 
         /// A lapped reader always moves forward, never past the cursor, and

@@ -223,15 +223,26 @@ impl Subscriber {
         rec.start.store(first, Ordering::Relaxed);
         rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
         sub.mirror();
-        // Gate from now on: publishers rescan when the epoch moves, and the
-        // membarrier makes sure each of them either sees the new epoch before
-        // its next write or wrote only what our cursor read already covered
-        // (see `room`). Messages overwritten before that count as lost.
+        // Gate from now on: publishers look at the epoch at least every
+        // `watermark` messages and rescan when it moved. After the membarrier
+        // each publisher either sees the new epoch before its next stretch of
+        // writes, or began that stretch at a sequence no later than the
+        // cursor we read below; a stretch starting at `f` overwrites only
+        // messages before `f`. So with `Latest` we start at that cursor and
+        // lose nothing; an older start may find early messages overwritten
+        // meanwhile, which are counted as lost.
         rec.state.store(RECORD_ACTIVE, Ordering::Release);
+        let mut sub = sub;
         if bounded {
             let gates = &sub.ring.header().gates.0;
             gates.epoch.fetch_add(1, Ordering::SeqCst);
             crate::barrier::reader_side();
+            if start == Start::Latest {
+                let now = sub.ring.cursor().load(Ordering::Acquire).max(first);
+                sub.pos = ReaderPosition::starting_at(now);
+                sub.record().start.store(now, Ordering::Relaxed);
+                sub.mirror();
+            }
         }
         Ok(sub)
     }

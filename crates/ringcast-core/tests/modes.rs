@@ -235,3 +235,99 @@ fn second_producer_joins_only_multi_producer_rings() {
     drop(b);
     assert_eq!(a.producer_count(), 1);
 }
+
+/// A subscriber that reads a little after the publisher blocked and then
+/// stops, leaving less than the resume threshold free, is still judged and
+/// evicted: the publisher judges against the sequence it waits for.
+#[test]
+fn subscriber_stalling_just_after_a_little_progress_is_evicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = CreateOptions {
+        bounded: Some(64),
+        liveness_timeout: Duration::from_millis(100),
+        ..opts(dir.path(), 64)
+    };
+    let mut publisher = Publisher::create("h", &o).unwrap();
+    let mut sub = Subscriber::attach("h", Some(dir.path()), Start::Latest).unwrap();
+    for i in 0..64 {
+        publisher.publish(&msg(0, i)).unwrap();
+    }
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut buf = [0u8; 16];
+        sub.try_recv(&mut buf).unwrap();
+        sub.try_recv(&mut buf).unwrap(); // 2 free: below the resume threshold
+        std::thread::sleep(Duration::from_secs(2));
+        sub
+    });
+    let t0 = Instant::now();
+    publisher
+        .publish_with(
+            &msg(0, 64),
+            Patience::until(Some(t0 + Duration::from_secs(5))),
+        )
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert_eq!(publisher.evictions(), 1);
+    assert!(reader.join().unwrap().evicted());
+}
+
+/// `try_publish` alone (no waiting) also gets a stalled subscriber evicted
+/// once it has blocked the ring for the liveness limit.
+#[test]
+fn try_publish_alone_evicts_a_stalled_subscriber() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = CreateOptions {
+        bounded: Some(4),
+        liveness_timeout: Duration::from_millis(50),
+        ..opts(dir.path(), 4)
+    };
+    let mut publisher = Publisher::create("t", &o).unwrap();
+    let sub = Subscriber::attach("t", Some(dir.path()), Start::Latest).unwrap();
+    for i in 0..4 {
+        publisher.try_publish(&msg(0, i)).unwrap();
+    }
+    let t0 = Instant::now();
+    let mut full = 0;
+    while publisher.try_publish(&msg(0, 4)).is_err() {
+        full += 1;
+        assert!(t0.elapsed() < Duration::from_secs(2), "never evicted");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(full > 0 && publisher.evictions() == 1 && sub.evicted());
+}
+
+/// A subscriber attaching while a long batch is being published is protected
+/// from the moment `attach` returns: the batch never runs more than the
+/// watermark past its position.
+#[test]
+fn long_batch_respects_a_subscriber_that_joins_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = CreateOptions {
+        bounded: Some(8),
+        fixed_size: true,
+        ..opts(dir.path(), 8)
+    };
+    let mut publisher = Publisher::create("b", &o).unwrap();
+    let data = vec![0u8; 16 * 2_000_000];
+    let writer = std::thread::spawn(move || {
+        publisher
+            .publish_records(&data, Patience::forever())
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(10));
+    let mut sub = Subscriber::attach("b", Some(dir.path()), Start::Latest).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        sub.lag() <= 8,
+        "publisher ran {} past the subscriber",
+        sub.lag()
+    );
+    let mut buf = [0u8; 16];
+    for _ in 0..1000 {
+        while sub.try_recv(&mut buf).unwrap().is_none() {}
+    }
+    assert_eq!(sub.lost(), 0);
+    drop(sub);
+    writer.join().unwrap();
+}
