@@ -84,18 +84,27 @@ class StreamCheck:
         }
 
 
+def publish_in_batches(pub, total, batch, pace_every=0) -> float:
+    """Publishes records 0..total-1 in batches; returns the longest a batch
+    took (seconds). `pace_every`: pause briefly after that many records."""
+    sent, longest = 0, 0.0
+    while sent < total:
+        n = min(batch, total - sent)
+        t0 = time.monotonic()
+        pub.publish_batch(make_records(sent, n))
+        longest = max(longest, time.monotonic() - t0)
+        sent += n
+        if pace_every and sent % pace_every == 0:
+            time.sleep(0.0005)
+    return longest
+
+
 def publish_stream(ring_dir, name, total, batch, capacity, ready, go, pace_every=0):
     """Creates the ring, waits for `go`, publishes `total` records, closes."""
     with ringcast.Publisher.create(name, dtype=REC, capacity=capacity, dir=ring_dir) as pub:
         ready.set()
         go.wait(30)
-        sent = 0
-        while sent < total:
-            n = min(batch, total - sent)
-            pub.publish_batch(make_records(sent, n))
-            sent += n
-            if pace_every and sent % pace_every == 0:
-                time.sleep(0.0005)
+        publish_in_batches(pub, total, batch, pace_every)
         pub.unlink()
 
 
@@ -265,13 +274,7 @@ def publish_bounded(ring_dir, name, total, batch, opts, ready, go, results):
     with ringcast.Publisher.create(name, dtype=REC, dir=ring_dir, **opts) as pub:
         ready.set()
         go.wait(60)
-        sent, longest = 0, 0.0
-        while sent < total:
-            n = min(batch, total - sent)
-            t0 = time.monotonic()
-            pub.publish_batch(make_records(sent, n))
-            longest = max(longest, time.monotonic() - t0)
-            sent += n
+        longest = publish_in_batches(pub, total, batch)
         results.put({"publisher": True, "longest_wait": longest, "evictions": pub.evictions})
         pub.unlink()
 
@@ -300,11 +303,7 @@ def produce(ring_dir, name, total, batch, ready, go):
     with ringcast.Publisher.attach(name, dir=ring_dir, dtype=REC) as pub:
         ready.set()
         go.wait(60)
-        sent = 0
-        while sent < total:
-            n = min(batch, total - sent)
-            pub.publish_batch(make_records(sent, n))
-            sent += n
+        publish_in_batches(pub, total, batch)
 
 
 def produce_then_stop(ring_dir, name, before, ready):

@@ -57,6 +57,25 @@ def _check_wait(wait: Any) -> None:
         )
 
 
+E = TypeVar("E", "Publisher", "Subscriber")
+
+
+def _adopt_schema(end: E, name: str, dtype: Any) -> E:
+    """Gives a publisher or subscriber that opened an existing ring the
+    ring's dtype, after checking it against the ``dtype`` the caller expects;
+    on any error the end is closed before the error propagates."""
+    try:
+        found = _schema.decode(end.schema, repr(name))
+        if dtype is not None:
+            _schema.check_expected(found, dtype, repr(name))
+    except BaseException:
+        end.close()
+        raise
+    if found is not None:
+        end._set_dtype(found)
+    return end
+
+
 class Publisher(_native.Publisher):
     """A writer of a ring. Create the ring with :meth:`Publisher.create`; join
     a multi-producer ring (or take over a single-producer one whose publisher
@@ -171,17 +190,7 @@ class Publisher(_native.Publisher):
         The layout, dtype and modes come from the ring; ``dtype``, when given,
         must match (else :class:`SchemaMismatch`)."""
         _check_wait(wait)
-        pub = cls(name, dir=_dir_arg(dir), wait=wait, attach=True)
-        try:
-            found = _schema.decode(pub.schema, repr(name))
-            if dtype is not None:
-                _schema.check_expected(found, dtype, repr(name))
-        except BaseException:
-            pub.close()
-            raise
-        if found is not None:
-            pub._set_dtype(found)
-        return pub
+        return _adopt_schema(cls(name, dir=_dir_arg(dir), wait=wait, attach=True), name, dtype)
 
 
 class Subscriber(_native.Subscriber):
@@ -211,17 +220,7 @@ class Subscriber(_native.Subscriber):
                 f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
             )
         _check_wait(wait)
-        sub = cls(name, dir=_dir_arg(dir), start=start, wait=wait)
-        try:
-            found = _schema.decode(sub.schema, repr(name))
-            if dtype is not None:
-                _schema.check_expected(found, dtype, repr(name))
-        except BaseException:
-            sub.close()
-            raise
-        if found is not None:
-            sub._set_dtype(found)
-        return sub
+        return _adopt_schema(cls(name, dir=_dir_arg(dir), start=start, wait=wait), name, dtype)
 
     # asyncio (and uvloop): the event loop watches a readiness file descriptor
     # that a helper thread signals when the next message can be read, so a

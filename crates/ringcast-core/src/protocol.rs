@@ -134,17 +134,11 @@ pub fn previous_lap_done<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
 /// a load followed by a store would fetch it twice while readers spin on it.
 #[inline]
 pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
-    let capacity = ring.capacity();
-    let previous = if seq < capacity {
-        stamp::EMPTY
-    } else {
-        stamp::complete(seq - capacity)
-    };
     let entered = ring
         .slot(seq)
         .stamp
         .compare_exchange(
-            previous,
+            stamp::previous_lap(seq, ring.capacity()),
             stamp::writing(seq),
             Ordering::AcqRel,
             Ordering::Relaxed,

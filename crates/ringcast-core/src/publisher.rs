@@ -286,29 +286,19 @@ impl Publisher {
     /// joins a multi-producer ring as one more producer, or takes over a
     /// single-producer ring whose publisher is gone (its sequence continues).
     pub fn attach(name: &str, dir: Option<&Path>, wait: WaitStrategy) -> Result<Self> {
-        name::validate(name)?;
-        let dir = name::resolve_dir(dir);
-        let path = name::ring_path(&dir, name);
-        let file = match crate::ring::open_ring_file(&path) {
-            Ok(f) => f,
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotFound {
-                    name: name.to_owned(),
-                    path,
-                    available: name::list(&dir),
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let (file, path) = crate::ring::open_named(name, dir)?;
         let opts = CreateOptions {
             exist_ok: true,
             wait,
             ..CreateOptions::new(2, 1)
         };
-        Self::open_existing(file, &path, name, None, &opts)?.ok_or_else(|| Error::NotFound {
-            name: name.to_owned(),
-            path: path.clone(),
-            available: name::list(&dir),
+        Self::open_existing(file, &path, name, None, &opts)?.ok_or_else(|| {
+            // The name was replaced while we locked it.
+            Error::NotFound {
+                name: name.to_owned(),
+                available: path.parent().map(name::list).unwrap_or_default(),
+                path,
+            }
         })
     }
 
@@ -680,8 +670,7 @@ impl Publisher {
 
     #[cold]
     fn enter_slow(&self, seq: u64) {
-        let capacity = self.ring.capacity();
-        let deadline = Duration::from_nanos(self.ring.layout().claim_timeout_ns);
+        let deadline = self.ring.claim_deadline();
         let since = Instant::now();
         let mut polls = 0u32;
         // Look (loads) until it seems free, then try to take it.
@@ -695,7 +684,8 @@ impl Publisher {
                 std::thread::yield_now();
             } else {
                 std::thread::sleep(Duration::from_micros(50));
-                if since.elapsed() >= deadline && seq >= capacity {
+                if since.elapsed() >= deadline {
+                    // Never our own `seq`: only an earlier lap of the slot.
                     self.ring.recover_abandoned(seq, false);
                 }
             }
@@ -715,10 +705,6 @@ impl Publisher {
             .room
             .as_mut()
             .expect("only bounded rings are ever full");
-        let first_free = |producer: Option<usize>, next: u64| match producer {
-            Some(_) => ring.cursor().load(Ordering::Acquire),
-            None => next,
-        };
         // Hysteresis: resume once a sixteenth of the watermark is free, not
         // at the first free slot. A publisher resuming slot by slot would
         // pull the reader's record line (and the reader pull it back) for
@@ -734,7 +720,7 @@ impl Publisher {
         else {
             // Even without waiting, dead and stalled subscribers must not
             // gate the ring forever: judge them (at most every few ms).
-            let first = first_free(self.producer, self.next);
+            let first = next_sequence(ring, self.producer, self.next);
             if room.judge_if_due(ring, first) && room.free(first) > 0 {
                 return Ok(());
             }
@@ -754,7 +740,7 @@ impl Publisher {
         let mut slice_end = slice.map(|s| Instant::now() + s);
         let mut polls = 0u32;
         loop {
-            let first = first_free(self.producer, self.next);
+            let first = next_sequence(ring, self.producer, self.next);
             room.rescan(ring, None);
             let mut free = room.free(first);
             if free >= resume_at {
@@ -801,21 +787,13 @@ impl Publisher {
                     parked
                         .get_or_insert_with(|| ring.register_space_waiter())
                         .sleep(until, || {
-                            let first = match producer {
-                                Some(_) => ring.cursor().load(Ordering::Acquire),
-                                None => next,
-                            };
                             // Positions only: no rescan here (it needs &mut).
-                            let limit = first.saturating_add(resume_at - 1);
-                            (0..ring.records_in_use()).all(|i| {
-                                let rec = ring.record(i);
-                                rec.state.load(Ordering::Acquire) != RECORD_ACTIVE
-                                    || !crate::gate::blocks(
-                                        rec.position.load(Ordering::Acquire),
-                                        limit,
-                                        ring.layout().watermark,
-                                    )
-                            })
+                            let first = next_sequence(ring, producer, next);
+                            let limit = crate::gate::limit(
+                                crate::room::slowest_active(ring),
+                                ring.layout().watermark,
+                            );
+                            crate::gate::room(first, limit, resume_at) >= resume_at
                         });
                 }
             }
@@ -853,10 +831,7 @@ impl Publisher {
     /// Sequence number the next message will get. On multi-producer rings:
     /// the next sequence any producer will claim (a snapshot).
     pub fn sequence(&self) -> u64 {
-        match self.producer {
-            Some(_) => self.ring.cursor().load(Ordering::Acquire),
-            None => self.next,
-        }
+        next_sequence(&self.ring, self.producer, self.next)
     }
 
     /// Messages this producer has published (multi-producer rings), or the
@@ -938,6 +913,16 @@ impl Publisher {
     /// attached keep their mapping; new ones no longer find the ring.
     pub fn unlink(&self) -> Result<()> {
         self.identity.unlink()
+    }
+}
+
+/// The next sequence to be written: the shared claim cursor on
+/// multi-producer rings (`producer` is ours), our own `next` otherwise.
+#[inline]
+fn next_sequence(ring: &RingMap, producer: Option<usize>, next: u64) -> u64 {
+    match producer {
+        Some(_) => ring.cursor().load(Ordering::Acquire),
+        None => next,
     }
 }
 

@@ -47,6 +47,26 @@ pub(crate) fn open_ring_file(path: &Path) -> Result<File> {
         })
 }
 
+/// Opens ring `name` in `dir` (`None`: the default directory) for mapping:
+/// the file and its path. A missing ring is `NotFound`, listing the rings
+/// that are there.
+pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<(File, PathBuf)> {
+    crate::name::validate(name)?;
+    let dir = crate::name::resolve_dir(dir);
+    let path = crate::name::ring_path(&dir, name);
+    match open_ring_file(&path) {
+        Ok(file) => Ok((file, path)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::NotFound {
+                name: name.to_owned(),
+                path,
+                available: crate::name::list(&dir),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl RingMap {
     /// Maps `file` (already open) and validates it as a ring.
     pub(crate) fn open(file: File, path: &Path, name: &str) -> Result<Self> {

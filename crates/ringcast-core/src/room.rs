@@ -153,6 +153,16 @@ impl Room {
     }
 }
 
+/// Position of the slowest active subscriber, as the records say now
+/// (`None`: nobody gates the ring). No judging, no caching.
+pub(crate) fn slowest_active(ring: &RingMap) -> Option<u64> {
+    (0..ring.records_in_use())
+        .map(|i| ring.record(i))
+        .filter(|rec| rec.state.load(Ordering::Acquire) == RECORD_ACTIVE)
+        .map(|rec| rec.position.load(Ordering::Acquire))
+        .min()
+}
+
 /// Marks subscriber record `i` evicted (once, whoever asks) if it still
 /// holds the subscriber judged (same owner, same position); it then gates
 /// nobody and its owner's next read reports the eviction.

@@ -87,10 +87,17 @@ pub const fn observe(stamp: u64, expected: u64) -> Observed {
 /// writer of the previous lap is still inside the slot.
 #[inline]
 pub const fn previous_lap_done(stamp: u64, seq: u64, capacity: u64) -> bool {
+    stamp == previous_lap(seq, capacity)
+}
+
+/// The stamp a slot holds once the lap before `seq` is done: message
+/// `seq - capacity` complete, or empty when `seq` is on the first lap.
+#[inline]
+pub const fn previous_lap(seq: u64, capacity: u64) -> u64 {
     if seq < capacity {
-        stamp == EMPTY
+        EMPTY
     } else {
-        stamp == complete(seq - capacity)
+        complete(seq - capacity)
     }
 }
 

@@ -12,13 +12,11 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED, RECORD_ACTIVE, RECORD_EVICTED};
-use crate::name;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
 use crate::ring::{pid_alive, unix_now_ns, RingMap, StuckWatch};
 use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
-use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -170,20 +168,7 @@ pub struct Subscriber {
 impl Subscriber {
     /// Attaches to ring `name`; layout and schema come from the ring header.
     pub fn attach(name: &str, dir: Option<&Path>, start: Start) -> Result<Self> {
-        name::validate(name)?;
-        let dir = name::resolve_dir(dir);
-        let path = name::ring_path(&dir, name);
-        let file = match crate::ring::open_ring_file(&path) {
-            Ok(f) => f,
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotFound {
-                    name: name.to_owned(),
-                    path,
-                    available: name::list(&dir),
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let (file, path) = crate::ring::open_named(name, dir)?;
         let ring = Arc::new(RingMap::open(file, &path, name)?);
         if let Start::At(seq) = start {
             if seq > MAX_SEQ {

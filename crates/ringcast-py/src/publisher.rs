@@ -45,6 +45,34 @@ impl PyPublisher {
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
         self.inner.as_ref().ok_or_else(|| closed(py, &self.name))
     }
+
+    /// Publishes `msg` without waiting; when a bounded ring is full and
+    /// `wait` is `Some(timeout)`, waits for room (GIL released) up to
+    /// `timeout` seconds (None: forever), else raises `RingFull`.
+    fn publish_one(
+        &mut self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        wait: Option<Option<f64>>,
+    ) -> PyResult<()> {
+        let Self {
+            inner,
+            records,
+            name,
+            ..
+        } = self;
+        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
+        with_message(msg, records.as_mut(), |bytes| {
+            match core.try_publish(bytes) {
+                Ok(_) => Ok(()),
+                Err(Error::RingFull { .. }) if wait.is_some() => {
+                    let until = deadline(py, wait.flatten())?;
+                    waiting(py, core, until, |core, p| core.publish_with(bytes, p)).map(|_| ())
+                }
+                Err(e) => Err(py_err(py)(e)),
+            }
+        })
+    }
 }
 
 /// Calls `f` with the bytes of the message `msg` for a ring of record type
@@ -284,38 +312,13 @@ impl PyPublisher {
         msg: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let Self {
-            inner,
-            records,
-            name,
-            ..
-        } = self;
-        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
-        with_message(msg, records.as_mut(), |bytes| {
-            match core.try_publish(bytes) {
-                Ok(_) => Ok(()),
-                Err(Error::RingFull { .. }) => {
-                    let until = deadline(py, timeout)?;
-                    waiting(py, core, until, |core, p| core.publish_with(bytes, p)).map(|_| ())
-                }
-                Err(e) => Err(py_err(py)(e)),
-            }
-        })
+        self.publish_one(py, msg, Some(timeout))
     }
 
     /// Publishes one message if the ring has room for it now; raises
     /// `RingFull` (nothing published) when a bounded ring is full.
     fn try_publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Self {
-            inner,
-            records,
-            name,
-            ..
-        } = self;
-        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
-        with_message(msg, records.as_mut(), |bytes| {
-            core.try_publish(bytes).map(|_| ()).map_err(py_err(py))
-        })
+        self.publish_one(py, msg, None)
     }
 
     /// Publishes many messages at once; returns how many were published.
