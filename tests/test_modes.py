@@ -233,7 +233,22 @@ def test_bounded_ring_refuses_bad_modes(ring_dir):
         ringcast.Publisher.create("w", slot_size=8, capacity=8, dir=ring_dir, producers="two")
     with pytest.raises(ringcast.InvalidArgument, match="max_producers"):
         ringcast.Publisher.create("w", slot_size=8, capacity=8, dir=ring_dir, max_producers=2)
-    assert ringcast.list_rings(ring_dir) == []
+    with pytest.raises(ringcast.InvalidArgument, match="max_producers"):
+        ringcast.Publisher.create(
+            "w", slot_size=8, capacity=8, dir=ring_dir, producers="many", max_producers=0
+        )
+    with pytest.raises(ringcast.InvalidArgument, match="claim_timeout"):
+        ringcast.Publisher.create(
+            "w", slot_size=8, capacity=8, dir=ring_dir, producers="many", claim_timeout=-1
+        )
+    with pytest.raises(ringcast.InvalidArgument, match="WaitStrategy"):
+        ringcast.Publisher.create("w", slot_size=8, capacity=8, dir=ring_dir, wait="spin")
+    with pytest.raises(ringcast.InvalidArgument, match="WaitStrategy"):
+        ringcast.Publisher.attach("w", dir=ring_dir, wait="spin")
+    with pytest.raises(ringcast.InvalidArgument, match="timeout"):
+        with ringcast.Publisher.create("t", slot_size=8, capacity=8, dir=ring_dir) as pub:
+            pub.publish(b"x", timeout=-1)
+    assert ringcast.list_rings(ring_dir) == ["t"]
 
 
 def test_watermark_limits_how_far_the_publisher_runs_ahead(ring_dir):

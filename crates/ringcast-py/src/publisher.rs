@@ -62,12 +62,16 @@ impl PyPublisher {
             ..
         } = self;
         let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
+        // A bad timeout is refused even when no wait turns out to be needed.
+        let until = wait.map(|t| deadline(py, t)).transpose()?;
         with_message(msg, records.as_mut(), |bytes| {
             match core.try_publish(bytes) {
                 Ok(_) => Ok(()),
-                Err(Error::RingFull { .. }) if wait.is_some() => {
-                    let until = deadline(py, wait.flatten())?;
-                    waiting(py, core, until, |core, p| core.publish_with(bytes, p)).map(|_| ())
+                Err(Error::RingFull { .. }) if until.is_some() => {
+                    waiting(py, core, until.flatten(), |core, p| {
+                        core.publish_with(bytes, p)
+                    })
+                    .map(|_| ())
                 }
                 Err(e) => Err(py_err(py)(e)),
             }
