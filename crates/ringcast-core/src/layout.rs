@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// First eight bytes of every ring file.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
 /// Format version this build reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
 /// Granularity `header_len` is rounded to.

@@ -2,7 +2,9 @@
 //!
 //! The same functions run on a shared-memory ring (`ring::RingMap`) and, under
 //! `--cfg loom`, on in-process slots that loom model-checks. Names of the steps
-//! match the actions of the TLA+ model of the ring.
+//! match the actions of the TLA+ models in `tla/` (SpmcRing, MpmcRing,
+//! BoundedRing and the shared reader, RingReader); `tla/README.md` maps each
+//! action to the function that implements it.
 //!
 //! Writer (single producer): `Begin` stores the odd stamp, a release fence
 //! orders it before the payload, `WritePayload` stores the words, `Commit`
@@ -13,9 +15,8 @@
 //! until the slot holds the completed previous lap, then `Begin`,
 //! `WritePayload` and `Commit` as above; there is no `Advance`, the cursor
 //! already counts claimed sequences. A slot whose producer died after `Claim`
-//! is `DeclareLost`: a survivor takes it with a compare-exchange on the
-//! stamp and commits it with the [`LOST_LEN`] marker, which readers skip and
-//! count as lost.
+//! is `DeclareLost`: a survivor moves its stamp to [`stamp::lost`] with one
+//! compare-exchange, and readers skip it and count it as lost.
 //!
 //! Reader: `CheckStamp` loads the stamp (acquire); on the expected even value it
 //! copies the payload, issues an acquire fence and `Recheck`s the stamp. If any
@@ -52,10 +53,6 @@ pub trait Slots {
     /// Number of messages published so far (the next sequence to be written).
     fn cursor(&self) -> &AtomicU64;
 }
-
-/// Payload length that marks a slot declared lost (its producer died between
-/// claiming and committing it). No real message has this length.
-pub const LOST_LEN: u64 = u64::MAX;
 
 /// Writes message `seq` into its slot and advances the cursor to `seq + 1`.
 ///
@@ -126,24 +123,32 @@ pub fn previous_lap_done<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
 }
 
 /// `WaitPreviousLap` and `Begin` in one step, for the multi-producer owner of
-/// `seq`: moves the slot's stamp from the completed previous lap (or empty,
-/// on the first lap) to "writing `seq`" with a compare-exchange. `false`:
-/// the previous lap is not complete yet; nothing was changed.
+/// `seq`: moves the slot's stamp from the completed (or lost) previous lap,
+/// or empty on the first lap, to "writing `seq`" with a compare-exchange.
+/// `false`: the previous lap is not done yet; nothing was changed.
 ///
 /// One read-modify-write takes the slot's cache line exclusively at once;
 /// a load followed by a store would fetch it twice while readers spin on it.
 #[inline]
 pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
-    let entered = ring
-        .slot(seq)
-        .stamp
-        .compare_exchange(
-            stamp::previous_lap(seq, ring.capacity()),
+    let slot = ring.slot(seq);
+    let enter = |from| {
+        slot.stamp.compare_exchange(
+            from,
             stamp::writing(seq),
             Ordering::AcqRel,
             Ordering::Relaxed,
         )
-        .is_ok();
+    };
+    let entered = match enter(stamp::previous_lap(seq, ring.capacity())) {
+        Ok(_) => true,
+        // A previous lap declared lost is done too (rare: a producer died).
+        Err(actual) => {
+            actual & stamp::LOST_FLAG != 0
+                && stamp::previous_lap_done(actual, seq, ring.capacity())
+                && enter(actual).is_ok()
+        }
+    };
     if entered {
         // As in `begin`: the odd stamp before every payload store.
         fence(Ordering::Release);
@@ -151,29 +156,25 @@ pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
     entered
 }
 
-/// `DeclareLost`: commits the slot of `seq` as lost if it still holds
-/// `observed` (a stamp on which readers of `seq` wait). Returns `false` when
-/// the slot changed meanwhile (its message arrived, or someone else declared).
+/// `DeclareLost`: marks the slot of `seq` lost if it still holds `observed`
+/// (a stamp on which readers of `seq` wait). Returns `false` when the slot
+/// changed meanwhile (its message arrived, or someone else declared).
 ///
-/// Caller guarantees: the producer that claimed `seq` is dead, so the
-/// compare-exchange makes the caller the only writer of the slot.
+/// One compare-exchange and no payload: nobody is ever inside the slot on
+/// the declarer's behalf, so two survivors declaring at once cannot both
+/// win, and neither can touch the next lap's message.
+///
+/// Caller guarantees: no live producer owns or is claiming `seq` (see
+/// `RingMap::recover_abandoned`).
 pub fn declare_lost(slot: SlotRef<'_>, seq: u64, observed: u64) -> bool {
-    if slot
-        .stamp
+    slot.stamp
         .compare_exchange(
             observed,
-            stamp::writing(seq),
+            stamp::lost(seq),
             Ordering::AcqRel,
             Ordering::Relaxed,
         )
-        .is_err()
-    {
-        return false;
-    }
-    fence(Ordering::Release);
-    slot.len.store(LOST_LEN, Ordering::Relaxed);
-    slot.stamp.store(stamp::complete(seq), Ordering::Release);
-    true
+        .is_ok()
 }
 
 /// Outcome of one attempt to read message `seq` from its slot.
@@ -204,6 +205,7 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
         Observed::Ready => {}
         Observed::NotYet => return SlotRead::NotYet,
         Observed::Lapped => return SlotRead::Lapped,
+        Observed::Abandoned => return SlotRead::Abandoned,
     }
     let len = slot.len.load(Ordering::Relaxed);
     let max = slot.max_len.min(slot.words.len() * 8);
@@ -217,9 +219,7 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     if second != first {
         return SlotRead::Lapped;
     }
-    if len == LOST_LEN {
-        SlotRead::Abandoned
-    } else if len > max as u64 || (slot.exact && len != max as u64) {
+    if len > max as u64 || (slot.exact && len != max as u64) {
         // Judged before anything is consumed, so the reader stays put.
         SlotRead::BadLength(len)
     } else if len as usize > out.len() {

@@ -600,6 +600,7 @@ impl Publisher {
                 // Only we write our record: no read-modify-write needed.
                 let published = rec.published.load(Ordering::Relaxed);
                 rec.published.store(published + n, Ordering::Relaxed);
+                // TLA+ (MpmcRing): Release.
                 rec.claim.store(CLAIM_IDLE, Ordering::Release);
             } else {
                 self.next = first + n;
@@ -627,6 +628,7 @@ impl Publisher {
             None => {
                 // Claim: announce first, so that a reader who sees the cursor
                 // past our sequences also sees that a live producer owns them.
+                // TLA+ (MpmcRing): Announce, Claim, RecordClaim.
                 rec.claim.store(CLAIM_PENDING, Ordering::Relaxed);
                 let first = protocol::claim(ring, want);
                 rec.claim_end.store(first + want, Ordering::Relaxed);
@@ -668,6 +670,8 @@ impl Publisher {
         self.enter_slow(seq);
     }
 
+    /// TLA+ (MpmcRing): `Enter` retried, and `ProducerRecovers` after the
+    /// claim deadline.
     #[cold]
     fn enter_slow(&self, seq: u64) {
         let deadline = self.ring.claim_deadline();
@@ -711,6 +715,7 @@ impl Publisher {
         // every message; waiting for a few lines' worth of room lets both
         // run in streaks. At the deadline any room at all will do. The
         // subscribers judged are those that block the sequence waited for.
+        // TLA+ (BoundedRing): Wait, ScanRecord with a judge target, Resume.
         let resume_at = (ring.layout().watermark / 16).max(1);
         let Patience::Until {
             deadline,

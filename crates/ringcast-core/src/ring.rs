@@ -388,6 +388,9 @@ impl RingMap {
     /// the message, we see its owner's announcement (or a later state). A
     /// live producer is never robbed of its slot, so a slot never has two
     /// writers, and stamps never go backwards.
+    ///
+    /// TLA+ (MpmcRing): `RecoverStart` (cursor and stamp), `RecoverScan`
+    /// (one producer record per step), `RecoverDeclare`.
     pub(crate) fn recover_abandoned(&self, seq: u64, include_seq: bool) -> bool {
         if !self.layout.multi_producer() || self.cursor().load(Ordering::Acquire) <= seq {
             return false;

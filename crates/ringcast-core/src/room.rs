@@ -63,6 +63,8 @@ impl Room {
     /// watermark: the epoch is looked at again at least that often, so a
     /// subscriber that joins during a long batch is protected from the
     /// batch's next stretch on (see `Subscriber::attach`).
+    ///
+    /// TLA+ (BoundedRing): `Reserve` then `Room`.
     #[inline]
     pub(crate) fn room(&mut self, ring: &RingMap, first: u64, want: u64) -> u64 {
         let epoch = ring.header().gates.0.epoch.load(Ordering::Relaxed);
@@ -92,7 +94,8 @@ impl Room {
     /// Rescans the subscriber table and refreshes the cached limit. With
     /// `blocked_at`, also judges every subscriber that blocks that sequence
     /// (releasing dead ones, evicting stalled ones). Returns how many
-    /// subscribers were evicted.
+    /// subscribers were evicted. TLA+ (BoundedRing): `StartScan`, then
+    /// `ScanRecord` once per record.
     pub(crate) fn rescan(&mut self, ring: &RingMap, blocked_at: Option<u64>) -> usize {
         // The epoch is read before the positions: a join after this load is
         // caught by the next call.

@@ -4,6 +4,14 @@
 //! being written into it and `2*seq + 2` once message `seq` is complete. Stamps
 //! of one slot only ever grow, so a reader expecting `seq` can tell from one
 //! load whether its message is ready, not there yet, or already overwritten.
+//!
+//! On multi-producer rings a message whose producer died between claiming
+//! and committing it is declared lost by storing [`lost`]`(seq)`: its complete
+//! stamp with [`LOST_FLAG`] set. Declaring is one compare-exchange and writes
+//! no payload, so a declarer is never inside a slot (the TLA+ model
+//! `tla/MpmcRing.tla` found two declarers inside one slot when declaring
+//! wrote "writing `seq`" first). Ordering ignores the flag: a lost `seq` is
+//! as far along as a complete one.
 
 /// Stamp of a slot that has never been written.
 pub const EMPTY: u64 = 0;
@@ -20,9 +28,25 @@ pub const fn complete(seq: u64) -> u64 {
     seq.wrapping_mul(2).wrapping_add(2)
 }
 
-/// Largest sequence number a ring accepts (stamps of larger ones would not
-/// fit in 64 bits); reached after 146 years at a billion messages a second.
-pub const MAX_SEQ: u64 = (1 << 62) - 1;
+/// Flag bit of a [`lost`] stamp. No stamp of a sequence up to [`MAX_SEQ`]
+/// reaches it.
+pub const LOST_FLAG: u64 = 1 << 63;
+
+/// Stamp of a slot whose message `seq` was declared lost.
+#[inline]
+pub const fn lost(seq: u64) -> u64 {
+    complete(seq) | LOST_FLAG
+}
+
+/// A stamp without its [`LOST_FLAG`]: how far along the slot is.
+#[inline]
+pub const fn progress(stamp: u64) -> u64 {
+    stamp & !LOST_FLAG
+}
+
+/// Largest sequence number a ring accepts (stamps of larger ones would reach
+/// [`LOST_FLAG`]); reached after 146 years at a billion messages a second.
+pub const MAX_SEQ: u64 = (1 << 62) - 2;
 
 /// What a slot holds, decoded from its stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +57,16 @@ pub enum SlotState {
     Writing(u64),
     /// Message `seq` is complete.
     Complete(u64),
+    /// Message `seq` was declared lost (a complete lap without a message).
+    Lost(u64),
 }
 
 /// Decodes a stamp.
 #[inline]
 pub const fn decode(stamp: u64) -> SlotState {
-    if stamp == EMPTY {
+    if stamp & LOST_FLAG != 0 {
+        SlotState::Lost((progress(stamp).saturating_sub(2)) / 2)
+    } else if stamp == EMPTY {
         SlotState::Empty
     } else if stamp % 2 == 1 {
         SlotState::Writing((stamp - 1) / 2)
@@ -57,6 +85,8 @@ pub enum Observed {
     NotYet,
     /// The slot already holds a later lap: the expected message is gone.
     Lapped,
+    /// The expected message was declared lost: skip it, count it lost.
+    Abandoned,
 }
 
 /// Classifies `stamp` for a reader that expects message `expected`.
@@ -68,9 +98,12 @@ pub const fn observe(stamp: u64, expected: u64) -> Observed {
     if stamp == complete(expected) {
         return Observed::Ready;
     }
+    if stamp == lost(expected) {
+        return Observed::Abandoned;
+    }
     match decode(stamp) {
         SlotState::Empty => Observed::NotYet,
-        SlotState::Writing(s) | SlotState::Complete(s) => {
+        SlotState::Writing(s) | SlotState::Complete(s) | SlotState::Lost(s) => {
             if s <= expected {
                 Observed::NotYet
             } else {
@@ -81,17 +114,18 @@ pub const fn observe(stamp: u64, expected: u64) -> Observed {
 }
 
 /// Whether the slot of `seq` is free for a multi-producer writer of `seq`:
-/// the previous lap of the slot, message `seq - capacity`, is complete (or
-/// was declared lost, which also leaves a complete stamp), or the slot was
-/// never written and `seq` is on the first lap. Any other stamp means the
-/// writer of the previous lap is still inside the slot.
+/// the previous lap of the slot, message `seq - capacity`, is complete or
+/// was declared lost, or the slot was never written and `seq` is on the
+/// first lap. Any other stamp means the writer of the previous lap is still
+/// inside the slot (or has not entered it yet).
 #[inline]
 pub const fn previous_lap_done(stamp: u64, seq: u64, capacity: u64) -> bool {
-    stamp == previous_lap(seq, capacity)
+    progress(stamp) == previous_lap(seq, capacity)
 }
 
 /// The stamp a slot holds once the lap before `seq` is done: message
-/// `seq - capacity` complete, or empty when `seq` is on the first lap.
+/// `seq - capacity` complete, or empty when `seq` is on the first lap (the
+/// lap may also be [`lost`], which [`progress`] maps to the same value).
 #[inline]
 pub const fn previous_lap(seq: u64, capacity: u64) -> u64 {
     if seq < capacity {
@@ -118,7 +152,9 @@ pub fn blocking_lap(observed: u64, seq: u64, capacity: u64) -> Option<u64> {
     let same_slot = |s: u64| s <= seq && (seq - s) % capacity == 0;
     match decode(observed) {
         SlotState::Writing(s) if same_slot(s) => Some(s),
-        SlotState::Complete(s) if s < seq && same_slot(s) => Some(s + capacity),
+        SlotState::Complete(s) | SlotState::Lost(s) if s < seq && same_slot(s) => {
+            Some(s + capacity)
+        }
         SlotState::Empty => Some(seq % capacity),
         _ => None,
     }
@@ -173,13 +209,26 @@ mod tests {
         assert_eq!(observe(complete(3 - 2), 3), Observed::NotYet);
         assert_eq!(observe(writing(7), 3), Observed::Lapped);
         assert_eq!(observe(complete(7), 3), Observed::Lapped);
+        assert_eq!(observe(lost(3), 3), Observed::Abandoned);
+        assert_eq!(observe(lost(1), 3), Observed::NotYet);
+        assert_eq!(observe(lost(7), 3), Observed::Lapped);
+    }
+
+    #[test]
+    fn the_largest_sequence_stays_clear_of_the_lost_flag() {
+        assert_eq!(complete(MAX_SEQ) & LOST_FLAG, 0);
+        assert_eq!(decode(complete(MAX_SEQ)), SlotState::Complete(MAX_SEQ));
+        assert_eq!(decode(lost(MAX_SEQ)), SlotState::Lost(MAX_SEQ));
+        assert_eq!(decode(lost(0)), SlotState::Lost(0));
     }
 
     proptest! {
         #[test]
-        fn decode_inverts_encode(seq in 0u64..(u64::MAX / 2 - 1)) {
+        fn decode_inverts_encode(seq in 0u64..=MAX_SEQ) {
             prop_assert_eq!(decode(writing(seq)), SlotState::Writing(seq));
             prop_assert_eq!(decode(complete(seq)), SlotState::Complete(seq));
+            prop_assert_eq!(decode(lost(seq)), SlotState::Lost(seq));
+            prop_assert_eq!(progress(lost(seq)), complete(seq));
         }
 
         /// Within one slot, stamps of the laps `seq - k*cap`, `seq`, `seq + k*cap`
@@ -204,6 +253,7 @@ mod tests {
             let cap = 1u64 << cap_log;
             if seq >= cap {
                 prop_assert!(previous_lap_done(complete(seq - cap), seq, cap));
+                prop_assert!(previous_lap_done(lost(seq - cap), seq, cap));
                 prop_assert!(!previous_lap_done(writing(seq - cap), seq, cap));
                 prop_assert!(!previous_lap_done(EMPTY, seq, cap));
                 if other != seq - cap {
@@ -217,7 +267,7 @@ mod tests {
         }
 
         /// The lap a stuck slot waits on is in the slot, not after `seq`, and
-        /// declaring it lost (a complete stamp) lets that lap's successor in.
+        /// declaring it lost lets that lap's successor in.
         #[test]
         fn blocking_lap_is_the_next_writer_of_the_slot(seq in 0u64..1 << 40, cap_log in 1u32..12, back in 0u64..5) {
             let cap = 1u64 << cap_log;
@@ -227,7 +277,9 @@ mod tests {
                 let lap = blocking_lap(complete(s), seq, cap);
                 if s < seq {
                     prop_assert_eq!(lap, Some(s + cap));
+                    prop_assert_eq!(blocking_lap(lost(s), seq, cap), Some(s + cap));
                     prop_assert!(previous_lap_done(complete(s), s + cap, cap));
+                    prop_assert!(previous_lap_done(lost(s), s + cap, cap));
                 } else {
                     prop_assert_eq!(lap, None); // complete(seq) is ready, not stuck
                 }
@@ -235,6 +287,8 @@ mod tests {
             let first = blocking_lap(EMPTY, seq, cap).unwrap();
             prop_assert!(first < cap && first % cap == seq % cap);
             prop_assert_eq!(blocking_lap(complete(seq + cap), seq, cap), None);
+            prop_assert_eq!(blocking_lap(lost(seq), seq, cap), None);
+            prop_assert_eq!(blocking_lap(lost(seq + cap), seq, cap), None);
             prop_assert_eq!(blocking_lap(writing(seq + 1), seq, cap), None);
         }
 

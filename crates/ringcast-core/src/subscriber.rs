@@ -187,6 +187,8 @@ impl Subscriber {
         // Records of dead processes first: they may hold parked counts that
         // make the publisher wake nobody on every publish.
         ring.release_dead_records(None);
+        // TLA+ (BoundedRing): Attach (the cursor above), then JoinStep:
+        // claim, first mirror, ACTIVE, epoch bump, Latest re-read.
         let record = ring.claim_record()?;
         let first = match start {
             Start::Latest => cursor,
@@ -238,6 +240,7 @@ impl Subscriber {
 
     /// Copies position and counters into the shared subscriber record. On
     /// bounded rings this hands the slots read back to the publishers.
+    /// TLA+ (BoundedRing): `Mirror`.
     #[inline]
     fn mirror(&self) {
         let rec = self.record();
@@ -264,6 +267,7 @@ impl Subscriber {
     #[inline]
     fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
         if self.bounded {
+            // TLA+ (BoundedRing): Read, "told evicted before it reads".
             evicted(&self.ring, self.record, self.pos.next)?;
         }
         let before = self.pos.lost;
@@ -273,6 +277,7 @@ impl Subscriber {
         }
         match got {
             Ok(None) => {
+                // TLA+ (MpmcRing): ReaderRecovers after the claim deadline.
                 if self.stuck.nothing_at(&self.ring, self.pos.next, None) {
                     return self.read_one(out);
                 }

@@ -240,3 +240,63 @@ fn producer_without_lap_wait_is_caught() {
         "loom did not find two writers in one slot without the previous-lap wait"
     );
 }
+
+/// One survivor's `RecoverAbandoned` of message `seq` once its deadline has
+/// passed and the owner's death was established (the producer-table scan is
+/// `RingMap`'s, outside this in-process model): declare the lap the slot is
+/// stuck on, if it is `seq` or earlier.
+fn recover(ring: &TestRing, seq: u64) {
+    let slot = ring.slot(seq);
+    let observed = slot.stamp.load(Ordering::Acquire);
+    if let Some(stuck) = ringcast_core::stamp::blocking_lap(observed, seq, ring.capacity()) {
+        if stuck <= seq {
+            protocol::declare_lost(slot, stuck, observed);
+        }
+    }
+}
+
+/// The interleaving the TLA+ model (tla/MpmcRing.tla) found: the producer of
+/// seq 0 died before entering its slot; the producer of seq 2 (same slot)
+/// and a reader stuck at seq 0 both declare seq 0 lost while the producer of
+/// seq 2 enters and writes. When declaring meant "store writing(0), store
+/// the lost length, store complete(0)", the reader's compare-exchange
+/// writing(0) -> writing(0) also succeeded, so two declarers were inside and
+/// a late one overwrote seq 2's length and moved the stamp back. Declaring
+/// is now one compare-exchange to the lost stamp: seq 2 survives intact and
+/// the reader skips exactly seq 0 as lost.
+#[test]
+fn two_survivors_declare_while_next_lap_enters() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
+        let ring = Arc::new(TestRing::new(2));
+        // Seqs 0..3 claimed; seq 1 committed; seq 0's producer is dead.
+        ring.cursor.store(3, Ordering::Relaxed);
+        protocol::write_slot(ring.slot(1), 1, &message(1));
+        let r = ring.clone();
+        let stuck_reader = thread::spawn(move || recover(&r, 0));
+        // The producer of seq 2: enter_slow recovers the earlier lap.
+        while !protocol::try_enter(&*ring, 2) {
+            recover(&ring, 0);
+            thread::yield_now();
+        }
+        protocol::finish(ring.slot(2), 2, &message(2));
+        stuck_reader.join().unwrap();
+
+        let slot = ring.slot(2);
+        assert_eq!(
+            slot.stamp.load(Ordering::Acquire),
+            ringcast_core::stamp::complete(2)
+        );
+        assert_eq!(slot.len.load(Ordering::Relaxed), (WORDS * 8) as u64);
+        let mut pos = ReaderPosition::starting_at(0);
+        let mut buf = [0u8; WORDS * 8];
+        // Seq 0's slot now holds seq 2: a reader at 0 resyncs past 0 and 1
+        // (counted lost) and reads seq 2 whole.
+        let got = protocol::try_read(&*ring, &mut pos, &mut buf).unwrap();
+        assert_eq!(got, Some(WORDS * 8));
+        assert_eq!(pos.next, 3);
+        assert!(words_of(&buf).iter().all(|&w| w == 3));
+        assert_eq!(pos.received + pos.lost, 3);
+    });
+}
