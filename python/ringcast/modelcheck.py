@@ -98,17 +98,14 @@ def parse_output(output: str) -> tuple[str, int | None, int | None]:
 
 
 def default_models_dir() -> Path:
-    """The models shipped with the package, else the source tree's ``tla/``."""
+    """The models shipped inside the package (``tla/`` of a checkout links here)."""
     bundled = Path(__file__).with_name("tla")
-    if bundled.is_dir():
-        return bundled
-    source = Path(__file__).resolve().parents[2] / "tla"
-    if source.is_dir():
-        return source
-    raise ModelCheckError(
-        "cannot find the TLA+ models: pass --models DIR (the tla/ directory of a "
-        "ringcast checkout)"
-    )
+    if not bundled.is_dir():
+        raise ModelCheckError(
+            f"the TLA+ models are missing from this installation ({bundled}): pass "
+            "--models DIR (the tla/ directory of a ringcast checkout)"
+        )
+    return bundled
 
 
 def find_jar(explicit: str | None = None) -> Path:
@@ -195,9 +192,7 @@ def run_check(check: Check, models: Path, java: str, jar: Path, workers: int) ->
             f"{check.module}.tla",
         ]
         started = time.monotonic()
-        done = subprocess.run(
-            command, cwd=models, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(command, cwd=models, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     result, states, distinct = parse_output(output)
@@ -282,11 +277,16 @@ def main(
     return 0 if not failed else 1
 
 
-def _trace_excerpt(output: str, limit: int = 200) -> str:
-    """The error and counterexample part of TLC's output, without the progress noise."""
+def _trace_excerpt(output: str, limit: int = 600) -> str:
+    """TLC's report from its first error on (the violated property and the
+    counterexample), without the progress noise; the whole output if none."""
     lines = [
         line
         for line in output.splitlines()
         if not line.startswith(("Progress(", "Parsing file", "Semantic processing"))
     ]
-    return "\n".join(lines[-limit:])
+    first_error = next((i for i, line in enumerate(lines) if line.startswith("Error:")), 0)
+    lines = lines[first_error:]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(lines)
