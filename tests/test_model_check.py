@@ -173,3 +173,12 @@ def test_only_filters_and_rejects_unknown_names():
 )
 def test_tlc_output_is_parsed(output, result):
     assert modelcheck.parse_output(output) == result
+
+
+def test_a_run_over_its_time_limit_fails(tmp_path):
+    models = copy_models(tmp_path)
+    # The larger SPMC configuration takes seconds; a 0.5 s limit stops it.
+    shutil.copy(MODELS / "large" / "SpmcRing.cfg", models / "SpmcRing.cfg")
+    done = model_check("--models", str(models), "--workers", "1", "--timeout", "0.5")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error (timeout)" in done.stdout

@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--traces", action="store_true", help="print the mutants' counterexamples too"
     )
+    check.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=None,
+        help="stop a TLC run after this many seconds and count it as failed",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "model-check":
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             large=args.large,
             only=args.only,
             show_traces=args.traces,
+            timeout=args.timeout,
         )
     if args.command == "demo":
         from . import demo as demo_module

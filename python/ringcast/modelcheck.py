@@ -33,7 +33,12 @@ _VIOLATIONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"Error: Temporal properties were violated"), lambda m: "temporal"),
 ]
 _PASSED = "Model checking completed. No error has been found."
-_TRACE = "The behavior up to this point is:"
+#: How TLC introduces a counterexample: safety violations and deadlocks,
+#: then liveness violations.
+_TRACES = (
+    "The behavior up to this point is:",
+    "The following behavior constitutes a counter-example:",
+)
 
 
 class ModelCheckError(Exception):
@@ -73,7 +78,7 @@ class Outcome:
     @property
     def counterexample(self) -> bool:
         """Whether TLC printed a behaviour that breaks the property."""
-        return _TRACE in self.output
+        return any(marker in self.output for marker in _TRACES)
 
     @property
     def ok(self) -> bool:
@@ -174,8 +179,11 @@ def _module_of(config: Path, models: Path) -> str:
     return module
 
 
-def run_check(check: Check, models: Path, java: str, jar: Path, workers: int) -> Outcome:
-    """Runs TLC once, in a scratch directory for its state files."""
+def run_check(
+    check: Check, models: Path, java: str, jar: Path, workers: int, timeout: float | None = None
+) -> Outcome:
+    """Runs TLC once, in a scratch directory for its state files; a run
+    longer than ``timeout`` seconds is stopped and reported as an error."""
     with tempfile.TemporaryDirectory(prefix="ringcast-tlc-") as scratch:
         command = [
             java,
@@ -192,10 +200,21 @@ def run_check(check: Check, models: Path, java: str, jar: Path, workers: int) ->
             f"{check.module}.tla",
         ]
         started = time.monotonic()
-        done = subprocess.run(command, cwd=models, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(
+                command, cwd=models, capture_output=True, text=True, check=False, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as expired:
+            partial = expired.stdout or ""
+            output = partial.decode() if isinstance(partial, bytes) else partial
+            _, states, distinct = parse_output(output)
+            seconds = time.monotonic() - started
+            return Outcome(check, "error (timeout)", states, distinct, seconds, output)
         seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     result, states, distinct = parse_output(output)
+    if result == "pass" and done.returncode != 0:
+        result = f"error (TLC exit status {done.returncode})"
     return Outcome(check, result, states, distinct, seconds, output)
 
 
@@ -222,13 +241,14 @@ def check_all(
     java: str,
     jar: Path,
     workers: int,
+    timeout: float | None = None,
     report: Callable[[str], None] = print,
 ) -> list[Outcome]:
     """Runs every check, reporting a table row as each one finishes."""
     report(HEADER)
     outcomes = []
     for check in checks:
-        outcome = run_check(check, models, java, jar, workers)
+        outcome = run_check(check, models, java, jar, workers, timeout)
         report(format_row(outcome))
         outcomes.append(outcome)
     return outcomes
@@ -241,6 +261,7 @@ def main(
     large: bool = False,
     only: str | None = None,
     show_traces: bool = False,
+    timeout: float | None = None,
 ) -> int:
     """``ringcast model-check``: 0 when every model passes and every mutant
     fails as expected, 1 otherwise, 2 when TLC cannot run."""
@@ -259,7 +280,7 @@ def main(
     workers = workers or max(1, os.cpu_count() or 1)
     print(f"TLC: {jar_path} on {java}, {workers} worker(s); models in {models_dir}")
     started = time.monotonic()
-    outcomes = check_all(checks, models_dir, java, jar_path, workers)
+    outcomes = check_all(checks, models_dir, java, jar_path, workers, timeout)
     failed = [o for o in outcomes if not o.ok]
     for outcome in failed if not show_traces else outcomes:
         if outcome.ok and outcome.check.expect is None:

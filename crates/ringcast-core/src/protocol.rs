@@ -144,8 +144,8 @@ pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
         Ok(_) => true,
         // A previous lap declared lost is done too (rare: a producer died).
         Err(actual) => {
-            actual & stamp::LOST_FLAG != 0
-                && stamp::previous_lap_done(actual, seq, ring.capacity())
+            seq >= ring.capacity()
+                && actual == stamp::lost(seq - ring.capacity())
                 && enter(actual).is_ok()
         }
     };

@@ -120,7 +120,9 @@ pub const fn observe(stamp: u64, expected: u64) -> Observed {
 /// inside the slot (or has not entered it yet).
 #[inline]
 pub const fn previous_lap_done(stamp: u64, seq: u64, capacity: u64) -> bool {
-    progress(stamp) == previous_lap(seq, capacity)
+    // Exact values only: a flagged stamp that is not a well-formed lost lap
+    // (damage) must not let a writer in.
+    stamp == previous_lap(seq, capacity) || (seq >= capacity && stamp == lost(seq - capacity))
 }
 
 /// The stamp a slot holds once the lap before `seq` is done: message
@@ -250,6 +252,8 @@ mod tests {
         /// or holding any other message.
         #[test]
         fn writer_enters_only_after_previous_lap(seq in 0u64..1 << 40, cap_log in 1u32..20, other in 0u64..1 << 41) {
+            prop_assert!(!previous_lap_done(LOST_FLAG, seq, 1u64 << cap_log));
+            prop_assert!(!previous_lap_done(LOST_FLAG | writing(seq), seq, 1u64 << cap_log));
             let cap = 1u64 << cap_log;
             if seq >= cap {
                 prop_assert!(previous_lap_done(complete(seq - cap), seq, cap));
