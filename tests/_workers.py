@@ -110,19 +110,15 @@ def publish_stream(ring_dir, name, total, batch, capacity, ready, go, pace_every
 
 def subscribe_stream(ring_dir, name, results, attached, slow=False, start="oldest"):
     """Reads until the publisher closes the ring; reports what it saw."""
-    check = StreamCheck()
-    with ringcast.Subscriber.attach(name, dir=ring_dir, start=start) as sub:
-        attached.set()
-        out = np.empty(64 if slow else 8192, dtype=REC)
-        while True:
-            try:
-                n = sub.recv_batch_into(out, timeout=None)
-            except ringcast.RingClosed:
-                break
-            check.add(out[:n])
-            if slow:
-                time.sleep(0.002)
-        results.put(check.result(sub))
+    read_all(
+        ring_dir,
+        name,
+        results,
+        attached,
+        pause=0.002 if slow else 0.0,
+        batch=64 if slow else 8192,
+        start=start,
+    )
 
 
 def hold_publisher(ring_dir, name, n, ready):
@@ -279,11 +275,13 @@ def publish_bounded(ring_dir, name, total, batch, opts, ready, go, results):
         pub.unlink()
 
 
-def read_all(ring_dir, name, results, attached, *, by_producer=False, pause=0.0, batch=8192):
+def read_all(
+    ring_dir, name, results, attached, *, by_producer=False, pause=0.0, batch=8192, start="oldest"
+):
     """Reads until every producer closed the ring; reports what it saw.
     `pause`: seconds slept after each batch (a slow subscriber)."""
     check = ProducerCheck() if by_producer else StreamCheck()
-    with ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest") as sub:
+    with ringcast.Subscriber.attach(name, dir=ring_dir, start=start) as sub:
         attached.set()
         out = np.empty(batch, dtype=REC)
         while True:

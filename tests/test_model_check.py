@@ -182,3 +182,9 @@ def test_a_run_over_its_time_limit_fails(tmp_path):
     done = model_check("--models", str(models), "--workers", "1", "--timeout", "0.5")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "error (timeout)" in done.stdout
+
+
+def test_installation_without_models_says_where_to_point(monkeypatch, tmp_path):
+    monkeypatch.setattr(modelcheck, "__file__", str(tmp_path / "modelcheck.py"))
+    with pytest.raises(modelcheck.ModelCheckError, match="--models DIR"):
+        modelcheck.default_models_dir()

@@ -140,12 +140,14 @@ pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
             Ordering::Relaxed,
         )
     };
-    let entered = match enter(stamp::previous_lap(seq, ring.capacity())) {
+    let expected = stamp::previous_lap(seq, ring.capacity());
+    let entered = match enter(expected) {
         Ok(_) => true,
-        // A previous lap declared lost is done too (rare: a producer died).
+        // The only other "done" previous lap is one declared lost (rare: a
+        // producer died).
         Err(actual) => {
-            seq >= ring.capacity()
-                && actual == stamp::lost(seq - ring.capacity())
+            actual != expected
+                && stamp::previous_lap_done(actual, seq, ring.capacity())
                 && enter(actual).is_ok()
         }
     };
