@@ -78,6 +78,26 @@ pub enum Error {
     Closed { name: String },
     /// A blocking receive reached its deadline.
     Timeout,
+    /// The ring cannot get the huge pages it requires; `detail` says what is
+    /// missing and what to configure.
+    HugePagesUnavailable { name: String, detail: String },
+    /// `mlock` of a ring's mapping failed; `soft`/`hard` are the
+    /// RLIMIT_MEMLOCK limits in bytes (`None`: unlimited).
+    MemoryLockFailed {
+        path: PathBuf,
+        bytes: u64,
+        soft: Option<u64>,
+        hard: Option<u64>,
+        source: io::Error,
+    },
+    /// A thread cannot be pinned to (or placed near) this CPU.
+    CpuUnavailable {
+        cpu: usize,
+        reason: String,
+        online: String,
+    },
+    /// A ring cannot be placed on this NUMA node.
+    NumaNodeUnavailable { node: usize, online: String },
     /// Any other OS error, with what was being attempted.
     Io {
         action: String,
@@ -256,6 +276,47 @@ impl fmt::Display for Error {
                 "the publisher of ring {name:?} closed it and every message has been read"
             ),
             Error::Timeout => f.write_str("no message arrived before the timeout"),
+            Error::HugePagesUnavailable { name, detail } => write!(
+                f,
+                "ring {name:?} cannot have huge pages: {detail}; or create it with \
+                 huge_pages=\"prefer\" (falls back to normal pages) or \"off\""
+            ),
+            Error::MemoryLockFailed {
+                path,
+                bytes,
+                soft,
+                hard,
+                source,
+            } => {
+                let limit = |l: &Option<u64>| match l {
+                    Some(b) => format!("{b} bytes"),
+                    None => "unlimited".to_owned(),
+                };
+                write!(
+                    f,
+                    "cannot lock the {bytes} bytes of ring {} in memory ({source}); \
+                     RLIMIT_MEMLOCK is {} (hard limit {}): raise it to at least {bytes} bytes \
+                     (ulimit -l, LimitMEMLOCK= in a systemd unit, memlock in \
+                     /etc/security/limits.conf) or grant CAP_IPC_LOCK; or pass \
+                     lock_memory=False",
+                    path.display(),
+                    limit(soft),
+                    limit(hard)
+                )
+            }
+            Error::CpuUnavailable {
+                cpu,
+                reason,
+                online,
+            } => write!(
+                f,
+                "cannot use CPU {cpu}: {reason}; online CPUs: {online}"
+            ),
+            Error::NumaNodeUnavailable { node, online } => write!(
+                f,
+                "cannot place the ring on NUMA node {node}: this host's online nodes are \
+                 {online}; pick one of them, or leave numa_node unset"
+            ),
             Error::Io {
                 action,
                 path,
@@ -282,7 +343,7 @@ fn partial(f: &mut fmt::Formatter<'_>, published: usize, requested: usize) -> fm
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::MemoryLockFailed { source, .. } => Some(source),
             _ => None,
         }
     }

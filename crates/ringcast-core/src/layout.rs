@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// First eight bytes of every ring file.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
 /// Format version this build reads and writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
 /// Granularity `header_len` is rounded to.
@@ -97,6 +97,10 @@ pub(crate) struct PublisherState {
     pub state: AtomicU32,
     /// Bumped every time a publisher opens the ring (create or take-over).
     pub generation: AtomicU64,
+    /// What the current publisher did to its mapping ([`crate::memory::EndMemory`]).
+    pub memory: AtomicU32,
+    /// NUMA node the creator bound the ring's pages to, plus one; 0: none.
+    pub numa_node: AtomicU32,
 }
 
 /// How parked subscribers and the publisher find each other.
@@ -186,7 +190,8 @@ pub(crate) struct SubscriberRecord {
     pub attached_unix_ns: AtomicU64,
     /// `RECORD_*`.
     pub state: AtomicU32,
-    pub reserved: AtomicU32,
+    /// What the owner did to its mapping ([`crate::memory::EndMemory`]).
+    pub memory: AtomicU32,
 }
 
 /// One producer's entry in a multi-producer ring's table. Its `claim` words
@@ -197,7 +202,8 @@ pub(crate) struct SubscriberRecord {
 pub(crate) struct ProducerRecord {
     /// Pid of the owner (informational; liveness is the byte lock); 0 when free.
     pub pid: AtomicU32,
-    pub reserved: AtomicU32,
+    /// What the owner did to its mapping ([`crate::memory::EndMemory`]).
+    pub memory: AtomicU32,
     /// First sequence of the claim in progress, [`CLAIM_PENDING`] while a
     /// claim is being made, [`CLAIM_IDLE`] otherwise.
     pub claim: AtomicU64,
@@ -224,8 +230,33 @@ const _: () = {
     assert!(size_of::<Header>() % CACHE_LINE == 0);
     assert!(size_of::<SubscriberRecord>() == CACHE_LINE);
     assert!(size_of::<ProducerRecord>() == CACHE_LINE);
+    assert!(size_of::<PublisherState>() <= CACHE_LINE);
+    // Slots: a SlotHead at the start of each, payload words after it, each
+    // slot a whole number of cache lines starting on a page boundary.
+    assert!(offset_of!(SlotHead, stamp) == 0);
+    assert!(offset_of!(SlotHead, len) == 8);
+    assert!(size_of::<SlotHead>() == SLOT_OVERHEAD);
+    assert!(std::mem::align_of::<SlotHead>() == 8);
     assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD < CACHE_LINE);
+    assert!(CACHE_LINE.is_power_of_two() && PAGE % CACHE_LINE == 0);
+    // The largest slot's stride fits the header's u32 field.
+    assert!((SLOT_OVERHEAD + MAX_SLOT_SIZE as usize).next_multiple_of(CACHE_LINE) <= u32::MAX as usize);
+    // The largest tables fit below the u32 header_len.
+    assert!(
+        size_of::<Header>()
+            + MAX_SUBSCRIBERS as usize * size_of::<SubscriberRecord>()
+            + MAX_PRODUCERS as usize * size_of::<ProducerRecord>()
+            < u32::MAX as usize
+    );
 };
+
+/// The front of every slot: its stamp (see [`crate::stamp`]) and the length
+/// of the message in it. The payload words follow.
+#[repr(C)]
+pub(crate) struct SlotHead {
+    pub stamp: AtomicU64,
+    pub len: AtomicU64,
+}
 
 /// The immutable shape of a ring, as chosen by its creator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,9 +411,16 @@ impl Layout {
             .next_multiple_of(PAGE)
     }
 
-    /// Total size of the ring file.
+    /// Bytes the ring needs: header, tables and slots.
     pub fn file_len(&self) -> u64 {
         self.header_len() as u64 + self.capacity.saturating_mul(self.slot_stride() as u64)
+    }
+
+    /// Size of the ring file on a filesystem whose files are whole pages of
+    /// `page` bytes (hugetlbfs); the ring's bytes come first, the rest of the
+    /// last page is unused. Normal filesystems: `page` is 1.
+    pub fn file_len_on(&self, page: u64) -> u64 {
+        self.file_len().next_multiple_of(page.max(1))
     }
 
     /// Checksum over every immutable header field and the schema.
@@ -462,7 +500,14 @@ pub(crate) fn init_header(header: &Header, layout: &Layout, now_unix_ns: u64) {
 /// # Safety contract (checked by the caller)
 /// `header` points into a mapping of at least `min(file_len, size_of::<Header>())`
 /// bytes; this function refuses files shorter than the header before any read.
-pub(crate) fn read_layout(header: &Header, file_len: u64, path: &Path) -> Result<Layout> {
+/// `granule`: the page size of a filesystem whose files are whole pages
+/// (hugetlbfs), else 1.
+pub(crate) fn read_layout(
+    header: &Header,
+    file_len: u64,
+    granule: u64,
+    path: &Path,
+) -> Result<Layout> {
     let r = Ordering::Relaxed;
     let magic = header.magic.load(Ordering::Acquire);
     if magic != MAGIC {
@@ -521,13 +566,13 @@ pub(crate) fn read_layout(header: &Header, file_len: u64, path: &Path) -> Result
             format!("its layout is impossible: {problem}"),
         ));
     }
-    if file_len != layout.file_len() {
+    if file_len != layout.file_len_on(granule) {
         return Err(Error::corrupt(
             path,
             format!(
                 "it has {file_len} bytes but its layout ({}) needs exactly {} (truncated or extended)",
                 layout.describe(),
-                layout.file_len()
+                layout.file_len_on(granule)
             ),
         ));
     }
@@ -676,7 +721,7 @@ mod tests {
         fn header_round_trips(layout in layout_strategy()) {
             let s = Scratch::new();
             init_header(s.header(), &layout, 7);
-            let back = read_layout(s.header(), layout.file_len(), Path::new("t")).unwrap();
+            let back = read_layout(s.header(), layout.file_len(), 1, Path::new("t")).unwrap();
             prop_assert_eq!(back, layout);
         }
 
@@ -687,7 +732,7 @@ mod tests {
             let s = Scratch::new();
             init_header(s.header(), &layout, 7);
             s.word(word).fetch_xor(1 << bit, Ordering::Relaxed);
-            let res = read_layout(s.header(), layout.file_len(), Path::new("t"));
+            let res = read_layout(s.header(), layout.file_len(), 1, Path::new("t"));
             prop_assert!(matches!(res, Err(Error::Corrupt { .. } | Error::IncompatibleVersion { .. })), "{:?}", res);
         }
 
@@ -699,7 +744,7 @@ mod tests {
             init_header(s.header(), &layout, 7);
             s.header().schema[0].fetch_xor(1 << bit, Ordering::Relaxed);
             let flipped_padding = (bit / 8) as usize >= layout.schema.len();
-            let res = read_layout(s.header(), layout.file_len(), Path::new("t"));
+            let res = read_layout(s.header(), layout.file_len(), 1, Path::new("t"));
             prop_assert_eq!(res.is_err(), !flipped_padding);
         }
 
@@ -710,7 +755,7 @@ mod tests {
             for (i, w) in words.iter().enumerate() {
                 s.word(i).store(*w, Ordering::Relaxed);
             }
-            prop_assert!(read_layout(s.header(), len, Path::new("t")).is_err());
+            prop_assert!(read_layout(s.header(), len, 1, Path::new("t")).is_err());
         }
 
         /// A wrong file size (truncated or extended) is refused.
@@ -719,7 +764,7 @@ mod tests {
             let s = Scratch::new();
             init_header(s.header(), &layout, 7);
             let len = if grow { layout.file_len() + delta } else { layout.file_len().saturating_sub(delta) };
-            let msg = read_layout(s.header(), len, Path::new("t")).unwrap_err().to_string();
+            let msg = read_layout(s.header(), len, 1, Path::new("t")).unwrap_err().to_string();
             prop_assert!(msg.contains("truncated"), "{}", msg);
         }
     }

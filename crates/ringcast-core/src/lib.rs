@@ -12,6 +12,9 @@
 //! - [`copy`]: race-free word-wise payload copies;
 //! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`];
 //! - [`layout`]: the file format and its validation;
+//! - [`hugepages`], [`memory`], [`placement`]: huge pages, locking,
+//!   prefaulting, NUMA nodes and CPU pinning;
+//! - [`info`]: what `ringcast info` reports about a ring;
 //! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
 //! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
 //!
@@ -24,6 +27,8 @@ pub mod stamp;
 mod sync;
 
 #[cfg(not(loom))]
+mod backing;
+#[cfg(not(loom))]
 mod barrier;
 #[cfg(not(loom))]
 mod error;
@@ -34,11 +39,19 @@ pub mod gate;
 #[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
+pub mod hugepages;
+#[cfg(not(loom))]
+pub mod info;
+#[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
 mod mapping;
 #[cfg(not(loom))]
+pub mod memory;
+#[cfg(not(loom))]
 pub mod name;
+#[cfg(not(loom))]
+pub mod placement;
 #[cfg(not(loom))]
 mod publisher;
 #[cfg(not(loom))]
@@ -57,7 +70,13 @@ pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use layout::Layout;
 #[cfg(not(loom))]
-pub use publisher::{CreateOptions, Patience, Producers, Publisher, RingIdentity};
+pub use backing::{Placement, RingIdentity};
+#[cfg(not(loom))]
+pub use hugepages::HugePages;
+#[cfg(not(loom))]
+pub use memory::{EndMemory, MemoryOptions, MemoryReport};
+#[cfg(not(loom))]
+pub use publisher::{CreateOptions, Patience, Producers, Publisher};
 #[cfg(not(loom))]
 pub use subscriber::{PublisherStatus, Start, Subscriber, WaitEnd, WaitHandle};
 #[cfg(not(loom))]

@@ -17,17 +17,20 @@ use crate::layout::{
     DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
     FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
-use crate::mapping::Mapping;
+use crate::backing::{self, Placement, RingFile, RingIdentity};
+use crate::hugepages::HugePages;
+use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::name;
+use crate::placement;
 use crate::protocol::{self, Slots};
 use crate::ring::{unix_now_ns, RingMap};
 use crate::room::{Room, JUDGE_EVERY};
 use crate::stamp;
 use crate::wait::{Step, WaitStrategy, Waiter};
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -80,6 +83,11 @@ pub struct CreateOptions {
     pub claim_timeout: Duration,
     /// How this publisher waits when a bounded ring is full.
     pub wait: WaitStrategy,
+    /// Where a new ring's memory comes from: huge pages, NUMA node.
+    pub placement: Placement,
+    /// What this publisher does to its thread and mapping (pin, lock,
+    /// prefault) when it opens the ring.
+    pub memory: MemoryOptions,
 }
 
 impl CreateOptions {
@@ -99,6 +107,11 @@ impl CreateOptions {
             producers: Producers::One,
             claim_timeout: Duration::from_nanos(DEFAULT_CLAIM_TIMEOUT_NS),
             wait: WaitStrategy::default(),
+            placement: Placement::default(),
+            memory: MemoryOptions {
+                prefault: true,
+                ..MemoryOptions::default()
+            },
         }
     }
 
@@ -167,40 +180,14 @@ pub struct Publisher {
     /// Test hook: stop this process (SIGSTOP) after claiming this sequence,
     /// inside `Begin`, to simulate a producer dying mid-write.
     stop_after_claim: Option<u64>,
+    /// What this publisher did to its thread and mapping.
+    end_memory: EndMemory,
+    /// Why a `huge_pages="prefer"` ring got normal pages.
+    huge_fallback: Option<String>,
 }
 
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
 const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
-
-/// Which file a ring is: its path plus device and inode, so that removing it
-/// later (even after the publisher closed) never removes a newer ring that
-/// took the same name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RingIdentity {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl RingIdentity {
-    /// Path of the ring file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Removes the ring file if the path still names this ring; a missing file
-    /// or one replaced by another ring is left alone.
-    pub fn unlink(&self) -> Result<()> {
-        match std::fs::metadata(&self.path) {
-            Ok(there) if there.dev() == self.dev && there.ino() == self.ino => {
-                std::fs::remove_file(&self.path).map_err(|e| Error::io("remove", &self.path, e))
-            }
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("inspect", &self.path, e)),
-        }
-    }
-}
 
 /// How a publish that finds a bounded ring full behaves.
 pub enum Patience<'a> {
@@ -253,18 +240,29 @@ impl Publisher {
                 opts.mode
             )));
         }
+        if let Some(node) = opts.placement.numa_node {
+            placement::check_node(node)?;
+        }
+        if opts.placement.huge_page_size.is_some_and(|s| !s.is_power_of_two() || s < 4096) {
+            return Err(Error::InvalidArgument(format!(
+                "huge_page_size {} is not a page size; use 2 MiB (2097152) or 1 GiB (1073741824)",
+                opts.placement.huge_page_size.unwrap_or(0)
+            )));
+        }
         let dir = name::resolve_dir(opts.dir.as_deref());
-        ensure_dir(
+        backing::ensure_dir(
             &dir,
             opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none(),
         )?;
         let path = name::ring_path(&dir, name);
+        // First, so that the pages this thread allocates land on its node.
+        memory::pin(&opts.memory)?;
         // Each pass either opens the existing file or publishes a new one; a
         // lost creation race sends us round again to open the winner's file.
         for _ in 0..16 {
-            match crate::ring::open_ring_file(&path) {
+            match backing::open_ring_file(&path) {
                 Ok(file) => {
-                    match Self::open_existing(file, &path, name, Some(&wanted), opts)? {
+                    match Self::open_existing(file, name, Some(&wanted), opts)? {
                         Some(publisher) => return Ok(publisher),
                         None => continue, // the name was replaced while we locked
                     }
@@ -286,13 +284,26 @@ impl Publisher {
     /// joins a multi-producer ring as one more producer, or takes over a
     /// single-producer ring whose publisher is gone (its sequence continues).
     pub fn attach(name: &str, dir: Option<&Path>, wait: WaitStrategy) -> Result<Self> {
-        let (file, path) = crate::ring::open_named(name, dir)?;
+        Self::attach_with(name, dir, wait, &MemoryOptions::default())
+    }
+
+    /// [`Publisher::attach`], pinning, locking and prefaulting as `memory` says.
+    pub fn attach_with(
+        name: &str,
+        dir: Option<&Path>,
+        wait: WaitStrategy,
+        memory: &MemoryOptions,
+    ) -> Result<Self> {
+        memory::pin(memory)?;
+        let file = backing::open_named(name, dir)?;
+        let path = file.path.clone();
         let opts = CreateOptions {
             exist_ok: true,
             wait,
+            memory: memory.clone(),
             ..CreateOptions::new(2, 1)
         };
-        Self::open_existing(file, &path, name, None, &opts)?.ok_or_else(|| {
+        Self::open_existing(file, name, None, &opts)?.ok_or_else(|| {
             // The name was replaced while we locked it.
             Error::NotFound {
                 name: name.to_owned(),
@@ -302,9 +313,9 @@ impl Publisher {
         })
     }
 
-    /// Builds the ring in a hidden temporary file and links it into place, so
-    /// nobody can ever open a half-initialised ring. `None`: someone else
-    /// linked a ring of that name first.
+    /// Builds the ring where its placement says (see [`crate::backing`]) and
+    /// links it into place, so nobody can ever open a half-initialised ring.
+    /// `None`: someone else linked a ring of that name first.
     fn create_new(
         dir: &Path,
         path: &Path,
@@ -312,67 +323,55 @@ impl Publisher {
         layout: &Layout,
         opts: &CreateOptions,
     ) -> Result<Option<Self>> {
-        let mode = opts.mode;
-        remove_stale_temp_files(dir, name);
-        let tmp = dir.join(format!(
-            ".{name}.{}.{}.tmp",
-            std::process::id(),
-            unix_now_ns()
-        ));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| Error::io("create files in", dir, e))?;
-        let _cleanup = RemoveOnDrop(&tmp);
-        // The umask may have cleared bits the caller asked for.
-        file.set_permissions(Permissions::from_mode(mode))
-            .map_err(|e| Error::io("set permissions of", &tmp, e))?;
+        let new = backing::create(dir, name, layout, &opts.placement, opts.mode)?;
         if !layout.multi_producer()
-            && !try_lock_exclusive(&file).map_err(|e| Error::io("lock", &tmp, e))?
+            && !try_lock_exclusive(&new.file).map_err(|e| Error::io("lock", &new.bytes_at, e))?
         {
             return Err(Error::io(
                 "lock",
-                &tmp,
+                &new.bytes_at,
                 io::Error::other("fresh file already locked"),
             ));
         }
-        let len = layout.file_len();
-        allocate(&file, len).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC) => Error::NoSpace {
-                dir: dir.to_owned(),
-                needed: len,
-            },
-            _ => Error::io("size", &tmp, e),
-        })?;
-        let map = Mapping::map(&file, len as usize).map_err(|e| Error::io("map", &tmp, e))?;
-        let ring = RingMap::from_parts(map, file, layout.clone(), path, name);
+        let backing::NewRing {
+            file,
+            map,
+            backing,
+            bytes_at,
+            huge_fallback,
+            numa_bound,
+            mut pending,
+        } = new;
+        let ring_file = RingFile {
+            file,
+            path: path.to_owned(),
+            bytes_at,
+        };
+        let ring = RingMap::from_parts(map, ring_file, backing, layout.clone(), name);
         layout::init_header(ring.header(), layout, unix_now_ns());
-        let publisher = Self::claim(ring, opts.wait)?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(Some(publisher)),
-            // Another creator won; our temporary ring is dropped and removed.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(Error::io("create", path, e)),
+        if let (Some(node), true) = (opts.placement.numa_node, numa_bound) {
+            let state = &ring.header().publisher.0;
+            state.numa_node.store(node as u32 + 1, Ordering::Relaxed);
         }
+        let mut publisher = Self::claim(ring, opts)?;
+        publisher.huge_fallback = huge_fallback;
+        Ok(pending.link(path)?.then_some(publisher))
     }
 
     /// Opens an existing ring as a publisher (checking it has the `wanted`
     /// layout, if given); `None` when the path stopped naming `file` before
     /// the lock was taken (the caller looks again).
     fn open_existing(
-        file: File,
-        path: &Path,
+        file: RingFile,
         name: &str,
         wanted: Option<&Layout>,
         opts: &CreateOptions,
     ) -> Result<Option<Self>> {
+        let path = &file.path.clone();
         // A single-producer ring is told apart from a multi-producer one by
         // its layout, which needs a mapping; the lock comes first for the
         // single-producer case so that the check below is not racy.
-        let ring = RingMap::open(file, path, name)?;
+        let ring = RingMap::open(file, name)?;
         let existing = ring.layout().clone();
         if !existing.multi_producer()
             && !try_lock_exclusive(ring.file()).map_err(|e| Error::io("lock", path, e))?
@@ -393,9 +392,20 @@ impl Publisher {
             .file()
             .metadata()
             .map_err(|e| Error::io("inspect", path, e))?;
-        match std::fs::symlink_metadata(path) {
+        // (Following a huge-page ring's link to its file.)
+        match std::fs::metadata(path) {
             Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
             _ => return Ok(None),
+        }
+        if opts.placement.huge_pages == HugePages::Require && !ring.backing().huge {
+            return Err(Error::HugePagesUnavailable {
+                name: name.to_owned(),
+                detail: format!(
+                    "the existing ring at {} is on normal pages, and taking it over keeps \
+                     them; unlink it first to create it anew on huge pages",
+                    path.display()
+                ),
+            });
         }
         // SAFETY: geteuid cannot fail and touches no memory.
         let me = unsafe { libc::geteuid() };
@@ -445,27 +455,28 @@ impl Publisher {
         {
             ring.cursor().store(cursor + 1, Ordering::Release);
         }
-        Self::claim(ring, opts.wait).map(Some)
+        Self::claim(ring, opts).map(Some)
     }
 
     /// Marks the ring as published by this process (and, on multi-producer
     /// rings, claims a producer record).
-    fn claim(ring: RingMap, strategy: WaitStrategy) -> Result<Self> {
-        let meta = ring
-            .file()
-            .metadata()
-            .map_err(|e| Error::io("inspect", ring.path(), e))?;
-        let identity = RingIdentity {
-            path: ring.path().to_owned(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        };
+    fn claim(ring: RingMap, opts: &CreateOptions) -> Result<Self> {
+        let identity = RingIdentity::of(&ring)?;
+        let end_memory = memory::settle(&ring, &opts.memory)?;
         let producer = if ring.layout().multi_producer() {
-            Some(ring.claim_producer()?)
+            let i = ring.claim_producer()?;
+            let rec = ring.producer(i);
+            rec.memory.store(end_memory.encode(), Ordering::Relaxed);
+            Some(i)
         } else {
             None
         };
         let header = ring.header();
+        header
+            .publisher
+            .0
+            .memory
+            .store(end_memory.encode(), Ordering::Relaxed);
         header
             .publisher
             .0
@@ -489,8 +500,10 @@ impl Publisher {
             owner_pid: std::process::id(),
             producer,
             room,
-            strategy,
+            strategy: opts.wait,
             stop_after_claim: None,
+            end_memory,
+            huge_fallback: None,
         })
     }
 
@@ -909,6 +922,12 @@ impl Publisher {
         drop(self)
     }
 
+    /// Where the ring's memory is and what this publisher did to it (locked,
+    /// prefaulted, pinned), with the NUMA node of a sample of its pages.
+    pub fn memory(&self) -> MemoryReport {
+        memory::report(&self.ring, self.end_memory, self.huge_fallback.clone())
+    }
+
     /// Which file this ring is (for [`RingIdentity::unlink`] after closing).
     pub fn identity(&self) -> &RingIdentity {
         &self.identity
@@ -966,40 +985,6 @@ impl Drop for Publisher {
     }
 }
 
-/// Creates the ring directory if needed; the default one is shared like /tmp.
-fn ensure_dir(dir: &Path, shared_default: bool) -> Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(Error::InvalidArgument(format!(
-                "{} exists but is not a directory; pass dir= pointing at a directory",
-                dir.display()
-            )))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("inspect", dir, e)),
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    if shared_default {
-        // World-writable with the sticky bit: every user may create rings,
-        // only the owner may remove them. Best effort (another user's dir).
-        let _ = std::fs::set_permissions(dir, Permissions::from_mode(0o1777));
-    }
-    Ok(())
-}
-
-/// Sets the file length, reserving the pages when the filesystem supports it
-/// so that running out of /dev/shm is an error now, not a SIGBUS later.
-fn allocate(file: &File, len: u64) -> io::Result<()> {
-    // SAFETY: plain syscall on an fd we own.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
-    match rc {
-        0 => Ok(()),
-        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len),
-        err => Err(io::Error::from_raw_os_error(err)),
-    }
-}
-
 /// Takes the exclusive publisher lock without blocking; `false` if held.
 fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     loop {
@@ -1014,33 +999,5 @@ fn try_lock_exclusive(file: &File) -> io::Result<bool> {
             Some(libc::EINTR) => continue,
             _ => return Err(err),
         }
-    }
-}
-
-/// Removes temporary files of `name` left by creators that died mid-way
-/// (`.name.PID.NS.tmp` with a dead PID).
-fn remove_stale_temp_files(dir: &Path, name: &str) {
-    let prefix = format!(".{name}.");
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let file = entry.file_name();
-        let Some(rest) = file
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp"))
-        else {
-            continue;
-        };
-        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| !crate::ring::pid_alive(p)) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Removes a temporary file when creation ends, whether it succeeded or not.
-struct RemoveOnDrop<'a>(&'a Path);
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0);
     }
 }

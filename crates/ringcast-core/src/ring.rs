@@ -1,15 +1,18 @@
 //! A validated ring file mapped into this process: the shared piece under both
 //! [`crate::Publisher`] and [`crate::Subscriber`].
 
+use crate::backing::RingFile;
 use crate::error::{Error, Result};
+use crate::hugepages::{self, Backing};
 use crate::layout::{
     self, Header, Layout, ProducerRecord, SubscriberRecord, CLAIM_PENDING, PUBLISHER_CLOSED,
-    RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD,
+    RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD, SlotHead,
 };
 use crate::liveness;
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
 use crate::stamp::{self, Observed};
+use crate::subscriber::PublisherStatus;
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
 use crate::{barrier, futex};
 use std::fs::File;
@@ -25,6 +28,9 @@ pub(crate) struct RingMap {
     file: File,
     layout: Layout,
     path: PathBuf,
+    /// Where the bytes are: `path`, or the hugetlbfs file it links to.
+    bytes_at: PathBuf,
+    backing: Backing,
     name: String,
     mask: u64,
     stride: usize,
@@ -32,45 +38,12 @@ pub(crate) struct RingMap {
     payload_words: usize,
 }
 
-/// Opens a ring file for reading and writing without following symlinks
-/// (a link planted in a shared directory must not redirect us).
-pub(crate) fn open_ring_file(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::corrupt(path, "it is a symbolic link, not a ring file"),
-            _ => Error::io("open", path, e),
-        })
-}
-
-/// Opens ring `name` in `dir` (`None`: the default directory) for mapping:
-/// the file and its path. A missing ring is `NotFound`, listing the rings
-/// that are there.
-pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<(File, PathBuf)> {
-    crate::name::validate(name)?;
-    let dir = crate::name::resolve_dir(dir);
-    let path = crate::name::ring_path(&dir, name);
-    match open_ring_file(&path) {
-        Ok(file) => Ok((file, path)),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::NotFound {
-                name: name.to_owned(),
-                path,
-                available: crate::name::list(&dir),
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
 impl RingMap {
-    /// Maps `file` (already open) and validates it as a ring.
-    pub(crate) fn open(file: File, path: &Path, name: &str) -> Result<Self> {
-        let file_len = file
+    /// Maps a ring file (already open) and validates it as a ring.
+    pub(crate) fn open(ring_file: RingFile, name: &str) -> Result<Self> {
+        let path = &ring_file.path;
+        let file_len = ring_file
+            .file
             .metadata()
             .map_err(|e| Error::io("inspect", path, e))?
             .len();
@@ -89,35 +62,41 @@ impl RingMap {
                 format!("it has {file_len} bytes, more than any ring"),
             ));
         }
-        let map = Mapping::map(&file, file_len as usize).map_err(|e| Error::io("map", path, e))?;
+        let map = Mapping::map(&ring_file.file, file_len as usize)
+            .map_err(|e| Error::io("map", path, e))?;
         // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
         // above), is page aligned, and Header consists of atomics only.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
-        let layout = layout::read_layout(header, file_len, path)?;
-        Ok(Self::from_parts(map, file, layout, path, name))
+        let backing = hugepages::backing_of(&ring_file.file);
+        let granule = if backing.huge { backing.page_size } else { 1 };
+        let layout = layout::read_layout(header, file_len, granule, path)?;
+        Ok(Self::from_parts(map, ring_file, backing, layout, name))
     }
 
     /// Wraps a mapping whose header was just initialised for `layout`.
     pub(crate) fn from_parts(
         map: Mapping,
-        file: File,
+        ring_file: RingFile,
+        backing: Backing,
         layout: Layout,
-        path: &Path,
         name: &str,
     ) -> Self {
+        let granule = if backing.huge { backing.page_size } else { 1 };
         assert!(
-            map.len() as u64 == layout.file_len(),
+            map.len() as u64 == layout.file_len_on(granule),
             "mapping does not match layout"
         );
         Self {
             map,
-            file,
+            file: ring_file.file,
+            path: ring_file.path,
+            bytes_at: ring_file.bytes_at,
+            backing,
             mask: layout.capacity - 1,
             stride: layout.slot_stride(),
             header_len: layout.header_len(),
             payload_words: layout.payload_words(),
             layout,
-            path: path.to_owned(),
             name: name.to_owned(),
         }
     }
@@ -164,6 +143,21 @@ impl RingMap {
         &self.path
     }
 
+    /// Where the ring's bytes are (the hugetlbfs file of a huge-page ring).
+    pub(crate) fn bytes_at(&self) -> &Path {
+        &self.bytes_at
+    }
+
+    /// The filesystem the ring's bytes are on.
+    pub(crate) fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// The whole mapping (for memory control).
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.map
+    }
+
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
@@ -171,6 +165,25 @@ impl RingMap {
     /// Largest payload in bytes.
     pub(crate) fn slot_size(&self) -> usize {
         self.layout.slot_size as usize
+    }
+
+    /// What the ring says about its publisher side.
+    pub(crate) fn publisher_status(&self) -> PublisherStatus {
+        let p = &self.header().publisher.0;
+        let pid = p.pid.load(Ordering::Relaxed);
+        let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
+        PublisherStatus {
+            pid,
+            alive: !closed
+                && if self.layout.multi_producer() {
+                    self.live_producers(None) > 0
+                } else {
+                    pid_alive(pid)
+                },
+            closed,
+            generation: p.generation.load(Ordering::Relaxed),
+            cursor: self.cursor().load(Ordering::Acquire),
+        }
     }
 }
 
@@ -271,6 +284,7 @@ impl RingMap {
                 .evictions
                 .fetch_add(1, Ordering::Relaxed);
         }
+        rec.memory.store(0, Ordering::Relaxed);
         let stale = rec.parked.swap(0, Ordering::AcqRel);
         if stale != 0 {
             decrement(&self.header().notify.0.waiters, stale);
@@ -317,6 +331,7 @@ impl RingMap {
     /// Gives up subscriber record `i` (claimed through this mapping).
     pub(crate) fn release_record(&self, i: usize) {
         let rec = self.record(i);
+        rec.memory.store(0, Ordering::Relaxed);
         rec.state.store(RECORD_FREE, Ordering::Release);
         rec.pid.store(0, Ordering::Release);
         liveness::unlock(&self.file, Layout::subscriber_offset(i));
@@ -361,6 +376,11 @@ impl RingMap {
         rec.claim.store(layout::CLAIM_IDLE, Ordering::Release);
         rec.pid.store(0, Ordering::Release);
         liveness::unlock(&self.file, self.layout.producer_offset(i));
+    }
+
+    /// Whether the owner of producer record `i` is alive (holds its lock).
+    pub(crate) fn producer_owner_alive(&self, i: usize) -> bool {
+        liveness::held_by_other(&self.file, self.layout.producer_offset(i))
     }
 
     /// Producers other than the one holding record `own` that are alive.
@@ -610,15 +630,17 @@ impl Slots for RingMap {
     fn slot(&self, seq: u64) -> SlotRef<'_> {
         let offset = self.header_len + (seq & self.mask) as usize * self.stride;
         // SAFETY: `seq & mask < capacity`, so the slot lies inside the validated
-        // mapping (header_len + capacity * stride == mapping length). Slots are
-        // 64-byte aligned (page-aligned start, stride a multiple of 64), the
-        // stamp and length are 8-byte words at its start, and `payload_words`
-        // words follow within the stride. All are accessed only atomically.
+        // mapping (header_len + capacity * stride <= mapping length). Slots are
+        // 64-byte aligned (page-aligned start, stride a multiple of 64), a
+        // SlotHead (two atomic words, layout asserted at compile time) starts
+        // each, and `payload_words` words follow within the stride. All are
+        // accessed only atomically.
         unsafe {
             let base = self.map.as_ptr().add(offset);
+            let head = &*base.cast::<SlotHead>();
             SlotRef {
-                stamp: &*base.cast::<AtomicU64>(),
-                len: &*base.add(8).cast::<AtomicU64>(),
+                stamp: &head.stamp,
+                len: &head.len,
                 words: std::slice::from_raw_parts(
                     base.add(SLOT_OVERHEAD).cast::<AtomicU64>(),
                     self.payload_words,

@@ -11,10 +11,11 @@
 //! evicted and told so on its next read.
 
 use crate::error::{Error, Result};
-use crate::layout::{Layout, SubscriberRecord, PUBLISHER_CLOSED, RECORD_ACTIVE, RECORD_EVICTED};
+use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
+use crate::layout::{Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_EVICTED};
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
-use crate::ring::{pid_alive, unix_now_ns, RingMap, StuckWatch};
+use crate::ring::{unix_now_ns, RingMap, StuckWatch};
 use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
 use std::path::Path;
@@ -163,13 +164,29 @@ pub struct Subscriber {
     barrier_registered: bool,
     /// Multi-producer rings: recovery of slots whose producer died.
     stuck: StuckWatch,
+    /// What this subscriber did to its thread and mapping.
+    end_memory: EndMemory,
 }
 
 impl Subscriber {
     /// Attaches to ring `name`; layout and schema come from the ring header.
     pub fn attach(name: &str, dir: Option<&Path>, start: Start) -> Result<Self> {
-        let (file, path) = crate::ring::open_named(name, dir)?;
-        let ring = Arc::new(RingMap::open(file, &path, name)?);
+        Self::attach_with(name, dir, start, &MemoryOptions::default())
+    }
+
+    /// [`Subscriber::attach`], pinning the calling thread, locking and
+    /// prefaulting the mapping as `memory` says.
+    pub fn attach_with(
+        name: &str,
+        dir: Option<&Path>,
+        start: Start,
+        memory: &MemoryOptions,
+    ) -> Result<Self> {
+        crate::memory::pin(memory)?;
+        let file = crate::backing::open_named(name, dir)?;
+        let path = file.path.clone();
+        let ring = Arc::new(RingMap::open(file, name)?);
+        let end_memory = crate::memory::settle(&ring, memory)?;
         if let Start::At(seq) = start {
             if seq > MAX_SEQ {
                 return Err(Error::InvalidArgument(format!(
@@ -205,8 +222,10 @@ impl Subscriber {
             bounded,
             barrier_registered: bounded && crate::barrier::publisher_registered(),
             stuck: StuckWatch::new(),
+            end_memory,
         };
         let rec = sub.record();
+        rec.memory.store(end_memory.encode(), Ordering::Relaxed);
         rec.start.store(first, Ordering::Relaxed);
         rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
         sub.mirror();
@@ -443,21 +462,13 @@ impl Subscriber {
 
     /// What the ring header says about the publisher.
     pub fn publisher_status(&self) -> PublisherStatus {
-        let p = &self.ring.header().publisher.0;
-        let pid = p.pid.load(Ordering::Relaxed);
-        let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
-        PublisherStatus {
-            pid,
-            alive: !closed
-                && if self.ring.layout().multi_producer() {
-                    self.ring.live_producers(None) > 0
-                } else {
-                    pid_alive(pid)
-                },
-            closed,
-            generation: p.generation.load(Ordering::Relaxed),
-            cursor: self.ring.cursor().load(Ordering::Acquire),
-        }
+        self.ring.publisher_status()
+    }
+
+    /// Where the ring's memory is and what this subscriber did to it (locked,
+    /// prefaulted, pinned), with the NUMA node of a sample of its pages.
+    pub fn memory(&self) -> MemoryReport {
+        crate::memory::report(&self.ring, self.end_memory, None)
     }
 
     /// The ring's layout (capacity, slot size, schema).

@@ -1,0 +1,318 @@
+//! Memory control of a ring mapping: NUMA placement, locking, prefaulting,
+//! and where its pages ended up.
+//!
+//! Each is one system call over the whole mapping, made once when a ring is
+//! created or attached, never on the message path. What an end did is kept
+//! in its [`EndMemory`] word in the ring (publisher state, subscriber or
+//! producer record), so that `ringcast info` in another process can report it.
+
+use crate::error::{Error, Result};
+use crate::mapping::Mapping;
+use crate::ring::RingMap;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `madvise` advice: fault every page in readable (Linux 5.14).
+const MADV_POPULATE_READ: libc::c_int = 22;
+/// `madvise` advice: fault every page in writable (Linux 5.14).
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+/// `mbind` mode: allocate only on the given nodes.
+const MPOL_BIND: libc::c_ulong = 2;
+/// `mbind` flags: fail if existing pages are elsewhere and cannot be moved;
+/// move them if they can.
+const MPOL_MF_STRICT: libc::c_uint = 1;
+const MPOL_MF_MOVE: libc::c_uint = 2;
+/// Node mask words passed to `mbind` (up to 1024 nodes).
+const NODE_MASK_WORDS: usize = 16;
+/// Pages whose node `resident_nodes` asks about, spread over the mapping.
+const NODE_SAMPLES: usize = 1024;
+
+/// What one end of a ring did to its mapping, packed in one word of the ring
+/// (bit 0: locked, bit 1: prefaulted, bits 8..: pinned CPU + 1, 0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndMemory {
+    /// The mapping is locked in RAM (`mlock`).
+    pub locked: bool,
+    /// Every page was faulted in when the end opened the ring.
+    pub prefaulted: bool,
+    /// The end's thread was pinned to this CPU when it opened the ring.
+    pub pinned_cpu: Option<usize>,
+}
+
+impl EndMemory {
+    /// The word stored in the ring.
+    pub fn encode(self) -> u32 {
+        let cpu = self.pinned_cpu.map_or(0, |c| (c as u32 + 1) & 0x00ff_ffff);
+        u32::from(self.locked) | u32::from(self.prefaulted) << 1 | cpu << 8
+    }
+
+    /// Reads a word stored by [`EndMemory::encode`].
+    pub fn decode(word: u32) -> Self {
+        let cpu = word >> 8;
+        Self {
+            locked: word & 1 != 0,
+            prefaulted: word & 2 != 0,
+            pinned_cpu: (cpu != 0).then(|| cpu as usize - 1),
+        }
+    }
+}
+
+/// Binds the mapping's pages (those not yet allocated, and those that can be
+/// moved) to NUMA node `node`. `Ok(false)`: the kernel has no NUMA support,
+/// so there is nothing to place (the caller checked `node` is online).
+pub(crate) fn bind_to_node(map: &Mapping, node: usize) -> io::Result<bool> {
+    let mut mask = [0 as libc::c_ulong; NODE_MASK_WORDS];
+    let bits = libc::c_ulong::BITS as usize;
+    if node >= NODE_MASK_WORDS * bits {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    mask[node / bits] |= 1 << (node % bits);
+    // SAFETY: the range is exactly our live mapping; mbind changes only the
+    // allocation policy of its pages, never their contents. `mask` outlives
+    // the call and holds NODE_MASK_WORDS * bits bits (maxnode counts one more,
+    // as the kernel expects).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mbind,
+            map.as_ptr(),
+            map.len(),
+            MPOL_BIND,
+            mask.as_ptr(),
+            (NODE_MASK_WORDS * bits + 1) as libc::c_ulong,
+            MPOL_MF_STRICT | MPOL_MF_MOVE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOSYS) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// The RLIMIT_MEMLOCK limits (soft, hard) in bytes; `None`: unlimited.
+pub fn memlock_limits() -> (Option<u64>, Option<u64>) {
+    // SAFETY: an all-zero rlimit is valid; getrlimit only writes it.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall writing `lim`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return (None, None);
+    }
+    let bytes = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
+    (bytes(lim.rlim_cur), bytes(lim.rlim_max))
+}
+
+/// Locks the mapping in RAM (and faults it in).
+pub(crate) fn lock(map: &Mapping) -> io::Result<()> {
+    // SAFETY: the range is exactly our live mapping; mlock does not change
+    // its contents.
+    if unsafe { libc::mlock(map.as_ptr().cast(), map.len()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Faults every page of the mapping in, writable, without changing a byte,
+/// so that the first messages pay no page faults. `page`: the backing's page
+/// size (the step of the fallback for kernels before 5.14).
+pub(crate) fn prefault(map: &Mapping, page: usize) -> io::Result<()> {
+    // SAFETY: the range is exactly our live mapping; populating page tables
+    // does not change its contents.
+    if unsafe { libc::madvise(map.as_ptr().cast(), map.len(), MADV_POPULATE_WRITE) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EINVAL) {
+        return Err(err);
+    }
+    // Older kernel: a write fault per page through an atomic add of zero,
+    // which leaves the word as it is whatever other processes do to it.
+    for offset in (0..map.len()).step_by(page.max(4096)) {
+        // SAFETY: offset < len, page-aligned and so 8-byte aligned; every
+        // access to ring memory is atomic, so this add cannot race unsafely.
+        let word = unsafe { &*map.as_ptr().add(offset).cast::<AtomicU64>() };
+        word.fetch_add(0, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Faults every page in for reading (an inspecting process that wants to
+/// ask where the pages are).
+pub(crate) fn populate_read(map: &Mapping) {
+    // SAFETY: as in `prefault`; failure only means fewer pages are resident.
+    unsafe {
+        libc::madvise(map.as_ptr().cast(), map.len(), MADV_POPULATE_READ);
+    }
+}
+
+/// Where the mapping's pages are, from a sample spread over it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeResidency {
+    /// Pages asked about.
+    pub sampled: u64,
+    /// Resident sampled pages per NUMA node.
+    pub by_node: BTreeMap<usize, u64>,
+    /// Sampled pages not resident in this process's page tables.
+    pub not_resident: u64,
+}
+
+/// Asks the kernel (`move_pages` without moving) which node holds each of a
+/// sample of the mapping's pages; `None` when the kernel has no NUMA support.
+pub(crate) fn resident_nodes(map: &Mapping, page: usize) -> Option<NodeResidency> {
+    let page = page.max(4096);
+    let pages = map.len().div_ceil(page);
+    let step = pages.div_ceil(NODE_SAMPLES).max(1);
+    let addrs: Vec<*mut libc::c_void> = (0..pages)
+        .step_by(step)
+        // SAFETY: i * page < len: an address inside the mapping.
+        .map(|i| unsafe { map.as_ptr().add(i * page) }.cast())
+        .collect();
+    let mut status = vec![0 as libc::c_int; addrs.len()];
+    // SAFETY: `addrs` and `status` have the same length, which is passed as
+    // the count; a null `nodes` makes move_pages report without moving.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0,
+            addrs.len() as libc::c_ulong,
+            addrs.as_ptr(),
+            std::ptr::null::<libc::c_int>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let mut out = NodeResidency {
+        sampled: addrs.len() as u64,
+        ..NodeResidency::default()
+    };
+    for s in status {
+        if s >= 0 {
+            *out.by_node.entry(s as usize).or_default() += 1;
+        } else {
+            out.not_resident += 1;
+        }
+    }
+    Some(out)
+}
+
+/// What one end (publisher, producer or subscriber) does to its thread and
+/// its mapping when it opens a ring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryOptions {
+    /// Lock the mapping in RAM (`mlock`): no page of the ring is ever swapped
+    /// out. Needs RLIMIT_MEMLOCK of at least the ring's size, or CAP_IPC_LOCK.
+    pub lock: bool,
+    /// Fault every page in when opening, so the first messages pay no faults.
+    pub prefault: bool,
+    /// Pin the opening thread to this CPU first (see [`crate::placement`]).
+    pub pin_cpu: Option<usize>,
+}
+
+/// Pins the calling thread as `opts` says (the first thing an end does, so
+/// that pages it allocates land on its CPU's node).
+pub(crate) fn pin(opts: &MemoryOptions) -> Result<()> {
+    if let Some(cpu) = opts.pin_cpu {
+        crate::placement::pin_thread(&std::collections::BTreeSet::from([cpu]))?;
+    }
+    Ok(())
+}
+
+/// Locks and prefaults `ring`'s mapping as `opts` says; returns what was done.
+pub(crate) fn settle(ring: &RingMap, opts: &MemoryOptions) -> Result<EndMemory> {
+    let map = ring.mapping();
+    if opts.lock {
+        lock(map).map_err(|source| {
+            let (soft, hard) = memlock_limits();
+            Error::MemoryLockFailed {
+                path: ring.path().to_owned(),
+                bytes: map.len() as u64,
+                soft,
+                hard,
+                source,
+            }
+        })?;
+    }
+    if opts.prefault {
+        prefault(map, ring.backing().page_size as usize)
+            .map_err(|e| Error::io("prefault the pages of", ring.path(), e))?;
+    }
+    Ok(EndMemory {
+        locked: opts.lock,
+        prefaulted: opts.prefault,
+        pinned_cpu: opts.pin_cpu,
+    })
+}
+
+/// Where a ring's memory is and what this end did to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// The file holding the ring's bytes (the hugetlbfs file of a huge-page ring).
+    pub bytes_at: PathBuf,
+    /// Size of the pages backing the ring.
+    pub page_size: u64,
+    /// The ring is on huge pages.
+    pub huge_pages: bool,
+    /// Bytes mapped.
+    pub mapped_bytes: u64,
+    /// What this end did: locked, prefaulted, pinned.
+    pub end: EndMemory,
+    /// The NUMA node the ring's creator bound it to, if any.
+    pub numa_node: Option<usize>,
+    /// The host's online NUMA nodes.
+    pub numa_nodes_online: Vec<usize>,
+    /// Where a sample of the ring's pages are, as this process maps them
+    /// (`None`: the kernel has no NUMA support).
+    pub residency: Option<NodeResidency>,
+    /// Why a `huge_pages="prefer"` ring got normal pages.
+    pub huge_fallback: Option<String>,
+}
+
+/// The report for `ring` as mapped by this end.
+pub(crate) fn report(ring: &RingMap, end: EndMemory, huge_fallback: Option<String>) -> MemoryReport {
+    let backing = ring.backing();
+    let node = ring.header().publisher.0.numa_node.load(Ordering::Relaxed);
+    MemoryReport {
+        bytes_at: ring.bytes_at().to_owned(),
+        page_size: backing.page_size,
+        huge_pages: backing.huge,
+        mapped_bytes: ring.mapping().len() as u64,
+        end,
+        numa_node: (node != 0).then(|| node as usize - 1),
+        numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
+        residency: resident_nodes(ring.mapping(), backing.page_size as usize),
+        huge_fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_memory_round_trips() {
+        for m in [
+            EndMemory::default(),
+            EndMemory {
+                locked: true,
+                prefaulted: false,
+                pinned_cpu: Some(0),
+            },
+            EndMemory {
+                locked: false,
+                prefaulted: true,
+                pinned_cpu: Some(4095),
+            },
+        ] {
+            assert_eq!(EndMemory::decode(m.encode()), m);
+        }
+        assert_eq!(EndMemory::default().encode(), 0);
+    }
+}
