@@ -7,6 +7,7 @@ prove each message is whole and in its place.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -99,16 +100,22 @@ def publish_in_batches(pub, total, batch, pace_every=0) -> float:
     return longest
 
 
-def publish_stream(ring_dir, name, total, batch, capacity, ready, go, pace_every=0):
-    """Creates the ring, waits for `go`, publishes `total` records, closes."""
-    with ringcast.Publisher.create(name, dtype=REC, capacity=capacity, dir=ring_dir) as pub:
+def publish_stream(
+    ring_dir, name, total, batch, capacity, ready, go, pace_every=0, create_opts=None
+):
+    """Creates the ring (with `create_opts`), waits for `go`, publishes
+    `total` records, closes."""
+    opts = create_opts or {}
+    with ringcast.Publisher.create(name, dtype=REC, capacity=capacity, dir=ring_dir, **opts) as pub:
         ready.set()
         go.wait(30)
         publish_in_batches(pub, total, batch, pace_every)
         pub.unlink()
 
 
-def subscribe_stream(ring_dir, name, results, attached, slow=False, start="oldest"):
+def subscribe_stream(
+    ring_dir, name, results, attached, slow=False, start="oldest", attach_opts=None
+):
     """Reads until the publisher closes the ring; reports what it saw."""
     read_all(
         ring_dir,
@@ -118,12 +125,14 @@ def subscribe_stream(ring_dir, name, results, attached, slow=False, start="oldes
         pause=0.002 if slow else 0.0,
         batch=64 if slow else 8192,
         start=start,
+        attach_opts=attach_opts,
     )
 
 
-def hold_publisher(ring_dir, name, n, ready):
+def hold_publisher(ring_dir, name, n, ready, create_opts=None):
     """Publishes `n` records, then hangs until killed (a crashing feed handler)."""
-    pub = ringcast.Publisher.create(name, dtype=REC, capacity=1024, dir=ring_dir)
+    opts = create_opts or {}
+    pub = ringcast.Publisher.create(name, dtype=REC, capacity=1024, dir=ring_dir, **opts)
     pub.publish_batch(make_records(0, n))
     ready.set()
     while True:
@@ -276,12 +285,24 @@ def publish_bounded(ring_dir, name, total, batch, opts, ready, go, results):
 
 
 def read_all(
-    ring_dir, name, results, attached, *, by_producer=False, pause=0.0, batch=8192, start="oldest"
+    ring_dir,
+    name,
+    results,
+    attached,
+    *,
+    by_producer=False,
+    pause=0.0,
+    batch=8192,
+    start="oldest",
+    attach_opts=None,
 ):
-    """Reads until every producer closed the ring; reports what it saw.
+    """Reads until every producer closed the ring; reports what it saw (and,
+    under "memory", the subscriber's memory report).
     `pause`: seconds slept after each batch (a slow subscriber)."""
     check = ProducerCheck() if by_producer else StreamCheck()
-    with ringcast.Subscriber.attach(name, dir=ring_dir, start=start) as sub:
+    opts = attach_opts or {}
+    with ringcast.Subscriber.attach(name, dir=ring_dir, start=start, **opts) as sub:
+        memory = dataclasses.asdict(sub.memory)
         attached.set()
         out = np.empty(batch, dtype=REC)
         while True:
@@ -292,7 +313,7 @@ def read_all(
             check.add(out[:n])
             if pause:
                 time.sleep(pause)
-        results.put(check.result(sub))
+        results.put({**check.result(sub), "memory": memory})
 
 
 def produce(ring_dir, name, total, batch, ready, go):
@@ -347,3 +368,25 @@ def blocked_publish(ring_dir, name, ready):
     except KeyboardInterrupt:
         os._exit(42 if sub.received == 0 else 2)
     os._exit(1)
+
+
+def lock_with_low_memlock(ring_dir, name, role, limit, results):
+    """Drops root (whose CAP_IPC_LOCK ignores the limit), lowers
+    RLIMIT_MEMLOCK to `limit` bytes, then creates (role "create") or attaches
+    to ring `name` with lock_memory=True; reports the outcome."""
+    import resource
+
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
+    try:
+        if role == "create":
+            ringcast.Publisher.create(
+                name, slot_size=1000, capacity=1024, dir=ring_dir, mode=0o666, lock_memory=True
+            ).close()
+        else:
+            ringcast.Subscriber.attach(name, dir=ring_dir, lock_memory=True).close()
+        results.put(("ok", ""))
+    except ringcast.RingError as e:
+        results.put((type(e).__name__, str(e)))

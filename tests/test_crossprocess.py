@@ -26,21 +26,48 @@ from _workers import (
 ctx = mp.get_context("spawn")
 
 
-def run_stream(ring_dir, name, *, total, capacity, subscribers, batch=1000, pace_every=0):
+def run_stream(
+    ring_dir,
+    name,
+    *,
+    total,
+    capacity,
+    subscribers,
+    batch=1000,
+    pace_every=0,
+    create_opts=None,
+    attach_opts=None,
+    while_attached=None,
+):
+    """Publishes `total` records from one process to one process per entry
+    of `subscribers` (True: a slow one); returns each subscriber's report.
+    `attach_opts`: one dict per subscriber. `while_attached()` runs once all
+    are attached, before publishing starts."""
     ready, go = ctx.Event(), ctx.Event()
     results = ctx.Queue()
     pub = ctx.Process(
-        target=publish_stream, args=(ring_dir, name, total, batch, capacity, ready, go, pace_every)
+        target=publish_stream,
+        args=(ring_dir, name, total, batch, capacity, ready, go, pace_every, create_opts),
     )
     pub.start()
     assert ready.wait(30), "publisher did not start"
     subs = []
-    for slow in subscribers:
+    for i, slow in enumerate(subscribers):
         attached = ctx.Event()
-        p = ctx.Process(target=subscribe_stream, args=(ring_dir, name, results, attached, slow))
+        opts = attach_opts[i] if attach_opts else None
+        p = ctx.Process(
+            target=subscribe_stream,
+            args=(ring_dir, name, results, attached, slow, "oldest", opts),
+        )
         p.start()
         assert attached.wait(30), "subscriber did not attach"
         subs.append(p)
+    if while_attached is not None:
+        try:
+            while_attached()
+        except BaseException:
+            go.set()
+            raise
     go.set()
     out = [results.get(timeout=240) for _ in subs]
     for p in [pub, *subs]:

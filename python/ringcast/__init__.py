@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import _native, errors
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
+from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
 from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
 
 __version__: str = _native.__version__
@@ -23,11 +24,16 @@ FORMAT_VERSION: int = _native.FORMAT_VERSION
 
 __all__ = [
     "FORMAT_VERSION",
+    "MemoryReport",
     "Publisher",
     "Subscriber",
     "WaitStrategy",
     "__version__",
     "default_dir",
+    "host_memory",
     "list_rings",
+    "pin_thread",
+    "ring_info",
+    "thread_cpus",
     *errors.__all__,
 ]

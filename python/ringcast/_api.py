@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from . import _native, _schema
-from .errors import InvalidArgument, RingClosed, Timeout
+from ._memory import MemoryReport
+from .errors import HugePagesWarning, InvalidArgument, RingClosed, Timeout
 
 __all__ = ["Publisher", "Subscriber", "WaitStrategy", "default_dir", "list_rings"]
 
@@ -48,6 +50,39 @@ def _check_seconds(name: str, value: Any) -> None:
         or not 0 < value < 1e9
     ):
         raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _check_cpu(name: str, cpu: Any) -> None:
+    if cpu is not None:
+        _check_int(name, cpu, 0, 2**31 - 1, "a CPU number >= 0 (see os.cpu_count())")
+
+
+def _check_end_memory(lock_memory: Any, prefault: Any, pin_cpu: Any) -> None:
+    """Checks the memory options every end (publisher or subscriber) takes."""
+    for name, value in (("lock_memory", lock_memory), ("prefault", prefault)):
+        if not isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    _check_cpu("pin_cpu", pin_cpu)
+
+
+_SIZE_UNITS = {"": 0, "K": 10, "M": 20, "G": 30}
+
+
+def _page_size(value: Any) -> int | None:
+    """A huge page size: bytes, or text such as "2M" or "1G"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("IB").removesuffix("B")
+        unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+        digits = text[: len(text) - len(unit)]
+        if digits.isdigit():
+            return int(digits) << _SIZE_UNITS[unit]
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    raise InvalidArgument(
+        f'huge_page_size must be a size in bytes or text such as "2M" or "1G", got {value!r}'
+    )
 
 
 def _check_wait(wait: Any) -> None:
@@ -100,6 +135,14 @@ class Publisher(_native.Publisher):
         max_producers: int | None = None,
         claim_timeout: float = 0.1,
         wait: WaitStrategy | None = None,
+        huge_pages: Literal["off", "prefer", "require"] = "off",
+        huge_page_size: int | str | None = None,
+        huge_dir: StrPath | None = None,
+        lock_memory: bool = False,
+        prefault: bool = True,
+        numa_node: int | None = None,
+        numa_cpu: int | None = None,
+        pin_cpu: int | None = None,
     ) -> Publisher:
         """Create ring ``name`` (a file in ``dir``, default ``$RINGCAST_DIR`` or
         ``/dev/shm/ringcast``) and become its publisher.
@@ -127,6 +170,26 @@ class Publisher(_native.Publisher):
           committing it costs that one message: after ``claim_timeout``
           seconds readers find its owner dead, skip it and count it in
           ``lost``. A live producer is never skipped, however slow.
+
+        Memory (see :attr:`memory` for what took effect, ``ringcast info`` from
+        any process):
+
+        * ``huge_pages="require"``: the ring lives on huge pages (a file on a
+          hugetlbfs mount, linked under its name so subscribers attach as to
+          any ring), or :class:`HugePagesUnavailable` says what to configure
+          (``vm.nr_hugepages``, the mount). ``"prefer"`` falls back to normal
+          pages with a :class:`HugePagesWarning`. ``huge_page_size`` (``"2M"``,
+          ``"1G"``; default 2 MiB, 1 GiB pages for rings of at least 1 GiB
+          when the host has them) and ``huge_dir`` (a directory on hugetlbfs;
+          default ``$RINGCAST_HUGE_DIR`` or ``ringcast/`` on the mount) refine it.
+        * ``lock_memory=True``: ``mlock`` the ring in this process, or
+          :class:`MemoryLockFailed` with the size needed and RLIMIT_MEMLOCK.
+        * ``prefault`` (default True): fault every page in now, so the first
+          messages pay no page faults.
+        * ``numa_node=N`` or ``numa_cpu=C`` (the node of CPU C): bind the ring's
+          pages to that node (:class:`NumaNodeUnavailable` if it does not exist).
+        * ``pin_cpu=C``: pin the calling thread to CPU C first (as
+          :func:`ringcast.pin_thread`), so its pages also land on C's node.
         """
         if (dtype is None) == (slot_size is None):
             raise InvalidArgument(
@@ -153,6 +216,14 @@ class Publisher(_native.Publisher):
         _check_seconds("liveness_timeout", liveness_timeout)
         _check_seconds("claim_timeout", claim_timeout)
         _check_wait(wait)
+        _check_end_memory(lock_memory, prefault, pin_cpu)
+        if huge_pages not in ("off", "prefer", "require"):
+            raise InvalidArgument(
+                f'huge_pages must be "off", "prefer" or "require", got {huge_pages!r}'
+            )
+        if numa_node is not None:
+            _check_int("numa_node", numa_node, 0, 2**31 - 1, "a NUMA node number >= 0")
+        _check_cpu("numa_cpu", numa_cpu)
         pub = cls(
             name,
             capacity=capacity,
@@ -170,9 +241,22 @@ class Publisher(_native.Publisher):
             max_producers=max_producers,
             claim_timeout=float(claim_timeout),
             wait=wait,
+            huge_pages=huge_pages,
+            huge_page_size=_page_size(huge_page_size),
+            huge_dir=_dir_arg(huge_dir),
+            lock_memory=lock_memory,
+            prefault=prefault,
+            numa_node=numa_node,
+            numa_cpu=numa_cpu,
+            pin_cpu=pin_cpu,
         )
         if dt is not None:
             pub._set_dtype(dt)
+        fallback = pub.memory.huge_pages_fallback if huge_pages == "prefer" else None
+        if fallback is not None:
+            warnings.warn(
+                f"ring {name!r} uses normal pages: {fallback}", HugePagesWarning, stacklevel=2
+            )
         return pub
 
     @classmethod
@@ -183,14 +267,35 @@ class Publisher(_native.Publisher):
         dir: StrPath | None = None,
         dtype: Any = None,
         wait: WaitStrategy | None = None,
+        lock_memory: bool = False,
+        prefault: bool = False,
+        pin_cpu: int | None = None,
     ) -> Publisher:
         """Open the existing ring ``name`` as a publisher: one more producer of
         a ``producers="many"`` ring, or the new publisher of a single-producer
         ring whose publisher is gone (:class:`PublisherExists` while it lives).
-        The layout, dtype and modes come from the ring; ``dtype``, when given,
-        must match (else :class:`SchemaMismatch`)."""
+        The layout, dtype, modes and memory placement come from the ring;
+        ``dtype``, when given, must match (else :class:`SchemaMismatch`).
+        ``lock_memory``, ``prefault`` and ``pin_cpu`` act on this process as
+        in :meth:`create`."""
         _check_wait(wait)
-        return _adopt_schema(cls(name, dir=_dir_arg(dir), wait=wait, attach=True), name, dtype)
+        _check_end_memory(lock_memory, prefault, pin_cpu)
+        end = cls(
+            name,
+            dir=_dir_arg(dir),
+            wait=wait,
+            attach=True,
+            lock_memory=lock_memory,
+            prefault=prefault,
+            pin_cpu=pin_cpu,
+        )
+        return _adopt_schema(end, name, dtype)
+
+    @property
+    def memory(self) -> MemoryReport:
+        """Where the ring's memory is (page size, huge pages, NUMA node of its
+        pages) and what this publisher did to it (locked, prefaulted, pinned)."""
+        return MemoryReport._from_native(self._memory())
 
 
 class Subscriber(_native.Subscriber):
@@ -205,6 +310,9 @@ class Subscriber(_native.Subscriber):
         start: Literal["latest", "oldest"] | int = "latest",
         dtype: Any = None,
         wait: WaitStrategy | None = None,
+        lock_memory: bool = False,
+        prefault: bool = False,
+        pin_cpu: int | None = None,
     ) -> Subscriber:
         """Attach to ring ``name``; its dtype and sizes come from the ring header.
 
@@ -214,13 +322,32 @@ class Subscriber(_native.Subscriber):
         ``dtype``, when given, must match the ring's (else :class:`SchemaMismatch`).
         ``wait`` says how blocking receives wait (default
         ``WaitStrategy.adaptive()``: spin, then yield, then park).
+        ``pin_cpu=C`` pins the calling thread to CPU C, ``lock_memory=True``
+        locks the ring in RAM in this process (:class:`MemoryLockFailed` when
+        RLIMIT_MEMLOCK is too low), ``prefault=True`` faults every page in now.
         """
         if isinstance(start, bool) or (isinstance(start, int | np.integer) and start < 0):
             raise InvalidArgument(
                 f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
             )
         _check_wait(wait)
-        return _adopt_schema(cls(name, dir=_dir_arg(dir), start=start, wait=wait), name, dtype)
+        _check_end_memory(lock_memory, prefault, pin_cpu)
+        end = cls(
+            name,
+            dir=_dir_arg(dir),
+            start=start,
+            wait=wait,
+            lock_memory=lock_memory,
+            prefault=prefault,
+            pin_cpu=pin_cpu,
+        )
+        return _adopt_schema(end, name, dtype)
+
+    @property
+    def memory(self) -> MemoryReport:
+        """Where the ring's memory is (page size, huge pages, NUMA node of its
+        pages) and what this subscriber did to it (locked, prefaulted, pinned)."""
+        return MemoryReport._from_native(self._memory())
 
     # asyncio (and uvloop): the event loop watches a readiness file descriptor
     # that a helper thread signals when the next message can be read, so a

@@ -40,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     listing = commands.add_parser("list", help="list the rings in the ring directory")
     listing.add_argument("--dir", default=None)
 
+    info = commands.add_parser(
+        "info",
+        help="show a ring's layout, memory (page size, huge pages, NUMA node, locked) and ends",
+        description="Reads the ring without attaching to it: layout, modes, the file and "
+        "page size under it, the NUMA node of its pages, the publisher, producers and "
+        "subscribers with their positions and what each did to its mapping.",
+    )
+    info.add_argument("name", help="ring name")
+    info.add_argument("--dir", default=None)
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     check = commands.add_parser(
         "model-check",
         help="check the TLA+ models of the ring protocols (and their mutants) with TLC",
@@ -88,6 +99,22 @@ def main(argv: list[str] | None = None) -> int:
             dir=args.dir,
         )
         return 0 if ok else 1
+    if args.command == "info":
+        from . import _memory
+        from .errors import RingError
+
+        try:
+            report = _memory.ring_info(args.name, args.dir)
+        except RingError as e:
+            print(f"ringcast info: {e}", file=sys.stderr)
+            return 1
+        if args.json:
+            import json
+
+            print(json.dumps(report, indent=2, default=str))
+        else:
+            print(_memory.format_info(report))
+        return 0
     if args.command == "list":
         directory = _api.default_dir(args.dir)
         for name in _api.list_rings(directory):

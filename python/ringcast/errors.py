@@ -9,11 +9,16 @@ from __future__ import annotations
 
 __all__ = [
     "BufferTooSmall",
+    "CpuUnavailable",
     "Evicted",
+    "HugePagesUnavailable",
+    "HugePagesWarning",
     "IncompatibleVersion",
     "InvalidArgument",
     "InvalidName",
+    "MemoryLockFailed",
     "MessageTooLarge",
+    "NumaNodeUnavailable",
     "ProducerTableFull",
     "PublisherExists",
     "RingClosed",
@@ -23,6 +28,7 @@ __all__ = [
     "RingFull",
     "RingNotFound",
     "RingPermissionError",
+    "RingWarning",
     "SchemaMismatch",
     "SubscriberTableFull",
     "Timeout",
@@ -103,3 +109,32 @@ class RingClosed(RingError):
 class Timeout(RingError, TimeoutError):
     """No message arrived before the timeout, or a bounded ring stayed full
     until a publish timeout."""
+
+
+class HugePagesUnavailable(RingError, OSError):
+    """A ring created with ``huge_pages="require"`` cannot have huge pages; the
+    message says what to configure (``vm.nr_hugepages``, a hugetlbfs mount,
+    ``RINGCAST_HUGE_DIR``)."""
+
+
+class MemoryLockFailed(RingError, OSError):
+    """``lock_memory=True`` could not lock the ring in RAM; the message gives the
+    size needed and the current ``RLIMIT_MEMLOCK``."""
+
+
+class CpuUnavailable(RingError, ValueError):
+    """A thread cannot be pinned to (or a ring placed near) that CPU: it does not
+    exist, is offline, or the process's cpuset does not allow it."""
+
+
+class NumaNodeUnavailable(RingError, ValueError):
+    """A ring cannot be placed on that NUMA node: the host has no such online node."""
+
+
+class RingWarning(UserWarning):
+    """Base class of ringcast's warnings."""
+
+
+class HugePagesWarning(RingWarning):
+    """A ring created with ``huge_pages="prefer"`` got normal pages; the message
+    says why and what to configure."""

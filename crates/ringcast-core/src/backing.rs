@@ -84,7 +84,9 @@ fn open_huge_link(path: &Path) -> Result<RingFile> {
             target.display()
         )));
     }
-    let owner = file.metadata().map_err(|e| Error::io("inspect", &target, e))?;
+    let owner = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", &target, e))?;
     if owner.uid() != link.uid() {
         return Err(not_ours(format!(
             "owned by uid {} to {}, owned by uid {}; a ring's link and file have one owner",
@@ -331,9 +333,8 @@ fn size_and_place(
     let map = Mapping::map(file, len as usize).map_err(|e| Error::io("map", path, e))?;
     let bound = match numa_node {
         None => false,
-        Some(node) => memory::bind_to_node(&map, node).map_err(|e| {
-            Error::io(format!("bind to NUMA node {node} the pages of"), path, e)
-        })?,
+        Some(node) => memory::bind_to_node(&map, node)
+            .map_err(|e| Error::io(format!("bind to NUMA node {node} the pages of"), path, e))?,
     };
     Ok((map, bound))
 }

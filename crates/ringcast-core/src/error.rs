@@ -308,10 +308,7 @@ impl fmt::Display for Error {
                 cpu,
                 reason,
                 online,
-            } => write!(
-                f,
-                "cannot use CPU {cpu}: {reason}; online CPUs: {online}"
-            ),
+            } => write!(f, "cannot use CPU {cpu}: {reason}; online CPUs: {online}"),
             Error::NumaNodeUnavailable { node, online } => write!(
                 f,
                 "cannot place the ring on NUMA node {node}: this host's online nodes are \

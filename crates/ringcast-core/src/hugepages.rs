@@ -80,6 +80,8 @@ fn backing_of_dir(dir: &Path) -> Option<Backing> {
 }
 
 fn backing_from(st: &libc::statfs, base: Backing) -> Backing {
+    // f_type's integer type differs between targets.
+    #[allow(clippy::unnecessary_cast)]
     let kind = st.f_type as i64;
     if kind == HUGETLBFS_MAGIC {
         Backing {
@@ -125,7 +127,11 @@ pub fn pools() -> Vec<Pool> {
         .flatten()
         .filter_map(|e| {
             let file = e.file_name().into_string().ok()?;
-            let kb: u64 = file.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = file
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             let read = |f: &str| -> Option<u64> {
                 std::fs::read_to_string(e.path().join(f))
                     .ok()?
@@ -162,8 +168,12 @@ pub fn mounts() -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
-            let (_, point, kind, options) =
-                (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+            let (_, point, kind, options) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
             if kind != "hugetlbfs" {
                 return None;
             }
@@ -318,7 +328,12 @@ pub fn choose(len: u64, page_size: Option<u64>, dir: Option<&Path>) -> Result<Ta
 }
 
 /// `choose` with a directory given by the caller.
-fn choose_in(dir: &Path, len: u64, page_size: Option<u64>, pools: &[Pool]) -> Result<Target, String> {
+fn choose_in(
+    dir: &Path,
+    len: u64,
+    page_size: Option<u64>,
+    pools: &[Pool],
+) -> Result<Target, String> {
     let probe = if dir.exists() {
         dir
     } else {
@@ -362,7 +377,10 @@ fn pool_problem(pools: &[Pool], size: u64, len: u64) -> Option<String> {
     let knob = if Some(size) == default_huge_page_size() {
         "sysctl -w vm.nr_hugepages=N".to_owned()
     } else {
-        format!("echo N > {POOLS_DIR}/hugepages-{}kB/nr_hugepages", size >> 10)
+        format!(
+            "echo N > {POOLS_DIR}/hugepages-{}kB/nr_hugepages",
+            size >> 10
+        )
     };
     let Some(pool) = pools.iter().find(|p| p.page_size == size) else {
         let offered: Vec<String> = pools.iter().map(|p| human_size(p.page_size)).collect();
@@ -413,7 +431,10 @@ mod tests {
 
     #[test]
     fn unescapes_mount_points() {
-        assert_eq!(unescape_mount_path("/mnt/huge\\040pages"), "/mnt/huge pages");
+        assert_eq!(
+            unescape_mount_path("/mnt/huge\\040pages"),
+            "/mnt/huge pages"
+        );
         assert_eq!(unescape_mount_path("/dev/hugepages"), "/dev/hugepages");
         assert_eq!(unescape_mount_path("/x\\"), "/x\\");
     }
@@ -443,7 +464,11 @@ mod tests {
             available: 0,
             ..pools[0]
         }];
-        assert!(pool_problem(&empty, 2 << 20, 1).unwrap().contains("no 2 MiB huge pages are reserved"));
-        assert!(pool_problem(&pools, 1 << 30, 1).unwrap().contains("offers no 1 GiB"));
+        assert!(pool_problem(&empty, 2 << 20, 1)
+            .unwrap()
+            .contains("no 2 MiB huge pages are reserved"));
+        assert!(pool_problem(&pools, 1 << 30, 1)
+            .unwrap()
+            .contains("offers no 1 GiB"));
     }
 }

@@ -240,7 +240,9 @@ const _: () = {
     assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD < CACHE_LINE);
     assert!(CACHE_LINE.is_power_of_two() && PAGE % CACHE_LINE == 0);
     // The largest slot's stride fits the header's u32 field.
-    assert!((SLOT_OVERHEAD + MAX_SLOT_SIZE as usize).next_multiple_of(CACHE_LINE) <= u32::MAX as usize);
+    assert!(
+        (SLOT_OVERHEAD + MAX_SLOT_SIZE as usize).next_multiple_of(CACHE_LINE) <= u32::MAX as usize
+    );
     // The largest tables fit below the u32 header_len.
     assert!(
         size_of::<Header>()

@@ -37,11 +37,11 @@ mod futex;
 #[cfg(not(loom))]
 pub mod gate;
 #[cfg(not(loom))]
-pub mod layout;
-#[cfg(not(loom))]
 pub mod hugepages;
 #[cfg(not(loom))]
 pub mod info;
+#[cfg(not(loom))]
+pub mod layout;
 #[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
@@ -66,13 +66,13 @@ mod subscriber;
 pub mod wait;
 
 #[cfg(not(loom))]
-pub use error::{Error, Result};
-#[cfg(not(loom))]
-pub use layout::Layout;
-#[cfg(not(loom))]
 pub use backing::{Placement, RingIdentity};
 #[cfg(not(loom))]
+pub use error::{Error, Result};
+#[cfg(not(loom))]
 pub use hugepages::HugePages;
+#[cfg(not(loom))]
+pub use layout::Layout;
 #[cfg(not(loom))]
 pub use memory::{EndMemory, MemoryOptions, MemoryReport};
 #[cfg(not(loom))]

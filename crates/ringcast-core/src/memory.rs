@@ -276,7 +276,11 @@ pub struct MemoryReport {
 }
 
 /// The report for `ring` as mapped by this end.
-pub(crate) fn report(ring: &RingMap, end: EndMemory, huge_fallback: Option<String>) -> MemoryReport {
+pub(crate) fn report(
+    ring: &RingMap,
+    end: EndMemory,
+    huge_fallback: Option<String>,
+) -> MemoryReport {
     let backing = ring.backing();
     let node = ring.header().publisher.0.numa_node.load(Ordering::Relaxed);
     MemoryReport {

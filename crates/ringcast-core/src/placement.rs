@@ -107,7 +107,10 @@ pub fn pin_thread(cpus: &BTreeSet<usize>) -> Result<BTreeSet<usize>> {
     }
     for cpu in cpus {
         if *cpu >= MAX_CPUS {
-            return Err(refuse(cpu, "it is beyond any CPU number this system can have"));
+            return Err(refuse(
+                cpu,
+                "it is beyond any CPU number this system can have",
+            ));
         }
         if !online.contains(cpu) {
             return Err(refuse(cpu, "it does not exist or is offline"));

@@ -11,14 +11,14 @@
 //! the shared cursor (see [`crate::protocol`]). Bounded rings make every
 //! publisher respect the slowest live subscriber (see [`crate::room`]).
 
+use crate::backing::{self, Placement, RingFile, RingIdentity};
 use crate::error::{Error, Result};
+use crate::hugepages::HugePages;
 use crate::layout::{
     self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
     DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
     FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
-use crate::backing::{self, Placement, RingFile, RingIdentity};
-use crate::hugepages::HugePages;
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::name;
 use crate::placement;
@@ -243,7 +243,11 @@ impl Publisher {
         if let Some(node) = opts.placement.numa_node {
             placement::check_node(node)?;
         }
-        if opts.placement.huge_page_size.is_some_and(|s| !s.is_power_of_two() || s < 4096) {
+        if opts
+            .placement
+            .huge_page_size
+            .is_some_and(|s| !s.is_power_of_two() || s < 4096)
+        {
             return Err(Error::InvalidArgument(format!(
                 "huge_page_size {} is not a page size; use 2 MiB (2097152) or 1 GiB (1073741824)",
                 opts.placement.huge_page_size.unwrap_or(0)

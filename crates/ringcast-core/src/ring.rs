@@ -5,8 +5,8 @@ use crate::backing::RingFile;
 use crate::error::{Error, Result};
 use crate::hugepages::{self, Backing};
 use crate::layout::{
-    self, Header, Layout, ProducerRecord, SubscriberRecord, CLAIM_PENDING, PUBLISHER_CLOSED,
-    RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD, SlotHead,
+    self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, CLAIM_PENDING,
+    PUBLISHER_CLOSED, RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD,
 };
 use crate::liveness;
 use crate::mapping::Mapping;

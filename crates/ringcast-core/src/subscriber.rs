@@ -11,8 +11,8 @@
 //! evicted and told so on its next read.
 
 use crate::error::{Error, Result};
-use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
 use crate::layout::{Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_EVICTED};
+use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
 use crate::ring::{unix_now_ns, RingMap, StuckWatch};

@@ -46,6 +46,10 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::WrongMode { .. } => "InvalidArgument",
         Error::Closed { .. } => "RingClosed",
         Error::Timeout => "Timeout",
+        Error::HugePagesUnavailable { .. } => "HugePagesUnavailable",
+        Error::MemoryLockFailed { .. } => "MemoryLockFailed",
+        Error::CpuUnavailable { .. } => "CpuUnavailable",
+        Error::NumaNodeUnavailable { .. } => "NumaNodeUnavailable",
         Error::Io { .. } | Error::NoSpace { .. } => "RingError",
     };
     raise(py, class, err.to_string())

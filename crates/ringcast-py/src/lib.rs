@@ -6,6 +6,7 @@
 
 mod buffer;
 mod errors;
+mod memory;
 mod publisher;
 mod records;
 mod subscriber;
@@ -26,6 +27,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::pin_thread, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::thread_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::host_memory, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

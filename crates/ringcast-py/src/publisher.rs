@@ -3,6 +3,7 @@
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
+use crate::memory;
 use crate::records::{array_bytes, asarray, is_plain_bytes, RecordType};
 use crate::subscriber::{patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
 use crate::wait::PyWaitStrategy;
@@ -11,7 +12,7 @@ use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use ringcast_core::{
     CreateOptions, Error, Patience, Producers, Publisher as CorePublisher, RingIdentity,
 };
@@ -220,7 +221,7 @@ impl PyPublisher {
     /// Creates a ring (see `Publisher.create`), or with `attach=True` opens
     /// an existing one as a further producer (see `Publisher.attach`).
     #[new]
-    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false))]
+    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false, huge_pages="off", huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -241,10 +242,20 @@ impl PyPublisher {
         claim_timeout: f64,
         wait: Option<PyWaitStrategy>,
         attach: bool,
+        huge_pages: &str,
+        huge_page_size: Option<u64>,
+        huge_dir: Option<PathBuf>,
+        lock_memory: bool,
+        prefault: Option<bool>,
+        numa_node: Option<usize>,
+        numa_cpu: Option<usize>,
+        pin_cpu: Option<usize>,
     ) -> PyResult<Self> {
         let wait = wait.map(|w| w.inner).unwrap_or_default();
         let inner = if attach {
-            py.allow_threads(|| CorePublisher::attach(&name, dir.as_deref(), wait))
+            // Prefaulting an attached ring is opt-in; a new ring's is opt-out.
+            let memory = memory::end_options(lock_memory, prefault.unwrap_or(false), pin_cpu);
+            py.allow_threads(|| CorePublisher::attach_with(&name, dir.as_deref(), wait, &memory))
         } else {
             let producers = match (producers, max_producers) {
                 ("one", None) => Producers::One,
@@ -285,6 +296,15 @@ impl PyPublisher {
                 producers,
                 claim_timeout: positive_seconds(py, "claim_timeout", claim_timeout)?,
                 wait,
+                placement: memory::placement(
+                    py,
+                    huge_pages,
+                    huge_page_size,
+                    huge_dir,
+                    numa_node,
+                    numa_cpu,
+                )?,
+                memory: memory::end_options(lock_memory, prefault.unwrap_or(true), pin_cpu),
             };
             py.allow_threads(|| CorePublisher::create(&name, &opts))
         }
@@ -432,6 +452,12 @@ impl PyPublisher {
 
     /// Messages this publisher has published (on a single-producer ring:
     /// the ring's sequence, which continues across take-overs).
+    /// Where the ring's memory is and what this publisher did to it, as the
+    /// dict `ringcast.MemoryReport` is built from.
+    fn _memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        memory::report_dict(py, &self.core_ref(py)?.memory())
+    }
+
     #[getter]
     fn published(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.core_ref(py)?.published())

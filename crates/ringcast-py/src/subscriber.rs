@@ -199,13 +199,17 @@ fn with_out_bytes<R>(
 #[pymethods]
 impl PySubscriber {
     #[new]
-    #[pyo3(signature = (name, *, dir=None, start=None, wait=None))]
+    #[pyo3(signature = (name, *, dir=None, start=None, wait=None, lock_memory=false, prefault=false, pin_cpu=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         name: String,
         dir: Option<PathBuf>,
         start: Option<&Bound<'_, PyAny>>,
         wait: Option<PyWaitStrategy>,
+        lock_memory: bool,
+        prefault: bool,
+        pin_cpu: Option<usize>,
     ) -> PyResult<Self> {
         let start = match start {
             None => Start::Latest,
@@ -227,8 +231,9 @@ impl PySubscriber {
                 }
             }
         };
+        let memory = crate::memory::end_options(lock_memory, prefault, pin_cpu);
         let inner = py
-            .allow_threads(|| CoreSubscriber::attach(&name, dir.as_deref(), start))
+            .allow_threads(|| CoreSubscriber::attach_with(&name, dir.as_deref(), start, &memory))
             .map_err(py_err(py))?;
         let scratch = vec![0u8; inner.layout().slot_size as usize];
         Ok(Self {
@@ -268,6 +273,12 @@ impl PySubscriber {
     fn _clear_readiness(&self, py: Python<'_>) -> PyResult<()> {
         self.core_ref(py)?.clear_readiness();
         Ok(())
+    }
+
+    /// Where the ring's memory is and what this subscriber did to it, as the
+    /// dict `ringcast.MemoryReport` is built from.
+    fn _memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        crate::memory::report_dict(py, &self.core_ref(py)?.memory())
     }
 
     /// True once the publisher closed the ring and everything has been read.
