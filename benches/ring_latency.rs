@@ -25,6 +25,9 @@
 //!
 //! Percentiles are nearest-rank over the sorted samples.
 
+mod common;
+
+use common::{clock_overhead_ns, percentile, ring_dir, ticks, Clock};
 use ringcast_core::{CreateOptions, Producers, Publisher, Start, Subscriber, WaitStrategy};
 use std::hint::black_box;
 use std::path::Path;
@@ -32,7 +35,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Barrier;
 use std::thread;
-use std::time::Duration;
 
 /// Size of every message, bytes.
 const MSG_SIZE: usize = 64;
@@ -51,101 +53,6 @@ const THROUGHPUT_FACTOR: usize = 4;
 static PIN_FAILED: AtomicBool = AtomicBool::new(false);
 
 // ---------------------------------------------------------------- clock ----
-
-/// A raw, cheap clock: the time stamp counter on x86-64 (invariant TSC,
-/// calibrated against CLOCK_MONOTONIC), CLOCK_MONOTONIC itself elsewhere.
-#[derive(Clone, Copy)]
-struct Clock {
-    ns_per_tick: f64,
-    source: &'static str,
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// Current clock reading, in ticks of [`Clock`].
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn ticks() -> u64 {
-    // SAFETY: LFENCE and RDTSC are available on every x86-64 CPU (SSE2 is
-    // part of the base ISA) and touch no memory. LFENCE keeps RDTSC from
-    // executing before the preceding loads (e.g. the message) completed.
-    unsafe {
-        std::arch::x86_64::_mm_lfence();
-        std::arch::x86_64::_rdtsc()
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn ticks() -> u64 {
-    monotonic_ns()
-}
-
-impl Clock {
-    #[cfg(target_arch = "x86_64")]
-    fn calibrate() -> Self {
-        // Best of a few 50 ms windows, each bracketed tightly on both ends.
-        let bracket = || loop {
-            let a = ticks();
-            let ns = monotonic_ns();
-            let b = ticks();
-            if b - a < 2_000 {
-                return (a / 2 + b / 2, ns);
-            }
-        };
-        let mut rates = Vec::new();
-        for _ in 0..3 {
-            let (t0, n0) = bracket();
-            thread::sleep(Duration::from_millis(50));
-            let (t1, n1) = bracket();
-            rates.push((n1 - n0) as f64 / (t1 - t0) as f64);
-        }
-        rates.sort_by(f64::total_cmp);
-        Self {
-            ns_per_tick: rates[1],
-            source: "rdtsc (lfence), calibrated against CLOCK_MONOTONIC",
-        }
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn calibrate() -> Self {
-        Self {
-            ns_per_tick: 1.0,
-            source: "clock_gettime(CLOCK_MONOTONIC)",
-        }
-    }
-
-    fn ns(&self, ticks: u64) -> f64 {
-        ticks as f64 * self.ns_per_tick
-    }
-
-    fn ticks_for_ns(&self, ns: f64) -> u64 {
-        (ns / self.ns_per_tick).round() as u64
-    }
-}
-
-/// Median cost of one `ticks()` reading, ns (included in every latency sample).
-fn clock_overhead_ns(clock: &Clock) -> f64 {
-    let mut d: Vec<u64> = (0..10_001)
-        .map(|_| {
-            let a = ticks();
-            let b = ticks();
-            b - a
-        })
-        .collect();
-    d.sort_unstable();
-    clock.ns(d[d.len() / 2])
-}
 
 // -------------------------------------------------------------- pinning ----
 
@@ -178,12 +85,6 @@ struct Latency {
     lost: u64,
     /// Samples where the receive stamp preceded the send stamp (TSC skew).
     negative: usize,
-}
-
-/// Nearest-rank percentile of sorted `v`.
-fn percentile(v: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
 }
 
 /// Samples of one measurement, accumulated over the rounds, ns.
@@ -815,18 +716,6 @@ fn parse_args() -> Args {
 }
 
 /// A temporary ring directory, in /dev/shm when there is one (as in production).
-fn ring_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::Builder::new()
-            .prefix("ringcast-bench-")
-            .tempdir_in(shm)
-    } else {
-        tempfile::Builder::new().prefix("ringcast-bench-").tempdir()
-    };
-    dir.expect("create temporary ring directory")
-}
-
 fn main() {
     let args = parse_args();
     let n = args.messages;
