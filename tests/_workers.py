@@ -150,6 +150,7 @@ def try_create(ring_dir, name, results):
 
 def blocked_recv(ring_dir, name, ready):
     """Blocks in recv() until interrupted."""
+    take_ctrl_c()
     sub = ringcast.Subscriber.attach(name, dir=ring_dir)
     ready.set()
     try:
@@ -172,6 +173,13 @@ def as_nobody(action, ring_dir, name, results):
         results.put(("ok", ""))
     except ringcast.RingError as e:
         results.put((type(e).__name__, str(e)))
+
+
+def take_ctrl_c() -> None:
+    """Makes SIGINT raise KeyboardInterrupt here even when this process was
+    started with SIGINT ignored (as children of a background job are), so
+    that the Ctrl-C tests test ringcast, not how the suite was launched."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def kill(proc) -> None:
@@ -203,6 +211,7 @@ def publish_bursts(ring_dir, name, total, ready, go, seed=1):
 def blocked_recv_timed(ring_dir, name, wait_kind, ready, conn):
     """Blocks in recv() with the given wait strategy; reports over `conn` when
     the KeyboardInterrupt arrived (CLOCK_MONOTONIC, shared by all processes)."""
+    take_ctrl_c()
     wait = getattr(ringcast.WaitStrategy, wait_kind)()
     sub = ringcast.Subscriber.attach(name, dir=ring_dir, wait=wait)
     ready.set()
@@ -359,6 +368,7 @@ def read_then_stall(ring_dir, name, attached, first, conn):
 def blocked_publish(ring_dir, name, ready):
     """Blocks in publish() on a full bounded ring (its own subscriber never
     reads) until interrupted."""
+    take_ctrl_c()
     pub = ringcast.Publisher.create(name, slot_size=8, capacity=8, dir=ring_dir, bounded=True)
     sub = ringcast.Subscriber.attach(name, dir=ring_dir)
     pub.publish_batch([b"x"] * 8)

@@ -81,8 +81,6 @@ pub struct EndReport {
 pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
     let file = crate::backing::open_named(name, dir)?;
     let ring = RingMap::open(file, name)?;
-    // Fault the pages in for reading so the kernel can say where they are.
-    memory::populate_read(ring.mapping());
     let header = ring.header();
     let backing = ring.backing();
     let subscribers = (0..ring.records_in_use())
@@ -137,7 +135,7 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
         tmpfs: backing.tmpfs,
         numa_node: (node != 0).then(|| node as usize - 1),
         numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
-        residency: memory::resident_nodes(ring.mapping(), backing.page_size as usize),
+        residency: memory::resident_nodes(ring.mapping(), backing.page_size as usize, true),
         publisher: ring.publisher_status(),
         publisher_memory: EndMemory::decode(header.publisher.0.memory.load(Ordering::Relaxed)),
         evictions: header.gates.0.evictions.load(Ordering::Relaxed),

@@ -14,8 +14,6 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `madvise` advice: fault every page in readable (Linux 5.14).
-const MADV_POPULATE_READ: libc::c_int = 22;
 /// `madvise` advice: fault every page in writable (Linux 5.14).
 const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// `mbind` mode: allocate only on the given nodes.
@@ -141,15 +139,6 @@ pub(crate) fn prefault(map: &Mapping, page: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Faults every page in for reading (an inspecting process that wants to
-/// ask where the pages are).
-pub(crate) fn populate_read(map: &Mapping) {
-    // SAFETY: as in `prefault`; failure only means fewer pages are resident.
-    unsafe {
-        libc::madvise(map.as_ptr().cast(), map.len(), MADV_POPULATE_READ);
-    }
-}
-
 /// Where the mapping's pages are, from a sample spread over it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeResidency {
@@ -163,7 +152,9 @@ pub struct NodeResidency {
 
 /// Asks the kernel (`move_pages` without moving) which node holds each of a
 /// sample of the mapping's pages; `None` when the kernel has no NUMA support.
-pub(crate) fn resident_nodes(map: &Mapping, page: usize) -> Option<NodeResidency> {
+/// `touch`: read each sampled page first, so that it is mapped here (an
+/// inspecting process that has not touched the ring yet).
+pub(crate) fn resident_nodes(map: &Mapping, page: usize, touch: bool) -> Option<NodeResidency> {
     let page = page.max(4096);
     let pages = map.len().div_ceil(page);
     let step = pages.div_ceil(NODE_SAMPLES).max(1);
@@ -172,6 +163,14 @@ pub(crate) fn resident_nodes(map: &Mapping, page: usize) -> Option<NodeResidency
         // SAFETY: i * page < len: an address inside the mapping.
         .map(|i| unsafe { map.as_ptr().add(i * page) }.cast())
         .collect();
+    if touch {
+        for &addr in &addrs {
+            // SAFETY: a page-aligned (so 8-byte aligned) address inside the
+            // mapping, whose words are only ever accessed atomically.
+            let word = unsafe { &*addr.cast::<AtomicU64>() };
+            word.load(Ordering::Relaxed);
+        }
+    }
     let mut status = vec![0 as libc::c_int; addrs.len()];
     // SAFETY: `addrs` and `status` have the same length, which is passed as
     // the count; a null `nodes` makes move_pages report without moving.
@@ -216,13 +215,20 @@ pub struct MemoryOptions {
     pub pin_cpu: Option<usize>,
 }
 
-/// Pins the calling thread as `opts` says (the first thing an end does, so
-/// that pages it allocates land on its CPU's node).
-pub(crate) fn pin(opts: &MemoryOptions) -> Result<()> {
-    if let Some(cpu) = opts.pin_cpu {
-        crate::placement::pin_thread(&std::collections::BTreeSet::from([cpu]))?;
+/// Runs `open` (an end opening a ring) with the calling thread pinned as
+/// `opts` says: pinned first, so that pages the thread allocates land on its
+/// CPU's node. If opening fails, the thread gets its previous CPUs back: a
+/// refused end leaves nothing changed.
+pub(crate) fn pinned<T>(opts: &MemoryOptions, open: impl FnOnce() -> Result<T>) -> Result<T> {
+    let Some(cpu) = opts.pin_cpu else {
+        return open();
+    };
+    let before = crate::placement::pin_thread(&std::collections::BTreeSet::from([cpu]))?;
+    let result = open();
+    if result.is_err() {
+        let _ = crate::placement::pin_thread(&before);
     }
-    Ok(())
+    result
 }
 
 /// Locks and prefaults `ring`'s mapping as `opts` says; returns what was done.
@@ -291,7 +297,7 @@ pub(crate) fn report(
         end,
         numa_node: (node != 0).then(|| node as usize - 1),
         numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
-        residency: resident_nodes(ring.mapping(), backing.page_size as usize),
+        residency: resident_nodes(ring.mapping(), backing.page_size as usize, false),
         huge_fallback,
     }
 }

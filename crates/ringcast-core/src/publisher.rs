@@ -259,14 +259,25 @@ impl Publisher {
             opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none(),
         )?;
         let path = name::ring_path(&dir, name);
-        // First, so that the pages this thread allocates land on its node.
-        memory::pin(&opts.memory)?;
+        memory::pinned(&opts.memory, || {
+            Self::create_at(&dir, &path, name, &wanted, opts)
+        })
+    }
+
+    /// [`Publisher::create`] once the arguments are checked.
+    fn create_at(
+        dir: &Path,
+        path: &Path,
+        name: &str,
+        wanted: &Layout,
+        opts: &CreateOptions,
+    ) -> Result<Self> {
         // Each pass either opens the existing file or publishes a new one; a
         // lost creation race sends us round again to open the winner's file.
         for _ in 0..16 {
-            match backing::open_ring_file(&path) {
+            match backing::open_ring_file(path) {
                 Ok(file) => {
-                    match Self::open_existing(file, name, Some(&wanted), opts)? {
+                    match Self::open_existing(file, name, Some(wanted), opts)? {
                         Some(publisher) => return Ok(publisher),
                         None => continue, // the name was replaced while we locked
                     }
@@ -274,13 +285,13 @@ impl Publisher {
                 Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            if let Some(publisher) = Self::create_new(&dir, &path, name, &wanted, opts)? {
+            if let Some(publisher) = Self::create_new(dir, path, name, wanted, opts)? {
                 return Ok(publisher);
             }
         }
         Err(Error::Exists {
             name: name.to_owned(),
-            path,
+            path: path.to_owned(),
         })
     }
 
@@ -298,22 +309,23 @@ impl Publisher {
         wait: WaitStrategy,
         memory: &MemoryOptions,
     ) -> Result<Self> {
-        memory::pin(memory)?;
-        let file = backing::open_named(name, dir)?;
-        let path = file.path.clone();
-        let opts = CreateOptions {
-            exist_ok: true,
-            wait,
-            memory: memory.clone(),
-            ..CreateOptions::new(2, 1)
-        };
-        Self::open_existing(file, name, None, &opts)?.ok_or_else(|| {
-            // The name was replaced while we locked it.
-            Error::NotFound {
-                name: name.to_owned(),
-                available: path.parent().map(name::list).unwrap_or_default(),
-                path,
-            }
+        memory::pinned(memory, || {
+            let file = backing::open_named(name, dir)?;
+            let path = file.path.clone();
+            let opts = CreateOptions {
+                exist_ok: true,
+                wait,
+                memory: memory.clone(),
+                ..CreateOptions::new(2, 1)
+            };
+            Self::open_existing(file, name, None, &opts)?.ok_or_else(|| {
+                // The name was replaced while we locked it.
+                Error::NotFound {
+                    name: name.to_owned(),
+                    available: path.parent().map(name::list).unwrap_or_default(),
+                    path,
+                }
+            })
         })
     }
 

@@ -182,7 +182,16 @@ impl Subscriber {
         start: Start,
         memory: &MemoryOptions,
     ) -> Result<Self> {
-        crate::memory::pin(memory)?;
+        crate::memory::pinned(memory, || Self::attach_pinned(name, dir, start, memory))
+    }
+
+    /// [`Subscriber::attach_with`] once the thread is pinned.
+    fn attach_pinned(
+        name: &str,
+        dir: Option<&Path>,
+        start: Start,
+        memory: &MemoryOptions,
+    ) -> Result<Self> {
         let file = crate::backing::open_named(name, dir)?;
         let path = file.path.clone();
         let ring = Arc::new(RingMap::open(file, name)?);

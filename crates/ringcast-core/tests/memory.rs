@@ -342,3 +342,36 @@ fn a_link_to_a_file_outside_hugetlbfs_is_refused() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("not on a hugetlbfs"), "{err}");
 }
+
+#[test]
+fn a_refused_end_gives_its_thread_its_cpus_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::thread::spawn(move || {
+        let before = ringcast_core::placement::thread_cpus().unwrap();
+        let cpu = *before.iter().next_back().unwrap();
+        let pin = MemoryOptions {
+            pin_cpu: Some(cpu),
+            ..MemoryOptions::default()
+        };
+        let err = Subscriber::attach_with("missing", Some(dir.path()), Start::Latest, &pin)
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert_eq!(ringcast_core::placement::thread_cpus().unwrap(), before);
+        // A successful one stays pinned.
+        let _p = Publisher::create(
+            "here",
+            &CreateOptions {
+                memory: pin,
+                ..opts(dir.path(), 8, 8)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            ringcast_core::placement::thread_cpus().unwrap(),
+            std::collections::BTreeSet::from([cpu])
+        );
+    })
+    .join()
+    .unwrap();
+}
