@@ -111,7 +111,19 @@ def _adopt_schema(end: E, name: str, dtype: Any) -> E:
     return end
 
 
-class Publisher(_native.Publisher):
+class _RingEnd:
+    """What publishers and subscribers share on the Python side."""
+
+    __slots__ = ()
+
+    @property
+    def memory(self) -> MemoryReport:
+        """Where the ring's memory is (page size, huge pages, NUMA node of its
+        pages) and what this end did to it (locked, prefaulted, pinned)."""
+        return MemoryReport._from_native(self._memory())  # type: ignore[attr-defined]
+
+
+class Publisher(_native.Publisher, _RingEnd):
     """A writer of a ring. Create the ring with :meth:`Publisher.create`; join
     a multi-producer ring (or take over a single-producer one whose publisher
     is gone) with :meth:`Publisher.attach`."""
@@ -291,14 +303,8 @@ class Publisher(_native.Publisher):
         )
         return _adopt_schema(end, name, dtype)
 
-    @property
-    def memory(self) -> MemoryReport:
-        """Where the ring's memory is (page size, huge pages, NUMA node of its
-        pages) and what this publisher did to it (locked, prefaulted, pinned)."""
-        return MemoryReport._from_native(self._memory())
 
-
-class Subscriber(_native.Subscriber):
+class Subscriber(_native.Subscriber, _RingEnd):
     """One reader of a ring. Attach with :meth:`Subscriber.attach`."""
 
     @classmethod
@@ -342,12 +348,6 @@ class Subscriber(_native.Subscriber):
             pin_cpu=pin_cpu,
         )
         return _adopt_schema(end, name, dtype)
-
-    @property
-    def memory(self) -> MemoryReport:
-        """Where the ring's memory is (page size, huge pages, NUMA node of its
-        pages) and what this subscriber did to it (locked, prefaulted, pinned)."""
-        return MemoryReport._from_native(self._memory())
 
     # asyncio (and uvloop): the event loop watches a readiness file descriptor
     # that a helper thread signals when the next message can be read, so a

@@ -46,54 +46,40 @@ pub struct Backing {
 
 /// The backing of an open file (normal pages if the filesystem cannot be told).
 pub fn backing_of(file: &File) -> Backing {
-    let base = Backing {
-        page_size: base_page_size(),
-        huge: false,
-        tmpfs: false,
-    };
     // SAFETY: an all-zero statfs is a valid value; fstatfs only writes it.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: plain syscall on an fd we own, writing into `st`.
-    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
-        return base;
-    }
-    backing_from(&st, base)
+    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
+    backing_from(ok.then_some(&st))
 }
 
-/// The backing of files created in `dir`.
+/// The backing of files created in `dir` (`None`: it cannot be inspected).
 fn backing_of_dir(dir: &Path) -> Option<Backing> {
     let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: as in `backing_of`.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a NUL-terminated path; statfs writes only `st`.
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(backing_from(
-        &st,
-        Backing {
-            page_size: base_page_size(),
-            huge: false,
-            tmpfs: false,
-        },
-    ))
+    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
+    ok.then(|| backing_from(Some(&st)))
 }
 
-fn backing_from(st: &libc::statfs, base: Backing) -> Backing {
+/// What a `statfs` answer says about the pages under a file; normal pages
+/// when there is no answer.
+fn backing_from(st: Option<&libc::statfs>) -> Backing {
     // f_type's integer type differs between targets.
     #[allow(clippy::unnecessary_cast)]
-    let kind = st.f_type as i64;
-    if kind == HUGETLBFS_MAGIC {
-        Backing {
+    let kind = st.map(|st| st.f_type as i64);
+    match (kind, st) {
+        (Some(HUGETLBFS_MAGIC), Some(st)) => Backing {
             page_size: st.f_bsize as u64,
             huge: true,
             tmpfs: false,
-        }
-    } else {
-        Backing {
-            tmpfs: kind == TMPFS_MAGIC,
-            ..base
-        }
+        },
+        _ => Backing {
+            page_size: base_page_size(),
+            huge: false,
+            tmpfs: kind == Some(TMPFS_MAGIC),
+        },
     }
 }
 

@@ -120,7 +120,6 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
             })
         })
         .collect();
-    let node = header.publisher.0.numa_node.load(Ordering::Relaxed);
     Ok(RingReport {
         name: name.to_owned(),
         path: ring.path().to_owned(),
@@ -133,7 +132,7 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
         page_size: backing.page_size,
         huge_pages: backing.huge,
         tmpfs: backing.tmpfs,
-        numa_node: (node != 0).then(|| node as usize - 1),
+        numa_node: memory::bound_node(&ring),
         numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
         residency: memory::resident_nodes(ring.mapping(), backing.page_size as usize, true),
         publisher: ring.publisher_status(),

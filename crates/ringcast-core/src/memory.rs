@@ -281,6 +281,12 @@ pub struct MemoryReport {
     pub huge_fallback: Option<String>,
 }
 
+/// The NUMA node `ring`'s creator bound it to, if any.
+pub(crate) fn bound_node(ring: &RingMap) -> Option<usize> {
+    let node = ring.header().publisher.0.numa_node.load(Ordering::Relaxed);
+    (node != 0).then(|| node as usize - 1)
+}
+
 /// The report for `ring` as mapped by this end.
 pub(crate) fn report(
     ring: &RingMap,
@@ -288,14 +294,13 @@ pub(crate) fn report(
     huge_fallback: Option<String>,
 ) -> MemoryReport {
     let backing = ring.backing();
-    let node = ring.header().publisher.0.numa_node.load(Ordering::Relaxed);
     MemoryReport {
         bytes_at: ring.bytes_at().to_owned(),
         page_size: backing.page_size,
         huge_pages: backing.huge,
         mapped_bytes: ring.mapping().len() as u64,
         end,
-        numa_node: (node != 0).then(|| node as usize - 1),
+        numa_node: bound_node(ring),
         numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
         residency: resident_nodes(ring.mapping(), backing.page_size as usize, false),
         huge_fallback,

@@ -341,6 +341,13 @@ fn a_link_to_a_file_outside_hugetlbfs_is_refused() {
         .unwrap();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("not on a hugetlbfs"), "{err}");
+    // A link whose huge-page file was removed by hand.
+    std::os::unix::fs::symlink(dir.path().join("gone.file"), dir.path().join("g.ring")).unwrap();
+    let err = Subscriber::attach("g", Some(dir.path()), Start::Latest)
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("which is gone"), "{err}");
 }
 
 #[test]
