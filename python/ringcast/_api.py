@@ -155,6 +155,7 @@ class Publisher(_native.Publisher, _RingEnd):
         numa_node: int | None = None,
         numa_cpu: int | None = None,
         pin_cpu: int | None = None,
+        timestamps: bool = False,
     ) -> Publisher:
         """Create ring ``name`` (a file in ``dir``, default ``$RINGCAST_DIR`` or
         ``/dev/shm/ringcast``) and become its publisher.
@@ -182,6 +183,12 @@ class Publisher(_native.Publisher, _RingEnd):
           committing it costs that one message: after ``claim_timeout``
           seconds readers find its owner dead, skip it and count it in
           ``lost``. A live producer is never skipped, however slow.
+        * ``timestamps=True``: every message carries its publish time (ns of
+          ``time.monotonic_ns()``; 8 bytes per slot, one clock read per
+          publish call). Subscribers read it as ``last_time`` and record
+          latency histograms with :meth:`Subscriber.record_latency`;
+          :meth:`publish_at` sets the time explicitly (the time a paced
+          message was due: latency free of coordinated omission).
 
         Memory (see :attr:`memory` for what took effect, ``ringcast info`` from
         any process):
@@ -236,6 +243,8 @@ class Publisher(_native.Publisher, _RingEnd):
         if numa_node is not None:
             _check_int("numa_node", numa_node, 0, 2**31 - 1, "a NUMA node number >= 0")
         _check_cpu("numa_cpu", numa_cpu)
+        if not isinstance(timestamps, bool):
+            raise InvalidArgument(f"timestamps must be True or False, got {timestamps!r}")
         pub = cls(
             name,
             capacity=capacity,
@@ -261,6 +270,7 @@ class Publisher(_native.Publisher, _RingEnd):
             numa_node=numa_node,
             numa_cpu=numa_cpu,
             pin_cpu=pin_cpu,
+            timestamps=timestamps,
         )
         if dt is not None:
             pub._set_dtype(dt)

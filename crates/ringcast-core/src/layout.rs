@@ -51,7 +51,12 @@ pub const FLAG_BOUNDED: u32 = 2;
 /// Flag: several producers publish into the ring, claiming sequences with a
 /// fetch-add on the cursor.
 pub const FLAG_MULTI_PRODUCER: u32 = 4;
-const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE | FLAG_BOUNDED | FLAG_MULTI_PRODUCER;
+/// Flag: every slot carries the message's publish time (a [`TIME_WORD`]
+/// between the slot head and the payload), for latency measurement.
+pub const FLAG_TIMESTAMPS: u32 = 8;
+const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE | FLAG_BOUNDED | FLAG_MULTI_PRODUCER | FLAG_TIMESTAMPS;
+/// Bytes of the publish-time word of rings with [`FLAG_TIMESTAMPS`].
+pub const TIME_WORD: usize = 8;
 /// Largest producer table of a multi-producer ring.
 pub const MAX_PRODUCERS: u32 = 1024;
 /// Producer table size when the creator does not choose one.
@@ -237,11 +242,13 @@ const _: () = {
     assert!(offset_of!(SlotHead, len) == 8);
     assert!(size_of::<SlotHead>() == SLOT_OVERHEAD);
     assert!(std::mem::align_of::<SlotHead>() == 8);
-    assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD < CACHE_LINE);
+    assert!(SLOT_OVERHEAD % 8 == 0 && SLOT_OVERHEAD + TIME_WORD < CACHE_LINE);
+    assert!(TIME_WORD == 8);
     assert!(CACHE_LINE.is_power_of_two() && PAGE % CACHE_LINE == 0);
     // The largest slot's stride fits the header's u32 field.
     assert!(
-        (SLOT_OVERHEAD + MAX_SLOT_SIZE as usize).next_multiple_of(CACHE_LINE) <= u32::MAX as usize
+        (SLOT_OVERHEAD + TIME_WORD + MAX_SLOT_SIZE as usize).next_multiple_of(CACHE_LINE)
+            <= u32::MAX as usize
     );
     // The largest tables fit below the u32 header_len.
     assert!(
@@ -387,6 +394,17 @@ impl Layout {
         self.flags & FLAG_MULTI_PRODUCER != 0
     }
 
+    /// Every slot carries its message's publish time.
+    pub fn timestamps(&self) -> bool {
+        self.flags & FLAG_TIMESTAMPS != 0
+    }
+
+    /// Bytes in front of each slot's payload: the head, and the time word
+    /// on rings with timestamps.
+    pub fn slot_overhead(&self) -> usize {
+        SLOT_OVERHEAD + if self.timestamps() { TIME_WORD } else { 0 }
+    }
+
     /// Offset of subscriber record `i` in the file.
     pub(crate) fn subscriber_offset(i: usize) -> usize {
         size_of::<Header>() + i * size_of::<SubscriberRecord>()
@@ -399,12 +417,12 @@ impl Layout {
 
     /// Bytes from one slot to the next: overhead plus payload, whole cache lines.
     pub fn slot_stride(&self) -> usize {
-        (SLOT_OVERHEAD + self.slot_size as usize).next_multiple_of(CACHE_LINE)
+        (self.slot_overhead() + self.slot_size as usize).next_multiple_of(CACHE_LINE)
     }
 
     /// Payload words per slot.
     pub fn payload_words(&self) -> usize {
-        (self.slot_stride() - SLOT_OVERHEAD) / 8
+        (self.slot_stride() - self.slot_overhead()) / 8
     }
 
     /// Offset of slot 0: header plus record tables, rounded up to a page.
@@ -457,6 +475,9 @@ impl Layout {
         }
         if self.multi_producer() {
             modes += &format!(" producers=many(max {})", self.max_producers);
+        }
+        if self.timestamps() {
+            modes += " timestamps";
         }
         format!(
             "capacity={} slot_size={} ({kind}){modes} schema={}",

@@ -15,6 +15,8 @@
 //! - [`hugepages`], [`memory`], [`placement`]: huge pages, locking,
 //!   prefaulting, NUMA nodes and CPU pinning;
 //! - [`info`]: what `ringcast info` reports about a ring;
+//! - [`clock`], [`latency`], [`interval_log`]: publish timestamps,
+//!   HdrHistogram latency recording and interval logs;
 //! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
 //! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
 //!
@@ -31,6 +33,8 @@ mod backing;
 #[cfg(not(loom))]
 mod barrier;
 #[cfg(not(loom))]
+pub mod clock;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 mod futex;
@@ -40,6 +44,10 @@ pub mod gate;
 pub mod hugepages;
 #[cfg(not(loom))]
 pub mod info;
+#[cfg(not(loom))]
+pub mod interval_log;
+#[cfg(not(loom))]
+pub mod latency;
 #[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
@@ -71,6 +79,8 @@ pub use backing::{Placement, RingIdentity};
 pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use hugepages::HugePages;
+#[cfg(not(loom))]
+pub use latency::{LatencyHistogram, LatencyRecorder, RecorderConfig};
 #[cfg(not(loom))]
 pub use layout::Layout;
 #[cfg(not(loom))]

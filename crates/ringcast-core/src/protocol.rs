@@ -35,6 +35,9 @@ pub struct SlotRef<'a> {
     pub stamp: &'a AtomicU64,
     /// Length in bytes of the payload of the message in the slot.
     pub len: &'a AtomicU64,
+    /// The message's publish time (ns), on rings that carry one. Written and
+    /// read like a payload word: inside the stamp's odd/even window.
+    pub time: Option<&'a AtomicU64>,
     /// Payload storage; its byte length is the ring's maximum message size
     /// rounded up to whole words.
     pub words: &'a [AtomicU64],
@@ -54,13 +57,14 @@ pub trait Slots {
     fn cursor(&self) -> &AtomicU64;
 }
 
-/// Writes message `seq` into its slot and advances the cursor to `seq + 1`.
+/// Writes message `seq`, published at `time` (ignored by rings without
+/// timestamps), into its slot and advances the cursor to `seq + 1`.
 ///
 /// Caller guarantees: it is the only writer of this ring, `seq` is the current
 /// cursor, and `msg` fits the slot.
 #[inline]
-pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8]) {
-    write_slot(ring.slot(seq), seq, msg);
+pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
+    write_slot(ring.slot(seq), seq, msg, time);
     // Advance
     ring.cursor().store(seq + 1, Ordering::Release);
 }
@@ -76,16 +80,20 @@ pub fn begin(slot: SlotRef<'_>, seq: u64) {
 
 /// `WritePayload` then `Commit` of message `seq`, after [`begin`].
 #[inline]
-pub fn finish(slot: SlotRef<'_>, seq: u64, msg: &[u8]) {
-    write_payload(slot, msg);
+pub fn finish(slot: SlotRef<'_>, seq: u64, msg: &[u8], time: u64) {
+    write_payload(slot, msg, time);
     commit(slot, seq);
 }
 
-/// `WritePayload`: the length and the payload words, after [`begin`].
+/// `WritePayload`: the length, the time (if the ring carries one) and the
+/// payload words, after [`begin`].
 #[inline]
-pub fn write_payload(slot: SlotRef<'_>, msg: &[u8]) {
+pub fn write_payload(slot: SlotRef<'_>, msg: &[u8], time: u64) {
     debug_assert!(msg.len() <= slot.words.len() * 8);
     slot.len.store(msg.len() as u64, Ordering::Relaxed);
+    if let Some(word) = slot.time {
+        word.store(time, Ordering::Relaxed);
+    }
     copy::store_bytes(slot.words, msg);
 }
 
@@ -101,9 +109,9 @@ pub fn commit(slot: SlotRef<'_>, seq: u64) {
 /// producer, or the multi-producer owner of `seq` after `WaitPreviousLap`),
 /// and `msg` fits the slot.
 #[inline]
-pub fn write_slot(slot: SlotRef<'_>, seq: u64, msg: &[u8]) {
+pub fn write_slot(slot: SlotRef<'_>, seq: u64, msg: &[u8], time: u64) {
     begin(slot, seq);
-    finish(slot, seq, msg);
+    finish(slot, seq, msg, time);
 }
 
 /// `Claim` of a lossy multi-producer ring: takes `n` consecutive sequences,
@@ -182,8 +190,13 @@ pub fn declare_lost(slot: SlotRef<'_>, seq: u64, observed: u64) -> bool {
 /// Outcome of one attempt to read message `seq` from its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotRead {
-    /// The whole message (this many bytes) was copied to the front of `out`.
-    Copied(usize),
+    /// The whole message was copied to the front of `out`.
+    Copied {
+        /// Its length in bytes.
+        len: usize,
+        /// Its publish time (0 on rings without timestamps).
+        time: u64,
+    },
     /// The message is not complete yet.
     NotYet,
     /// The message was overwritten by a later lap before or during the copy.
@@ -215,6 +228,7 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     // by both the slot and the destination, and judge it only afterwards.
     let n = (len.min(max as u64) as usize).min(out.len());
     copy::load_bytes(&slot.words[..copy::words_for(n)], &mut out[..n]);
+    let time = slot.time.map_or(0, |word| word.load(Ordering::Relaxed));
     fence(Ordering::Acquire);
     // Recheck
     let second = slot.stamp.load(Ordering::Relaxed);
@@ -227,7 +241,10 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     } else if len as usize > out.len() {
         SlotRead::TooSmall(len as usize)
     } else {
-        SlotRead::Copied(len as usize)
+        SlotRead::Copied {
+            len: len as usize,
+            time,
+        }
     }
 }
 
@@ -245,6 +262,9 @@ pub struct ReaderPosition {
     /// Messages skipped because the publisher lapped the reader, or because
     /// their producer died before committing them.
     pub lost: u64,
+    /// Publish time of the last message delivered (0 on rings without
+    /// timestamps, and before the first message).
+    pub time: u64,
 }
 
 impl ReaderPosition {
@@ -255,6 +275,7 @@ impl ReaderPosition {
             next: start,
             received: 0,
             lost: 0,
+            time: 0,
         }
     }
 }
@@ -279,10 +300,11 @@ pub fn try_read<S: Slots + ?Sized>(
 ) -> Result<Option<usize>, ReadFault> {
     loop {
         match read_slot(ring.slot(pos.next), pos.next, out) {
-            SlotRead::Copied(n) => {
+            SlotRead::Copied { len, time } => {
                 pos.next += 1;
                 pos.received += 1;
-                return Ok(Some(n));
+                pos.time = time;
+                return Ok(Some(len));
             }
             SlotRead::NotYet => return Ok(None),
             SlotRead::Abandoned => {

@@ -12,12 +12,13 @@
 //! publisher respect the slowest live subscriber (see [`crate::room`]).
 
 use crate::backing::{self, Placement, RingFile, RingIdentity};
+use crate::clock;
 use crate::error::{Error, Result};
 use crate::hugepages::HugePages;
 use crate::layout::{
     self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
     DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
-    FLAG_MULTI_PRODUCER, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
+    FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::name;
@@ -88,6 +89,10 @@ pub struct CreateOptions {
     /// What this publisher does to its thread and mapping (pin, lock,
     /// prefault) when it opens the ring.
     pub memory: MemoryOptions,
+    /// Every message carries its publish time (ns on [`crate::clock`]), for
+    /// latency measurement; costs one clock read per publish call and 8
+    /// bytes per slot.
+    pub timestamps: bool,
 }
 
 impl CreateOptions {
@@ -112,11 +117,15 @@ impl CreateOptions {
                 prefault: true,
                 ..MemoryOptions::default()
             },
+            timestamps: false,
         }
     }
 
     fn layout(&self) -> Layout {
         let mut flags = if self.fixed_size { FLAG_FIXED_SIZE } else { 0 };
+        if self.timestamps {
+            flags |= FLAG_TIMESTAMPS;
+        }
         let (mut watermark, mut liveness_timeout_ns) = (0, 0);
         if let Some(w) = self.bounded {
             flags |= FLAG_BOUNDED;
@@ -537,19 +546,59 @@ impl Publisher {
         self.publish_with(msg, Patience::Never)
     }
 
-    /// Publishes one message, waiting for room as `patience` says.
+    /// Publishes one message, waiting for room as `patience` says. On a ring
+    /// with timestamps the message carries the time of this call.
     #[inline]
     pub fn publish_with(&mut self, msg: &[u8], patience: Patience<'_>) -> Result<u64> {
+        self.publish_one(msg, None, patience)
+    }
+
+    /// Publishes one message carrying `time` (ns on [`crate::clock`], or any
+    /// clock the subscribers share) as its publish time instead of now: the
+    /// time it was due, so that a paced sender that falls behind is charged
+    /// for the delay (no coordinated omission), or an upstream event time.
+    /// Fails with [`Error::InvalidArgument`] on rings without timestamps.
+    #[inline]
+    pub fn publish_at(&mut self, msg: &[u8], time: u64, patience: Patience<'_>) -> Result<u64> {
+        if !self.ring.layout().timestamps() {
+            return Err(Error::InvalidArgument(format!(
+                "ring '{}' carries no timestamps; create it with timestamps enabled \
+                 to publish with a time",
+                self.ring.name()
+            )));
+        }
+        self.publish_one(msg, Some(time), patience)
+    }
+
+    #[inline]
+    fn publish_one(
+        &mut self,
+        msg: &[u8],
+        time: Option<u64>,
+        patience: Patience<'_>,
+    ) -> Result<u64> {
         self.check_size(msg.len())?;
+        let time = self.time_or_now(time);
         if self.producer.is_none() && self.room.is_none() {
             // Lossy single producer: nothing to claim, nothing to wait for.
             let seq = self.next;
-            protocol::publish(&self.ring, seq, msg);
+            protocol::publish(&self.ring, seq, msg, time);
             self.next = seq + 1;
             self.wake_parked();
             return Ok(seq);
         }
-        self.send(1, |_| msg, patience)
+        self.send(1, |_| msg, time, patience)
+    }
+
+    /// The publish time of a message: `given`, or now on rings with
+    /// timestamps (one clock read, ~20 ns), 0 on rings without.
+    #[inline]
+    fn time_or_now(&self, given: Option<u64>) -> u64 {
+        match given {
+            Some(time) => time,
+            None if self.ring.layout().timestamps() => clock::now_ns(),
+            None => 0,
+        }
     }
 
     /// Publishes every message of `msgs` (each checked first: on an error
@@ -565,7 +614,8 @@ impl Publisher {
         for msg in &msgs {
             self.check_size(msg.len())?;
         }
-        self.send(msgs.len(), |i| msgs[i], patience)
+        let time = self.time_or_now(None);
+        self.send(msgs.len(), |i| msgs[i], time, patience)
     }
 
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
@@ -578,20 +628,24 @@ impl Publisher {
                 data.len()
             )));
         }
+        let time = self.time_or_now(None);
         self.send(
             data.len() / size,
             |i| &data[i * size..(i + 1) * size],
+            time,
             patience,
         )
     }
 
     /// Publishes `count` messages (`msg_at(i)` is message `i`, already
-    /// size-checked), claiming sequences and waiting for room as the ring's
-    /// modes require. Returns the first message's sequence.
+    /// size-checked), all published at `time`, claiming sequences and
+    /// waiting for room as the ring's modes require. Returns the first
+    /// message's sequence.
     fn send<'m>(
         &mut self,
         count: usize,
         msg_at: impl Fn(usize) -> &'m [u8],
+        time: u64,
         mut patience: Patience<'_>,
     ) -> Result<u64> {
         let mut done = 0usize;
@@ -619,9 +673,9 @@ impl Publisher {
                     if self.stop_after_claim == Some(seq) {
                         stop_self();
                     }
-                    protocol::finish(slot, seq, msg);
+                    protocol::finish(slot, seq, msg, time);
                 } else {
-                    protocol::publish(&self.ring, seq, msg);
+                    protocol::publish(&self.ring, seq, msg, time);
                 }
             }
             if let Some(i) = self.producer {

@@ -36,6 +36,8 @@ pub(crate) struct RingMap {
     stride: usize,
     header_len: usize,
     payload_words: usize,
+    /// Offset of the payload in a slot: head, then the time word if any.
+    payload_offset: usize,
 }
 
 impl RingMap {
@@ -96,6 +98,7 @@ impl RingMap {
             stride: layout.slot_stride(),
             header_len: layout.header_len(),
             payload_words: layout.payload_words(),
+            payload_offset: layout.slot_overhead(),
             layout,
             name: name.to_owned(),
         }
@@ -633,16 +636,20 @@ impl Slots for RingMap {
         // mapping (header_len + capacity * stride <= mapping length). Slots are
         // 64-byte aligned (page-aligned start, stride a multiple of 64), a
         // SlotHead (two atomic words, layout asserted at compile time) starts
-        // each, and `payload_words` words follow within the stride. All are
-        // accessed only atomically.
+        // each, the time word follows it on rings with timestamps, and
+        // `payload_words` words follow within the stride
+        // (payload_offset + 8 * payload_words == stride). All are accessed
+        // only atomically.
         unsafe {
             let base = self.map.as_ptr().add(offset);
             let head = &*base.cast::<SlotHead>();
             SlotRef {
                 stamp: &head.stamp,
                 len: &head.len,
+                time: (self.payload_offset > SLOT_OVERHEAD)
+                    .then(|| &*base.add(SLOT_OVERHEAD).cast::<AtomicU64>()),
                 words: std::slice::from_raw_parts(
-                    base.add(SLOT_OVERHEAD).cast::<AtomicU64>(),
+                    base.add(self.payload_offset).cast::<AtomicU64>(),
                     self.payload_words,
                 ),
                 max_len: self.layout.slot_size as usize,

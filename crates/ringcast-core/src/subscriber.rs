@@ -10,7 +10,9 @@
 //! woken; a subscriber that stops reading for the ring's liveness limit is
 //! evicted and told so on its next read.
 
+use crate::clock;
 use crate::error::{Error, Result};
+use crate::latency::{LatencyRecorder, RecorderConfig};
 use crate::layout::{Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_EVICTED};
 use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
@@ -166,6 +168,9 @@ pub struct Subscriber {
     stuck: StuckWatch,
     /// What this subscriber did to its thread and mapping.
     end_memory: EndMemory,
+    /// Records `now - publish time` of every message read (rings with
+    /// timestamps), when asked to.
+    recorder: Option<Box<LatencyRecorder>>,
 }
 
 impl Subscriber {
@@ -232,6 +237,7 @@ impl Subscriber {
             barrier_registered: bounded && crate::barrier::publisher_registered(),
             stuck: StuckWatch::new(),
             end_memory,
+            recorder: None,
         };
         let rec = sub.record();
         rec.memory.store(end_memory.encode(), Ordering::Relaxed);
@@ -288,8 +294,59 @@ impl Subscriber {
         let got = self.read_one(out)?;
         if got.is_some() {
             self.mirror();
+            self.record_latency_now(&mut 0);
         }
         Ok(got)
+    }
+
+    /// Records the latency of the message just read, if recording; `now` is
+    /// the receive time, read from the clock if still 0 (so that a batch
+    /// reads the clock once).
+    #[inline]
+    fn record_latency_now(&mut self, now: &mut u64) {
+        if let Some(recorder) = &mut self.recorder {
+            if *now == 0 {
+                *now = clock::now_ns();
+            }
+            recorder.record_since(self.pos.time, *now);
+        }
+    }
+
+    /// Publish time (ns on [`crate::clock`]) of the last message read; `None`
+    /// on rings without timestamps or before the first message.
+    pub fn time(&self) -> Option<u64> {
+        (self.ring.layout().timestamps() && self.pos.received > 0).then_some(self.pos.time)
+    }
+
+    /// Starts recording the latency (receive time minus publish time) of
+    /// every message read from now on into a [`LatencyRecorder`] of shape
+    /// `config`, replacing any recorder; `None` stops recording. Batches
+    /// read the clock once, when their first message is read. Fails on rings
+    /// without timestamps.
+    pub fn record_latency(&mut self, config: Option<RecorderConfig>) -> Result<()> {
+        let Some(config) = config else {
+            self.recorder = None;
+            return Ok(());
+        };
+        if !self.ring.layout().timestamps() {
+            return Err(Error::InvalidArgument(format!(
+                "ring '{}' carries no publish times, so latency cannot be recorded; \
+                 create it with timestamps enabled",
+                self.ring.name()
+            )));
+        }
+        self.recorder = Some(Box::new(LatencyRecorder::new(config)?));
+        Ok(())
+    }
+
+    /// The latency recorder, while recording.
+    pub fn recorder(&self) -> Option<&LatencyRecorder> {
+        self.recorder.as_deref()
+    }
+
+    /// The latency recorder, to take intervals from or reset.
+    pub fn recorder_mut(&mut self) -> Option<&mut LatencyRecorder> {
+        self.recorder.as_deref_mut()
     }
 
     #[inline]
@@ -352,9 +409,11 @@ impl Subscriber {
         }
         let mut n = 0;
         let mut fault = None;
+        let mut now = 0;
         for chunk in out.chunks_exact_mut(row).take(max) {
             match self.read_one(chunk) {
                 Ok(Some(len)) => {
+                    self.record_latency_now(&mut now);
                     lengths(n, len);
                     n += 1;
                 }

@@ -15,6 +15,8 @@ struct TestRing {
     cursor: AtomicU64,
     stamps: Vec<AtomicU64>,
     lens: Vec<AtomicU64>,
+    /// Publish-time words: checked like payload (`seq + 1` for message `seq`).
+    times: Vec<AtomicU64>,
     words: Vec<Vec<AtomicU64>>,
     /// Test instrumentation: writers inside each slot right now.
     inside: Vec<AtomicU64>,
@@ -28,6 +30,7 @@ impl TestRing {
             cursor: AtomicU64::new(0),
             stamps: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             lens: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            times: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             words: (0..capacity)
                 .map(|_| (0..WORDS).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
@@ -45,6 +48,7 @@ impl Slots for TestRing {
         SlotRef {
             stamp: &self.stamps[i],
             len: &self.lens[i],
+            time: Some(&self.times[i]),
             words: &self.words[i],
             max_len: WORDS * 8,
             exact: false,
@@ -89,6 +93,7 @@ fn reader(
                 w.iter().all(|&x| x == seq + 1),
                 "torn or wrong message {w:?} accepted as seq {seq}"
             );
+            assert_eq!(pos.time, seq + 1, "publish time of another message");
             assert!(last.is_none_or(|l| seq > l), "sequence went backwards");
             last = Some(seq);
         } else {
@@ -104,7 +109,7 @@ fn real_read(ring: &TestRing, pos: &mut ReaderPosition, buf: &mut [u8]) -> Optio
 
 fn publisher(ring: &TestRing, messages: u64) {
     for seq in 0..messages {
-        protocol::publish(ring, seq, &message(seq));
+        protocol::publish(ring, seq, &message(seq), seq + 1);
     }
 }
 
@@ -185,7 +190,7 @@ fn producer(ring: &TestRing, messages: u64, wait_previous_lap: bool) {
         let i = (seq % ring.capacity()) as usize;
         let others = ring.inside[i].fetch_add(1, Ordering::AcqRel);
         assert_eq!(others, 0, "two writers inside the slot of seq {seq}");
-        protocol::write_payload(slot, &message(seq));
+        protocol::write_payload(slot, &message(seq), seq + 1);
         // Out before the commit: the next lap may enter right after it.
         ring.inside[i].fetch_sub(1, Ordering::AcqRel);
         protocol::commit(slot, seq);
@@ -272,7 +277,7 @@ fn two_survivors_declare_while_next_lap_enters() {
         let ring = Arc::new(TestRing::new(2));
         // Seqs 0..3 claimed; seq 1 committed; seq 0's producer is dead.
         ring.cursor.store(3, Ordering::Relaxed);
-        protocol::write_slot(ring.slot(1), 1, &message(1));
+        protocol::write_slot(ring.slot(1), 1, &message(1), 2);
         let r = ring.clone();
         let stuck_reader = thread::spawn(move || recover(&r, 0));
         // The producer of seq 2: enter_slow recovers the earlier lap.
@@ -280,7 +285,7 @@ fn two_survivors_declare_while_next_lap_enters() {
             recover(&ring, 0);
             thread::yield_now();
         }
-        protocol::finish(ring.slot(2), 2, &message(2));
+        protocol::finish(ring.slot(2), 2, &message(2), 3);
         stuck_reader.join().unwrap();
 
         let slot = ring.slot(2);

@@ -6,6 +6,7 @@
 
 mod buffer;
 mod errors;
+mod latency;
 mod memory;
 mod publisher;
 mod records;
@@ -19,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<publisher::PyPublisher>()?;
     m.add_class::<subscriber::PySubscriber>()?;
     m.add_class::<wait::PyWaitStrategy>()?;
+    m.add_class::<latency::PyLatencyHistogram>()?;
+    m.add_class::<latency::PyIntervalLog>()?;
     m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
     m.add(

@@ -50,11 +50,14 @@ impl PyPublisher {
     /// Publishes `msg` without waiting; when a bounded ring is full and
     /// `wait` is `Some(timeout)`, waits for room (GIL released) up to
     /// `timeout` seconds (None: forever), else raises `RingFull`.
+    /// `time`: the message's publish time (ns), or None for now (on rings
+    /// with timestamps).
     fn publish_one(
         &mut self,
         py: Python<'_>,
         msg: &Bound<'_, PyAny>,
         wait: Option<Option<f64>>,
+        time: Option<u64>,
     ) -> PyResult<()> {
         let Self {
             inner,
@@ -65,14 +68,15 @@ impl PyPublisher {
         let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
         // A bad timeout is refused even when no wait turns out to be needed.
         let until = wait.map(|t| deadline(py, t)).transpose()?;
+        let send = |core: &mut CorePublisher, bytes: &[u8], p: Patience<'_>| match time {
+            None => core.publish_with(bytes, p),
+            Some(t) => core.publish_at(bytes, t, p),
+        };
         with_message(msg, records.as_mut(), |bytes| {
-            match core.try_publish(bytes) {
+            match send(core, bytes, Patience::Never) {
                 Ok(_) => Ok(()),
                 Err(Error::RingFull { .. }) if until.is_some() => {
-                    waiting(py, core, until.flatten(), |core, p| {
-                        core.publish_with(bytes, p)
-                    })
-                    .map(|_| ())
+                    waiting(py, core, until.flatten(), |core, p| send(core, bytes, p)).map(|_| ())
                 }
                 Err(e) => Err(py_err(py)(e)),
             }
@@ -221,7 +225,7 @@ impl PyPublisher {
     /// Creates a ring (see `Publisher.create`), or with `attach=True` opens
     /// an existing one as a further producer (see `Publisher.attach`).
     #[new]
-    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false, huge_pages="off", huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None))]
+    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false, huge_pages="off", huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None, timestamps=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -250,6 +254,7 @@ impl PyPublisher {
         numa_node: Option<usize>,
         numa_cpu: Option<usize>,
         pin_cpu: Option<usize>,
+        timestamps: bool,
     ) -> PyResult<Self> {
         let wait = wait.map(|w| w.inner).unwrap_or_default();
         let inner = if attach {
@@ -305,6 +310,7 @@ impl PyPublisher {
                     numa_cpu,
                 )?,
                 memory: memory::end_options(lock_memory, prefault.unwrap_or(true), pin_cpu),
+                timestamps,
             };
             py.allow_threads(|| CorePublisher::create(&name, &opts))
         }
@@ -336,13 +342,29 @@ impl PyPublisher {
         msg: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        self.publish_one(py, msg, Some(timeout))
+        self.publish_one(py, msg, Some(timeout), None)
+    }
+
+    /// Publishes one message carrying `time` (ns, on the clock of
+    /// `time.monotonic_ns()`) as its publish time: the time it was due, so
+    /// that latency measured by subscribers includes any delay in sending it
+    /// (no coordinated omission), or an upstream event time. Needs a ring
+    /// created with `timestamps=True`; otherwise as `publish`.
+    #[pyo3(signature = (msg, time, timeout=None))]
+    fn publish_at(
+        &mut self,
+        py: Python<'_>,
+        msg: &Bound<'_, PyAny>,
+        time: u64,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        self.publish_one(py, msg, Some(timeout), Some(time))
     }
 
     /// Publishes one message if the ring has room for it now; raises
     /// `RingFull` (nothing published) when a bounded ring is full.
     fn try_publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.publish_one(py, msg, None)
+        self.publish_one(py, msg, None, None)
     }
 
     /// Publishes many messages at once; returns how many were published.
@@ -427,6 +449,12 @@ impl PyPublisher {
     }
 
     /// Whether the ring is bounded (publishers wait for the slowest subscriber).
+    /// Whether every message carries its publish time.
+    #[getter]
+    fn timestamps(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core_ref(py)?.layout().timestamps())
+    }
+
     #[getter]
     fn bounded(&self, py: Python<'_>) -> PyResult<bool> {
         Ok(self.core_ref(py)?.layout().bounded())

@@ -8,6 +8,7 @@
 
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
+use crate::latency::PyLatencyHistogram;
 use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, truncate, RecordType};
 use crate::wait::PyWaitStrategy;
 use numpy::prelude::*;
@@ -78,6 +79,20 @@ fn timeout_error(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyErr {
 }
 
 impl PySubscriber {
+    /// The latency recorder, or the error saying how to start one.
+    fn recorder(&self, py: Python<'_>) -> PyResult<&ringcast_core::LatencyRecorder> {
+        self.core_ref(py)?.recorder().ok_or_else(|| {
+            raise(
+                py,
+                "InvalidArgument",
+                format!(
+                    "subscriber of ring {:?} is not recording latency; call record_latency() first",
+                    self.name
+                ),
+            )
+        })
+    }
+
     fn core(&mut self, py: Python<'_>) -> PyResult<&mut CoreSubscriber> {
         let Self { inner, name, .. } = self;
         inner.as_mut().ok_or_else(|| closed_error(py, name))
@@ -587,6 +602,64 @@ impl PySubscriber {
     #[getter]
     fn generation(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.core_ref(py)?.publisher_status().generation)
+    }
+
+    /// Whether every message carries its publish time (a ring created with
+    /// `timestamps=True`).
+    #[getter]
+    fn timestamps(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.core_ref(py)?.layout().timestamps())
+    }
+
+    /// Publish time of the last message read, ns of `time.monotonic_ns()`
+    /// (or whatever the publisher passed to `publish_at`); None on rings
+    /// without timestamps and before the first message.
+    #[getter]
+    fn last_time(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        Ok(self.core_ref(py)?.time())
+    }
+
+    /// Starts recording the latency of every message read from now on
+    /// (receive time minus publish time, ns) into an HdrHistogram tracking up
+    /// to `highest` seconds with `digits` significant digits; with
+    /// `expected_interval` (seconds between messages), adds the samples a
+    /// stalled publisher omitted. Replaces any recording in progress. Needs a
+    /// ring created with `timestamps=True`.
+    #[pyo3(signature = (*, highest=60.0, digits=3, expected_interval=None))]
+    fn record_latency(
+        &mut self,
+        py: Python<'_>,
+        highest: f64,
+        digits: u8,
+        expected_interval: Option<f64>,
+    ) -> PyResult<()> {
+        let config = crate::latency::config(py, highest, digits, expected_interval)?;
+        self.core(py)?
+            .record_latency(Some(config))
+            .map_err(py_err(py))
+    }
+
+    /// Everything recorded since `record_latency()`, as a LatencyHistogram (a copy).
+    fn latency(&self, py: Python<'_>) -> PyResult<PyLatencyHistogram> {
+        let recorder = self.recorder(py)?;
+        PyLatencyHistogram::holding(py, recorder.config(), &recorder.histogram())
+    }
+
+    /// What was recorded since the last call (or `record_latency()`), as a
+    /// LatencyHistogram; the values stay in `latency()` too.
+    fn latency_interval(&mut self, py: Python<'_>) -> PyResult<PyLatencyHistogram> {
+        self.recorder(py)?;
+        let recorder = self.core(py)?.recorder_mut().expect("checked above");
+        let config = recorder.config();
+        let interval = recorder.take_interval();
+        PyLatencyHistogram::holding(py, config, &interval)
+    }
+
+    /// Stops recording; returns everything recorded.
+    fn stop_latency(&mut self, py: Python<'_>) -> PyResult<PyLatencyHistogram> {
+        let all = self.latency(py)?;
+        self.core(py)?.record_latency(None).map_err(py_err(py))?;
+        Ok(all)
     }
 
     /// Whether `close()` has been called.
