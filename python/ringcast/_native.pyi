@@ -56,6 +56,7 @@ class Publisher:
         numa_node: int | None = None,
         numa_cpu: int | None = None,
         pin_cpu: int | None = None,
+        timestamps: bool = False,
     ) -> Self: ...
     def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
     def _memory(self) -> dict[str, Any]: ...
@@ -66,8 +67,15 @@ class Publisher:
         0-d array of the ring's dtype, or a tuple of field values. A full
         bounded ring is waited on up to ``timeout`` seconds (None: forever),
         then :class:`Timeout` is raised."""
+    def publish_at(self, msg: Any, time: int, timeout: float | None = None) -> None:
+        """Publish one message carrying ``time`` (ns of ``time.monotonic_ns()``)
+        as its publish time: the time it was due (no coordinated omission) or
+        an upstream event time. Needs a ring created with ``timestamps=True``."""
     def try_publish(self, msg: Any) -> None:
         """Publish one message if there is room now; else raise :class:`RingFull`."""
+    @property
+    def timestamps(self) -> bool:
+        """Whether every message carries its publish time."""
     def publish_batch(
         self, batch: npt.ArrayLike | Iterable[Any], timeout: float | None = None
     ) -> int:
@@ -190,6 +198,25 @@ class Subscriber:
     ) -> int:
         """Fill ``out`` with up to ``len(out)`` messages; return the count."""
     @property
+    def timestamps(self) -> bool:
+        """Whether every message carries its publish time."""
+    @property
+    def last_time(self) -> int | None:
+        """Publish time (ns) of the last message read; None without timestamps."""
+    def record_latency(
+        self, *, highest: float = 60.0, digits: int = 3, expected_interval: float | None = None
+    ) -> None:
+        """Record receive time minus publish time of every message read from now
+        on into an HdrHistogram (up to ``highest`` seconds, ``digits``
+        significant digits; ``expected_interval`` seconds adds the samples a
+        stalled publisher omitted)."""
+    def latency(self) -> LatencyHistogram:
+        """Everything recorded since ``record_latency()`` (a copy)."""
+    def latency_interval(self) -> LatencyHistogram:
+        """What was recorded since the last call; it stays in ``latency()``."""
+    def stop_latency(self) -> LatencyHistogram:
+        """Stop recording; everything recorded."""
+    @property
     def name(self) -> str: ...
     @property
     def path(self) -> Path: ...
@@ -239,3 +266,73 @@ class Subscriber:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+
+class LatencyHistogram:
+    """Latencies in nanoseconds as an HdrHistogram; ``encode()`` /
+    ``to_hdrh()`` interoperate with the ``hdrhistogram`` package."""
+
+    def __new__(
+        cls, *, highest: float = 60.0, digits: int = 3, expected_interval: float | None = None
+    ) -> Self: ...
+    def record(self, value_ns: int) -> None: ...
+    def record_since(self, sent_ns: int, now_ns: int | None = None) -> None: ...
+    def take_interval(self) -> LatencyHistogram: ...
+    def add(self, other: LatencyHistogram | str | bytes) -> None: ...
+    def encode(self) -> str: ...
+    @staticmethod
+    def decode(encoded: str, *, digits: int | None = None) -> LatencyHistogram: ...
+    def to_hdrh(self) -> Any:
+        """An ``hdrh.histogram.HdrHistogram`` with the same values."""
+    def value_at_percentile(self, percentile: float) -> int: ...
+    def percentile_distribution(
+        self, unit: Literal["ns", "us", "ms", "s"] = "us", ticks: int = 5
+    ) -> str: ...
+    def reset(self) -> None: ...
+    @property
+    def count(self) -> int: ...
+    def __len__(self) -> int: ...
+    @property
+    def min(self) -> int: ...
+    @property
+    def max(self) -> int: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def stdev(self) -> float: ...
+    @property
+    def saturated(self) -> int: ...
+    @property
+    def negative(self) -> int: ...
+    @property
+    def highest(self) -> int: ...
+    @property
+    def digits(self) -> int: ...
+
+class IntervalLog:
+    """An HdrHistogram interval log (read by ``hdrh.log.HistogramLogReader``)."""
+
+    def __new__(
+        cls,
+        path: str | PathLike[str],
+        *,
+        start_unix_ns: int | None = None,
+        comment: str = "ringcast latency, values in ns",
+    ) -> Self: ...
+    def append(
+        self, histogram: LatencyHistogram, start: float, length: float, tag: str | None = None
+    ) -> None: ...
+    @property
+    def path(self) -> Path: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+def bench_publish(
+    publisher: Publisher, *, size: int, rate: float | None, start_ns: int, end_ns: int
+) -> dict[str, int]: ...
+def bench_read(subscriber: Subscriber, *, deadline_ns: int) -> dict[str, Any]: ...

@@ -37,6 +37,53 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="ring directory (default: $RINGCAST_DIR or /dev/shm/ringcast)"
     )
 
+    bench = commands.add_parser(
+        "bench",
+        help="measure one-way latency and throughput between a publisher and subscriber processes",
+        description="Runs a publisher process and subscriber processes over a ring with "
+        "timestamps; prints progress each interval and HdrHistogram's percentile distribution "
+        "at the end. Paced runs stamp each message with the time it was due, so the latency "
+        "is free of coordinated omission.",
+    )
+    bench.add_argument("--duration", type=_positive(float), default=10.0, help="seconds measured")
+    bench.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds run first and not measured (default 1)"
+    )
+    bench.add_argument(
+        "--rate", type=float, default=100_000, help="messages per second; 0: flat out"
+    )
+    bench.add_argument("--size", type=_positive(int), default=64, help="message bytes")
+    bench.add_argument("--subscribers", "-n", type=_positive(int), default=1)
+    bench.add_argument("--capacity", type=_positive(int), default=1 << 16, help="ring slots")
+    bench.add_argument(
+        "--bounded", action="store_true", help="lossless ring: the publisher waits for readers"
+    )
+    bench.add_argument(
+        "--wait",
+        choices=["spin", "yield", "park", "adaptive"],
+        default="spin",
+        help="how subscribers (and a blocked bounded publisher) wait",
+    )
+    bench.add_argument("--pub-cpu", type=int, default=None, help="pin the publisher to this CPU")
+    bench.add_argument(
+        "--sub-cpu", default=None, help="pin subscribers to these CPUs (comma list, in turn)"
+    )
+    bench.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin (default: publisher on the first CPU, subscribers on the others)",
+    )
+    bench.add_argument("--interval", type=_positive(float), default=1.0, help="seconds per report")
+    bench.add_argument(
+        "--highest", type=_positive(float), default=60.0, help="largest latency tracked, seconds"
+    )
+    bench.add_argument("--log", default=None, help="write an HdrHistogram interval log here")
+    bench.add_argument("--plot", default=None, help="write a percentile plot (PNG) here")
+    bench.add_argument("--unit", choices=["ns", "us", "ms"], default="us")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    bench.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    bench.add_argument("--dir", default=None, help="ring directory (default: a temporary one)")
+
     listing = commands.add_parser("list", help="list the rings in the ring directory")
     listing.add_argument("--dir", default=None)
 
@@ -99,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             dir=args.dir,
         )
         return 0 if ok else 1
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "info":
         from . import _memory
         from .errors import RingError
@@ -123,6 +172,60 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import _bench as bench
+    from .errors import RingError
+
+    try:
+        sub_cpus = [int(c) for c in args.sub_cpu.split(",")] if args.sub_cpu else []
+    except ValueError:
+        print(
+            f"ringcast bench: --sub-cpu takes CPU numbers like 1,2,3, got {args.sub_cpu!r}",
+            file=sys.stderr,
+        )
+        return 2
+    opts = bench.BenchOptions(
+        duration=args.duration,
+        warmup=args.warmup,
+        rate=args.rate or None,
+        size=args.size,
+        subscribers=args.subscribers,
+        capacity=args.capacity,
+        bounded=args.bounded,
+        wait=args.wait,
+        pub_cpu=args.pub_cpu,
+        sub_cpus=sub_cpus,
+        interval=args.interval,
+        highest=args.highest,
+        dir=args.dir,
+    )
+    try:
+        result = bench.run(
+            opts,
+            pin=not args.no_pin,
+            log_path=args.log,
+            progress=None if args.quiet or args.json else sys.stderr,
+        )
+        if args.plot:
+            bench.plot(result, args.plot)
+    except RingError as e:
+        print(f"ringcast bench: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ringcast bench: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        import json
+
+        print(json.dumps(result.summary(), indent=2))
+    else:
+        print(bench.report(result, unit=args.unit))
+        for what, path in (("interval log", args.log), ("plot", args.plot)):
+            if path:
+                print(f"{what}: {path}")
+    return 0 if result.mismatched == 0 else 1
 
 
 def run() -> int:

@@ -16,7 +16,8 @@
 //!   prefaulting, NUMA nodes and CPU pinning;
 //! - [`info`]: what `ringcast info` reports about a ring;
 //! - [`clock`], [`latency`], [`interval_log`]: publish timestamps,
-//!   HdrHistogram latency recording and interval logs;
+//!   HdrHistogram latency recording and interval logs; [`loadgen`]: the
+//!   paced publisher and recording reader behind `ringcast bench`;
 //! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
 //! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
 //!
@@ -52,6 +53,8 @@ pub mod latency;
 pub mod layout;
 #[cfg(not(loom))]
 mod liveness;
+#[cfg(not(loom))]
+pub mod loadgen;
 #[cfg(not(loom))]
 mod mapping;
 #[cfg(not(loom))]

@@ -7,6 +7,7 @@
 mod buffer;
 mod errors;
 mod latency;
+mod loadgen;
 mod memory;
 mod publisher;
 mod records;
@@ -22,6 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wait::PyWaitStrategy>()?;
     m.add_class::<latency::PyLatencyHistogram>()?;
     m.add_class::<latency::PyIntervalLog>()?;
+    m.add_function(wrap_pyfunction!(loadgen::bench_publish, m)?)?;
+    m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
     m.add(

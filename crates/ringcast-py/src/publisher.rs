@@ -38,7 +38,7 @@ fn closed(py: Python<'_>, name: &str) -> PyErr {
 }
 
 impl PyPublisher {
-    fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
+    pub(crate) fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
         let Self { inner, name, .. } = self;
         inner.as_mut().ok_or_else(|| closed(py, name))
     }

@@ -98,6 +98,23 @@ impl PySubscriber {
         inner.as_mut().ok_or_else(|| closed_error(py, name))
     }
 
+    /// The core subscriber, its waiter and a buffer of one slot, for loops
+    /// that run without the GIL.
+    pub(crate) fn parts(
+        &mut self,
+        py: Python<'_>,
+    ) -> PyResult<(&mut CoreSubscriber, &mut Waiter, &mut Vec<u8>)> {
+        let Self {
+            inner,
+            name,
+            waiter,
+            scratch,
+            ..
+        } = self;
+        let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
+        Ok((sub, waiter, scratch))
+    }
+
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CoreSubscriber> {
         self.inner
             .as_ref()
