@@ -39,104 +39,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+from _pybench import DTYPE, Child, latency_stats, now_ns, pin, records
 
 import ringcast
-
-DTYPE = np.dtype(
-    [
-        ("ts_ns", "<i8"),
-        ("seq", "<u8"),
-        ("bid", "<f8"),
-        ("ask", "<f8"),
-        ("bid_qty", "<u4"),
-        ("ask_qty", "<u4"),
-        ("symbol", "S8"),
-        ("venue", "S8"),
-        ("flags", "<u8"),
-    ]
-)
-assert DTYPE.itemsize == 64
 
 BATCH = 4096
 ROUND_TRIP_CAPACITY = 1 << 12
 THROUGHPUT_CAPACITY = 1 << 16
-now_ns = time.perf_counter_ns
-
-
-# ------------------------------------------------------------- helpers ----
-
-
-def pin(cpu: int | None) -> bool:
-    """Pins this process to ``cpu``; False (and runs unpinned) if that fails."""
-    if cpu is None:
-        return False
-    try:
-        os.sched_setaffinity(0, {cpu})
-        return True
-    except (AttributeError, OSError) as e:
-        print(f"warning: pinning to cpu {cpu} failed ({e}); continuing unpinned", file=sys.stderr)
-        return False
-
-
-def percentile(sorted_values: np.ndarray, p: float) -> float:
-    """Nearest-rank percentile of an already sorted array."""
-    rank = int(np.ceil(p / 100.0 * len(sorted_values)))
-    return float(sorted_values[min(max(rank, 1), len(sorted_values)) - 1])
-
-
-def latency_stats(samples_ns: list[int]) -> dict[str, float]:
-    v = np.sort(np.asarray(samples_ns, dtype=np.int64))
-    return {
-        "samples": len(v),
-        "p50_us": percentile(v, 50) / 1e3,
-        "p99_us": percentile(v, 99) / 1e3,
-        "p999_us": percentile(v, 99.9) / 1e3,
-        "max_us": float(v[-1]) / 1e3,
-        "min_us": float(v[0]) / 1e3,
-    }
-
-
-def records(n: int) -> np.ndarray:
-    r = np.zeros(n, dtype=DTYPE)
-    r["seq"] = np.arange(n, dtype=np.uint64)
-    r["bid"] = 100.25
-    r["ask"] = 100.5
-    r["symbol"] = b"ESZ6"
-    r["venue"] = b"XCME"
-    return r
-
-
-class Child:
-    """A spawned peer process, pinned to ``cpu``, talking over a control pipe."""
-
-    def __init__(self, target: Callable[..., None], cpu: int | None, *args: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self.conn, child_conn = ctx.Pipe()
-        self.proc = ctx.Process(target=_child_main, args=(target, cpu, child_conn, *args))
-        self.proc.start()
-        child_conn.close()
-
-    def expect(self, what: str, timeout: float = 60.0) -> Any:
-        if not self.conn.poll(timeout):
-            raise RuntimeError(f"child did not send {what!r} within {timeout}s")
-        msg = self.conn.recv()
-        if isinstance(msg, BaseException):
-            raise RuntimeError(f"child failed while we waited for {what!r}") from msg
-        return msg
-
-    def join(self) -> None:
-        self.proc.join(60)
-        if self.proc.exitcode != 0:
-            raise RuntimeError(f"child exited with {self.proc.exitcode}")
-
-
-def _child_main(target: Callable[..., None], cpu: int | None, conn: Connection, *args: Any) -> None:
-    pin(cpu)
-    try:
-        target(conn, *args)
-    except BaseException as e:
-        conn.send(e)
-        raise
 
 
 # ----------------------------------------------------------- children ----

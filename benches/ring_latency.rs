@@ -26,12 +26,13 @@
 //! Percentiles are nearest-rank over the sorted samples.
 
 mod common;
+mod ping_pong;
 
 use common::{clock_overhead_ns, percentile, ring_dir, ticks, Clock};
 use ringcast_core::{CreateOptions, Producers, Publisher, Start, Subscriber, WaitStrategy};
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Barrier;
 use std::thread;
@@ -419,40 +420,17 @@ fn mpsc_one_way(r: Round<'_>, out: &mut Samples) {
     });
 }
 
-/// A cache line of its own.
-#[repr(C, align(64))]
-struct Line(AtomicU64);
-
 /// (c) The physical reference: round trips of a cache line between the two
 /// cores; one-way = round trip / 2.
 fn cache_line_ping_pong(r: Round<'_>, out: &mut Samples) {
-    let ping = Line(AtomicU64::new(0));
-    let pong = Line(AtomicU64::new(0));
-    let total = r.total();
-    let warmup = r.warmup as u64;
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        s.spawn(|| {
-            pin(r.cores.reader, "ping-pong responder");
-            barrier.wait();
-            for i in 1..=total {
-                while ping.0.load(Ordering::Acquire) != i {}
-                pong.0.store(i, Ordering::Release);
-            }
-        });
-        pin_scoped(s, r.cores.writer, "ping-pong initiator", || {
-            barrier.wait();
-            for i in 1..=total {
-                let t0 = ticks();
-                ping.0.store(i, Ordering::Release);
-                while pong.0.load(Ordering::Acquire) != i {}
-                let t1 = ticks();
-                if i > warmup {
-                    out.ns.push(r.clock.ns(t1 - t0) / 2.0);
-                }
-            }
-        });
-    });
+    let round_trips = ping_pong::round_trip_ticks(
+        r.total(),
+        r.warmup as u64,
+        || pin(r.cores.writer, "ping-pong initiator"),
+        || pin(r.cores.reader, "ping-pong responder"),
+    );
+    out.ns
+        .extend(round_trips.iter().map(|&t| r.clock.ns(t) / 2.0));
 }
 
 /// Round trips through two fresh rings (ping and pong); one-way = round trip
