@@ -556,21 +556,24 @@ fn ring_throughput(
     }
 }
 
-/// Publisher alone (no subscriber): the cost of `publish` itself.
+/// Publisher alone (no subscriber): the cost of `publish` itself, on a
+/// ring without or with publish timestamps (one clock read per publish).
 fn ring_publish_only(
     dir: &Path,
     cores: Cores,
     clock: &Clock,
     total: u64,
     trial: usize,
+    timestamps: bool,
 ) -> Throughput {
     let opts = CreateOptions {
         fixed_size: true,
         dir: Some(dir.to_owned()),
+        timestamps,
         ..CreateOptions::new(CAPACITY, MSG_SIZE as u32)
     };
-    let mut publisher =
-        Publisher::create(&format!("publish-only-{trial}"), &opts).expect("create ring");
+    let mut publisher = Publisher::create(&format!("publish-only-{timestamps}-{trial}"), &opts)
+        .expect("create ring");
     let ticks_spent = thread::scope(|s| {
         s.spawn(|| {
             pin(cores.writer, "publisher");
@@ -586,7 +589,11 @@ fn ring_publish_only(
         .expect("publisher thread")
     });
     Throughput {
-        label: "ringcast publish only, no subscriber",
+        label: if timestamps {
+            "ringcast publish only, timestamps"
+        } else {
+            "ringcast publish only, no subscriber"
+        },
         messages: total,
         published_per_s: total as f64 / clock.ns(ticks_spent) * 1e9,
         delivered_per_s: 0.0,
@@ -773,11 +780,15 @@ fn main() {
                 .collect(),
         )
     });
-    let publish_only = Throughput::median(
-        (0..TRIALS)
-            .map(|t| ring_publish_only(dir.path(), cores, &clock, throughput_total, t))
-            .collect(),
-    );
+    let [publish_only, publish_stamped] = [false, true].map(|timestamps| {
+        Throughput::median(
+            (0..TRIALS)
+                .map(|t| {
+                    ring_publish_only(dir.path(), cores, &clock, throughput_total, t, timestamps)
+                })
+                .collect(),
+        )
+    });
     let peer_tp = Throughput::median(
         (0..TRIALS)
             .map(|_| mpsc_throughput(cores, &clock, throughput_total))
@@ -785,6 +796,7 @@ fn main() {
     );
     let mut throughputs = vec![ring_tp, publish_only, peer_tp];
     throughputs.extend(mode_tp);
+    throughputs.push(publish_stamped);
 
     let ratio = latencies[0].p50 / latencies[2].p50;
     let rt_ratio = latencies[3].p50 / latencies[2].p50;
@@ -898,4 +910,14 @@ fn main() {
             t.delivered_per_s / base_tp.delivered_per_s
         );
     }
+    let stamped = &throughputs[throughputs.len() - 1];
+    println!(
+        "{:<36} {:>14} {:>14} {:>20.2}  (publish only, ns per publish {:.1} -> {:.1})",
+        "timestamps (a clock read per publish)",
+        "",
+        "",
+        stamped.published_per_s / throughputs[1].published_per_s,
+        1e9 / throughputs[1].published_per_s,
+        1e9 / stamped.published_per_s
+    );
 }
