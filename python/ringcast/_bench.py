@@ -538,6 +538,8 @@ def plot(result: BenchResult, path: str) -> None:
         xs, ys, label=f"ringcast, {o.size} B, " + (f"{o.rate:,.0f}/s" if o.rate else "flat out")
     )
     ax.set_xscale("log")
+    # Medians in hundreds of ns and stalls in ms: both readable only on a log axis.
+    ax.set_yscale("log")
     ticks = [10**i for i in range(int(nines) + 1)]
     ax.set_xticks(ticks)
     ax.set_xticklabels([_percentile_label(t) for t in ticks])
