@@ -148,6 +148,15 @@ def test_messages_carry_publish_times_and_due_times(ring_dir):
         assert before <= sub.last_time <= after
         assert sub.recv() == b"b"
         assert sub.last_time == 42
+        info = ringcast.ring_info("lat", ring_dir)
+        assert info["timestamps"] and info["slot_stride"] == 128
+        out = subprocess.run(
+            [sys.executable, "-m", "ringcast", "info", "lat", "--dir", ring_dir],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "single-producer, timestamps" in out.stdout
 
 
 def test_subscriber_records_each_message_latency(ring_dir):

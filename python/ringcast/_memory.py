@@ -137,6 +137,8 @@ def format_info(info: dict[str, Any]) -> str:
     kind = "fixed-size" if info["fixed_size"] else "variable-size"
     modes = [f"bounded (watermark {info['watermark']})" if info["bounded"] else "lossy"]
     modes.append("multi-producer" if info["producers"] == "many" else "single-producer")
+    if info["timestamps"]:
+        modes.append("timestamps")
     row(
         "layout",
         f"{info['capacity']} slots x {info['slot_size']} bytes ({kind}), "

@@ -137,6 +137,7 @@ fn ring_dict<'py>(py: Python<'py>, r: &RingReport) -> PyResult<Bound<'py, PyDict
     d.set_item("file_len", r.file_len)?;
     d.set_item("ring_bytes", l.file_len())?;
     d.set_item("bounded", l.bounded())?;
+    d.set_item("timestamps", l.timestamps())?;
     d.set_item("watermark", l.bounded().then_some(l.watermark))?;
     d.set_item("producers", if l.multi_producer() { "many" } else { "one" })?;
     d.set_item("max_subscribers", l.max_subscribers)?;
