@@ -82,7 +82,7 @@ def ring_sink(conn: Connection, ring_dir: str, name: str, batch: bool) -> None:
     if batch:
         out = np.empty(BATCH, dtype=DTYPE)
         recv_batch_into = sub.recv_batch_into
-        recv_batch_into(out, timeout=None)  # first batch: the clock starts here
+        first = recv_batch_into(out, timeout=None)  # first batch: the clock starts here
         t0 = now_ns()
         try:
             while True:
@@ -92,6 +92,7 @@ def ring_sink(conn: Connection, ring_dir: str, name: str, batch: bool) -> None:
     else:
         recv = sub.recv
         recv()
+        first = 1
         t0 = now_ns()
         try:
             while True:
@@ -99,7 +100,9 @@ def ring_sink(conn: Connection, ring_dir: str, name: str, batch: bool) -> None:
         except ringcast.RingClosed:
             t1 = now_ns()
     # The first delivery happened before t0: it is not counted in the rate.
-    conn.send({"received": sub.received, "lost": sub.lost, "seconds": (t1 - t0) / 1e9})
+    conn.send(
+        {"received": sub.received, "lost": sub.lost, "first": first, "seconds": (t1 - t0) / 1e9}
+    )
 
 
 def pipe_echo(conn: Connection, peer: Connection) -> None:
@@ -214,7 +217,7 @@ def run_ring_throughput(ring_dir: str, cpus: tuple, total: int, batch: bool, tri
     pub.close()
     stats = child.expect("stats")
     child.join()
-    first = BATCH if batch else 1  # delivered before B's clock started
+    first = stats["first"]  # delivered before B's clock started
     return {
         "messages": total,
         "published_per_s": total / ((t1 - t0) / 1e9),
