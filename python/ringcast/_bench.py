@@ -271,6 +271,23 @@ def _default_cpus(opts: BenchOptions) -> None:
         opts.sub_cpus = [others[i % len(others)] for i in range(opts.subscribers)]
 
 
+def _warn_if_crowded(opts: BenchOptions, out: TextIO | None) -> None:
+    """Says so when spinning processes outnumber the CPUs they may use: their
+    latency then measures the scheduler's time slices, not the ring."""
+    from ._memory import thread_cpus
+
+    cpus = len(thread_cpus())
+    busy = 1 + opts.subscribers
+    if out is not None and opts.wait == "spin" and busy > cpus:
+        print(
+            f"note: {busy} spinning processes on {cpus} CPU(s): they take turns on the "
+            "CPUs, so the latency measured is mostly time slicing; use fewer "
+            "--subscribers or --wait park",
+            file=out,
+            flush=True,
+        )
+
+
 def run(
     opts: BenchOptions,
     *,
@@ -282,6 +299,7 @@ def run(
     opts.check()
     if pin:
         _default_cpus(opts)
+    _warn_if_crowded(opts, progress)
     own_dir = opts.dir is None
     if own_dir:
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
