@@ -27,12 +27,13 @@
 
 mod common;
 mod ping_pong;
+mod pinning;
 
 use common::{clock_overhead_ns, percentile, ring_dir, ticks, Clock};
+use pinning::pin;
 use ringcast_core::{CreateOptions, Producers, Publisher, Start, Subscriber, WaitStrategy};
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Barrier;
 use std::thread;
@@ -49,26 +50,6 @@ const ROUNDS: usize = 10;
 const TRIALS: usize = 5;
 /// Throughput messages per trial, in multiples of `--messages`.
 const THROUGHPUT_FACTOR: usize = 4;
-
-/// Set once any thread failed to pin itself.
-static PIN_FAILED: AtomicBool = AtomicBool::new(false);
-
-// ---------------------------------------------------------------- clock ----
-
-// -------------------------------------------------------------- pinning ----
-
-/// Pins the calling thread to `core`; on failure says so and runs unpinned.
-fn pin(core: Option<core_affinity::CoreId>, role: &str) {
-    let Some(core) = core else {
-        return;
-    };
-    if !core_affinity::set_for_current(core) && !PIN_FAILED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "warning: pinning {role} to core {} failed; continuing unpinned",
-            core.id
-        );
-    }
-}
 
 // ---------------------------------------------------------- statistics ----
 
@@ -720,7 +701,7 @@ fn main() {
             "warning: fewer than two cores available to pin to ({}); running unpinned",
             ids.len()
         );
-        PIN_FAILED.store(true, Ordering::Relaxed);
+        pinning::mark_unpinned();
         Cores {
             writer: None,
             reader: None,
@@ -800,7 +781,7 @@ fn main() {
 
     let ratio = latencies[0].p50 / latencies[2].p50;
     let rt_ratio = latencies[3].p50 / latencies[2].p50;
-    let pinned = !PIN_FAILED.load(Ordering::Relaxed);
+    let pinned = pinning::all_pinned();
     let core_names = match (cores.writer, cores.reader) {
         (Some(w), Some(r)) => format!("{} -> {}", w.id, r.id),
         _ => "unpinned".to_owned(),

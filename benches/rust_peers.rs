@@ -29,14 +29,15 @@
 
 mod common;
 mod ping_pong;
+mod pinning;
 
 use common::{clock_overhead_ns, percentile, ring_dir, ticks, Clock};
 use core_affinity::CoreId;
+use pinning::pin;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -86,24 +87,6 @@ const CHILD_FLAG: &str = "--child";
 const PHOTON_NO_IPC: &str = "photon-ring 3.0.0 has no shared-memory or inter-process mode \
      (its rings are heap memory behind an Arc; checked in its source and docs)";
 
-/// Set once any thread of this process failed to pin itself.
-static PIN_FAILED: AtomicBool = AtomicBool::new(false);
-
-// -------------------------------------------------------------- pinning ----
-
-/// Pins the calling thread to `core`; on failure says so and runs unpinned.
-fn pin(core: Option<CoreId>, role: &str) {
-    let Some(core) = core else {
-        return;
-    };
-    if !core_affinity::set_for_current(core) && !PIN_FAILED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "warning: pinning {role} to core {} failed; continuing unpinned",
-            core.id
-        );
-    }
-}
-
 // ------------------------------------------------------------- messages ----
 
 /// The little-endian u64 at `at` of `msg`.
@@ -136,6 +119,35 @@ trait PeerReceiver {
     /// Hands every message available now (up to a batch) to `each`, in
     /// order; returns how many. Lost messages are simply not handed over.
     fn drain(&mut self, each: impl FnMut(&Msg)) -> Result<usize, String>;
+}
+
+/// What one call of a per-message receive API gave.
+enum Polled {
+    /// A message, handed to `each`.
+    Message,
+    /// Nothing waiting.
+    Empty,
+    /// A notice with no message (a lapped reader told so); poll again.
+    Skipped,
+}
+
+/// [`PeerReceiver::drain`] for APIs that give one message per call: calls
+/// `poll_one` (which hands the message it got to `each`) until nothing is
+/// waiting or [`DRAIN_MAX`] messages were taken.
+#[inline]
+fn drain_one_by_one<F: FnMut(&Msg)>(
+    mut each: F,
+    mut poll_one: impl FnMut(&mut F) -> Result<Polled, String>,
+) -> Result<usize, String> {
+    let mut n = 0;
+    while n < DRAIN_MAX {
+        match poll_one(&mut each)? {
+            Polled::Message => n += 1,
+            Polled::Empty => break,
+            Polled::Skipped => {}
+        }
+    }
+    Ok(n)
 }
 
 /// How a throughput thread waits when it cannot make progress: spins a
@@ -482,21 +494,17 @@ struct CrossbeamReceiver(crossbeam_channel::Receiver<Msg>);
 
 impl PeerReceiver for CrossbeamReceiver {
     #[inline]
-    fn drain(&mut self, mut each: impl FnMut(&Msg)) -> Result<usize, String> {
-        let mut n = 0;
-        while n < DRAIN_MAX {
-            match self.0.try_recv() {
-                Ok(msg) => {
-                    each(&msg);
-                    n += 1;
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    return Err("crossbeam sender gone early".into())
-                }
+    fn drain(&mut self, each: impl FnMut(&Msg)) -> Result<usize, String> {
+        drain_one_by_one(each, |each| match self.0.try_recv() {
+            Ok(msg) => {
+                each(&msg);
+                Ok(Polled::Message)
             }
-        }
-        Ok(n)
+            Err(crossbeam_channel::TryRecvError::Empty) => Ok(Polled::Empty),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                Err("crossbeam sender gone early".into())
+            }
+        })
     }
 }
 
@@ -543,19 +551,15 @@ struct PhotonReceiver(photon_ring::Subscriber<Msg>);
 
 impl PeerReceiver for PhotonReceiver {
     #[inline]
-    fn drain(&mut self, mut each: impl FnMut(&Msg)) -> Result<usize, String> {
-        let mut n = 0;
-        while n < DRAIN_MAX {
-            match self.0.try_recv() {
-                Ok(msg) => {
-                    each(&msg);
-                    n += 1;
-                }
-                Err(photon_ring::TryRecvError::Empty) => break,
-                Err(photon_ring::TryRecvError::Lagged { .. }) => {}
+    fn drain(&mut self, each: impl FnMut(&Msg)) -> Result<usize, String> {
+        drain_one_by_one(each, |each| match self.0.try_recv() {
+            Ok(msg) => {
+                each(&msg);
+                Ok(Polled::Message)
             }
-        }
-        Ok(n)
+            Err(photon_ring::TryRecvError::Empty) => Ok(Polled::Empty),
+            Err(photon_ring::TryRecvError::Lagged { .. }) => Ok(Polled::Skipped),
+        })
     }
 }
 
@@ -732,19 +736,15 @@ impl Iceoryx2Receiver {
 
 impl PeerReceiver for Iceoryx2Receiver {
     #[inline]
-    fn drain(&mut self, mut each: impl FnMut(&Msg)) -> Result<usize, String> {
-        let mut n = 0;
-        while n < DRAIN_MAX {
-            match self.subscriber.receive() {
-                Ok(Some(sample)) => {
-                    each(sample.payload());
-                    n += 1;
-                }
-                Ok(None) => break,
-                Err(e) => return Err(format!("iceoryx2 receive: {e:?}")),
+    fn drain(&mut self, each: impl FnMut(&Msg)) -> Result<usize, String> {
+        drain_one_by_one(each, |each| match self.subscriber.receive() {
+            Ok(Some(sample)) => {
+                each(sample.payload());
+                Ok(Polled::Message)
             }
-        }
-        Ok(n)
+            Ok(None) => Ok(Polled::Empty),
+            Err(e) => Err(format!("iceoryx2 receive: {e:?}")),
+        })
     }
 }
 
@@ -1757,7 +1757,7 @@ fn main() {
             "warning: fewer than two cores available to pin to ({}); running unpinned",
             ids.len()
         );
-        PIN_FAILED.store(true, Ordering::Relaxed);
+        pinning::mark_unpinned();
         Vec::new()
     };
     let load_before = load_average();
@@ -1911,7 +1911,7 @@ impl Report<'_> {
 
     /// Every thread of this process got the core it asked for.
     fn pinned(&self) -> bool {
-        !PIN_FAILED.load(Ordering::Relaxed)
+        pinning::all_pinned()
     }
 
     /// Where the threads ran, in words.
