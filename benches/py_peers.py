@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import glob
 import importlib
 import importlib.metadata
@@ -160,6 +161,27 @@ def timed_rounds(one_round: Callable[[int], int], n: int, warmup: int, cap_s: fl
         if not i & 63 and now_ns() > deadline:
             break
     return samples
+
+
+def byte_round_trips(
+    send: Callable[[Any], Any], recv: Callable[[], Any], n: int, warmup: int, cap_s: float
+) -> dict:
+    """A's side of a round trip over a message-passing API: ``send`` one
+    64-byte message, ``recv`` the echo; then sends the end marker
+    (``b""``). The latency statistics, no loss."""
+    msg = one_message()
+
+    def one(i: int) -> int:
+        t0 = now_ns()
+        send(msg)
+        recv()
+        return now_ns() - t0
+
+    samples = timed_rounds(one, n, warmup, cap_s)
+    send(b"")
+    out = latency_stats(samples)
+    out["lost"] = 0
+    return out
 
 
 # ------------------------------------------------------ round trip: A/B ----
@@ -306,23 +328,10 @@ def rt_zmq_a(
         sock.bind(addr)
         sync.send("bound")
         sync.recv()
-        msg = one_message()
-        send, recv = sock.send, sock.recv
-
-        def one(i: int) -> int:
-            t0 = now_ns()
-            send(msg)
-            recv()
-            return now_ns() - t0
-
-        samples = timed_rounds(one, n, warmup, cap)
-        send(b"")
+        return byte_round_trips(sock.send, sock.recv, n, warmup, cap)
     finally:
         sock.close()
         ctx.term()
-    out = latency_stats(samples)
-    out["lost"] = 0
-    return out
 
 
 def rt_zmq_b(conn: Connection, sync: Connection, env: Env, addr: str) -> dict:
@@ -349,25 +358,12 @@ def rt_queues_a(
 ) -> dict:
     """A of the round trip over two queues (faster-fifo or multiprocessing):
     both have put(obj) and get(block, timeout)."""
-    msg = one_message()
-    put, get = q_out.put, q_in.get
-
-    def one(i: int) -> int:
-        t0 = now_ns()
-        put(msg)
-        get(True, BLOCK_FOREVER)
-        return now_ns() - t0
-
-    samples = timed_rounds(one, n, w, cap)
-    put(None)
-    out = latency_stats(samples)
-    out["lost"] = 0
-    return out
+    return byte_round_trips(q_out.put, functools.partial(q_in.get, True, BLOCK_FOREVER), n, w, cap)
 
 
 def rt_queues_b(conn: Connection, sync: Connection, env: Env, q_in: Any, q_out: Any) -> dict:
     put, get = q_out.put, q_in.get
-    while (msg := get(True, BLOCK_FOREVER)) is not None:
+    while msg := get(True, BLOCK_FOREVER):
         put(msg)
     return {}
 
@@ -375,20 +371,7 @@ def rt_queues_b(conn: Connection, sync: Connection, env: Env, q_in: Any, q_out: 
 def rt_pipe_a(
     conn: Connection, sync: Connection, env: Env, end: Connection, n: int, w: int, cap: float
 ) -> dict:
-    msg = one_message()
-    send_bytes, recv_bytes = end.send_bytes, end.recv_bytes
-
-    def one(i: int) -> int:
-        t0 = now_ns()
-        send_bytes(msg)
-        recv_bytes()
-        return now_ns() - t0
-
-    samples = timed_rounds(one, n, w, cap)
-    send_bytes(b"")
-    out = latency_stats(samples)
-    out["lost"] = 0
-    return out
+    return byte_round_trips(end.send_bytes, end.recv_bytes, n, w, cap)
 
 
 def rt_pipe_b(conn: Connection, sync: Connection, env: Env, end: Connection) -> dict:
