@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+import ringcast
+
 DTYPE = np.dtype(
     [
         ("ts_ns", "<i8"),
@@ -89,6 +91,20 @@ def latency_stats(samples_ns: list[int]) -> dict[str, float]:
         "max_us": float(v[-1]) / 1e3,
         "min_us": float(v[0]) / 1e3,
     }
+
+
+def time_until_closed(read: Callable[[], Any]) -> tuple[Any, float]:
+    """Calls ``read()`` until the ring is closed and read out; the clock
+    starts after the first call, whose result is returned with the seconds
+    the other calls took (the loop calls ``read`` itself: no extra frame
+    per message)."""
+    first = read()
+    t0 = now_ns()
+    try:
+        while True:
+            read()
+    except ringcast.RingClosed:
+        return first, (now_ns() - t0) / 1e9
 
 
 def records(n: int) -> np.ndarray:

@@ -52,7 +52,16 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
-from _pybench import DTYPE, Child, latency_stats, mp_context, now_ns, records, two_cpus
+from _pybench import (
+    DTYPE,
+    Child,
+    latency_stats,
+    mp_context,
+    now_ns,
+    records,
+    time_until_closed,
+    two_cpus,
+)
 
 import ringcast
 
@@ -459,53 +468,22 @@ def tp_ringcast_b(conn: Connection, sync: Connection, env: Env, name: str, mode:
     sync.recv()
     sub = ringcast.Subscriber.attach(name, dir=env.tmp, start="oldest", prefault=True)
     sync.send("ready")
-    if mode == "single-recv":
-        recv = sub.recv
-        recv()
-        first = 1
-        t0 = now_ns()
-        try:
-            while True:
-                recv()
-        except ringcast.RingClosed:
-            t1 = now_ns()
-    elif mode == "single":
-        buf = np.empty(1, dtype=DTYPE)
-        recv_into = sub.recv_into
-        recv_into(buf)
-        first = 1
-        t0 = now_ns()
-        try:
-            while True:
-                recv_into(buf)
-        except ringcast.RingClosed:
-            t1 = now_ns()
-    elif mode == "batch":
+    if mode == "batch":
         out = np.empty(BATCH, dtype=DTYPE)
-        recv_batch_into = sub.recv_batch_into
-        first = recv_batch_into(out, timeout=None)  # may be fewer than BATCH
-        t0 = now_ns()
-        try:
-            while True:
-                recv_batch_into(out, timeout=None)
-        except ringcast.RingClosed:
-            t1 = now_ns()
-    else:  # blob: one message is BATCH records
-        out = np.empty(BATCH, dtype=DTYPE)
-        recv_into = sub.recv_into
-        recv_into(out)
+        # The first call may take fewer than BATCH; it is not timed.
+        first, secs = time_until_closed(functools.partial(sub.recv_batch_into, out, None))
+    else:
+        if mode == "single-recv":
+            read = sub.recv
+        else:  # single: one record; blob: one message of BATCH records
+            read = functools.partial(sub.recv_into, np.empty(BATCH if mode == "blob" else 1, DTYPE))
+        _, secs = time_until_closed(read)
         first = 1
-        t0 = now_ns()
-        try:
-            while True:
-                recv_into(out)
-        except ringcast.RingClosed:
-            t1 = now_ns()
     scale = BATCH if mode == "blob" else 1  # counted in records
     return {
         "received": sub.received * scale,
         "first": first * scale,
-        "recv_s": (t1 - t0) / 1e9,
+        "recv_s": secs,
         "lost": sub.lost * scale,
     }
 

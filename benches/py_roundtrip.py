@@ -27,6 +27,7 @@ at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import platform
@@ -39,7 +40,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
-from _pybench import DTYPE, Child, latency_stats, now_ns, pin, records
+from _pybench import DTYPE, Child, latency_stats, now_ns, pin, records, time_until_closed
 
 import ringcast
 
@@ -81,28 +82,12 @@ def ring_sink(conn: Connection, ring_dir: str, name: str, batch: bool) -> None:
     conn.send("ready")
     if batch:
         out = np.empty(BATCH, dtype=DTYPE)
-        recv_batch_into = sub.recv_batch_into
-        first = recv_batch_into(out, timeout=None)  # first batch: the clock starts here
-        t0 = now_ns()
-        try:
-            while True:
-                recv_batch_into(out, timeout=None)
-        except ringcast.RingClosed:
-            t1 = now_ns()
+        first, seconds = time_until_closed(functools.partial(sub.recv_batch_into, out, None))
     else:
-        recv = sub.recv
-        recv()
+        _, seconds = time_until_closed(sub.recv)
         first = 1
-        t0 = now_ns()
-        try:
-            while True:
-                recv()
-        except ringcast.RingClosed:
-            t1 = now_ns()
     # The first delivery happened before t0: it is not counted in the rate.
-    conn.send(
-        {"received": sub.received, "lost": sub.lost, "first": first, "seconds": (t1 - t0) / 1e9}
-    )
+    conn.send({"received": sub.received, "lost": sub.lost, "first": first, "seconds": seconds})
 
 
 def pipe_echo(conn: Connection, peer: Connection) -> None:
