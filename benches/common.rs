@@ -1,6 +1,7 @@
-//! Pieces both benchmark binaries use: a cheap cross-core clock, nearest-rank
+//! Pieces the benchmark binaries share: a cheap cross-core clock, nearest-rank
 //! percentiles, and a temporary ring directory in shared memory.
 
+use ringcast_core::clock::now_ns;
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -11,18 +12,6 @@ use std::time::Duration;
 pub struct Clock {
     pub ns_per_tick: f64,
     pub source: &'static str,
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Current clock reading, in ticks of [`Clock`].
@@ -41,7 +30,7 @@ pub fn ticks() -> u64 {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 pub fn ticks() -> u64 {
-    monotonic_ns()
+    now_ns()
 }
 
 impl Clock {
@@ -50,7 +39,7 @@ impl Clock {
         // Best of a few 50 ms windows, each bracketed tightly on both ends.
         let bracket = || loop {
             let a = ticks();
-            let ns = monotonic_ns();
+            let ns = now_ns();
             let b = ticks();
             if b - a < 2_000 {
                 return (a / 2 + b / 2, ns);

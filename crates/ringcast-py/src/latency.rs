@@ -124,7 +124,7 @@ impl PyLatencyHistogram {
     /// `encode()` returns).
     fn add(&mut self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let hist = if let Ok(h) = other.downcast::<Self>() {
-            h.borrow().inner.histogram()
+            h.borrow().inner.histogram().into_owned()
         } else if let Ok(text) = other.extract::<String>() {
             latency::decode(&text).map_err(py_err(py))?
         } else if let Ok(text) = other.extract::<Vec<u8>>() {
