@@ -303,9 +303,45 @@ def test_bench_flat_out_bounded_json_loses_nothing():
         (["--capacity", "1000"], "power of two"),
         (["--sub-cpu", "x"], "--sub-cpu takes CPU numbers"),
         (["--pub-cpu", "4095"], "CPU 4095"),
+        (["--warmup", "-1"], "--warmup must be >= 0"),
+        (["--interval", "0.001"], "--interval must be 0.01..3600"),
     ],
 )
 def test_bench_refuses_bad_settings_clearly(args, says):
     out = _bench("--duration", "0.2", "--warmup", "0", *args, timeout=60)
     assert out.returncode != 0
     assert says in out.stderr, out.stderr
+
+
+def test_tooling_refusals_say_what_to_do(tmp_path, ring_dir, monkeypatch):
+    from ringcast import _bench, _native
+
+    with pytest.raises(ringcast.RingError, match="cannot write the interval log"):
+        IntervalLog(tmp_path / "missing" / "run.hlog")
+    with ringcast.Publisher.create(
+        "small", capacity=16, slot_size=16, dir=ring_dir, timestamps=True
+    ) as pub:
+        with pytest.raises(ringcast.MessageTooLarge, match="do not fit the ring's 16-byte slots"):
+            _native.bench_publish(pub, size=64, rate=None, start_ns=0, end_ns=0)
+    empty = _bench.BenchResult(
+        options=_bench.BenchOptions(),
+        histogram=LatencyHistogram(),
+        published=0,
+        received=0,
+        lost=0,
+        mismatched=0,
+        seconds=0.0,
+        max_behind_ns=0,
+        late=0,
+        intervals=0,
+        cpus={},
+    )
+    with pytest.raises(ringcast.InvalidArgument, match="nothing to plot"):
+        _bench.plot(empty, str(tmp_path / "x.png"))
+    # Optional packages that are missing are named with the pip command.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ringcast.InvalidArgument, match="pip install matplotlib"):
+        _bench.plot(empty, str(tmp_path / "x.png"))
+    monkeypatch.setitem(sys.modules, "hdrh.histogram", None)
+    with pytest.raises(ImportError, match="pip install hdrhistogram"):
+        LatencyHistogram().to_hdrh()
