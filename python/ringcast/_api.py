@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -323,18 +323,32 @@ class Subscriber(_native.Subscriber, _RingEnd):
         name: str,
         *,
         dir: StrPath | None = None,
-        start: Literal["latest", "oldest"] | int = "latest",
+        start: Literal["latest", "oldest", "resume"] | int = "latest",
         dtype: Any = None,
         wait: WaitStrategy | None = None,
         lock_memory: bool = False,
         prefault: bool = False,
         pin_cpu: int | None = None,
+        stage: str | None = None,
+        after: Iterable[str] = (),
     ) -> Subscriber:
         """Attach to ring ``name``; its dtype and sizes come from the ring header.
 
         ``start="latest"`` reads messages published from now on, ``"oldest"``
         begins with the oldest message still in the ring, an integer begins at
-        that sequence number (messages already overwritten count as lost).
+        that sequence number (messages already overwritten count as lost),
+        ``"resume"`` (stages only) where the last stage of that name stopped.
+
+        Stages and gating (the Disruptor's dependency barrier, across
+        processes): ``stage="b"`` names this subscriber a stage of the ring
+        (names are unique per ring, else :class:`StageExists`) and publishes
+        how far it has *processed* the stream: a message counts as processed
+        once the stage asks for the next one, or calls :meth:`commit`.
+        ``after=("b", "c")`` reads a message only once stages ``b`` and ``c``
+        have both processed it; a stage that has not attached yet, or has
+        died, holds it back at the progress it last published (see
+        :meth:`upstream`). A gated subscriber waiting on its stages is never
+        evicted from a bounded ring for it.
         ``dtype``, when given, must match the ring's (else :class:`SchemaMismatch`).
         ``wait`` says how blocking receives wait (default
         ``WaitStrategy.adaptive()``: spin, then yield, then park).
@@ -344,8 +358,14 @@ class Subscriber(_native.Subscriber, _RingEnd):
         """
         if isinstance(start, bool) or (isinstance(start, int | np.integer) and start < 0):
             raise InvalidArgument(
-                f'start must be "latest", "oldest" or a sequence number >= 0, got {start!r}'
+                f'start must be "latest", "oldest", "resume" or a sequence number >= 0, '
+                f"got {start!r}"
             )
+        if stage is not None and not isinstance(stage, str):
+            raise InvalidArgument(f"stage must be a name (str) or None, got {stage!r}")
+        after = [after] if isinstance(after, str) else list(after)
+        if not all(isinstance(a, str) for a in after):
+            raise InvalidArgument(f"after must be stage names (str), got {after!r}")
         _check_wait(wait)
         _check_end_memory(lock_memory, prefault, pin_cpu)
         end = cls(
@@ -356,6 +376,8 @@ class Subscriber(_native.Subscriber, _RingEnd):
             lock_memory=lock_memory,
             prefault=prefault,
             pin_cpu=pin_cpu,
+            stage=stage,
+            after=after,
         )
         return _adopt_schema(end, name, dtype)
 

@@ -172,10 +172,13 @@ def format_info(info: dict[str, Any]) -> str:
         row("subscribers", "none")
     for s in info["subscribers"]:
         lag = max(0, info["cursor"] - s["position"])
+        stage = f"stage {s['stage']!r} processed {s['processed']:,}, " if s["stage"] else ""
         row(
             f"subscriber {s['index']}",
-            f"pid {s['pid']}, {'alive' if s['alive'] else 'dead'}, "
+            f"pid {s['pid']}, {'alive' if s['alive'] else 'dead'}, {stage}"
             f"{s['state']}, position {s['position']:,} (lag {lag:,}), received "
             f"{s['count']:,}, lost {s['lost']:,}, {_end_memory(s)}",
         )
+    for stage, processed in sorted(info["departed_stages"].items()):
+        row("departed", f"stage {stage!r} processed {processed:,} (its subscriber left)")
     return "\n".join(lines)

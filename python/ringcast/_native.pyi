@@ -159,11 +159,13 @@ class Subscriber:
         name: str,
         *,
         dir: str | PathLike[str] | None = None,
-        start: Literal["latest", "oldest"] | int | None = None,
+        start: Literal["latest", "oldest", "resume"] | int | None = None,
         wait: WaitStrategy | None = None,
         lock_memory: bool = False,
         prefault: bool = False,
         pin_cpu: int | None = None,
+        stage: str | None = None,
+        after: list[str] = ...,
     ) -> Self: ...
     def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
     def _memory(self) -> dict[str, Any]: ...
@@ -230,6 +232,19 @@ class Subscriber:
     def fixed_size(self) -> bool: ...
     @property
     def dtype(self) -> np.dtype[Any] | None: ...
+    @property
+    def stage(self) -> str | None:
+        """This subscriber's stage name on the ring (None: not a stage)."""
+    @property
+    def after(self) -> tuple[str, ...]:
+        """The stages this subscriber is gated after."""
+    @property
+    def processed(self) -> int:
+        """Stages: messages processed as gated subscribers see it."""
+    def commit(self) -> None:
+        """Stages: publish that every message received so far is processed."""
+    def upstream(self) -> list[tuple[str, int | None]]:
+        """Each upstream stage with its published progress (None: absent)."""
     @property
     def position(self) -> int:
         """Sequence number of the next message this subscriber reads."""

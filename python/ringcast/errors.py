@@ -30,6 +30,8 @@ __all__ = [
     "RingPermissionError",
     "RingWarning",
     "SchemaMismatch",
+    "StageExists",
+    "StageFailed",
     "SubscriberTableFull",
     "Timeout",
 ]
@@ -129,6 +131,24 @@ class CpuUnavailable(RingError, ValueError):
 
 class NumaNodeUnavailable(RingError, ValueError):
     """A ring cannot be placed on that NUMA node: the host has no such online node."""
+
+
+class StageExists(RingError):
+    """A live subscriber already holds that stage name on the ring (stage
+    names are unique per ring, so that gating on them is unambiguous)."""
+
+
+class StageFailed(RingError):
+    """A stage of a :class:`ringcast.Pipeline` or :class:`ringcast.Diamond`
+    raised or died; the message names the stage and carries its traceback
+    (or the signal that killed it)."""
+
+    def __init__(self, message: str, *, stage: str = "", traceback: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        """Name of the stage that failed."""
+        self.traceback = traceback
+        """The stage's traceback text, or how its process ended."""
 
 
 class RingWarning(UserWarning):

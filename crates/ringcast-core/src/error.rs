@@ -28,6 +28,12 @@ pub enum Error {
         path: PathBuf,
         pid: u32,
     },
+    /// A live subscriber of the ring already holds that stage name.
+    StageExists {
+        name: String,
+        stage: String,
+        pid: u32,
+    },
     /// The existing ring's layout or schema differs from the one requested.
     SchemaMismatch {
         name: String,
@@ -169,6 +175,11 @@ impl fmt::Display for Error {
                 "ring {name:?} ({}) already has a live publisher (pid {pid}) and is \
                  single-producer; stop that process, or publish from it",
                 path.display()
+            ),
+            Error::StageExists { name, stage, pid } => write!(
+                f,
+                "ring {name:?} already has a live stage named {stage:?} (pid {pid}); stage \
+                 names are unique per ring: stop that process or choose another name"
             ),
             Error::SchemaMismatch {
                 name,

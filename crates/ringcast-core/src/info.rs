@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::layout::{Layout, RECORD_ACTIVE, RECORD_EVICTED, RECORD_JOINING};
 use crate::memory::{self, EndMemory, NodeResidency};
 use crate::ring::RingMap;
+use crate::stage;
 use crate::subscriber::PublisherStatus;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -54,6 +55,10 @@ pub struct RingReport {
     pub subscribers: Vec<EndReport>,
     /// Producer records in use (multi-producer rings).
     pub producers: Vec<EndReport>,
+    /// Stages whose subscriber left or died, with the progress their
+    /// records remember (still holding back the subscribers gated after
+    /// them; a stage restarted under the name resumes there).
+    pub departed_stages: Vec<(String, u64)>,
 }
 
 /// One subscriber or producer.
@@ -75,6 +80,10 @@ pub struct EndReport {
     pub lost: u64,
     /// What it did to its mapping.
     pub memory: EndMemory,
+    /// Subscribers that are stages: the stage name.
+    pub stage: Option<String>,
+    /// Stages: messages processed (published to gated readers).
+    pub processed: u64,
 }
 
 /// Inspects ring `name` in `dir` (`None`: the default directory).
@@ -101,8 +110,15 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
                 count: rec.received.load(Ordering::Relaxed),
                 lost: rec.lost.load(Ordering::Relaxed),
                 memory: EndMemory::decode(rec.memory.load(Ordering::Relaxed)),
+                stage: stage::name_in(rec),
+                processed: rec.processed.load(Ordering::Relaxed),
             })
         })
+        .collect();
+    let departed_stages = (0..ring.records_in_use())
+        .map(|i| ring.record(i))
+        .filter(|rec| rec.pid.load(Ordering::Acquire) == 0)
+        .filter_map(|rec| Some((stage::name_in(rec)?, rec.processed.load(Ordering::Relaxed))))
         .collect();
     let producers = (0..ring.layout().max_producers as usize)
         .filter_map(|i| {
@@ -117,6 +133,8 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
                 count: rec.published.load(Ordering::Relaxed),
                 lost: 0,
                 memory: EndMemory::decode(rec.memory.load(Ordering::Relaxed)),
+                stage: None,
+                processed: 0,
             })
         })
         .collect();
@@ -140,5 +158,6 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
         evictions: header.gates.0.evictions.load(Ordering::Relaxed),
         subscribers,
         producers,
+        departed_stages,
     })
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// First eight bytes of every ring file.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
 /// Format version this build reads and writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
 /// Granularity `header_len` is rounded to.
@@ -178,9 +178,13 @@ pub(crate) struct Header {
 }
 
 /// One subscriber's entry in the ring's table: its position (which gates
-/// publishers of bounded rings) and counters for monitoring. Owned by whoever
-/// holds the record's byte lock (see [`crate::liveness`]); written by the
-/// owner, except `state`, which a publisher may set to [`RECORD_EVICTED`].
+/// publishers of bounded rings) and counters for monitoring, and on its
+/// second line the stage name and progress other subscribers gate on (see
+/// [`crate::stage`]). Owned by whoever holds the record's byte lock (see
+/// [`crate::liveness`]); written by the owner, except `state`, which a
+/// publisher may set to [`RECORD_EVICTED`]. The stage line outlives its
+/// owner: a dead or departed stage's last progress still holds back the
+/// subscribers gated on it, and a restarted stage resumes from it.
 #[repr(C, align(64))]
 pub(crate) struct SubscriberRecord {
     /// Pid of the owner (informational; liveness is the byte lock); 0 when free.
@@ -197,6 +201,17 @@ pub(crate) struct SubscriberRecord {
     pub state: AtomicU32,
     /// What the owner did to its mapping ([`crate::memory::EndMemory`]).
     pub memory: AtomicU32,
+    /// Gated subscribers: one past the position at which its gate last held
+    /// it back (0: never). A blocked publisher does not count a subscriber
+    /// whose `gate_wait` is its position plus one as stalled: it waits for
+    /// its upstream stages, not for itself.
+    pub gate_wait: AtomicU64,
+    /// Stages: messages processed (every sequence below it); gated
+    /// subscribers read a sequence only once it is below this.
+    pub processed: AtomicU64,
+    /// Stages: the stage name, NUL-padded; all zero for plain subscribers.
+    pub stage: [AtomicU64; crate::stage::NAME_WORDS],
+    pub reserved: [AtomicU64; 3],
 }
 
 /// One producer's entry in a multi-producer ring's table. Its `claim` words
@@ -233,7 +248,10 @@ const _: () = {
     assert!(offset_of!(Header, schema) == 384);
     assert!(size_of::<Header>() == 384 + MAX_SCHEMA_LEN);
     assert!(size_of::<Header>() % CACHE_LINE == 0);
-    assert!(size_of::<SubscriberRecord>() == CACHE_LINE);
+    assert!(size_of::<SubscriberRecord>() == 2 * CACHE_LINE);
+    assert!(offset_of!(SubscriberRecord, gate_wait) == 56);
+    assert!(offset_of!(SubscriberRecord, processed) == CACHE_LINE);
+    assert!(offset_of!(SubscriberRecord, stage) == CACHE_LINE + 8);
     assert!(size_of::<ProducerRecord>() == CACHE_LINE);
     assert!(size_of::<PublisherState>() <= CACHE_LINE);
     // Slots: a SlotHead at the start of each, payload words after it, each

@@ -19,6 +19,7 @@
 //!   HdrHistogram latency recording and interval logs; [`loadgen`]: the
 //!   paced publisher and recording reader behind `ringcast bench`;
 //! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
+//! - [`stage`]: named stages and the dependency barrier between them;
 //! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
 //!
 //! Under `--cfg loom` only the protocol modules are built, against loom's
@@ -72,6 +73,8 @@ mod ring;
 #[cfg(not(loom))]
 mod room;
 #[cfg(not(loom))]
+pub mod stage;
+#[cfg(not(loom))]
 mod subscriber;
 #[cfg(not(loom))]
 pub mod wait;
@@ -91,6 +94,6 @@ pub use memory::{EndMemory, MemoryOptions, MemoryReport};
 #[cfg(not(loom))]
 pub use publisher::{CreateOptions, Patience, Producers, Publisher};
 #[cfg(not(loom))]
-pub use subscriber::{PublisherStatus, Start, Subscriber, WaitEnd, WaitHandle};
+pub use subscriber::{PublisherStatus, StageOptions, Start, Subscriber, WaitEnd, WaitHandle};
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

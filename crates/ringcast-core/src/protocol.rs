@@ -289,6 +289,23 @@ pub enum ReadFault {
     BadLength(u64),
 }
 
+/// Stages (see `crate::stage`): publishes that every message below `next`
+/// has been processed. Release: the stage's work on those messages (copying
+/// them out, publishing its own results) happens before a gated reader that
+/// loads this progress with [`load_progress`] reads them.
+#[inline]
+pub fn commit_progress(progress: &AtomicU64, next: u64) {
+    progress.store(next, Ordering::Release);
+}
+
+/// Gated readers: how far a stage has processed (pairs with
+/// [`commit_progress`]); the reader reads only below it, with
+/// [`try_read_below`].
+#[inline]
+pub fn load_progress(progress: &AtomicU64) -> u64 {
+    progress.load(Ordering::Acquire)
+}
+
 /// Reads the reader's next message into `out`, skipping (and counting) messages
 /// lost to lapping. Returns the length copied, or `None` when the reader has
 /// caught up with the publisher.
@@ -298,7 +315,25 @@ pub fn try_read<S: Slots + ?Sized>(
     pos: &mut ReaderPosition,
     out: &mut [u8],
 ) -> Result<Option<usize>, ReadFault> {
+    try_read_below(ring, pos, out, u64::MAX)
+}
+
+/// [`try_read`] for a gated reader: reads only messages below `limit` (the
+/// sequence its upstream stages have all processed; see `crate::stage`),
+/// `None` when the next one is not below it. A lap may move the reader past
+/// `limit`: the messages skipped are lost either way, and what follows
+/// waits for the gate.
+#[inline]
+pub fn try_read_below<S: Slots + ?Sized>(
+    ring: &S,
+    pos: &mut ReaderPosition,
+    out: &mut [u8],
+    limit: u64,
+) -> Result<Option<usize>, ReadFault> {
     loop {
+        if pos.next >= limit {
+            return Ok(None);
+        }
         match read_slot(ring.slot(pos.next), pos.next, out) {
             SlotRead::Copied { len, time } => {
                 pos.next += 1;

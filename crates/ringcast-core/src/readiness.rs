@@ -13,6 +13,7 @@
 use crate::error::{Error, Result};
 use crate::futex;
 use crate::ring::{RingMap, StuckWatch};
+use crate::stage::{self, Gate};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 struct Shared {
     ring: Arc<RingMap>,
     record: usize,
+    /// The subscriber's dependency barrier, if it is gated.
+    gate: Option<Gate>,
     /// Position to wait for, set when arming.
     position: AtomicU64,
     /// 1 while armed; also the futex word the idle thread sleeps on.
@@ -38,7 +41,7 @@ pub(crate) struct ReadinessFd {
 }
 
 impl ReadinessFd {
-    pub(crate) fn new(ring: Arc<RingMap>, record: usize) -> Result<Self> {
+    pub(crate) fn new(ring: Arc<RingMap>, record: usize, gate: Option<Gate>) -> Result<Self> {
         // SAFETY: plain syscall; the result is checked and owned below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -53,6 +56,7 @@ impl ReadinessFd {
         let shared = Arc::new(Shared {
             ring,
             record,
+            gate,
             position: AtomicU64::new(0),
             armed: AtomicU32::new(0),
             stop: AtomicBool::new(false),
@@ -124,15 +128,17 @@ fn run(s: &Shared) {
             continue;
         }
         let position = s.position.load(Ordering::Relaxed);
-        if !s.ring.readable_at(position) && !s.ring.ended_at(position) {
+        let done =
+            || stage::readable(&s.ring, s.gate.as_ref(), position) || s.ring.ended_at(position);
+        if !done() {
             let parked = s.ring.register_parked(s.record);
             let multi = s.ring.layout().multi_producer();
             let mut stuck = StuckWatch::new();
-            while !stopped() && !s.ring.readable_at(position) && !s.ring.ended_at(position) {
+            while !stopped() && !done() {
                 // Multi-producer: wake up in time to recover a slot whose
                 // producer died (nobody would wake us for it).
                 let recheck = multi.then(|| Instant::now() + s.ring.claim_deadline());
-                parked.sleep(position, recheck);
+                parked.sleep(recheck, done);
                 stuck.nothing_at(&s.ring, position, Some(Instant::now()));
             }
         }

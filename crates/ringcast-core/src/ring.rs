@@ -11,6 +11,7 @@ use crate::layout::{
 use crate::liveness;
 use crate::mapping::Mapping;
 use crate::protocol::{SlotRef, Slots};
+use crate::stage::{self, StageName};
 use crate::stamp::{self, Observed};
 use crate::subscriber::PublisherStatus;
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
@@ -295,40 +296,79 @@ impl RingMap {
         rec.pid.store(0, Ordering::Release);
     }
 
-    /// Claims a free subscriber record (or one whose owner died): takes its
-    /// lock, then marks it with our pid. The record stays `RECORD_JOINING`
-    /// (gating nobody) until the caller has stored its position.
-    pub(crate) fn claim_record(&self) -> Result<usize> {
+    /// Claims a free subscriber record (or one whose owner died) and returns
+    /// its index and whether it remembers `stage` (a stage resuming). The
+    /// record stays `RECORD_JOINING` (gating nobody) until the caller has
+    /// stored its position.
+    ///
+    /// A stage takes the record that carries its name, if one does (its
+    /// progress is remembered there; a live owner means the name is taken:
+    /// [`Error::StageExists`]). Anyone else takes a record that remembers no
+    /// stage if there is one, so remembered progress lasts as long as the
+    /// table has room, and makes a record it takes forget its stage.
+    pub(crate) fn claim_record(&self, stage: Option<&StageName>) -> Result<(usize, bool)> {
+        if let Some(name) = stage {
+            if let Some(i) = stage::find(self, name) {
+                if self.try_claim_record(i)? {
+                    return Ok((i, true));
+                }
+                return Err(self.stage_taken(name, i));
+            }
+        }
         let n = self.layout.max_subscribers as usize;
-        for i in 0..n {
-            let offset = Layout::subscriber_offset(i);
-            if self.record(i).pid.load(Ordering::Relaxed) != 0
-                && liveness::held_by_other(&self.file, offset)
-            {
-                continue;
+        for take_remembered in [false, true] {
+            for i in 0..n {
+                if !take_remembered && stage::named(self.record(i)) {
+                    continue;
+                }
+                if self.try_claim_record(i)? {
+                    stage::forget(self.record(i), 0);
+                    return Ok((i, false));
+                }
             }
-            if !liveness::try_lock(&self.file, offset)
-                .map_err(|e| Error::io("lock a subscriber record of", &self.path, e))?
-            {
-                continue;
-            }
-            let rec = self.record(i);
-            if rec.pid.load(Ordering::Acquire) != 0 {
-                self.clean_record(rec); // its owner died: we hold its lock now
-            }
-            rec.state.store(RECORD_JOINING, Ordering::Relaxed);
-            rec.pid.store(std::process::id(), Ordering::Release);
-            self.header()
-                .gates
-                .0
-                .records_high
-                .fetch_max(i as u32 + 1, Ordering::AcqRel);
-            return Ok(i);
         }
         Err(Error::SubscriberTableFull {
             name: self.name.clone(),
             max_subscribers: n as u32,
         })
+    }
+
+    /// The error for stage `name`, held by record `i`.
+    pub(crate) fn stage_taken(&self, name: &StageName, i: usize) -> Error {
+        Error::StageExists {
+            name: self.name.clone(),
+            stage: name.as_string(),
+            pid: self.record(i).pid.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Claims subscriber record `i` if nobody alive holds it: takes its
+    /// lock, cleans what a dead owner left, marks it with our pid.
+    fn try_claim_record(&self, i: usize) -> Result<bool> {
+        let offset = Layout::subscriber_offset(i);
+        if self.record(i).pid.load(Ordering::Relaxed) != 0
+            && liveness::held_by_other(&self.file, offset)
+        {
+            return Ok(false);
+        }
+        if !liveness::try_lock(&self.file, offset)
+            .map_err(|e| Error::io("lock a subscriber record of", &self.path, e))?
+        {
+            return Ok(false);
+        }
+        let rec = self.record(i);
+        if rec.pid.load(Ordering::Acquire) != 0 {
+            self.clean_record(rec); // its owner died: we hold its lock now
+        }
+        rec.state.store(RECORD_JOINING, Ordering::Relaxed);
+        rec.gate_wait.store(0, Ordering::Relaxed);
+        rec.pid.store(std::process::id(), Ordering::Release);
+        self.header()
+            .gates
+            .0
+            .records_high
+            .fetch_max(i as u32 + 1, Ordering::AcqRel);
+        Ok(true)
     }
 
     /// Gives up subscriber record `i` (claimed through this mapping).
@@ -541,13 +581,13 @@ pub(crate) struct Parked<'a> {
 }
 
 impl Parked<'_> {
-    /// Sleeps until the publisher publishes or closes, `deadline` passes or
-    /// [`MAX_PARK`] elapses; returns at once if a reader at `position` can
-    /// already read or the stream ended.
-    pub(crate) fn sleep(&self, position: u64, deadline: Option<Instant>) {
+    /// Sleeps until the publisher publishes or closes (or an upstream stage
+    /// commits), `deadline` passes or [`MAX_PARK`] elapses; returns at once
+    /// if `done` (the reader can read, or the stream ended) already holds.
+    pub(crate) fn sleep(&self, deadline: Option<Instant>, done: impl FnOnce() -> bool) {
         let notify = &self.ring.header().notify.0;
         let seen = notify.wake_seq.load(Ordering::Acquire);
-        if self.ring.readable_at(position) || self.ring.ended_at(position) {
+        if done() {
             return;
         }
         let mut timeout = if self.fenced { MAX_PARK } else { UNFENCED_PARK };

@@ -115,10 +115,12 @@ impl Room {
             let owner = rec.attached_unix_ns.load(Ordering::Relaxed);
             match blocked_at {
                 // A subscriber waiting for a message that is not committed
-                // (a multi-producer slot still being written) is not stalled.
+                // (a multi-producer slot still being written), or held back
+                // by its upstream stages (see `crate::stage`), is not stalled.
                 Some(seq)
                     if gate::blocks(position, seq, self.watermark)
-                        && !ring.readable_at(position) =>
+                        && (!ring.readable_at(position)
+                            || rec.gate_wait.load(Ordering::Relaxed) == position + 1) =>
                 {
                     self.progress[i].reset();
                     if !ring.record_owner_alive(i) && ring.release_if_dead(i) {

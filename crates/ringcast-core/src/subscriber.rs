@@ -18,6 +18,7 @@ use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
 use crate::readiness::ReadinessFd;
 use crate::ring::{unix_now_ns, RingMap, StuckWatch};
+use crate::stage::{self, Gate, StageName};
 use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
 use std::path::Path;
@@ -34,6 +35,19 @@ pub enum Start {
     Oldest,
     /// At this sequence number (messages already overwritten count as lost).
     At(u64),
+    /// Stages: where the last subscriber with this stage name stopped
+    /// processing, as its record remembers; else with the oldest message.
+    Resume,
+}
+
+/// A subscriber's part in a topology of stages (see [`crate::stage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageOptions {
+    /// Name this subscriber as a stage of the ring: its processing progress
+    /// is published for subscribers gated after it. Unique per ring.
+    pub name: Option<String>,
+    /// Read a message only once every stage named here has processed it.
+    pub after: Vec<String>,
 }
 
 /// What a subscriber can tell about the publisher side of its ring.
@@ -81,6 +95,7 @@ pub struct WaitHandle {
     ring: Arc<RingMap>,
     record: usize,
     position: u64,
+    gate: Option<Gate>,
 }
 
 impl WaitHandle {
@@ -103,8 +118,10 @@ impl WaitHandle {
         let mut polls = 0u32;
         let mut stuck = StuckWatch::new();
         let multi = ring.layout().multi_producer();
+        let gate = self.gate.as_ref();
+        let readable = || stage::readable(ring, gate, self.position);
         loop {
-            if ring.readable_at(self.position) {
+            if readable() {
                 waiter.reset();
                 return Ok(WaitEnd::Ready);
             }
@@ -143,7 +160,7 @@ impl WaitHandle {
                     let until = [deadline, slice_end, recheck].into_iter().flatten().min();
                     parked
                         .get_or_insert_with(|| ring.register_parked(self.record))
-                        .sleep(self.position, until);
+                        .sleep(until, || readable() || ring.ended_at(self.position));
                 }
             }
         }
@@ -171,6 +188,15 @@ pub struct Subscriber {
     /// Records `now - publish time` of every message read (rings with
     /// timestamps), when asked to.
     recorder: Option<Box<LatencyRecorder>>,
+    /// Stages: the name, and the progress last published.
+    stage: Option<(StageName, u64)>,
+    /// Gated subscribers: the upstream stages, and the position the gate
+    /// last held us at (mirrored as the record's `gate_wait`).
+    gate: Option<Gate>,
+    gate_wait: u64,
+    /// This process takes part in the asymmetric barrier as the fast side
+    /// of waking gated readers after a commit.
+    commit_barrier: bool,
 }
 
 impl Subscriber {
@@ -187,15 +213,38 @@ impl Subscriber {
         start: Start,
         memory: &MemoryOptions,
     ) -> Result<Self> {
-        crate::memory::pinned(memory, || Self::attach_pinned(name, dir, start, memory))
+        Self::attach_stage(name, dir, start, memory, &StageOptions::default())
     }
 
-    /// [`Subscriber::attach_with`] once the thread is pinned.
+    /// [`Subscriber::attach_with`] as a stage and/or gated after stages, as
+    /// `stage` says (see [`crate::stage`]).
+    pub fn attach_stage(
+        name: &str,
+        dir: Option<&Path>,
+        start: Start,
+        memory: &MemoryOptions,
+        stage: &StageOptions,
+    ) -> Result<Self> {
+        let own = stage.name.as_deref().map(StageName::new).transpose()?;
+        let after = Gate::check_names(&stage.after, own.as_ref())?;
+        if start == Start::Resume && own.is_none() {
+            return Err(Error::InvalidArgument(
+                "start=\"resume\" resumes a named stage; give the subscriber a stage name".into(),
+            ));
+        }
+        crate::memory::pinned(memory, || {
+            Self::attach_pinned(name, dir, start, memory, own, after)
+        })
+    }
+
+    /// [`Subscriber::attach_stage`] once the thread is pinned.
     fn attach_pinned(
         name: &str,
         dir: Option<&Path>,
         start: Start,
         memory: &MemoryOptions,
+        own: Option<StageName>,
+        after: Vec<StageName>,
     ) -> Result<Self> {
         let file = crate::backing::open_named(name, dir)?;
         let path = file.path.clone();
@@ -220,11 +269,14 @@ impl Subscriber {
         ring.release_dead_records(None);
         // TLA+ (BoundedRing): Attach (the cursor above), then JoinStep:
         // claim, first mirror, ACTIVE, epoch bump, Latest re-read.
-        let record = ring.claim_record()?;
+        let (record, remembered) = ring.claim_record(own.as_ref())?;
+        let oldest = cursor.saturating_sub(ring.capacity());
         let first = match start {
             Start::Latest => cursor,
-            Start::Oldest => cursor.saturating_sub(ring.capacity()),
+            Start::Oldest => oldest,
             Start::At(seq) => seq,
+            Start::Resume if remembered => ring.record(record).processed.load(Ordering::Acquire),
+            Start::Resume => oldest,
         };
         let bounded = ring.layout().bounded();
         let sub = Self {
@@ -238,7 +290,14 @@ impl Subscriber {
             stuck: StuckWatch::new(),
             end_memory,
             recorder: None,
+            stage: own.map(|name| (name, first)),
+            gate: (!after.is_empty()).then(|| Gate::new(after)),
+            gate_wait: 0,
+            commit_barrier: own.is_some() && crate::barrier::publisher_registered(),
         };
+        if let Some((name, _)) = &sub.stage {
+            sub.claim_stage_name(name, remembered)?;
+        }
         let rec = sub.record();
         rec.memory.store(end_memory.encode(), Ordering::Relaxed);
         rec.start.store(first, Ordering::Relaxed);
@@ -263,6 +322,7 @@ impl Subscriber {
                 sub.pos = ReaderPosition::starting_at(now);
                 sub.record().start.store(now, Ordering::Relaxed);
                 sub.mirror();
+                sub.commit();
             }
         }
         Ok(sub)
@@ -270,6 +330,45 @@ impl Subscriber {
 
     fn record(&self) -> &SubscriberRecord {
         self.ring.record(self.record)
+    }
+
+    /// Publishes this stage's name and starting progress in its record; a
+    /// stage that lost a race with a same-named stage attaching at the same
+    /// moment (the lower record wins) gets [`Error::StageExists`].
+    fn claim_stage_name(&self, name: &StageName, remembered: bool) -> Result<()> {
+        let rec = self.record();
+        // Progress first, then the name (see `stage::forget`).
+        protocol::commit_progress(&rec.processed, self.pos.next);
+        if !remembered {
+            name.write_to(rec);
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let rival = (0..self.record)
+            .find(|&i| name.held_by(self.ring.record(i)) && self.ring.record_owner_alive(i));
+        if let Some(i) = rival {
+            stage::forget(self.record(), 0);
+            return Err(self.ring.stage_taken(name, i));
+        }
+        Ok(())
+    }
+
+    /// Stages: publishes that every message read so far is processed, so
+    /// that subscribers gated after this stage may read them. Every receive
+    /// and wait does this first (a message counts as processed once the
+    /// stage asks for the next one); call it directly to release messages
+    /// earlier. A no-op for subscribers that are not stages.
+    #[inline]
+    pub fn commit(&mut self) {
+        let next = self.pos.next;
+        if let Some((_, committed)) = &mut self.stage {
+            if *committed != next {
+                *committed = next;
+                // Release: the work on every message below `next` happens
+                // before a gated reader that sees this reads them.
+                protocol::commit_progress(&self.ring.record(self.record).processed, next);
+                self.ring.wake_parked(self.commit_barrier);
+            }
+        }
     }
 
     /// Copies position and counters into the shared subscriber record. On
@@ -291,6 +390,7 @@ impl Subscriber {
     /// Reads the next message into `out` without waiting; `None` when caught up.
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+        self.commit();
         let got = self.read_one(out)?;
         if got.is_some() {
             self.mirror();
@@ -355,8 +455,16 @@ impl Subscriber {
             // TLA+ (BoundedRing): Read, "told evicted before it reads".
             evicted(&self.ring, self.record, self.pos.next)?;
         }
+        let mut limit = u64::MAX;
+        if let Some(gate) = &self.gate {
+            limit = gate.limit(&self.ring, self.pos.next);
+            if limit <= self.pos.next {
+                self.note_gate_wait();
+                return Ok(None);
+            }
+        }
         let before = self.pos.lost;
-        let got = protocol::try_read(&*self.ring, &mut self.pos, out);
+        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
         if self.pos.lost != before {
             self.mirror(); // skipped slots are handed back too
         }
@@ -389,6 +497,17 @@ impl Subscriber {
         }
     }
 
+    /// Tells blocked publishers (through the record) that the gate, not this
+    /// subscriber, holds it at its position: it is not stalled.
+    #[cold]
+    fn note_gate_wait(&mut self) {
+        let wait = self.pos.next + 1;
+        if self.gate_wait != wait {
+            self.gate_wait = wait;
+            self.record().gate_wait.store(wait, Ordering::Relaxed);
+        }
+    }
+
     /// Reads up to `max` messages without waiting, message `i` into
     /// `out[i*row .. (i+1)*row]`, and reports each one's length to `lengths`.
     /// Returns how many were read. A fault (a message longer than `row`, a
@@ -407,6 +526,7 @@ impl Subscriber {
                 "rows of 0 bytes cannot hold messages".into(),
             ));
         }
+        self.commit();
         let mut n = 0;
         let mut fault = None;
         let mut now = 0;
@@ -437,6 +557,7 @@ impl Subscriber {
     /// `waiter`'s strategy. Fails with [`Error::Timeout`] at the deadline and
     /// with [`Error::Closed`] once the publisher has closed and all is read.
     pub fn wait_readable(&mut self, deadline: Option<Instant>, waiter: &mut Waiter) -> Result<()> {
+        self.commit();
         match self.wait_handle().wait(deadline, waiter, None, || true)? {
             WaitEnd::Ready => Ok(()),
             WaitEnd::Deadline | WaitEnd::Stopped => Err(Error::Timeout),
@@ -450,6 +571,7 @@ impl Subscriber {
             ring: self.ring.clone(),
             record: self.record,
             position: self.pos.next,
+            gate: self.gate.clone(),
         }
     }
 
@@ -457,7 +579,7 @@ impl Subscriber {
     /// stamp load).
     #[inline]
     pub fn available(&self) -> bool {
-        self.ring.readable_at(self.pos.next)
+        stage::readable(&self.ring, self.gate.as_ref(), self.pos.next)
     }
 
     /// The publisher closed the ring and this subscriber has read everything.
@@ -471,7 +593,11 @@ impl Subscriber {
     /// helper thread that parks on the ring on the subscriber's behalf.
     pub fn readiness_fd(&mut self) -> Result<std::os::fd::RawFd> {
         if self.readiness.is_none() {
-            self.readiness = Some(ReadinessFd::new(self.ring.clone(), self.record)?);
+            self.readiness = Some(ReadinessFd::new(
+                self.ring.clone(),
+                self.record,
+                self.gate.clone(),
+            )?);
         }
         Ok(self.readiness.as_ref().expect("just created").fd())
     }
@@ -479,6 +605,7 @@ impl Subscriber {
     /// Asks for the readiness fd to become readable as soon as the message
     /// at the current position can be read (at once if it already can).
     pub fn arm_readiness(&mut self) -> Result<()> {
+        self.commit();
         self.readiness_fd()?;
         self.readiness
             .as_ref()
@@ -553,6 +680,31 @@ impl Subscriber {
     pub fn name(&self) -> &str {
         self.ring.name()
     }
+
+    /// This subscriber's stage name, if it is a stage.
+    pub fn stage(&self) -> Option<String> {
+        self.stage.as_ref().map(|(name, _)| name.as_string())
+    }
+
+    /// Stages: messages processed as published to gated readers (every
+    /// sequence below it). 0 for subscribers that are not stages.
+    pub fn processed(&self) -> u64 {
+        self.stage.as_ref().map_or(0, |(_, committed)| *committed)
+    }
+
+    /// The stages this subscriber is gated after, in the order given.
+    pub fn after(&self) -> Vec<String> {
+        self.gate.as_ref().map(Gate::names).unwrap_or_default()
+    }
+
+    /// Each upstream stage with its published progress (`None`: no record
+    /// of the ring carries its name, which holds this subscriber back).
+    pub fn upstream(&self) -> Vec<(String, Option<u64>)> {
+        self.gate
+            .as_ref()
+            .map(|g| g.progress(&self.ring))
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Subscriber {
@@ -567,6 +719,7 @@ impl Drop for Subscriber {
         }
         // Stop the readiness thread before the record is given up.
         self.readiness = None;
+        self.commit();
         self.mirror();
         self.ring.release_record(self.record);
         if self.bounded {

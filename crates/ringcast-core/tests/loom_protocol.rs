@@ -305,3 +305,87 @@ fn two_survivors_declare_while_next_lap_enters() {
         assert_eq!(pos.received + pos.lost, 3);
     });
 }
+
+/// Gating (the dependency barrier): stage B reads each message, does its work
+/// (here: marks the message handled) and commits its progress; reader D,
+/// gated after B, reads only below B's progress. Every message D reads must
+/// be one B handled, with B's work visible to D. `commit` is how B publishes
+/// its progress: the real one, or a broken one for the teeth test below.
+fn stage_b(
+    ring: &TestRing,
+    handled: &[AtomicU64],
+    progress: &AtomicU64,
+    commit: fn(&AtomicU64, u64),
+) {
+    let mut pos = ReaderPosition::starting_at(0);
+    let mut buf = [0u8; WORDS * 8];
+    for _ in 0..3 {
+        if protocol::try_read(ring, &mut pos, &mut buf)
+            .expect("no fault possible here")
+            .is_some()
+        {
+            handled[(pos.next - 1) as usize].store(1, Ordering::Relaxed);
+            commit(progress, pos.next);
+        } else {
+            thread::yield_now();
+        }
+    }
+}
+
+fn gated_d(ring: &TestRing, handled: &[AtomicU64], progress: &AtomicU64) {
+    let mut pos = ReaderPosition::starting_at(0);
+    let mut buf = [0u8; WORDS * 8];
+    for _ in 0..3 {
+        let limit = protocol::load_progress(progress);
+        match protocol::try_read_below(ring, &mut pos, &mut buf, limit).expect("no fault") {
+            Some(_) => {
+                let seq = pos.next - 1;
+                assert!(seq < limit, "read {seq} beyond the gate at {limit}");
+                assert_eq!(
+                    handled[seq as usize].load(Ordering::Relaxed),
+                    1,
+                    "gated reader saw message {seq} before the stage's work on it"
+                );
+            }
+            None => thread::yield_now(),
+        }
+    }
+}
+
+fn diamond_edge(commit: fn(&AtomicU64, u64)) {
+    let ring = Arc::new(TestRing::new(4));
+    let handled: Arc<Vec<AtomicU64>> = Arc::new((0..2).map(|_| AtomicU64::new(0)).collect());
+    let progress = Arc::new(AtomicU64::new(0));
+    let (r, h, p) = (ring.clone(), handled.clone(), progress.clone());
+    let b = thread::spawn(move || stage_b(&r, &h, &p, commit));
+    let (r, h, p) = (ring.clone(), handled.clone(), progress.clone());
+    let d = thread::spawn(move || gated_d(&r, &h, &p));
+    publisher(&ring, 2);
+    b.join().unwrap();
+    d.join().unwrap();
+}
+
+#[test]
+fn gated_reader_sees_the_stage_work() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| diamond_edge(protocol::commit_progress));
+}
+
+/// Teeth: a stage that publishes its progress without release ordering lets
+/// the gated reader run ahead of the stage's work, and loom must find it.
+#[test]
+fn stage_commit_without_release_is_caught() {
+    fn relaxed_commit(progress: &AtomicU64, next: u64) {
+        progress.store(next, Ordering::Relaxed);
+    }
+    let found = std::panic::catch_unwind(|| {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| diamond_edge(relaxed_commit));
+    });
+    assert!(
+        found.is_err(),
+        "loom did not find the gated read overtaking a relaxed commit"
+    );
+}

@@ -32,6 +32,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::NotFound { .. } => "RingNotFound",
         Error::Exists { .. } => "RingExists",
         Error::PublisherExists { .. } => "PublisherExists",
+        Error::StageExists { .. } => "StageExists",
         Error::SchemaMismatch { .. } => "SchemaMismatch",
         Error::MessageTooLarge { .. } => "MessageTooLarge",
         Error::BufferTooSmall { .. } => "BufferTooSmall",

@@ -119,6 +119,8 @@ fn end_dict<'py>(py: Python<'py>, e: &EndReport) -> PyResult<Bound<'py, PyDict>>
     d.set_item("position", e.position)?;
     d.set_item("count", e.count)?;
     d.set_item("lost", e.lost)?;
+    d.set_item("stage", &e.stage)?;
+    d.set_item("processed", e.processed)?;
     end_memory(&d, e.memory)?;
     Ok(d)
 }
@@ -169,6 +171,11 @@ fn ring_dict<'py>(py: Python<'py>, r: &RingReport) -> PyResult<Bound<'py, PyDict
         prods.append(end_dict(py, s)?)?;
     }
     d.set_item("producer_records", prods)?;
+    let departed = PyDict::new(py);
+    for (stage, processed) in &r.departed_stages {
+        departed.set_item(stage, processed)?;
+    }
+    d.set_item("departed_stages", departed)?;
     Ok(d)
 }
 

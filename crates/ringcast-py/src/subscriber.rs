@@ -15,7 +15,7 @@ use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use ringcast_core::{Start, Subscriber as CoreSubscriber, WaitEnd, Waiter};
+use ringcast_core::{StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, Waiter};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -231,7 +231,7 @@ fn with_out_bytes<R>(
 #[pymethods]
 impl PySubscriber {
     #[new]
-    #[pyo3(signature = (name, *, dir=None, start=None, wait=None, lock_memory=false, prefault=false, pin_cpu=None))]
+    #[pyo3(signature = (name, *, dir=None, start=None, wait=None, lock_memory=false, prefault=false, pin_cpu=None, stage=None, after=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -242,6 +242,8 @@ impl PySubscriber {
         lock_memory: bool,
         prefault: bool,
         pin_cpu: Option<usize>,
+        stage: Option<String>,
+        after: Vec<String>,
     ) -> PyResult<Self> {
         let start = match start {
             None => Start::Latest,
@@ -252,11 +254,12 @@ impl PySubscriber {
                     match s.extract::<String>().as_deref() {
                         Ok("latest") => Start::Latest,
                         Ok("oldest") => Start::Oldest,
+                        Ok("resume") => Start::Resume,
                         _ => {
                             return Err(raise(
                                 py,
                                 "InvalidArgument",
-                                format!("start must be \"latest\", \"oldest\" or a sequence number >= 0, got {s}"),
+                                format!("start must be \"latest\", \"oldest\", \"resume\" or a sequence number >= 0, got {s}"),
                             ))
                         }
                     }
@@ -264,8 +267,11 @@ impl PySubscriber {
             }
         };
         let memory = crate::memory::end_options(lock_memory, prefault, pin_cpu);
+        let stage = StageOptions { name: stage, after };
         let inner = py
-            .allow_threads(|| CoreSubscriber::attach_with(&name, dir.as_deref(), start, &memory))
+            .allow_threads(|| {
+                CoreSubscriber::attach_stage(&name, dir.as_deref(), start, &memory, &stage)
+            })
             .map_err(py_err(py))?;
         let scratch = vec![0u8; inner.layout().slot_size as usize];
         Ok(Self {
@@ -556,6 +562,41 @@ impl PySubscriber {
     #[getter]
     fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDescr>> {
         self.records.as_ref().map(|r| r.dtype(py).clone())
+    }
+
+    /// This subscriber's stage name on the ring (None: not a stage).
+    #[getter]
+    fn stage(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.core_ref(py)?.stage())
+    }
+
+    /// The stages this subscriber is gated after: it reads a message only
+    /// once each of them has processed it.
+    #[getter]
+    fn after<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.core_ref(py)?.after())
+    }
+
+    /// Stages: messages processed as subscribers gated after this stage see
+    /// it (every sequence below). A message counts as processed once the
+    /// stage asks for the next one, or calls `commit()`. 0 if not a stage.
+    #[getter]
+    fn processed(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.core_ref(py)?.processed())
+    }
+
+    /// Stages: publish now that every message received so far is processed
+    /// (every receive does this first anyway). A no-op if not a stage.
+    fn commit(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.core(py)?.commit();
+        Ok(())
+    }
+
+    /// The stages this subscriber is gated after, each with the progress it
+    /// published (None: no subscriber of the ring has that stage name yet,
+    /// which holds this one back).
+    fn upstream(&self, py: Python<'_>) -> PyResult<Vec<(String, Option<u64>)>> {
+        Ok(self.core_ref(py)?.upstream())
     }
 
     /// Sequence number of the next message this subscriber reads.
