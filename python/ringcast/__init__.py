@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import _native, errors
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
+from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
 from ._native import IntervalLog, LatencyHistogram
 from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
@@ -25,11 +26,15 @@ FORMAT_VERSION: int = _native.FORMAT_VERSION
 
 __all__ = [
     "FORMAT_VERSION",
+    "Bus",
     "IntervalLog",
     "LatencyHistogram",
     "MemoryReport",
     "Publisher",
     "Subscriber",
+    "TopicInfo",
+    "TopicSubscriber",
+    "TopicSubscriberInfo",
     "WaitStrategy",
     "__version__",
     "default_dir",
