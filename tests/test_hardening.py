@@ -79,8 +79,10 @@ def test_forged_dtype_in_header_is_refused(ring_dir, schema, flags):
     assert kind == "RingCorrupt", msg
 
 
-def slot0_len_offset(max_subscribers: int = 128) -> int:
-    header_len = -(-(HEADER_SIZE + max_subscribers * 64) // 4096) * 4096
+def slot0_len_offset(path) -> int:
+    """Offset of slot 0's length word: header_len (from the header) + the stamp."""
+    with open(path, "rb") as f:
+        (header_len,) = struct.unpack_from("<I", f.read(16), 12)
     return header_len + 8
 
 
@@ -91,7 +93,7 @@ def test_impossible_slot_length_is_refused_without_consuming(ring_dir, typed):
         sub = ringcast.Subscriber.attach("len", dir=ring_dir)
         pub.publish(b"12345678")
         with open(pub.path, "r+b") as f:
-            f.seek(slot0_len_offset())
+            f.seek(slot0_len_offset(pub.path))
             f.write(struct.pack("<Q", 4 if typed else 40))
         for _ in range(2):
             with pytest.raises(ringcast.RingCorrupt, match="claims"):
