@@ -19,6 +19,7 @@ from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
 from ._native import IntervalLog, LatencyHistogram
+from ._topology import Diamond, Pipeline, Stage, StageContext, StageStatus, Topology
 from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
 
 __version__: str = _native.__version__
@@ -27,14 +28,20 @@ FORMAT_VERSION: int = _native.FORMAT_VERSION
 __all__ = [
     "FORMAT_VERSION",
     "Bus",
+    "Diamond",
     "IntervalLog",
     "LatencyHistogram",
     "MemoryReport",
+    "Pipeline",
     "Publisher",
+    "Stage",
+    "StageContext",
+    "StageStatus",
     "Subscriber",
     "TopicInfo",
     "TopicSubscriber",
     "TopicSubscriberInfo",
+    "Topology",
     "WaitStrategy",
     "__version__",
     "default_dir",
