@@ -15,7 +15,7 @@ HdrHistogram. Throughput: the source publishes arrays of records flat out,
 the stages work in batches, and the sink times first to last record.
 
 Run:  python benches/topology_latency.py [--rate 50000] [--seconds 4]
-                                        [--messages 2000000] [--quick] [--json]
+          [--messages 2000000] [--wait park|adaptive|yielding|busy_spin] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -140,13 +140,19 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=50_000, help="paced messages per second")
     ap.add_argument("--seconds", type=float, default=4.0, help="paced run length")
     ap.add_argument("--messages", type=int, default=2_000_000, help="flat-out run length")
+    ap.add_argument(
+        "--wait",
+        choices=["park", "adaptive", "yielding", "busy_spin"],
+        default="park",
+        help="every stage's wait strategy (park: right when stages outnumber CPUs)",
+    )
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.messages = 0.5, 200_000
     shapes = ["single ring", "pipeline", "diamond"]
-    wait = ringcast.WaitStrategy.adaptive()
+    wait = getattr(ringcast.WaitStrategy, args.wait)()
     rows: dict[str, dict[str, Any]] = {}
     for shape in shapes:
         lat = run(shape, paced_source(args.rate, args.seconds), None, wait)
@@ -168,7 +174,7 @@ def main() -> None:
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs; paced {args.rate:,} msg/s for "
         f"{args.seconds} s; flat out {args.messages:,} messages in batches of {BATCH}; "
-        "default (adaptive) wait"
+        f"wait {args.wait}"
     )
     single = rows["single ring"]
     print(
