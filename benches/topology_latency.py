@@ -14,7 +14,7 @@ coordinated omission); the sink records now - stamp per record in an
 HdrHistogram. Throughput: the source publishes arrays of records flat out,
 the stages work in batches, and the sink times first to last record.
 
-Run:  python benches/topology_latency.py [--rate 50000] [--seconds 4]
+Run:  python benches/topology_latency.py [--rate 5000] [--seconds 4]
           [--messages 2000000] [--wait park|adaptive|yielding|busy_spin] [--quick] [--json]
 """
 
@@ -137,7 +137,7 @@ def run(shape: str, source: Any, batch: int | None, wait: Any) -> dict[str, Any]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rate", type=int, default=50_000, help="paced messages per second")
+    ap.add_argument("--rate", type=int, default=5_000, help="paced messages per second")
     ap.add_argument("--seconds", type=float, default=4.0, help="paced run length")
     ap.add_argument("--messages", type=int, default=2_000_000, help="flat-out run length")
     ap.add_argument(
