@@ -17,6 +17,7 @@ from __future__ import annotations
 from . import _native, errors
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
+from ._group import GroupConsumer, SubscriberGroup
 from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
 from ._native import IntervalLog, LatencyHistogram
 from ._topology import Diamond, Pipeline, Stage, StageContext, StageStatus, Topology
@@ -29,6 +30,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Bus",
     "Diamond",
+    "GroupConsumer",
     "IntervalLog",
     "LatencyHistogram",
     "MemoryReport",
@@ -38,6 +40,7 @@ __all__ = [
     "StageContext",
     "StageStatus",
     "Subscriber",
+    "SubscriberGroup",
     "TopicInfo",
     "TopicSubscriber",
     "TopicSubscriberInfo",

@@ -34,6 +34,7 @@ __all__ = [
     "StageFailed",
     "SubscriberTableFull",
     "Timeout",
+    "UnknownConsumer",
 ]
 
 
@@ -149,6 +150,14 @@ class StageFailed(RingError):
         """Name of the stage that failed."""
         self.traceback = traceback
         """The stage's traceback text, or how its process ended."""
+
+
+class UnknownConsumer(InvalidArgument, KeyError):
+    """No consumer of that name in the :class:`ringcast.SubscriberGroup`. A
+    ``KeyError`` too, so ``group[name]`` behaves like a mapping lookup."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
 
 
 class RingWarning(UserWarning):
