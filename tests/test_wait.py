@@ -146,3 +146,14 @@ def test_ctrl_c_ends_a_blocked_recv_within_100ms(ring_dir, kind):
     pub.close()
     assert p.exitcode == 42, "recv() did not raise KeyboardInterrupt"
     assert caught - sent < 0.1, f"KeyboardInterrupt took {caught - sent:.3f}s with {kind}"
+
+
+def test_wait_strategy_counts_and_pickling():
+    import pickle
+
+    adaptive = ringcast.WaitStrategy.adaptive(spin=5, yield_=7)
+    assert (adaptive.spin, adaptive.yield_) == (5, 7)
+    park = ringcast.WaitStrategy.park()
+    assert (park.spin, park.yield_) == (None, None)
+    for w in (adaptive, park, ringcast.WaitStrategy.busy_spin(), ringcast.WaitStrategy.yielding()):
+        assert pickle.loads(pickle.dumps(w)) == w

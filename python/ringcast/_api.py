@@ -10,7 +10,9 @@ module adds only what runs once: argument handling of ``create`` and
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
@@ -50,6 +52,24 @@ def _check_seconds(name: str, value: Any) -> None:
         or not 0 < value < 1e9
     ):
         raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _deadline(timeout: Any) -> float | None:
+    """``time.monotonic()`` deadline for ``timeout`` seconds (None: none)."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float | np.integer | np.floating)
+        or math.isnan(timeout)
+        or timeout < 0
+    ):
+        raise InvalidArgument(
+            f"timeout must be None (wait forever) or a number of seconds >= 0, got {timeout!r}"
+        )
+    if math.isinf(timeout) or timeout > 1e9:
+        return None
+    return time.monotonic() + float(timeout)
 
 
 def _check_cpu(name: str, cpu: Any) -> None:

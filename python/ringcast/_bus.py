@@ -33,6 +33,8 @@ from ._api import (
     Subscriber,
     WaitStrategy,
     _check_wait,
+    _deadline,
+    _set_done,
     default_dir,
     list_rings,
 )
@@ -489,20 +491,10 @@ class Bus:
 
 
 def _wait_plan(wait: WaitStrategy | None) -> tuple[str, int, int]:
-    """(kind, spin polls, yield polls) of a wait strategy. WaitStrategy shows
-    an adaptive strategy's counts only in its repr, so they are read from it."""
+    """(kind, spin polls, yield polls) of a wait strategy."""
     if wait is None:
         wait = WaitStrategy.adaptive()
-    spin, yields = 2000, 100
-    found = re.search(r"spin=(\d+), yield_=(\d+)", repr(wait))
-    if found:
-        spin, yields = int(found[1]), int(found[2])
-    return wait.kind, spin, yields
-
-
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    return wait.kind, wait.spin or 0, wait.yield_ or 0
 
 
 class _Topic:
@@ -824,7 +816,7 @@ class TopicSubscriber:
         as they do for a :class:`Subscriber`; ``adaptive`` polls for its
         ``spin`` + ``yield_`` polls (counted over all topics) and ``park`` not
         at all before sleeping until a topic has a message."""
-        deadline = self._deadline(timeout)
+        deadline = _deadline(timeout)
         got = self.try_recv()
         if got is not None:
             return got
@@ -842,29 +834,27 @@ class TopicSubscriber:
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._timeout(timeout)
         while True:
-            self._scan_if_due()
-            if self._finished():
-                raise self._ended_error()
-            got = self._poll()
+            got, limit = self._look(deadline, timeout)
             if got is not None:
                 return got
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                raise self._timeout(timeout)
-            self._sleep(min(math.inf if deadline is None else deadline, self._next_scan) - now)
+            self._sleep(limit)
 
-    def _deadline(self, timeout: Any) -> float | None:
-        if timeout is None:
-            return None
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float | np.integer | np.floating)
-            or not 0 <= timeout < 1e9
-        ):
-            raise InvalidArgument(
-                f"timeout must be None (wait forever) or a number of seconds >= 0, got {timeout!r}"
-            )
-        return time.monotonic() + float(timeout)
+    def _look(
+        self, deadline: float | None, timeout: float | None
+    ) -> tuple[tuple[str, Any] | None, float]:
+        """One look at every topic: the next ``(topic, message)``, else how
+        long the caller may sleep before looking again (inf: no limit).
+        Raises at the end of the stream and at the deadline."""
+        self._scan_if_due()
+        if self._finished():
+            raise self._ended_error()
+        got = self._poll()
+        if got is not None:
+            return got, 0.0
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise self._timeout(timeout)
+        return None, min(math.inf if deadline is None else deadline, self._next_scan) - now
 
     def _timeout(self, timeout: float | None) -> Timeout:
         return Timeout(f"no message on topics {self._pattern!r} within {timeout}s")
@@ -946,7 +936,7 @@ class TopicSubscriber:
         (None: forever) without blocking the event loop or spending CPU while
         idle. Raises :class:`Timeout`, or :class:`RingClosed` once every
         attached topic has ended (or the subscriber was closed)."""
-        deadline = self._deadline(timeout)
+        deadline = _deadline(timeout)
         got = self.try_recv()
         if got is not None:
             return got
@@ -957,16 +947,9 @@ class TopicSubscriber:
             )
         loop = asyncio.get_running_loop()
         while True:
-            self._scan_if_due()
-            if self._finished():
-                raise self._ended_error()
-            got = self._poll()
+            got, limit = self._look(deadline, timeout)
             if got is not None:
                 return got
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                raise self._timeout(timeout)
-            limit = min(math.inf if deadline is None else deadline, self._next_scan) - now
             self._begin_wait()
             armed: list[_Topic] = []
             fds: list[int] = []

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import math
 import os
 import threading
 import time
@@ -52,7 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._api import StrPath, Subscriber, WaitStrategy, _check_int
+from ._api import StrPath, Subscriber, WaitStrategy, _check_int, _deadline
 from ._memory import ring_info
 from .errors import InvalidArgument, RingClosed, RingError, Timeout, UnknownConsumer
 
@@ -77,24 +76,6 @@ executor, and ``asyncio.run``'s shutdown, from waiting long for it."""
 _GATED = "gated"  # bounded single-producer ring: nothing is skipped mid-batch
 _LOSSY = "lossy"  # lossy single-producer ring: batches while far from a lap
 _SINGLE = "single"  # multi-producer (or unknown) ring: one message at a time
-
-
-def _deadline(timeout: Any) -> float | None:
-    """``time.monotonic()`` deadline for ``timeout`` seconds (None: none)."""
-    if timeout is None:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float | np.integer | np.floating)
-        or math.isnan(timeout)
-        or timeout < 0
-    ):
-        raise InvalidArgument(
-            f"timeout must be None (wait forever) or a number of seconds >= 0, got {timeout!r}"
-        )
-    if math.isinf(timeout) or timeout > 1e9:
-        return None
-    return time.monotonic() + float(timeout)
 
 
 def _remaining(deadline: float | None) -> float | None:

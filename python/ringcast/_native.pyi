@@ -151,6 +151,12 @@ class WaitStrategy:
         """Spin for ``spin`` polls, yield for ``yield_`` polls, then park."""
     @property
     def kind(self) -> Literal["busy_spin", "yielding", "park", "adaptive"]: ...
+    @property
+    def spin(self) -> int | None:
+        """Adaptive strategies: polls spent spinning (None otherwise)."""
+    @property
+    def yield_(self) -> int | None:
+        """Adaptive strategies: polls spent yielding (None otherwise)."""
     def __eq__(self, other: object) -> bool: ...
 
 class Subscriber:

@@ -73,7 +73,6 @@ _STAGE_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}\Z")
 # start with '.' and are at most 200 bytes.
 _TOPOLOGY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,159}\Z")
 _TARGET = re.compile(r"([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)\Z")
-_WAIT_REPR = re.compile(r"WaitStrategy\.(busy_spin|yielding|park|adaptive)\((.*)\)\Z")
 
 _EXIT_FAILED = 1  # a stage raised; its traceback went to the parent first
 _EXIT_TERMINATED = 128 + signal.SIGTERM  # a stage ended by SIGTERM (stop())
@@ -126,25 +125,6 @@ def _target_name(target: Target) -> str | None:
     inner = getattr(target, "func", target)  # functools.partial
     name = getattr(inner, "__name__", None)
     return name if isinstance(name, str) and _STAGE_NAME.match(name) else None
-
-
-def _wait_to_text(wait: WaitStrategy | None) -> str | None:
-    return None if wait is None else repr(wait)
-
-
-def _wait_from_text(text: str | None) -> WaitStrategy | None:
-    """Rebuilds a WaitStrategy from its repr (the native class does not pickle)."""
-    if text is None:
-        return None
-    m = _WAIT_REPR.match(text)
-    if m is None:
-        raise InvalidArgument(f"cannot rebuild wait strategy {text!r}")
-    kind, args = m.groups()
-    kwargs = {}
-    for part in filter(None, (p.strip() for p in args.split(","))):
-        key, _, value = part.partition("=")
-        kwargs[key.strip()] = int(value)
-    return getattr(WaitStrategy, kind)(**kwargs)
 
 
 class Stage:
@@ -269,17 +249,6 @@ class Stage:
 
     def __repr__(self) -> str:
         return f"Stage({self.fn!r}, name={self.name!r}, output={self._output_text()})"
-
-    # WaitStrategy is a native object without pickle support; ship its repr.
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["wait"] = _wait_to_text(self.wait)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        state["wait"] = _wait_from_text(state["wait"])
-        self.__dict__.update(state)
 
 
 def _as_stage(spec: Stage | Target, what: str) -> Stage:

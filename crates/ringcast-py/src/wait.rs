@@ -73,6 +73,43 @@ impl PyWaitStrategy {
         }
     }
 
+    /// Adaptive strategies: polls spent spinning before yielding (None for
+    /// the other kinds).
+    #[getter]
+    fn spin(&self) -> Option<u32> {
+        match self.inner {
+            WaitStrategy::Adaptive { spin, .. } => Some(spin),
+            _ => None,
+        }
+    }
+
+    /// Adaptive strategies: polls spent yielding before parking (None for
+    /// the other kinds).
+    #[getter]
+    fn yield_(&self) -> Option<u32> {
+        match self.inner {
+            WaitStrategy::Adaptive { yields, .. } => Some(yields),
+            _ => None,
+        }
+    }
+
+    /// Pickling (e.g. to stage processes started with "spawn"): rebuilt by
+    /// the constructor of its kind.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        let py = slf.py();
+        let this = slf.get();
+        let ctor = slf.get_type().getattr(this.kind())?;
+        let args = match this.inner {
+            WaitStrategy::Adaptive { spin, yields } => {
+                pyo3::types::PyTuple::new(py, [spin, yields])?
+            }
+            _ => pyo3::types::PyTuple::empty(py),
+        };
+        Ok((ctor, args))
+    }
+
     fn __repr__(&self) -> String {
         match self.inner {
             WaitStrategy::Adaptive { spin, yields } => {
