@@ -400,3 +400,86 @@ def lock_with_low_memlock(ring_dir, name, role, limit, results):
         results.put(("ok", ""))
     except ringcast.RingError as e:
         results.put((type(e).__name__, str(e)))
+
+
+# --- Running dangerous cases in a child process -------------------------------
+
+
+def _run_and_report(conn, fn, args) -> None:
+    try:
+        conn.send(("ok", fn(*args)))
+    except BaseException as e:  # reported, not raised: the exit status is checked
+        conn.send(("raised", f"{type(e).__name__}: {e}"))
+    conn.close()
+
+
+def run_isolated(fn, *args, timeout: float = 60.0):
+    """Runs ``fn(*args)`` in a fresh (spawned) process and returns its result.
+
+    The child must exit normally: a crash (SIGBUS, SIGSEGV, abort) or a hang
+    past ``timeout`` fails the calling test with the signal or the time, and
+    an exception in the child fails it with the exception."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_run_and_report, args=(sender, fn, args))
+    p.start()
+    sender.close()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join(10)
+        raise AssertionError(f"{fn.__name__} did not return within {timeout} s")
+    assert p.exitcode == 0, f"{fn.__name__}: the child died with exit code {p.exitcode}"
+    status, value = receiver.recv()
+    assert status == "ok", f"{fn.__name__} raised in the child: {value}"
+    return value
+
+
+class RingMemory:
+    """A ring file's bytes, mapped for forging what a damaged or hostile file
+    holds (the layout is read from the header, as `layout.rs` writes it)."""
+
+    CURSOR = 64
+
+    def __init__(self, path) -> None:
+        import mmap
+        import struct
+
+        self._struct = struct
+        self._file = open(path, "r+b")
+        self.map = mmap.mmap(self._file.fileno(), 0)
+        self.header_len = struct.unpack_from("<I", self.map, 12)[0]
+        self.capacity = struct.unpack_from("<Q", self.map, 16)[0]
+        self.stride = struct.unpack_from("<I", self.map, 28)[0]
+
+    def u64(self, offset: int, value: int | None = None) -> int:
+        if value is not None:
+            self._struct.pack_into("<Q", self.map, offset, value)
+        return self._struct.unpack_from("<Q", self.map, offset)[0]
+
+    def stamp(self, slot: int, value: int | None = None) -> int:
+        return self.u64(self.header_len + slot * self.stride, value)
+
+    def cursor(self, value: int | None = None) -> int:
+        return self.u64(self.CURSOR, value)
+
+    def close(self) -> None:
+        self.map.close()
+        self._file.close()
+
+
+def writing(seq: int) -> int:
+    """The stamp of a slot while message `seq` is written (`stamp.rs`)."""
+    return 2 * seq + 1
+
+
+def complete(seq: int) -> int:
+    """The stamp of a slot holding message `seq`."""
+    return 2 * seq + 2
+
+
+def lost(seq: int) -> int:
+    """The stamp of a slot whose message `seq` was declared lost."""
+    return complete(seq) | 1 << 63

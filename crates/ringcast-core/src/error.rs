@@ -75,6 +75,17 @@ pub enum Error {
         published: usize,
         requested: usize,
     },
+    /// A multi-producer publish gave up waiting to enter the slot of `seq`,
+    /// whose previous lap a live producer has not committed; `abandoned`
+    /// claimed sequences from `seq` on were not written (subscribers count
+    /// them lost), `published` of `requested` messages went out.
+    SlotStalled {
+        name: String,
+        seq: u64,
+        abandoned: u64,
+        published: usize,
+        requested: usize,
+    },
     /// This subscriber was evicted from a bounded ring for holding its
     /// publishers back (it stopped reading for the liveness limit).
     Evicted { name: String, position: u64 },
@@ -273,6 +284,26 @@ impl fmt::Display for Error {
                 )?;
                 partial(f, *published, *requested)?;
                 f.write_str("; wait longer, or find the slow subscriber (ringcast list)")
+            }
+            Error::SlotStalled {
+                name,
+                seq,
+                abandoned,
+                published,
+                requested,
+            } => {
+                write!(
+                    f,
+                    "ring {name:?}: gave up waiting for another producer, which is alive but \
+                     has not finished writing the previous lap of the slot of message {seq} \
+                     (descheduled or stopped?)"
+                )?;
+                partial(f, *published, *requested)?;
+                write!(
+                    f,
+                    "; the {abandoned} sequence(s) claimed from {seq} on were not written and \
+                     subscribers count them lost; publish again, with a longer timeout"
+                )
             }
             Error::Evicted { name, position } => write!(
                 f,

@@ -25,7 +25,7 @@
 //! later odd (or even) stamp: equal stamps prove the copy is whole.
 
 use crate::copy;
-use crate::stamp::{self, Observed};
+use crate::stamp::{self, Observed, SlotState};
 use crate::sync::{fence, AtomicU64, Ordering};
 
 /// One slot as seen by the protocol: stamp, payload length and payload words.
@@ -199,8 +199,18 @@ pub enum SlotRead {
     },
     /// The message is not complete yet.
     NotYet,
-    /// The message was overwritten by a later lap before or during the copy.
-    Lapped,
+    /// The message was overwritten by a later lap before or during the copy:
+    /// the slot's stamp now claims message `by`.
+    Lapped {
+        /// The sequence the slot's stamp claims.
+        by: u64,
+        /// The stamp was a complete (or lost) one loaded with acquire
+        /// ordering, which was stored (with release ordering) after its lap
+        /// was claimed under the cursor: a cursor loaded now covers `by`.
+        /// Not so for an odd stamp (a single producer stores it relaxed),
+        /// or for the recheck's relaxed load.
+        covered: bool,
+    },
     /// The message is intact but longer than `out`; nothing was consumed.
     TooSmall(usize),
     /// The slot was declared lost (its producer died before committing).
@@ -219,7 +229,7 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     match stamp::observe(first, seq) {
         Observed::Ready => {}
         Observed::NotYet => return SlotRead::NotYet,
-        Observed::Lapped => return SlotRead::Lapped,
+        Observed::Lapped => return lapped_by(first, true),
         Observed::Abandoned => return SlotRead::Abandoned,
     }
     let len = slot.len.load(Ordering::Relaxed);
@@ -233,7 +243,8 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     // Recheck
     let second = slot.stamp.load(Ordering::Relaxed);
     if second != first {
-        return SlotRead::Lapped;
+        // Stamps of a slot only grow: a changed stamp is a later lap.
+        return lapped_by(second, false);
     }
     if len > max as u64 || (slot.exact && len != max as u64) {
         // Judged before anything is consumed, so the reader stays put.
@@ -245,6 +256,25 @@ pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
             len: len as usize,
             time,
         }
+    }
+}
+
+/// The [`SlotRead::Lapped`] verdict for a slot whose stamp is `stamp`;
+/// `acquired`: the stamp was loaded with acquire ordering.
+#[inline]
+fn lapped_by(stamp: u64, acquired: bool) -> SlotRead {
+    match stamp::decode(stamp) {
+        SlotState::Writing(by) => SlotRead::Lapped { by, covered: false },
+        SlotState::Complete(by) | SlotState::Lost(by) => SlotRead::Lapped {
+            by,
+            covered: acquired,
+        },
+        // A stamp never goes back to empty: claim what no slot can hold,
+        // which the reader reports as damage.
+        SlotState::Empty => SlotRead::Lapped {
+            by: u64::MAX,
+            covered: true,
+        },
     }
 }
 
@@ -287,7 +317,35 @@ pub enum ReadFault {
     TooSmall(usize),
     /// The slot's stored length is impossible (damaged ring memory).
     BadLength(u64),
+    /// The slot of the next message claims a message that cannot be there:
+    /// one of another slot, or one beyond the cursor (which every lap of a
+    /// slot is claimed under before it is committed or declared lost), or
+    /// the cursor itself is beyond any sequence. Damaged or hostile ring
+    /// memory; nothing consumed.
+    Damaged {
+        /// The sequence the slot's stamp claims.
+        claims: u64,
+        /// The cursor as loaded after the stamp.
+        cursor: u64,
+    },
+    /// The slot of the next message is being written with a later lap that
+    /// the cursor, as loaded, does not cover yet. A single producer stores
+    /// its odd stamp without release ordering, so this is not proof of
+    /// damage: the cursor may merely not be visible yet. The caller retries;
+    /// one that persists (real stores become visible in nanoseconds) is
+    /// damage. Nothing consumed.
+    Unverified {
+        /// The sequence the slot's stamp claims.
+        claims: u64,
+        /// The cursor as loaded after the stamp.
+        cursor: u64,
+    },
 }
+
+/// Most messages one [`try_read_below`] call skips (declared lost, or
+/// lapped) before returning `Ok(None)` with the skips counted, so that a
+/// call returns promptly whatever the ring holds; the next call goes on.
+pub const MAX_SKIPS_PER_READ: u32 = 1 << 16;
 
 /// Stages (see `crate::stage`): publishes that every message below `next`
 /// has been processed. Release: the stage's work on those messages (copying
@@ -330,8 +388,9 @@ pub fn try_read_below<S: Slots + ?Sized>(
     out: &mut [u8],
     limit: u64,
 ) -> Result<Option<usize>, ReadFault> {
+    let mut skips = 0u32;
     loop {
-        if pos.next >= limit {
+        if pos.next >= limit || skips >= MAX_SKIPS_PER_READ {
             return Ok(None);
         }
         match read_slot(ring.slot(pos.next), pos.next, out) {
@@ -343,15 +402,44 @@ pub fn try_read_below<S: Slots + ?Sized>(
             }
             SlotRead::NotYet => return Ok(None),
             SlotRead::Abandoned => {
+                // Declared lost by a survivor that saw the cursor past it
+                // before its release compare-exchange: the cursor covers it.
+                let cursor = ring.cursor().load(Ordering::Acquire);
+                if cursor <= pos.next {
+                    return Err(ReadFault::Damaged {
+                        claims: pos.next,
+                        cursor,
+                    });
+                }
                 pos.next += 1;
                 pos.lost += 1;
+                skips += 1;
             }
-            SlotRead::Lapped => {
-                // Resync
+            SlotRead::Lapped { by, covered } => {
+                // Resync. Every lap of a slot is claimed under the cursor
+                // before its stamp is stored (single producer: the cursor
+                // reached it; multi-producer: the claim's fetch-add), and a
+                // complete or lost stamp is stored with release ordering
+                // after that, so once such a stamp is acquired the cursor
+                // loaded now covers `by`. A stamp that claims more, or a
+                // sequence of another slot, was not written by the
+                // protocol: the jump stays O(1) and exact only for stamps
+                // that pass this check.
                 let cursor = ring.cursor().load(Ordering::Acquire);
-                let next = stamp::resync_after_lap(pos.next, cursor, ring.capacity());
+                let capacity = ring.capacity();
+                let foreign = by % capacity != pos.next % capacity || by <= pos.next;
+                if foreign || cursor > stamp::MAX_SEQ || (by > cursor && covered) {
+                    return Err(ReadFault::Damaged { claims: by, cursor });
+                }
+                if by > cursor {
+                    return Err(ReadFault::Unverified { claims: by, cursor });
+                }
+                // `by >= pos.next + capacity` and `by <= cursor`: the jump
+                // lands past `pos.next`, at most at the cursor.
+                let next = stamp::resync_after_lap(pos.next, cursor, capacity);
                 pos.lost += next - pos.next;
                 pos.next = next;
+                skips += 1;
             }
             SlotRead::TooSmall(n) => return Err(ReadFault::TooSmall(n)),
             SlotRead::BadLength(n) => return Err(ReadFault::BadLength(n)),

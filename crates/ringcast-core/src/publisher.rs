@@ -24,7 +24,7 @@ use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::name;
 use crate::placement;
 use crate::protocol::{self, Slots};
-use crate::ring::{unix_now_ns, RingMap};
+use crate::ring::{unix_now_ns, Recovery, RingMap};
 use crate::room::{Room, JUDGE_EVERY};
 use crate::stamp;
 use crate::wait::{Step, WaitStrategy, Waiter};
@@ -195,44 +195,92 @@ pub struct Publisher {
     huge_fallback: Option<String>,
 }
 
+/// Why a producer could not enter the slot of a message it claimed.
+#[derive(Debug, Clone, Copy)]
+enum Blocked {
+    /// The patience ran out while a live producer held the previous lap.
+    Stalled,
+    /// The slot holds a stamp no protocol step leaves there.
+    Damaged { observed: u64 },
+}
+
+/// How often a producer stuck entering a slot looks again for dead
+/// producers of its earlier laps, once the claim deadline has passed.
+const RECOVER_EVERY: Duration = Duration::from_millis(10);
+
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
 const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
 
-/// How a publish that finds a bounded ring full behaves.
-pub enum Patience<'a> {
-    /// Fail at once with [`Error::RingFull`].
-    Never,
-    /// Wait for room until `deadline` (`None`: forever), then fail with
-    /// [`Error::PublishTimeout`]. With `slice`, calls `between` every `slice`
-    /// of waiting and gives up (with [`Error::PublishTimeout`]) when it
-    /// returns `false`; bindings use it to run signal handlers.
-    Until {
-        /// When to give up.
-        deadline: Option<Instant>,
-        /// How often to call `between`.
-        slice: Option<Duration>,
-        /// Called between slices; `false` stops the wait.
-        between: Option<&'a mut dyn FnMut() -> bool>,
-    },
+/// How long a publish may wait, and what it does while it waits.
+///
+/// A publish waits for two things: room in a bounded ring that is full
+/// (only with `wait_for_room`), and, on multi-producer rings, the producer
+/// of the previous lap of a slot it claimed (normally nanoseconds; longer
+/// only while that producer is descheduled or stopped: a dead one is
+/// recovered after the ring's claim deadline). Both waits end at `deadline`
+/// and when `between` (called every `slice` of waiting) returns `false`.
+/// A claimed sequence cannot be given back: one still unwritten when the
+/// wait ends is abandoned (subscribers count it lost once its slot frees up)
+/// and the publish fails with [`Error::SlotStalled`].
+pub struct Patience<'a> {
+    /// Bounded rings: wait for room when the ring is full; `false`: fail
+    /// with [`Error::RingFull`] at once.
+    pub wait_for_room: bool,
+    /// When to give up waiting (`None`: never); then fail with
+    /// [`Error::PublishTimeout`] (room) or [`Error::SlotStalled`].
+    pub deadline: Option<Instant>,
+    /// How often to call `between` while waiting.
+    pub slice: Option<Duration>,
+    /// Called between slices; `false` ends the wait as the deadline would.
+    /// Bindings use it to run signal handlers.
+    pub between: Option<&'a mut dyn FnMut() -> bool>,
 }
 
 impl Patience<'_> {
-    /// Wait as long as it takes.
-    pub const fn forever() -> Patience<'static> {
-        Patience::Until {
+    /// Never wait for room (a full bounded ring fails at once); wait for a
+    /// slot's previous lap as long as it takes.
+    pub const fn never() -> Patience<'static> {
+        Patience {
+            wait_for_room: false,
             deadline: None,
             slice: None,
             between: None,
         }
     }
 
+    /// Wait as long as it takes.
+    pub const fn forever() -> Patience<'static> {
+        Self::until(None)
+    }
+
     /// Wait until `deadline` (`None`: forever).
     pub const fn until(deadline: Option<Instant>) -> Patience<'static> {
-        Patience::Until {
+        Patience {
+            wait_for_room: true,
             deadline,
             slice: None,
             between: None,
         }
+    }
+
+    /// One look at the clock while waiting: whether to give up now (the
+    /// deadline passed, or `between` said stop at the end of a slice).
+    /// `slice_end`: when the current slice ends.
+    fn gives_up(&mut self, now: Instant, slice_end: &mut Option<Instant>) -> bool {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return true;
+        }
+        if let (Some(end), Some(slice), Some(between)) =
+            (*slice_end, self.slice, self.between.as_mut())
+        {
+            if now >= end {
+                if !between() {
+                    return true;
+                }
+                *slice_end = Some(Instant::now() + slice);
+            }
+        }
+        false
     }
 }
 
@@ -543,7 +591,7 @@ impl Publisher {
     /// fails with [`Error::RingFull`] (lossy rings always have room).
     #[inline]
     pub fn try_publish(&mut self, msg: &[u8]) -> Result<u64> {
-        self.publish_with(msg, Patience::Never)
+        self.publish_with(msg, Patience::never())
     }
 
     /// Publishes one message, waiting for room as `patience` says. On a ring
@@ -663,12 +711,18 @@ impl Publisher {
                 }
             };
             let (first, n) = got;
+            if self.producer.is_some() && first.saturating_add(n) > stamp::MAX_SEQ {
+                return Err(self.cursor_damaged(first));
+            }
             first_seq.get_or_insert(first);
             for j in 0..n {
                 let seq = first + j;
                 let msg = msg_at(done + j as usize);
                 if self.producer.is_some() {
-                    self.enter(seq);
+                    if let Err(blocked) = self.enter(seq, &mut patience) {
+                        let (published, end) = (done + j as usize, first + n);
+                        return Err(self.abandon_claim(blocked, seq, end, j, published, count));
+                    }
                     let slot = self.ring.slot(seq);
                     if self.stop_after_claim == Some(seq) {
                         stop_self();
@@ -744,21 +798,28 @@ impl Publisher {
     /// `WaitPreviousLap` then `Begin`: enters the slot of `seq` (claimed by
     /// us) once it holds the completed previous lap. That lap's producer is
     /// normally a few nanoseconds from committing; if it died, the slot is
-    /// declared lost after the ring's claim deadline and we go on.
+    /// declared lost after the ring's claim deadline and we go on. An error
+    /// when `patience` ran out first (a live producer holds the previous
+    /// lap) or the slot holds what no producer can have left there.
     #[inline]
-    fn enter(&self, seq: u64) {
+    fn enter(&self, seq: u64, patience: &mut Patience<'_>) -> std::result::Result<(), Blocked> {
         if protocol::try_enter(&self.ring, seq) {
-            return;
+            return Ok(());
         }
-        self.enter_slow(seq);
+        self.enter_slow(seq, patience)
     }
 
     /// TLA+ (MpmcRing): `Enter` retried, and `ProducerRecovers` after the
-    /// claim deadline.
+    /// claim deadline (then every [`RECOVER_EVERY`]).
     #[cold]
-    fn enter_slow(&self, seq: u64) {
-        let deadline = self.ring.claim_deadline();
+    fn enter_slow(
+        &self,
+        seq: u64,
+        patience: &mut Patience<'_>,
+    ) -> std::result::Result<(), Blocked> {
         let since = Instant::now();
+        let mut recover_at = since + self.ring.claim_deadline();
+        let mut slice_end = patience.slice.map(|s| since + s);
         let mut polls = 0u32;
         // Look (loads) until it seems free, then try to take it.
         while !(protocol::previous_lap_done(&self.ring, seq)
@@ -767,15 +828,84 @@ impl Publisher {
             polls = polls.wrapping_add(1);
             if polls < 1000 {
                 std::hint::spin_loop();
-            } else if polls < 1100 {
+                continue;
+            }
+            if polls < 1100 {
                 std::thread::yield_now();
             } else {
                 std::thread::sleep(Duration::from_micros(50));
-                if since.elapsed() >= deadline {
-                    // Never our own `seq`: only an earlier lap of the slot.
-                    self.ring.recover_abandoned(seq, false);
-                }
             }
+            let now = Instant::now();
+            if now >= recover_at {
+                // Never our own `seq`: only earlier laps of the slot.
+                if let Recovery::Damaged { observed } = self.ring.recover_abandoned(seq, false) {
+                    return Err(Blocked::Damaged { observed });
+                }
+                recover_at = now + RECOVER_EVERY;
+            }
+            if patience.gives_up(now, &mut slice_end) {
+                return Err(Blocked::Stalled);
+            }
+        }
+        Ok(())
+    }
+
+    /// A claim got sequences from `first` on, beyond any a ring reaches:
+    /// the shared cursor was damaged. The claim is dropped.
+    #[cold]
+    fn cursor_damaged(&mut self, first: u64) -> Error {
+        if let Some(i) = self.producer {
+            self.ring
+                .producer(i)
+                .claim
+                .store(CLAIM_IDLE, Ordering::Release);
+        }
+        Error::corrupt(
+            self.ring.path(),
+            format!("its cursor {first} is beyond any possible sequence"),
+        )
+    }
+
+    /// Gives up the rest of our claim, `seq .. end` (none of it written),
+    /// when `seq` could not be entered: our record stops claiming it, so
+    /// once the slots free up their messages are declared lost like a dead
+    /// producer's. `written` messages of this claim went out before `seq`,
+    /// `published` of the `requested` messages of the call.
+    #[cold]
+    fn abandon_claim(
+        &mut self,
+        blocked: Blocked,
+        seq: u64,
+        end: u64,
+        written: u64,
+        published: usize,
+        requested: usize,
+    ) -> Error {
+        let i = self
+            .producer
+            .expect("only producers of multi-producer rings claim");
+        let rec = self.ring.producer(i);
+        let count = rec.published.load(Ordering::Relaxed);
+        rec.published.store(count + written, Ordering::Relaxed);
+        rec.claim.store(CLAIM_IDLE, Ordering::Release);
+        self.wake_parked();
+        if let Blocked::Damaged { observed } = blocked {
+            return Error::corrupt(
+                self.ring.path(),
+                format!(
+                    "the slot of message {seq} holds stamp {observed:#x}, which no producer \
+                     leaves in a slot whose next message is claimed ({} of the {requested} \
+                     messages were published)",
+                    published
+                ),
+            );
+        }
+        Error::SlotStalled {
+            name: self.ring.name().to_owned(),
+            seq,
+            abandoned: end - seq,
+            published,
+            requested,
         }
     }
 
@@ -800,12 +930,7 @@ impl Publisher {
         // subscribers judged are those that block the sequence waited for.
         // TLA+ (BoundedRing): Wait, ScanRecord with a judge target, Resume.
         let resume_at = (ring.layout().watermark / 16).max(1);
-        let Patience::Until {
-            deadline,
-            slice,
-            between,
-        } = patience
-        else {
+        if !patience.wait_for_room {
             // Even without waiting, dead and stalled subscribers must not
             // gate the ring forever: judge them (at most every few ms).
             let first = next_sequence(ring, self.producer, self.next);
@@ -817,7 +942,8 @@ impl Publisher {
                 published: done,
                 requested: count,
             });
-        };
+        }
+        let deadline = patience.deadline;
         let timeout = || Error::PublishTimeout {
             name: ring.name().to_owned(),
             published: done,
@@ -825,7 +951,7 @@ impl Publisher {
         };
         let mut waiter = Waiter::new(self.strategy);
         let mut parked = None;
-        let mut slice_end = slice.map(|s| Instant::now() + s);
+        let mut slice_end = patience.slice.map(|s| Instant::now() + s);
         let mut polls = 0u32;
         loop {
             let first = next_sequence(ring, self.producer, self.next);
@@ -844,16 +970,10 @@ impl Publisher {
                 return if free > 0 { Ok(()) } else { Err(timeout()) };
             }
             let step = waiter.next_step();
-            if step != Step::Spin || polls % 64 == 0 {
-                let now = Instant::now();
-                if let (Some(end), Some(s), Some(between)) = (slice_end, *slice, between.as_mut()) {
-                    if now >= end {
-                        if !between() {
-                            return Err(timeout());
-                        }
-                        slice_end = Some(Instant::now() + s);
-                    }
-                }
+            if (step != Step::Spin || polls % 64 == 0)
+                && patience.gives_up(Instant::now(), &mut slice_end)
+            {
+                return Err(timeout());
             }
             polls = polls.wrapping_add(1);
             match step {
@@ -866,7 +986,7 @@ impl Publisher {
                 }
                 Step::Yield => std::thread::yield_now(),
                 Step::Park => {
-                    let until = [*deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
+                    let until = [deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
                         .into_iter()
                         .flatten()
                         .min();

@@ -18,7 +18,7 @@ use crate::wait::{MAX_PARK, UNFENCED_PARK};
 use crate::{barrier, futex};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A mapped ring whose layout has been validated; all accessors stay in bounds.
@@ -39,6 +39,10 @@ pub(crate) struct RingMap {
     payload_words: usize,
     /// Offset of the payload in a slot: head, then the time word if any.
     payload_offset: usize,
+    /// Multi-producer rings: a recovery through this mapping declared
+    /// abandoned messages lately, so its readers recover the next stuck
+    /// slots at once (see [`StuckWatch`]). Process-local.
+    pub(crate) recovering: AtomicBool,
 }
 
 impl RingMap {
@@ -102,6 +106,7 @@ impl RingMap {
             payload_offset: layout.slot_overhead(),
             layout,
             name: name.to_owned(),
+            recovering: AtomicBool::new(false),
         }
     }
 
@@ -437,38 +442,63 @@ impl RingMap {
             .count()
     }
 
-    /// A reader (or producer) has waited at least the claim deadline on the
-    /// slot of message `seq`: if the producer whose write the slot is stuck
-    /// on ([`stamp::blocking_lap`]: `seq` itself, or an earlier lap of the
-    /// slot) is dead, declare that message lost. `include_seq: false` (a
-    /// producer waiting to enter its own `seq`) only ever declares an earlier
-    /// lap. Returns `true` when something was declared or the slot moved.
+    /// A reader (or producer) waits on the slot of message `seq`: if the
+    /// producers whose writes the slot is stuck on are dead, declare their
+    /// messages lost. `include_seq: false` (a producer waiting to enter its
+    /// own `seq`) only ever declares earlier laps. Returns `true` when
+    /// something was declared or the slot moved.
     ///
-    /// A message is declared lost only when no live producer owns, or may be
-    /// about to own, it. Producers announce a claim in their record before
-    /// making it (`CLAIM_PENDING`, then the claimed range), and the claim's
-    /// release orders the announcement before it: having seen the cursor past
-    /// the message, we see its owner's announcement (or a later state). A
-    /// live producer is never robbed of its slot, so a slot never has two
+    /// The slot is stuck on lap `stuck` ([`stamp::blocking_lap`]: `seq`
+    /// itself, or an earlier lap of the slot); every lap from there to the
+    /// last one the caller may get past (for a reader the newest lap below
+    /// the cursor, for a producer `seq - capacity`) was claimed and not
+    /// committed. The laps before
+    /// the first one a live producer owns, or may be about to own, are all
+    /// abandoned: the latest of them is declared lost with one
+    /// compare-exchange from the stamp observed, which lets the next lap in
+    /// and tells readers of the skipped laps that they were lapped. So a
+    /// whole dead claim (or a cursor moved far ahead) costs one declaration
+    /// per slot, not one per lap.
+    ///
+    /// Producers announce a claim in their record before making it
+    /// (`CLAIM_PENDING`, then the claimed range), and the claim's release
+    /// orders the announcement before it: having seen the cursor past the
+    /// message, we see its owner's announcement (or a later state). A live
+    /// producer is never robbed of its slot, so a slot never has two
     /// writers, and stamps never go backwards.
     ///
     /// TLA+ (MpmcRing): `RecoverStart` (cursor and stamp), `RecoverScan`
     /// (one producer record per step), `RecoverDeclare`.
-    pub(crate) fn recover_abandoned(&self, seq: u64, include_seq: bool) -> bool {
-        if !self.layout.multi_producer() || self.cursor().load(Ordering::Acquire) <= seq {
-            return false;
+    pub(crate) fn recover_abandoned(&self, seq: u64, include_seq: bool) -> Recovery {
+        let cursor = self.cursor().load(Ordering::Acquire);
+        if !self.layout.multi_producer() || cursor <= seq {
+            return Recovery::Nothing;
         }
+        let capacity = self.capacity();
         let slot = self.slot(seq);
         let observed = slot.stamp.load(Ordering::Acquire);
         if include_seq && stamp::observe(observed, seq) != Observed::NotYet {
-            return true;
+            return Recovery::Recovered;
         }
-        let Some(stuck) = stamp::blocking_lap(observed, seq, self.capacity()) else {
-            return false;
+        let Some(stuck) = stamp::blocking_lap(observed, seq, capacity) else {
+            // Not a stamp the protocol leaves in a slot its readers or next
+            // producer wait on: another slot's, or a lap the waiter's own.
+            return if include_seq {
+                Recovery::Nothing // a reader: it waits, within its timeout
+            } else {
+                Recovery::Damaged { observed }
+            };
         };
-        if stuck > seq || (stuck == seq && !include_seq) {
-            return false;
-        }
+        // A reader may get past every claimed lap of the slot (the newest
+        // below the cursor); a producer only up to the lap before its own.
+        let target = if include_seq {
+            Some(seq + (cursor - 1 - seq) / capacity * capacity)
+        } else {
+            seq.checked_sub(capacity)
+        };
+        let Some(mut last) = target.filter(|&last| stuck <= last) else {
+            return Recovery::Nothing;
+        };
         for i in 0..self.layout.max_producers as usize {
             let rec = self.producer(i);
             if rec.pid.load(Ordering::Acquire) == 0 {
@@ -476,23 +506,59 @@ impl RingMap {
             }
             let first = rec.claim.load(Ordering::Acquire);
             let end = rec.claim_end.load(Ordering::Acquire);
-            let may_own = first == CLAIM_PENDING || (first <= stuck && stuck < end);
-            if may_own && liveness::held_by_other(&self.file, self.layout.producer_offset(i)) {
-                return false; // a live producer is (or may be) writing it
+            let owned = if first == CLAIM_PENDING {
+                Some(stuck) // its claim is not known yet: it may own anything
+            } else {
+                stamp::first_owned_lap(stuck, last, first, end, capacity)
+            };
+            let Some(lap) = owned else { continue };
+            if liveness::held_by_other(&self.file, self.layout.producer_offset(i)) {
+                if lap == stuck {
+                    return Recovery::Nothing; // a live producer is (or may be) writing it
+                }
+                last = lap - capacity;
             }
         }
-        let declared = crate::protocol::declare_lost(slot, stuck, observed);
+        let declared = crate::protocol::declare_lost(slot, last, observed);
         if declared {
             // Readers parked on the ring wait for this slot.
             self.wake_all_parked();
         }
-        declared || slot.stamp.load(Ordering::Acquire) != observed
+        if declared || slot.stamp.load(Ordering::Acquire) != observed {
+            Recovery::Recovered
+        } else {
+            Recovery::Nothing
+        }
     }
+}
+
+/// What [`RingMap::recover_abandoned`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Nothing to declare now (a live producer owns the slot, or nothing is stuck).
+    Nothing,
+    /// Abandoned messages were declared lost, or the slot moved meanwhile.
+    Recovered,
+    /// A producer waits on a slot holding a stamp no protocol step leaves
+    /// there: damaged ring memory.
+    Damaged {
+        /// The stamp found.
+        observed: u64,
+    },
 }
 
 /// Notices a reader that has waited on one claimed slot of a multi-producer
 /// ring for the claim deadline, and asks the ring to recover the slot (it is
 /// declared lost if its producer died; see [`RingMap::recover_abandoned`]).
+///
+/// Once a recovery has declared something, the mapping is *hot*
+/// ([`RingMap::recovering`]): the next slots its readers wait on are
+/// recovered at once, without waiting for the deadline again, until a
+/// recovery finds nothing to declare (a live producer owns the slot, or
+/// nothing is stuck). A producer that died inside a batch of `n` messages so
+/// costs its readers one deadline, not `n`. The deadline only spares live
+/// producers the liveness checks; what is declared is decided by liveness
+/// alone, whenever it is asked.
 #[derive(Debug, Clone)]
 pub(crate) struct StuckWatch {
     seq: u64,
@@ -522,6 +588,12 @@ impl StuckWatch {
         if !ring.layout().multi_producer() {
             return false;
         }
+        if ring.recovering.load(Ordering::Relaxed) {
+            if ring.recover_abandoned(seq, true) == Recovery::Recovered {
+                return true;
+            }
+            ring.recovering.store(false, Ordering::Relaxed);
+        }
         if seq != self.seq {
             *self = Self::new();
             self.seq = seq;
@@ -537,7 +609,9 @@ impl StuckWatch {
             return false;
         }
         self.since = Some(now);
-        ring.recover_abandoned(seq, true)
+        let recovered = ring.recover_abandoned(seq, true) == Recovery::Recovered;
+        ring.recovering.store(recovered, Ordering::Relaxed);
+        recovered
     }
 }
 

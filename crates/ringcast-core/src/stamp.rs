@@ -162,6 +162,17 @@ pub fn blocking_lap(observed: u64, seq: u64, capacity: u64) -> Option<u64> {
     }
 }
 
+/// The first lap of the slot of `stuck` from `stuck` to `last` (both laps
+/// of that slot) that a producer holding the claim `first .. end` owns:
+/// the laps a recovery may declare lost at once end just before it.
+#[inline]
+pub fn first_owned_lap(stuck: u64, last: u64, first: u64, end: u64, capacity: u64) -> Option<u64> {
+    let from = first.max(stuck);
+    let laps_in = (from - stuck).div_ceil(capacity);
+    let lap = stuck.checked_add(laps_in.checked_mul(capacity)?)?;
+    (lap < end && lap <= last).then_some(lap)
+}
+
 /// A lapped reader skips this fraction of the ring beyond the oldest message.
 pub const LAP_HEADROOM_DIVISOR: u64 = 8;
 
@@ -294,6 +305,21 @@ mod tests {
             prop_assert_eq!(blocking_lap(lost(seq), seq, cap), None);
             prop_assert_eq!(blocking_lap(lost(seq + cap), seq, cap), None);
             prop_assert_eq!(blocking_lap(writing(seq + 1), seq, cap), None);
+        }
+
+        /// The first owned lap is a lap of the slot inside both the claim and
+        /// the laps asked about, and no earlier lap of the slot is in both.
+        #[test]
+        fn first_owned_lap_is_the_earliest_common_lap(
+            stuck in 0u64..1 << 20, laps in 0u64..6, cap_log in 1u32..6,
+            first in 0u64..1 << 21, len in 0u64..200,
+        ) {
+            let cap = 1u64 << cap_log;
+            let last = stuck + laps * cap;
+            let end = first + len;
+            let found = first_owned_lap(stuck, last, first, end, cap);
+            let expected = (0..=laps).map(|k| stuck + k * cap).find(|l| (first..end).contains(l));
+            prop_assert_eq!(found, expected);
         }
 
         /// A lapped reader always moves forward, never past the cursor, and

@@ -76,6 +76,16 @@ pub enum WaitEnd {
     Stopped,
 }
 
+/// Most dead producers' slots one read recovers before returning (see
+/// [`StuckWatch`]); the next read goes on.
+const MAX_RECOVERIES_PER_READ: u32 = 4096;
+
+/// How long a slot may claim a lap beyond the cursor while being written
+/// before the ring is taken for damaged (see
+/// [`protocol::ReadFault::Unverified`]): stores become visible to other
+/// CPUs in nanoseconds.
+const UNVERIFIED_GRACE: Duration = Duration::from_millis(10);
+
 /// The error for a subscriber evicted from a bounded ring, if it was.
 fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<()> {
     if ring.layout().bounded()
@@ -197,6 +207,9 @@ pub struct Subscriber {
     /// This process takes part in the asymmetric barrier as the fast side
     /// of waking gated readers after a commit.
     commit_barrier: bool,
+    /// Where and since when the next slot has claimed a lap beyond the
+    /// cursor (see [`Subscriber::unverified_lap`]).
+    unverified: Option<(u64, Instant)>,
 }
 
 impl Subscriber {
@@ -293,6 +306,7 @@ impl Subscriber {
             stage: own.map(|name| (name, first)),
             gate: (!after.is_empty()).then(|| Gate::new(after)),
             gate_wait: 0,
+            unverified: None,
             commit_barrier: own.is_some() && crate::barrier::publisher_registered(),
         };
         if let Some((name, _)) = &sub.stage {
@@ -463,38 +477,108 @@ impl Subscriber {
                 return Ok(None);
             }
         }
-        let before = self.pos.lost;
-        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
-        if self.pos.lost != before {
-            self.mirror(); // skipped slots are handed back too
-        }
-        match got {
-            Ok(None) => {
-                // TLA+ (MpmcRing): ReaderRecovers after the claim deadline.
-                if self.stuck.nothing_at(&self.ring, self.pos.next, None) {
-                    return self.read_one(out);
-                }
-                Ok(None)
+        let mut recoveries = 0;
+        loop {
+            let before = self.pos.lost;
+            let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
+            if self.pos.lost != before {
+                self.mirror(); // skipped slots are handed back too
             }
-            Ok(got) => Ok(got),
-            Err(ReadFault::TooSmall(needed)) => Err(Error::BufferTooSmall {
-                len: out.len(),
-                needed,
-            }),
-            Err(ReadFault::BadLength(len)) => Err(Error::corrupt(
-                self.ring.path(),
-                format!(
-                    "the slot of message {} claims {len} bytes in a ring of {}{}-byte messages",
-                    self.pos.next,
-                    if self.ring.layout().fixed_size() {
-                        ""
-                    } else {
-                        "up to "
-                    },
-                    self.ring.slot_size()
-                ),
-            )),
+            match got {
+                Ok(Some(len)) => return Ok(Some(len)),
+                Ok(None) => {
+                    // TLA+ (MpmcRing): ReaderRecovers after the claim
+                    // deadline; a bounded number per call, so that a call
+                    // returns promptly whatever the ring holds.
+                    if recoveries < MAX_RECOVERIES_PER_READ
+                        && self.stuck.nothing_at(&self.ring, self.pos.next, None)
+                    {
+                        recoveries += 1;
+                        continue;
+                    }
+                    return Ok(None);
+                }
+                Err(ReadFault::TooSmall(needed)) => {
+                    return Err(Error::BufferTooSmall {
+                        len: out.len(),
+                        needed,
+                    })
+                }
+                Err(ReadFault::BadLength(len)) => {
+                    return Err(self.damage(format!(
+                        "the slot of message {} claims {len} bytes in a ring of {}{}-byte messages",
+                        self.pos.next,
+                        if self.ring.layout().fixed_size() {
+                            ""
+                        } else {
+                            "up to "
+                        },
+                        self.ring.slot_size()
+                    )))
+                }
+                Err(ReadFault::Damaged { claims, cursor }) => {
+                    return Err(self.damaged_stamp(claims, cursor))
+                }
+                Err(ReadFault::Unverified { claims, cursor }) => {
+                    return self.unverified_lap(claims, cursor)
+                }
+            }
         }
+    }
+
+    /// The error for damaged ring memory found at this subscriber's position.
+    #[cold]
+    fn damage(&self, detail: String) -> Error {
+        Error::corrupt(self.ring.path(), detail)
+    }
+
+    /// The error for a slot stamp that the protocol cannot have written.
+    #[cold]
+    fn damaged_stamp(&self, claims: u64, cursor: u64) -> Error {
+        let position = self.pos.next;
+        let detail = if cursor > MAX_SEQ {
+            format!("its cursor {cursor} is beyond any possible sequence")
+        } else if claims == position {
+            format!(
+                "the slot of message {position} says it was declared lost, but only {cursor} \
+                 messages were published"
+            )
+        } else if claims == u64::MAX || claims < position {
+            format!("the stamp of the slot of message {position} went backwards")
+        } else if claims % self.ring.capacity() != position % self.ring.capacity() {
+            format!(
+                "the slot of message {position} claims message {claims}, which belongs to \
+                 another slot"
+            )
+        } else {
+            format!(
+                "the slot of message {position} claims message {claims}, beyond the \
+                 {cursor} messages published"
+            )
+        };
+        self.damage(detail)
+    }
+
+    /// A slot being written with a lap the cursor does not cover yet: not
+    /// yet (a single producer's odd stamp may be seen before its cursor),
+    /// or damage once it has persisted for [`UNVERIFIED_GRACE`].
+    #[cold]
+    fn unverified_lap(&mut self, claims: u64, cursor: u64) -> Result<Option<usize>> {
+        let now = Instant::now();
+        let position = self.pos.next;
+        match self.unverified {
+            Some((at, since)) if at == position => {
+                if now.saturating_duration_since(since) >= UNVERIFIED_GRACE {
+                    return Err(self.damage(format!(
+                        "the slot of message {position} has claimed to be written with message \
+                         {claims}, beyond the {cursor} messages published, for {} ms",
+                        UNVERIFIED_GRACE.as_millis()
+                    )));
+                }
+            }
+            _ => self.unverified = Some((position, now)),
+        }
+        Ok(None)
     }
 
     /// Tells blocked publishers (through the record) that the gate, not this

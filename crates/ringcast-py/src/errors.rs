@@ -42,7 +42,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::SubscriberTableFull { .. } => "SubscriberTableFull",
         Error::ProducerTableFull { .. } => "ProducerTableFull",
         Error::RingFull { .. } => "RingFull",
-        Error::PublishTimeout { .. } => "Timeout",
+        Error::PublishTimeout { .. } | Error::SlotStalled { .. } => "Timeout",
         Error::Evicted { .. } => "Evicted",
         Error::WrongMode { .. } => "InvalidArgument",
         Error::Closed { .. } => "RingClosed",

@@ -17,70 +17,120 @@ use ringcast_core::{
     CreateOptions, Error, Patience, Producers, Publisher as CorePublisher, RingIdentity,
 };
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Native half of `ringcast.Publisher`; construct it with `Publisher.create`.
 #[pyclass(subclass, module = "ringcast._native", name = "Publisher")]
 pub struct PyPublisher {
+    /// The core publisher; `None` once closed, and while a publish waits
+    /// for room with the GIL released (it holds the core publisher then).
     inner: Option<CorePublisher>,
+    /// Set while a publish waits with the GIL released: `close()` from
+    /// another thread raises the flag, and the wait ends within a slice.
+    waiting: Option<Arc<AtomicBool>>,
     records: Option<RecordType>,
     name: String,
     identity: RingIdentity,
 }
 
-/// The error for using a publisher after `close()`.
-fn closed(py: Python<'_>, name: &str) -> PyErr {
-    raise(
-        py,
-        "RingClosed",
-        format!("publisher of ring {name:?} is closed; create a new one"),
-    )
+/// Why a publisher without its core publisher cannot be used: closed, or
+/// busy in a publish that waits in another thread.
+fn unusable(py: Python<'_>, name: &str, waiting: Option<&Arc<AtomicBool>>) -> PyErr {
+    match waiting {
+        Some(flag) if !flag.load(Ordering::Acquire) => raise(
+            py,
+            "RingError",
+            format!(
+                "publisher of ring {name:?} is busy: a publish in another thread is waiting for \
+                 room; publish from one thread per publisher (or close() it to end that wait)"
+            ),
+        ),
+        _ => raise(
+            py,
+            "RingClosed",
+            format!("publisher of ring {name:?} is closed; create a new one"),
+        ),
+    }
 }
 
 impl PyPublisher {
     pub(crate) fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
-        let Self { inner, name, .. } = self;
-        inner.as_mut().ok_or_else(|| closed(py, name))
+        let Self {
+            inner,
+            name,
+            waiting,
+            ..
+        } = self;
+        inner
+            .as_mut()
+            .ok_or_else(|| unusable(py, name, waiting.as_ref()))
     }
 
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
-        self.inner.as_ref().ok_or_else(|| closed(py, &self.name))
+        self.inner
+            .as_ref()
+            .ok_or_else(|| unusable(py, &self.name, self.waiting.as_ref()))
     }
 
-    /// Publishes `msg` without waiting; when a bounded ring is full and
-    /// `wait` is `Some(timeout)`, waits for room (GIL released) up to
-    /// `timeout` seconds (None: forever), else raises `RingFull`.
+    /// Publishes `msg`: at once when there is room; when a bounded ring is
+    /// full and `wait` is `Some(timeout)`, waits for room (GIL released) up
+    /// to `timeout` seconds (None: forever), else raises `RingFull`.
     /// `time`: the message's publish time (ns), or None for now (on rings
     /// with timestamps).
     fn publish_one(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         msg: &Bound<'_, PyAny>,
         wait: Option<Option<f64>>,
         time: Option<u64>,
     ) -> PyResult<()> {
-        let Self {
-            inner,
-            records,
-            name,
-            ..
-        } = self;
-        let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
+        let py = slf.py();
         // A bad timeout is refused even when no wait turns out to be needed.
         let until = wait.map(|t| deadline(py, t)).transpose()?;
-        let send = |core: &mut CorePublisher, bytes: &[u8], p: Patience<'_>| match time {
-            None => core.publish_with(bytes, p),
-            Some(t) => core.publish_at(bytes, t, p),
+        let full = {
+            let mut guard = slf.try_borrow_mut()?;
+            let Self {
+                inner,
+                records,
+                name,
+                waiting,
+                ..
+            } = &mut *guard;
+            let core = inner
+                .as_mut()
+                .ok_or_else(|| unusable(py, name, waiting.as_ref()))?;
+            with_message(msg, records.as_mut(), |bytes| {
+                let sent = holding_gil(py, core, until, |core, p| {
+                    publish_bytes(core, bytes, time, p)
+                })?;
+                // Full: wait for room without the GIL, with a copy of the message.
+                Ok(match sent {
+                    Attempt::Sent(_) => None,
+                    Attempt::Full => Some(bytes.to_vec()),
+                })
+            })?
         };
-        with_message(msg, records.as_mut(), |bytes| {
-            match send(core, bytes, Patience::Never) {
-                Ok(_) => Ok(()),
-                Err(Error::RingFull { .. }) if until.is_some() => {
-                    waiting(py, core, until.flatten(), |core, p| send(core, bytes, p)).map(|_| ())
-                }
-                Err(e) => Err(py_err(py)(e)),
-            }
-        })
+        match full {
+            None => Ok(()),
+            Some(bytes) => waiting(slf, until.flatten(), move |core, p| {
+                publish_bytes(core, &bytes, time, p)
+            })
+            .map(|_| ()),
+        }
+    }
+}
+
+/// Publishes one message's bytes, carrying `time` as its publish time if given.
+fn publish_bytes(
+    core: &mut CorePublisher,
+    bytes: &[u8],
+    time: Option<u64>,
+    patience: Patience<'_>,
+) -> ringcast_core::Result<u64> {
+    match time {
+        None => core.publish_with(bytes, patience),
+        Some(t) => core.publish_at(bytes, t, patience),
     }
 }
 
@@ -138,18 +188,88 @@ pub fn with_message<R>(
     f(view.bytes())
 }
 
-/// Runs a publish that may wait for room in a bounded ring: GIL released,
-/// Python signal handlers run every [`SIGNAL_CHECK_INTERVAL`] (a pending
-/// exception, e.g. KeyboardInterrupt, ends the wait and is raised).
-fn waiting<R: Send>(
+/// What a publish attempt made with the GIL held came to.
+enum Attempt<R> {
+    /// Published.
+    Sent(R),
+    /// A bounded ring is full: wait for room with the GIL released.
+    Full,
+}
+
+/// A publish attempt with the GIL held: it does not wait for room in a
+/// bounded ring (`Attempt::Full` when it would have to and `until` allows
+/// waiting), and runs Python's signal handlers while it waits for another
+/// producer to finish a slot's previous lap on a multi-producer ring (rare:
+/// that producer is descheduled or stopped). `until`: `None` for the try_
+/// calls, whose wait for a slot is bounded by the ring's claim timeout;
+/// `Some(deadline)` otherwise.
+fn holding_gil<R>(
     py: Python<'_>,
     core: &mut CorePublisher,
+    until: Option<Option<Instant>>,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R>,
+) -> PyResult<Attempt<R>> {
+    let claim_timeout = Duration::from_nanos(core.layout().claim_timeout_ns);
+    let stall_limit = until.is_none().then_some(claim_timeout);
+    let slice = stall_limit.map_or(SIGNAL_CHECK_INTERVAL, |l| l.min(SIGNAL_CHECK_INTERVAL));
+    let mut interrupt: Option<PyErr> = None;
+    let mut started: Option<Instant> = None;
+    let mut between = || {
+        let since = *started.get_or_insert_with(Instant::now);
+        if stall_limit.is_some_and(|limit| since.elapsed() >= limit) {
+            return false;
+        }
+        match py.check_signals() {
+            Ok(()) => true,
+            Err(e) => {
+                interrupt = Some(e);
+                false
+            }
+        }
+    };
+    let res = f(
+        core,
+        Patience {
+            wait_for_room: false,
+            deadline: until.flatten(),
+            slice: Some(slice),
+            between: Some(&mut between),
+        },
+    );
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    match res {
+        Ok(r) => Ok(Attempt::Sent(r)),
+        Err(Error::RingFull { .. }) if until.is_some() => Ok(Attempt::Full),
+        Err(e) => Err(py_err(py)(e)),
+    }
+}
+
+/// Runs a publish that waits for room in a bounded ring: the core publisher
+/// taken out of `slf` (so other threads may use `slf`: `close()` ends the
+/// wait, which then raises `RingClosed`), the GIL released, Python signal
+/// handlers run every [`SIGNAL_CHECK_INTERVAL`] (a pending exception, e.g.
+/// KeyboardInterrupt, ends the wait and is raised).
+fn waiting<R: Send>(
+    slf: &Bound<'_, PyPublisher>,
     deadline: Option<Instant>,
     f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R> + Send,
 ) -> PyResult<R> {
+    let py = slf.py();
+    let (mut core, closing) = {
+        let mut this = slf.try_borrow_mut()?;
+        this.core(py)?; // closed, or busy in another thread
+        let closing = Arc::new(AtomicBool::new(false));
+        this.waiting = Some(closing.clone());
+        (this.inner.take().expect("checked above"), closing)
+    };
     let mut interrupt: Option<PyErr> = None;
     let res = py.allow_threads(|| {
         let mut between = || {
+            if closing.load(Ordering::Acquire) {
+                return false;
+            }
             Python::with_gil(|py| match py.check_signals() {
                 Ok(()) => true,
                 Err(e) => {
@@ -159,14 +279,31 @@ fn waiting<R: Send>(
             })
         };
         f(
-            core,
-            Patience::Until {
+            &mut core,
+            Patience {
+                wait_for_room: true,
                 deadline,
                 slice: Some(SIGNAL_CHECK_INTERVAL),
                 between: Some(&mut between),
             },
         )
     });
+    // Nobody else borrows `slf` across a GIL release, and we hold the GIL.
+    let mut this = slf.borrow_mut();
+    this.waiting = None;
+    if closing.load(Ordering::Acquire) {
+        drop(core); // closed meanwhile: close it now
+        return Err(raise(
+            py,
+            "RingClosed",
+            format!(
+                "publisher of ring {:?} was closed while this publish waited for room (the \
+                 message was not published)",
+                this.name
+            ),
+        ));
+    }
+    this.inner = Some(core);
     if let Some(e) = interrupt {
         return Err(e);
     }
@@ -194,17 +331,22 @@ fn positive_seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration>
 }
 
 /// Sends a batch: on a bounded ring through [`waiting`] (the GIL released
-/// while it waits for room), on a lossy ring directly (it never waits).
+/// while it waits for room), on a lossy ring at once (it never waits for
+/// room; see [`holding_gil`] for multi-producer slots).
 fn send_batch(
-    py: Python<'_>,
-    core: &mut CorePublisher,
+    slf: &Bound<'_, PyPublisher>,
     until: Option<Instant>,
     f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<u64> + Send,
 ) -> PyResult<u64> {
-    if core.layout().bounded() {
-        waiting(py, core, until, f)
-    } else {
-        f(core, Patience::Never).map_err(py_err(py))
+    let py = slf.py();
+    let bounded = slf.try_borrow()?.core_ref(py)?.layout().bounded();
+    if bounded {
+        return waiting(slf, until, f);
+    }
+    let mut this = slf.try_borrow_mut()?;
+    match holding_gil(py, this.core(py)?, Some(until), f)? {
+        Attempt::Sent(first) => Ok(first),
+        Attempt::Full => unreachable!("lossy rings are never full"),
     }
 }
 
@@ -318,6 +460,7 @@ impl PyPublisher {
         Ok(Self {
             identity: inner.identity().clone(),
             inner: Some(inner),
+            waiting: None,
             records: None,
             name,
         })
@@ -337,12 +480,11 @@ impl PyPublisher {
     /// (None: forever) and then raises `Timeout`.
     #[pyo3(signature = (msg, timeout=None))]
     fn publish(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         msg: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        self.publish_one(py, msg, Some(timeout), None)
+        Self::publish_one(slf, msg, Some(timeout), None)
     }
 
     /// Publishes one message carrying `time` (ns, on the clock of
@@ -352,19 +494,18 @@ impl PyPublisher {
     /// created with `timestamps=True`; otherwise as `publish`.
     #[pyo3(signature = (msg, time, timeout=None))]
     fn publish_at(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         msg: &Bound<'_, PyAny>,
         time: u64,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        self.publish_one(py, msg, Some(timeout), Some(time))
+        Self::publish_one(slf, msg, Some(timeout), Some(time))
     }
 
     /// Publishes one message if the ring has room for it now; raises
     /// `RingFull` (nothing published) when a bounded ring is full.
-    fn try_publish(&mut self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.publish_one(py, msg, None, None)
+    fn try_publish(slf: &Bound<'_, Self>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::publish_one(slf, msg, None, None)
     }
 
     /// Publishes many messages at once; returns how many were published.
@@ -376,35 +517,37 @@ impl PyPublisher {
     /// `Timeout` says how many of the messages went out.
     #[pyo3(signature = (batch, timeout=None))]
     fn publish_batch(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         batch: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<usize> {
+        let py = slf.py();
         let until = deadline(py, timeout)?;
-        let Self {
-            inner,
-            records,
-            name,
-            ..
-        } = self;
-        if let Some(rt) = records {
+        let (typed, slot_size) = {
+            let this = slf.try_borrow()?;
+            let slot_size = this.core_ref(py)?.layout().slot_size as usize;
+            (
+                this.records.as_ref().map(|r| r.dtype(py).clone()),
+                slot_size,
+            )
+        };
+        if let Some(dtype) = typed {
             let arr = match batch.downcast::<PyUntypedArray>() {
                 Ok(a) => a.clone(),
                 Err(_) => asarray(py)?
-                    .call((batch, rt.dtype(py)), None)?
+                    .call((batch, dtype), None)?
                     .downcast_into::<PyUntypedArray>()?,
             };
             let d = arr.dtype();
             if !is_plain_bytes(&d) {
+                let mut this = slf.try_borrow_mut()?;
+                let rt = this.records.as_mut().expect("typed ring");
                 rt.check(&d, "the array", CONVERT_HINT)?;
             }
             let bytes = array_bytes(&arr)?;
-            let core = inner.as_mut().ok_or_else(|| closed(py, name))?;
-            send_batch(py, core, until, |core, p| core.publish_records(bytes, p))?;
-            return Ok(bytes.len() / core.layout().slot_size as usize);
+            send_batch(slf, until, |core, p| core.publish_records(bytes, p))?;
+            return Ok(bytes.len() / slot_size);
         }
-        let slot_size = self.core_ref(py)?.layout().slot_size as usize;
         if let Ok(arr) = batch.downcast::<PyUntypedArray>() {
             // Rows (the first axis) are messages; a 0-d array is one message.
             let rows = arr.shape().first().copied().unwrap_or(1);
@@ -417,9 +560,7 @@ impl PyPublisher {
                 }));
             }
             let msgs = (0..rows).map(|i| &bytes[i * row..(i + 1) * row]);
-            send_batch(py, self.core(py)?, until, |core, p| {
-                core.publish_all(msgs, p)
-            })?;
+            send_batch(slf, until, |core, p| core.publish_all(msgs, p))?;
             return Ok(rows);
         }
         let views = batch
@@ -442,7 +583,7 @@ impl PyPublisher {
             ));
         }
         let msgs: Vec<&[u8]> = views.iter().map(|v| v.bytes()).collect();
-        send_batch(py, self.core(py)?, until, |core, p| {
+        send_batch(slf, until, |core, p| {
             core.publish_all(msgs.iter().copied(), p)
         })?;
         Ok(views.len())
@@ -567,11 +708,20 @@ impl PyPublisher {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.is_none()
+            && self
+                .waiting
+                .as_ref()
+                .is_none_or(|closing| closing.load(Ordering::Acquire))
     }
 
     /// Closes the ring: subscribers that have read everything see the end of
-    /// the stream. The ring file stays until `unlink()`. Idempotent.
+    /// the stream. The ring file stays until `unlink()`. Idempotent. A
+    /// publish waiting for room in another thread ends and raises
+    /// `RingClosed` (the ring is closed as it returns).
     fn close(&mut self) {
+        if let Some(closing) = &self.waiting {
+            closing.store(true, Ordering::Release);
+        }
         self.inner = None;
     }
 

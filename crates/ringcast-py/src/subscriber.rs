@@ -153,11 +153,12 @@ fn receive<T>(
     patience: Patience,
     mut attempt: impl FnMut(&mut PySubscriber) -> PyResult<Option<T>>,
 ) -> PyResult<Option<T>> {
+    let mut raced = 0;
     loop {
         if let Some(got) = attempt(&mut *slf.try_borrow_mut()?)? {
             return Ok(Some(got));
         }
-        if !wait(slf, patience)? {
+        if !wait(slf, patience, &mut raced)? {
             return Ok(None);
         }
     }
@@ -167,7 +168,7 @@ fn receive<T>(
 /// borrowed, Python signal handlers run every [`SIGNAL_CHECK_INTERVAL`].
 /// `Ok(false)` at the deadline; `RingClosed` when the stream ended or the
 /// subscriber was closed meanwhile.
-fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience) -> PyResult<bool> {
+fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience, raced: &mut u32) -> PyResult<bool> {
     let Patience::Until(until) = patience else {
         return Ok(false);
     };
@@ -176,7 +177,16 @@ fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience) -> PyResult<bool> {
         let this = slf.try_borrow()?;
         let sub = this.core_ref(py)?;
         if sub.available() {
-            return Ok(true); // raced with the publisher: no need to release the GIL
+            // Raced with the publisher: no need to release the GIL. A slot
+            // that looks readable but gives nothing (damage can do that)
+            // would loop here: the deadline and the signal check end it,
+            // after one more attempt.
+            *raced += 1;
+            if *raced > 1 && until.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+            return Ok(true);
         }
         (sub.wait_handle(), this.waiter.clone(), this.name.clone())
     };
