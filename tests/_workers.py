@@ -347,6 +347,20 @@ def produce_then_stop(ring_dir, name, before, ready):
     os._exit(3)
 
 
+def produce_batch_then_stop(ring_dir, name, before, batch, stop_at, ready):
+    """Joins a multi-producer ring, publishes `before` records, then claims a
+    batch of `batch` records in one claim and stops itself (SIGSTOP) while
+    writing its record `stop_at`: the rest of the claim is never written."""
+    pub = ringcast.Publisher.attach(name, dir=ring_dir, dtype=REC)
+    recs = make_records(0, before + batch)
+    for rec in recs[:before]:
+        pub.publish(rec)
+    pub._stop_after_claim(pub.sequence + stop_at)
+    ready.set()
+    pub.publish_batch(recs[before:])  # never returns: the test kills us meanwhile
+    os._exit(3)
+
+
 def read_then_stall(ring_dir, name, attached, first, conn):
     """A bounded-ring subscriber that reads `first` records, reports, then
     stops reading (alive) until the test says go on (or kills it); then it

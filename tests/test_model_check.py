@@ -40,6 +40,8 @@ def test_every_model_passes_and_every_mutant_is_rejected():
     for module in ("SpmcRing", "MpmcRing", "BoundedRing"):
         assert any(row.startswith(f"{module} (model)") for row in rows), module
         assert any(row.startswith(f"{module}/") and "(mutant)" in row for row in rows), module
+    # Multi-sequence claims (a producer dying inside a batch) have teeth too.
+    assert any(row.startswith("MpmcRing/claim_first_only (mutant)") for row in rows)
     # Each model explored a real state space, not a handful of states.
     for row in rows:
         if "(model)" in row:

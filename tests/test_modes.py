@@ -20,6 +20,7 @@ from _workers import (
     kill,
     make_records,
     produce,
+    produce_batch_then_stop,
     produce_then_stop,
     publish_bounded,
     read_all,
@@ -214,6 +215,47 @@ def test_producer_killed_between_claim_and_commit_costs_exactly_one_message(ring
             check.add(sub.recv_batch(1000, timeout=5))
         assert check.received == before + 2100 and check.gaps == 0
         assert sub.lost == 1
+        sub.close()
+        survivor.unlink()
+
+
+@pytest.mark.parametrize("bounded", [False, True])
+def test_producer_killed_inside_a_batch_costs_one_claim_timeout(ring_dir, bounded):
+    """A producer dies with most of a 512-message claim unwritten: readers
+    skip the whole claimed range in about one claim_timeout (not one per
+    message), and count exactly the unwritten messages lost."""
+    claim_timeout, batch, stop_at, before = 0.2, 512, 100, 20
+    name = "batchkill"
+    with ringcast.Publisher.create(
+        name,
+        dtype=REC,
+        capacity=1024,
+        dir=ring_dir,
+        producers="many",
+        claim_timeout=claim_timeout,
+        bounded=bounded,
+    ) as survivor:
+        sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
+        ready = ctx.Event()
+        victim = start(produce_batch_then_stop, ring_dir, name, before, batch, stop_at, ready)
+        assert ready.wait(30)
+        _, status = os.waitpid(victim.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), "the producer should have stopped itself mid-batch"
+        survivor.publish_batch(make_records(0, 100))  # claimed after the batch
+        check = ProducerCheck()
+        out = np.empty(2048, dtype=REC)
+        while check.received < before + stop_at:
+            check.add(out[: sub.recv_batch_into(out, timeout=5)])
+        assert check.received == before + stop_at and sub.lost == 0
+        kill(victim)
+        t0 = time.monotonic()
+        while check.received < before + stop_at + 100:
+            check.add(out[: sub.recv_batch_into(out, timeout=5)])
+        recovered = time.monotonic() - t0
+        assert sub.lost == batch - stop_at, "exactly the unwritten rest of the claim is lost"
+        assert check.bad_checksums == 0 and check.out_of_order == 0 and check.gaps == 0
+        assert sub.received + sub.lost == sub.position - sub.start_sequence
+        assert recovered < 2 * claim_timeout + 0.8, recovered
         sub.close()
         survivor.unlink()
 

@@ -307,6 +307,7 @@ FairSpec == Spec /\ Fairness
 NoTornAccept == R!NoTornAccept
 InOrder == R!InOrder
 Accounted == R!Accounted
+StampsCovered == R!StampsCovered
 
 (* The publisher never overwrites (or starts overwriting) a message that  *)
 (* a live registered subscriber has not read: every stamp is of a message *)

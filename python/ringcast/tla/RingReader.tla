@@ -133,6 +133,16 @@ InOrder ==
                start[r] <= got[r][i].seq /\ got[r][i].seq < pos[r]
         /\ \A i \in 1 .. Len(got[r]) - 1 : got[r][i].seq < got[r][i + 1].seq
 
+(* Every stamp claims a message already under the cursor (a lap is       *)
+(* claimed, or the cursor reached it, before its stamp is stored), and a   *)
+(* message declared lost is below it: the premise of the reader's damage   *)
+(* checks (protocol::try_read_below reports a stamp beyond the cursor, and *)
+(* a lost message at or past it, as RingCorrupt).                          *)
+StampsCovered ==
+    \A i \in Slots : stamp[i] # Empty =>
+        /\ SeqOf(stamp[i]) <= cursor
+        /\ (IsLost(stamp[i]) => SeqOf(stamp[i]) < cursor)
+
 (* received + lost = position - start: every sequence the reader passed    *)
 (* was delivered (in order, by InOrder) or counted lost; none vanish.     *)
 Accounted ==

@@ -65,4 +65,13 @@ BlockingLap(st, e) ==
       [] ~IsWriting(st) /\ SeqOf(st) < e /\ SameSlot(SeqOf(st), e)
                                                             -> SeqOf(st) + Capacity
       [] OTHER                                              -> NoLap
+
+(* stamp::first_owned_lap: the first lap of the slot of stuck, from stuck  *)
+(* to last, inside the claim f .. e - 1; NoLap if none.                     *)
+FirstOwnedLap(stuck, last, f, e) ==
+    LET laps == {l \in stuck .. last : (l - stuck) % Capacity = 0 /\ f <= l /\ l < e}
+    IN IF laps = {} THEN NoLap ELSE CHOOSE l \in laps : \A m \in laps : l <= m
+
+(* The laps of one slot from stuck to last. *)
+LapsFrom(stuck, last) == {l \in stuck .. last : (l - stuck) % Capacity = 0}
 =============================================================================

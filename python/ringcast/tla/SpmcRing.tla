@@ -108,6 +108,7 @@ Spec == Init /\ [][Next]_vars
 NoTornAccept == R!NoTornAccept
 InOrder == R!InOrder
 Accounted == R!Accounted
+StampsCovered == R!StampsCovered
 
 (* Stamps hold exactly what the protocol says: every slot the complete     *)
 (* stamp of the last message published into it (or empty), except the      *)

@@ -170,6 +170,7 @@ Spec == Init /\ [][Next]_vars
 NoTornAccept == R!NoTornAccept
 InOrder == R!InOrder
 Accounted == R!Accounted
+StampsCovered == R!StampsCovered
 
 (* The gate: every message the gated reader accepted had been passed by   *)
 (* every stage (handled, or counted lost when the stage was lapped: the    *)
