@@ -136,6 +136,13 @@ class _RingEnd:
 
     __slots__ = ()
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a ringcast.{type(self).__name__} cannot be pickled or sent to another process "
+            "(it is this process's end of the ring): pass the ring's name and open it there "
+            "by name (Subscriber.attach(name), Publisher.attach(name))"
+        )
+
     @property
     def memory(self) -> MemoryReport:
         """Where the ring's memory is (page size, huge pages, NUMA node of its

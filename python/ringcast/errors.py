@@ -35,6 +35,7 @@ __all__ = [
     "SubscriberTableFull",
     "Timeout",
     "UnknownConsumer",
+    "UsedAfterFork",
 ]
 
 
@@ -107,6 +108,12 @@ class Evicted(RingError):
 class RingClosed(RingError):
     """The publisher closed the ring and every message has been read, or the
     object itself was closed."""
+
+
+class UsedAfterFork(RingError):
+    """A publisher or subscriber was used in a ``fork()`` child of the process
+    that opened it (as multiprocessing's "fork" start method hands them
+    over): the child has no part in the ring. Open a new one in the child."""
 
 
 class Timeout(RingError, TimeoutError):

@@ -93,6 +93,9 @@ pub enum Error {
     WrongMode { name: String, detail: String },
     /// The publisher closed the ring and every message has been read.
     Closed { name: String },
+    /// A publisher or subscriber was used in a fork() child of the process
+    /// that opened it: the child has no part in the ring.
+    UsedAfterFork { name: String, mapped_by: u32 },
     /// A blocking receive reached its deadline.
     Timeout,
     /// The ring cannot get the huge pages it requires; `detail` says what is
@@ -316,6 +319,14 @@ impl fmt::Display for Error {
             Error::Closed { name } => write!(
                 f,
                 "the publisher of ring {name:?} closed it and every message has been read"
+            ),
+            Error::UsedAfterFork { name, mapped_by } => write!(
+                f,
+                "this end of ring {name:?} was opened by process {mapped_by} and inherited by \
+                 this process ({}) through fork(); it cannot be used here (the parent's \
+                 records stay the parent's): attach or create a new one in this process, or \
+                 start children with the \"spawn\" or \"forkserver\" method",
+                std::process::id()
             ),
             Error::Timeout => f.write_str("no message arrived before the timeout"),
             Error::HugePagesUnavailable { name, detail } => write!(

@@ -15,6 +15,8 @@
 //! - [`hugepages`], [`memory`], [`placement`]: huge pages, locking,
 //!   prefaulting, NUMA nodes and CPU pinning;
 //! - [`info`]: what `ringcast info` reports about a ring;
+//! - [`guard`]: ring mappings revoked (not crashed) when their file shrinks
+//!   or the process forks;
 //! - [`clock`], [`latency`], [`interval_log`]: publish timestamps,
 //!   HdrHistogram latency recording and interval logs; [`loadgen`]: the
 //!   paced publisher and recording reader behind `ringcast bench`;
@@ -42,6 +44,8 @@ mod error;
 mod futex;
 #[cfg(not(loom))]
 pub mod gate;
+#[cfg(not(loom))]
+pub mod guard;
 #[cfg(not(loom))]
 pub mod hugepages;
 #[cfg(not(loom))]

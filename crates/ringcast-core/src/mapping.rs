@@ -1,5 +1,7 @@
-//! A shared, read-write memory mapping of a ring file.
+//! A shared, read-write memory mapping of a ring file, registered with
+//! [`crate::guard`] for as long as it exists.
 
+use crate::guard::{Guard, Revoked};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -9,6 +11,7 @@ use std::ptr::NonNull;
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    guard: Guard,
 }
 
 // SAFETY: the mapping is plain shared memory; every access the crate makes to
@@ -40,7 +43,22 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr.cast::<u8>()).expect("mmap returned null");
-        Ok(Self { ptr, len })
+        let guard = match Guard::register(ptr.as_ptr(), len) {
+            Ok(guard) => guard,
+            Err(e) => {
+                // SAFETY: the mapping just made, referenced by nobody.
+                unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+                return Err(e);
+            }
+        };
+        Ok(Self { ptr, len, guard })
+    }
+
+    /// Whether (and why) the mapping was revoked: its file shrank under it,
+    /// or this process is a fork() child of the one that mapped it.
+    #[inline]
+    pub(crate) fn revoked(&self) -> Option<Revoked> {
+        self.guard.revoked()
     }
 
     /// Start of the mapping (page aligned).
@@ -56,6 +74,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        self.guard.release();
         // SAFETY: `ptr`/`len` are exactly what mmap returned; references into
         // the mapping never outlive `self` (they borrow from it).
         unsafe {

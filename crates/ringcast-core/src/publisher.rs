@@ -196,12 +196,14 @@ pub struct Publisher {
 }
 
 /// Why a producer could not enter the slot of a message it claimed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Blocked {
     /// The patience ran out while a live producer held the previous lap.
     Stalled,
     /// The slot holds a stamp no protocol step leaves there.
     Damaged { observed: u64 },
+    /// The ring's mapping was revoked (see [`crate::guard`]).
+    Revoked(Error),
 }
 
 /// How often a producer stuck entering a slot looks again for dead
@@ -632,8 +634,7 @@ impl Publisher {
             let seq = self.next;
             protocol::publish(&self.ring, seq, msg, time);
             self.next = seq + 1;
-            self.wake_parked();
-            return Ok(seq);
+            return self.wake_parked().map(|()| seq);
         }
         self.send(1, |_| msg, time, patience)
     }
@@ -704,7 +705,7 @@ impl Publisher {
                 Some(got) => got,
                 None => {
                     if done > 0 {
-                        self.wake_parked();
+                        self.wake_parked()?;
                     }
                     self.wait_for_room(&mut patience, done, count)?;
                     continue;
@@ -744,7 +745,7 @@ impl Publisher {
             }
             done += n as usize;
         }
-        self.wake_parked();
+        self.wake_parked()?;
         Ok(first_seq.unwrap_or(self.sequence()))
     }
 
@@ -836,6 +837,9 @@ impl Publisher {
                 std::thread::sleep(Duration::from_micros(50));
             }
             let now = Instant::now();
+            if let Err(e) = self.ring.usable() {
+                return Err(Blocked::Revoked(e));
+            }
             if now >= recover_at {
                 // Never our own `seq`: only earlier laps of the slot.
                 if let Recovery::Damaged { observed } = self.ring.recover_abandoned(seq, false) {
@@ -888,7 +892,12 @@ impl Publisher {
         let count = rec.published.load(Ordering::Relaxed);
         rec.published.store(count + written, Ordering::Relaxed);
         rec.claim.store(CLAIM_IDLE, Ordering::Release);
-        self.wake_parked();
+        if let Err(e) = self.wake_parked() {
+            return e;
+        }
+        if let Blocked::Revoked(e) = blocked {
+            return e;
+        }
         if let Blocked::Damaged { observed } = blocked {
             return Error::corrupt(
                 self.ring.path(),
@@ -970,10 +979,11 @@ impl Publisher {
                 return if free > 0 { Ok(()) } else { Err(timeout()) };
             }
             let step = waiter.next_step();
-            if (step != Step::Spin || polls % 64 == 0)
-                && patience.gives_up(Instant::now(), &mut slice_end)
-            {
-                return Err(timeout());
+            if step != Step::Spin || polls % 64 == 0 {
+                ring.usable()?;
+                if patience.gives_up(Instant::now(), &mut slice_end) {
+                    return Err(timeout());
+                }
             }
             polls = polls.wrapping_add(1);
             match step {
@@ -1008,17 +1018,40 @@ impl Publisher {
         }
     }
 
-    /// Wakes parked subscribers. A waiter count with nobody asleep behind it
-    /// over many publishes means a subscriber died parked: its record is
-    /// released (rarely: the sweep costs a syscall per record).
+    /// Wakes parked subscribers: after every publish, one load of the
+    /// waiter count while nobody is parked. A revoked mapping (see
+    /// [`crate::guard`]) reads a non-zero count, so this is also where a
+    /// publish finds out that its ring's memory is gone.
     #[inline]
-    fn wake_parked(&mut self) {
-        if !self.ring.wake_parked(self.barrier_registered) {
+    fn wake_parked(&mut self) -> Result<()> {
+        if self.ring.nobody_parked(self.barrier_registered) {
+            return Ok(());
+        }
+        self.wake_parked_slow()
+    }
+
+    /// [`Publisher::wake_parked`] when someone may be parked. A waiter count
+    /// with nobody asleep behind it over many publishes means a subscriber
+    /// died parked: its record is released (rarely: the sweep costs a
+    /// syscall per record).
+    #[cold]
+    fn wake_parked_slow(&mut self) -> Result<()> {
+        self.ring.usable()?;
+        if self.ring.wake_all_parked() == 0 {
             self.fruitless_wakes += 1;
             if self.fruitless_wakes % FRUITLESS_WAKES_BEFORE_SWEEP == 0 {
                 self.ring.release_dead_records(None);
             }
         }
+        Ok(())
+    }
+
+    /// Fails if this publisher can no longer be used: its ring file shrank
+    /// under it ([`Error::Corrupt`]), or this process is a fork() child of
+    /// the one that opened it ([`Error::UsedAfterFork`]). Publishing finds
+    /// this out by itself; this is for everything else.
+    pub fn check_usable(&self) -> Result<()> {
+        self.ring.usable()
     }
 
     #[inline]

@@ -128,8 +128,13 @@ fn run(s: &Shared) {
             continue;
         }
         let position = s.position.load(Ordering::Relaxed);
-        let done =
-            || stage::readable(&s.ring, s.gate.as_ref(), position) || s.ring.ended_at(position);
+        // A revoked mapping (see `crate::guard`) signals at once: the
+        // caller's next read reports why.
+        let done = || {
+            stage::readable(&s.ring, s.gate.as_ref(), position)
+                || s.ring.ended_at(position)
+                || s.ring.usable().is_err()
+        };
         if !done() {
             let parked = s.ring.register_parked(s.record);
             let multi = s.ring.layout().multi_producer();

@@ -3,6 +3,7 @@
 
 use crate::backing::RingFile;
 use crate::error::{Error, Result};
+use crate::guard::Revoked;
 use crate::hugepages::{self, Backing};
 use crate::layout::{
     self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, CLAIM_PENDING,
@@ -43,6 +44,8 @@ pub(crate) struct RingMap {
     /// abandoned messages lately, so its readers recover the next stuck
     /// slots at once (see [`StuckWatch`]). Process-local.
     pub(crate) recovering: AtomicBool,
+    /// The process that mapped the ring.
+    mapped_by: u32,
 }
 
 impl RingMap {
@@ -107,6 +110,7 @@ impl RingMap {
             layout,
             name: name.to_owned(),
             recovering: AtomicBool::new(false),
+            mapped_by: std::process::id(),
         }
     }
 
@@ -225,6 +229,41 @@ impl RingMap {
             ring: self,
             record,
             fenced,
+        }
+    }
+
+    /// Publisher side of [`Parked`], first half: after a publish, whether
+    /// nobody is parked (the common case: one load). `registered`: this
+    /// process takes part in the asymmetric barrier.
+    #[inline]
+    pub(crate) fn nobody_parked(&self, registered: bool) -> bool {
+        barrier::publisher_side(registered);
+        self.header().notify.0.waiters.load(Ordering::Relaxed) == 0
+    }
+
+    /// Fails if this mapping was revoked (see [`crate::guard`]): its file
+    /// shrank under it, or this process is a fork() child of the one that
+    /// mapped it. One load of the mapping's guard entry.
+    #[inline]
+    pub(crate) fn usable(&self) -> Result<()> {
+        match self.map.revoked() {
+            None => Ok(()),
+            Some(why) => Err(self.revoked_error(why)),
+        }
+    }
+
+    #[cold]
+    fn revoked_error(&self, why: Revoked) -> Error {
+        match why {
+            Revoked::Truncated => Error::corrupt(
+                &self.path,
+                "its file shrank (was it truncated?) while this process had it mapped, so \
+                 its memory is gone here",
+            ),
+            Revoked::Forked => Error::UsedAfterFork {
+                name: self.name.clone(),
+                mapped_by: self.mapped_by,
+            },
         }
     }
 

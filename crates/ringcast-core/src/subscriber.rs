@@ -147,6 +147,7 @@ impl WaitHandle {
                 if deadline.is_some_and(|d| now >= d) {
                     return Ok(WaitEnd::Deadline);
                 }
+                ring.usable()?;
                 evicted(ring, self.record, self.position)?;
                 if stuck.nothing_at(ring, self.position, Some(now)) {
                     continue;
@@ -496,6 +497,8 @@ impl Subscriber {
                         recoveries += 1;
                         continue;
                     }
+                    // A revoked mapping reads as an empty ring: say why.
+                    self.ring.usable()?;
                     return Ok(None);
                 }
                 Err(ReadFault::TooSmall(needed)) => {
@@ -703,6 +706,14 @@ impl Subscriber {
         if let Some(r) = &self.readiness {
             r.clear();
         }
+    }
+
+    /// Fails if this subscriber can no longer be used: its ring file shrank
+    /// under it ([`Error::Corrupt`]), or this process is a fork() child of
+    /// the one that attached it ([`Error::UsedAfterFork`]). Receiving finds
+    /// this out by itself; this is for everything else.
+    pub fn check_usable(&self) -> Result<()> {
+        self.ring.usable()
     }
 
     /// Sequence of the next message this subscriber will read.

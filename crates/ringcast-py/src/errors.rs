@@ -46,6 +46,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::Evicted { .. } => "Evicted",
         Error::WrongMode { .. } => "InvalidArgument",
         Error::Closed { .. } => "RingClosed",
+        Error::UsedAfterFork { .. } => "UsedAfterFork",
         Error::Timeout => "Timeout",
         Error::HugePagesUnavailable { .. } => "HugePagesUnavailable",
         Error::MemoryLockFailed { .. } => "MemoryLockFailed",

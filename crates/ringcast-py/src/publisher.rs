@@ -68,10 +68,16 @@ impl PyPublisher {
             .ok_or_else(|| unusable(py, name, waiting.as_ref()))
     }
 
+    /// The core publisher for everything but publishing (which finds out by
+    /// itself): refused once closed, busy, or revoked (its ring file shrank,
+    /// or this is a fork() child of the process that created it).
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
-        self.inner
+        let core = self
+            .inner
             .as_ref()
-            .ok_or_else(|| unusable(py, &self.name, self.waiting.as_ref()))
+            .ok_or_else(|| unusable(py, &self.name, self.waiting.as_ref()))?;
+        core.check_usable().map_err(py_err(py))?;
+        Ok(core)
     }
 
     /// Publishes `msg`: at once when there is room; when a bounded ring is

@@ -115,10 +115,16 @@ impl PySubscriber {
         Ok((sub, waiter, scratch))
     }
 
+    /// The core subscriber for everything but receiving (which finds out by
+    /// itself): refused once closed or revoked (its ring file shrank, or
+    /// this is a fork() child of the process that attached it).
     fn core_ref(&self, py: Python<'_>) -> PyResult<&CoreSubscriber> {
-        self.inner
+        let core = self
+            .inner
             .as_ref()
-            .ok_or_else(|| closed_error(py, &self.name))
+            .ok_or_else(|| closed_error(py, &self.name))?;
+        core.check_usable().map_err(py_err(py))?;
+        Ok(core)
     }
 
     /// Reads the next message into the scratch buffer, without waiting.
