@@ -139,6 +139,26 @@ def hold_publisher(ring_dir, name, n, ready, create_opts=None):
         time.sleep(1)
 
 
+def feed_until_killed(ring_dir, name, n, ready, producers="one"):
+    """A feed handler that creates (or takes over, or joins) ring `name`,
+    publishes `n` records continuing the ring's sequence, then hangs until
+    killed."""
+    if producers == "many":
+        try:
+            pub = ringcast.Publisher.attach(name, dir=ring_dir, dtype=REC)
+        except ringcast.RingNotFound:
+            pub = ringcast.Publisher.create(
+                name, dtype=REC, capacity=1024, dir=ring_dir, producers="many"
+            )
+    else:
+        pub = ringcast.Publisher.create(name, dtype=REC, capacity=1024, dir=ring_dir, exist_ok=True)
+    start = pub.sequence
+    pub.publish_batch(make_records(start, n))
+    ready.set()
+    while True:
+        time.sleep(1)
+
+
 def try_create(ring_dir, name, results):
     """Tries to become a second publisher; reports the exception."""
     try:

@@ -155,8 +155,9 @@ def test_other_version_is_incompatible(ring_dir):
     path = ring_file(ring_dir)
     with open(path, "r+b") as f:
         f.seek(8)
-        f.write(struct.pack("<I", 7))
-    with pytest.raises(ringcast.IncompatibleVersion, match=r"version 7.*same ringcast version"):
+        f.write(struct.pack("<I", ringcast.FORMAT_VERSION + 1))
+    newer = ringcast.FORMAT_VERSION + 1
+    with pytest.raises(ringcast.IncompatibleVersion, match=rf"version {newer}.*same ringcast"):
         ringcast.Subscriber.attach("bad", dir=ring_dir)
 
 

@@ -15,7 +15,7 @@ and any number of strategy processes on the same host read it::
 from __future__ import annotations
 
 from . import _native, errors
-from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings
+from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings, trust, trusted
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._group import GroupConsumer, SubscriberGroup
 from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cpus
@@ -53,5 +53,7 @@ __all__ = [
     "pin_thread",
     "ring_info",
     "thread_cpus",
+    "trust",
+    "trusted",
     *errors.__all__,
 ]

@@ -23,7 +23,15 @@ from . import _native, _schema
 from ._memory import MemoryReport
 from .errors import HugePagesWarning, InvalidArgument, RingClosed, Timeout
 
-__all__ = ["Publisher", "Subscriber", "WaitStrategy", "default_dir", "list_rings"]
+__all__ = [
+    "Publisher",
+    "Subscriber",
+    "WaitStrategy",
+    "default_dir",
+    "list_rings",
+    "trust",
+    "trusted",
+]
 
 WaitStrategy = _native.WaitStrategy
 T = TypeVar("T")
@@ -473,6 +481,7 @@ class Subscriber(_native.Subscriber, _RingEnd):
                 raise RingClosed(
                     f"the publisher of ring {self.name!r} closed it and every message has been read"
                 )
+            self._check_publisher()  # PublisherDied, once per publisher
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise Timeout(f"no message on ring {self.name!r} within {timeout}s")
@@ -512,3 +521,25 @@ def default_dir(dir: StrPath | None = None) -> str:
 def list_rings(dir: StrPath | None = None) -> list[str]:
     """Names of the rings in the ring directory, sorted."""
     return _native.list_rings(_dir_arg(dir))
+
+
+def trust(*who: str | int) -> None:
+    """Trust the ring files and ring directories of these users and groups
+    for the rest of this process, beyond its own user and root: user names or
+    uids, ``"@group"`` names or gids (``RINGCAST_TRUST`` says the same,
+    comma-separated). A ring owned by anyone else is refused with
+    :class:`UntrustedRing`: in a shared ring directory any user may create a
+    file under a ring's name."""
+    if not who:
+        raise InvalidArgument('trust() needs at least one user or "@group"')
+    for one in who:
+        if isinstance(one, bool) or not isinstance(one, str | int):
+            raise InvalidArgument(f'trust() takes user names, uids or "@group" names, got {one!r}')
+        _native.trust(str(one))
+
+
+def trusted() -> dict[str, list[int]]:
+    """The uids and gids trusted beyond this process's user and root
+    (``RINGCAST_TRUST`` and :func:`trust`)."""
+    users, groups = _native.trusted()
+    return {"users": list(users), "groups": list(groups)}

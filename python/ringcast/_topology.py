@@ -42,7 +42,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -54,6 +54,7 @@ from ._native import LatencyHistogram
 from .errors import (
     CpuUnavailable,
     InvalidArgument,
+    PublisherDied,
     RingClosed,
     RingError,
     RingExists,
@@ -476,18 +477,9 @@ def _run_stage(plan: _Plan, stage: Stage, conn: multiprocessing.connection.Conne
         _expect(conn, "go")
         for item in fn(*extra):
             _publish(pub, item)
-    elif stage.batch is None:
-        for msg in sub:
-            out = fn(msg, *extra)
-            if pub is not None:
-                _publish(pub, out)
     else:
-        while True:
-            try:
-                batch = sub.recv_batch(stage.batch, timeout=None)
-            except RingClosed:
-                break
-            out = fn(batch, *extra)
+        for msg in _inputs(sub, stage.batch):
+            out = fn(msg, *extra)
             if pub is not None:
                 _publish(pub, out)
     result = None if finish is None else finish(*extra)
@@ -509,6 +501,19 @@ def _run_stage(plan: _Plan, stage: Stage, conn: multiprocessing.connection.Conne
     if sub is not None:
         sub.close()
     conn.send(("done", result, counters, latency))
+
+
+def _inputs(sub: Subscriber, batch: int | None) -> Iterator[Any]:
+    """A stage's input: messages (or batches of up to `batch`) until the
+    stream ends. An upstream stage that dies is the supervisor's business
+    (it stops or restarts it): this stage waits for the restart."""
+    while True:
+        try:
+            yield sub.recv() if batch is None else sub.recv_batch(batch, timeout=None)
+        except PublisherDied:
+            continue
+        except RingClosed:
+            return
 
 
 # The supervisor ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "MessageTooLarge",
     "NumaNodeUnavailable",
     "ProducerTableFull",
+    "PublisherDied",
     "PublisherExists",
     "RingClosed",
     "RingCorrupt",
@@ -35,6 +36,7 @@ __all__ = [
     "SubscriberTableFull",
     "Timeout",
     "UnknownConsumer",
+    "UntrustedRing",
     "UsedAfterFork",
 ]
 
@@ -87,6 +89,14 @@ class RingPermissionError(RingError, PermissionError):
     """The operating system refused access to the ring file or directory."""
 
 
+class UntrustedRing(RingPermissionError):
+    """The ring file (or ring directory) belongs to a user this process does
+    not trust: in a shared ring directory anyone may create a file under any
+    ring name. The message names the owner and how to trust them
+    (``RINGCAST_TRUST``, :func:`ringcast.trust`) or avoid them (a private
+    ring directory)."""
+
+
 class SubscriberTableFull(RingError):
     """Every subscriber record of the ring is held by a live subscriber."""
 
@@ -114,6 +124,16 @@ class UsedAfterFork(RingError):
     """A publisher or subscriber was used in a ``fork()`` child of the process
     that opened it (as multiprocessing's "fork" start method hands them
     over): the child has no part in the ring. Open a new one in the child."""
+
+
+class PublisherDied(RingError):
+    """The ring's publisher (every producer of a ``producers="many"`` ring)
+    died without closing it, and everything it published has been read.
+    Raised once per publisher by blocking receives (``recv``, iteration,
+    ``recv_async``, ``recv_batch`` with a timeout); receiving again waits for
+    a publisher that takes the ring over (``exist_ok=True``), whose messages
+    continue the stream. Not a :class:`RingClosed`: the stream did not end,
+    its source failed."""
 
 
 class Timeout(RingError, TimeoutError):

@@ -19,6 +19,7 @@ use crate::layout::Layout;
 use crate::mapping::Mapping;
 use crate::memory;
 use crate::ring::{pid_alive, unix_now_ns};
+use crate::trust;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -34,72 +35,173 @@ pub(crate) struct RingFile {
     pub bytes_at: PathBuf,
 }
 
-fn open_no_follow(path: &Path) -> io::Result<File> {
+/// Opens `path` itself, without following a final symbolic link and
+/// without opening what it names (`O_PATH`): a FIFO, a device or another
+/// user's file is inspected, never opened for reading or writing.
+fn open_handle(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
 }
 
-/// Opens the ring file at `path` for reading and writing: a regular file, or
-/// a link to a huge-page ring file (see the module comment).
-pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
-    match open_no_follow(path) {
-        Ok(file) => Ok(RingFile {
-            file,
-            path: path.to_owned(),
-            bytes_at: path.to_owned(),
-        }),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => open_huge_link(path),
-        Err(e) => Err(Error::io("open", path, e)),
+/// Opens the regular file `handle` (an `O_PATH` handle of `path`, of
+/// metadata `meta`) for reading and writing: through `/proc/self/fd`, which
+/// reopens that very inode whatever `path` names meanwhile; else (no /proc)
+/// by path, without following links and without blocking, and only if it
+/// is still the same file.
+fn reopen(handle: &File, path: &Path, meta: &std::fs::Metadata) -> Result<File> {
+    let rw = |p: &Path, flags: i32| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(flags | libc::O_CLOEXEC)
+            .open(p)
+    };
+    let file = match rw(
+        Path::new(&format!("/proc/self/fd/{}", handle.as_raw_fd())),
+        0,
+    ) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            rw(path, libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        }
+        other => other,
+    }
+    .map_err(|e| Error::io("open", path, e))?;
+    let now = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if now.dev() != meta.dev() || now.ino() != meta.ino() {
+        return Err(Error::corrupt(
+            path,
+            "it was replaced by another file while being opened; try again",
+        ));
+    }
+    Ok(file)
+}
+
+/// What kind of file `meta` describes, for errors about non-ring files.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
     }
 }
 
-/// Opens the huge-page ring file that the link at `path` names.
-fn open_huge_link(path: &Path) -> Result<RingFile> {
+/// Opens the ring file at `path` for reading and writing: a regular file,
+/// or a link to a huge-page ring file (see the module comment), owned by a
+/// trusted user (see [`crate::trust`]). Nothing else is ever opened: what
+/// the name is, and whose, is looked at first through an `O_PATH` handle.
+pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
+    let handle = open_handle(path).map_err(|e| Error::io("open", path, e))?;
+    let meta = handle
+        .metadata()
+        .map_err(|e| Error::io("inspect", path, e))?;
+    trust::check_file(path, &meta)?;
+    if meta.file_type().is_symlink() {
+        return open_huge_link(path, &handle, &meta);
+    }
+    if !meta.file_type().is_file() {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "it is a {}, not a ring file; remove it (ringcast never opens it)",
+                kind_of(&meta)
+            ),
+        ));
+    }
+    Ok(RingFile {
+        file: reopen(&handle, path, &meta)?,
+        path: path.to_owned(),
+        bytes_at: path.to_owned(),
+    })
+}
+
+/// Opens the huge-page ring file that the link `link` (an `O_PATH` handle of
+/// `path`, owned by a trusted user: `link_meta`) names.
+fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Result<RingFile> {
     let not_ours = |why: String| Error::corrupt(path, format!("it is a symbolic link {why}"));
-    let link = std::fs::symlink_metadata(path).map_err(|e| Error::io("inspect", path, e))?;
-    let target = std::fs::read_link(path).map_err(|e| Error::io("read the link", path, e))?;
+    let target = read_link_at(link).map_err(|e| Error::io("read the link", path, e))?;
     if !target.is_absolute() {
         return Err(not_ours(format!(
             "to {}, not to a huge-page ring file",
             target.display()
         )));
     }
-    let file = match open_no_follow(&target) {
-        Ok(file) => file,
+    let handle = match open_handle(&target) {
+        Ok(handle) => handle,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(not_ours(format!(
                 "to huge-page file {}, which is gone (removed by hand?)",
                 target.display()
             )))
         }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_ours(format!("to {}, another link", target.display())))
+        }
         Err(e) => return Err(Error::io("open", &target, e)),
     };
-    if !hugepages::backing_of(&file).huge {
+    let meta = handle
+        .metadata()
+        .map_err(|e| Error::io("inspect", &target, e))?;
+    if !meta.file_type().is_file() {
+        return Err(not_ours(format!(
+            "to {}, a {}, not a ring file",
+            target.display(),
+            kind_of(&meta)
+        )));
+    }
+    if meta.uid() != link_meta.uid() {
+        return Err(not_ours(format!(
+            "owned by uid {} to {}, owned by uid {}; a ring's link and file have one owner",
+            link_meta.uid(),
+            target.display(),
+            meta.uid()
+        )));
+    }
+    if !hugepages::backing_of(&handle).huge {
         return Err(not_ours(format!(
             "to {}, which is not on a hugetlbfs filesystem; ringcast follows links only to \
              its huge-page ring files",
             target.display()
         )));
     }
-    let owner = file
-        .metadata()
-        .map_err(|e| Error::io("inspect", &target, e))?;
-    if owner.uid() != link.uid() {
-        return Err(not_ours(format!(
-            "owned by uid {} to {}, owned by uid {}; a ring's link and file have one owner",
-            link.uid(),
-            target.display(),
-            owner.uid()
-        )));
-    }
     Ok(RingFile {
-        file,
+        file: reopen(&handle, &target, &meta)?,
         path: path.to_owned(),
         bytes_at: target,
     })
+}
+
+/// The target of the symbolic link `link` (an `O_PATH` handle of it): the
+/// link opened, not whatever its path names by now.
+fn read_link_at(link: &File) -> io::Result<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat on an O_PATH descriptor of a link with an empty
+    // path reads that link; it writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe {
+        libc::readlinkat(
+            link.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 /// Opens ring `name` in `dir` (`None`: the default directory). A missing
@@ -107,6 +209,7 @@ fn open_huge_link(path: &Path) -> Result<RingFile> {
 pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<RingFile> {
     crate::name::validate(name)?;
     let dir = crate::name::resolve_dir(dir);
+    trust::check_dir(&dir)?;
     let path = crate::name::ring_path(&dir, name);
     match open_ring_file(&path) {
         Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {

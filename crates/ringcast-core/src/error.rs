@@ -55,6 +55,13 @@ pub enum Error {
     /// The OS (or an ownership check) refused access to the ring file or
     /// its directory.
     PermissionDenied { path: PathBuf, action: String },
+    /// The ring file or ring directory belongs to a user this process does
+    /// not trust (see [`crate::trust`]).
+    Untrusted {
+        path: PathBuf,
+        what: String,
+        owner: String,
+    },
     /// The ring directory's filesystem cannot hold the ring.
     NoSpace { dir: PathBuf, needed: u64 },
     /// Every subscriber record of the ring is held by a live subscriber.
@@ -93,6 +100,11 @@ pub enum Error {
     WrongMode { name: String, detail: String },
     /// The publisher closed the ring and every message has been read.
     Closed { name: String },
+    /// The ring's publisher (every producer of a multi-producer ring) died
+    /// without closing it, and everything it published has been read.
+    /// Reported once per publisher: a subscriber that goes on waiting gets
+    /// the messages of a publisher that takes the ring over.
+    PublisherDied { name: String, pid: u32 },
     /// A publisher or subscriber was used in a fork() child of the process
     /// that opened it: the child has no part in the ring.
     UsedAfterFork { name: String, mapped_by: u32 },
@@ -238,6 +250,15 @@ impl fmt::Display for Error {
                  group) in a directory you can write",
                 path.display()
             ),
+            Error::Untrusted { path, what, owner } => write!(
+                f,
+                "{} {what}; ringcast uses only ring files and ring directories of users it \
+                 trusts (you, root, and RINGCAST_TRUST), since anyone may create a file under \
+                 a ring's name in a shared directory. Remove it (as its owner or root), use a \
+                 ring directory only you or your group can write (dir= or RINGCAST_DIR), or \
+                 trust its owner: RINGCAST_TRUST={owner} or ringcast.trust(\"{owner}\")",
+                path.display()
+            ),
             Error::NoSpace { dir, needed } => write!(
                 f,
                 "not enough space in {} for a ring of {needed} bytes; free space there \
@@ -319,6 +340,13 @@ impl fmt::Display for Error {
             Error::Closed { name } => write!(
                 f,
                 "the publisher of ring {name:?} closed it and every message has been read"
+            ),
+            Error::PublisherDied { name, pid } => write!(
+                f,
+                "the publisher of ring {name:?} (pid {pid}) died without closing it, and every \
+                 message it published has been read; receive again to wait for a publisher \
+                 that takes the ring over (Publisher.create(..., exist_ok=True) resumes the \
+                 stream), or close this subscriber"
             ),
             Error::UsedAfterFork { name, mapped_by } => write!(
                 f,

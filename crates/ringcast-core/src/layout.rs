@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// First eight bytes of every ring file.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
-/// Format version this build reads and writes.
-pub const VERSION: u32 = 6;
+/// Format version this build reads and writes. 7: a single producer holds
+/// a lock on [`PUBLISHER_LOCK_OFFSET`] (older publishers hold none, and
+/// would look dead to newer subscribers).
+pub const VERSION: u32 = 7;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
 /// Granularity `header_len` is rounded to.
@@ -88,6 +90,11 @@ pub const CLAIM_PENDING: u64 = u64::MAX - 1;
 pub const PUBLISHER_OPEN: u32 = 1;
 /// Publisher state: the last publisher closed the ring cleanly.
 pub const PUBLISHER_CLOSED: u32 = 2;
+
+/// Offset of the byte a single-producer ring's publisher holds an
+/// open-file-description lock on (see [`crate::liveness`]) while it has the
+/// ring open: subscribers test it to tell a dead publisher from a quiet one.
+pub(crate) const PUBLISHER_LOCK_OFFSET: usize = 128;
 
 /// One cache line of its own, so the field does not share a line with others.
 #[repr(C, align(64))]
@@ -242,6 +249,7 @@ const _: () = {
     assert!(offset_of!(Header, layout_checksum) == 48);
     assert!(offset_of!(Header, cursor) == 64);
     assert!(offset_of!(Header, publisher) == 128);
+    assert!(PUBLISHER_LOCK_OFFSET == offset_of!(Header, publisher));
     assert!(offset_of!(Header, notify) == 192);
     assert!(offset_of!(Header, modes) == 256);
     assert!(offset_of!(Header, gates) == 320);

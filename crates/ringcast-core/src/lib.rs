@@ -16,7 +16,7 @@
 //!   prefaulting, NUMA nodes and CPU pinning;
 //! - [`info`]: what `ringcast info` reports about a ring;
 //! - [`guard`]: ring mappings revoked (not crashed) when their file shrinks
-//!   or the process forks;
+//!   or the process forks; [`trust`]: whose ring files this process uses;
 //! - [`clock`], [`latency`], [`interval_log`]: publish timestamps,
 //!   HdrHistogram latency recording and interval logs; [`loadgen`]: the
 //!   paced publisher and recording reader behind `ringcast bench`;
@@ -80,6 +80,8 @@ mod room;
 pub mod stage;
 #[cfg(not(loom))]
 mod subscriber;
+#[cfg(not(loom))]
+pub mod trust;
 #[cfg(not(loom))]
 pub mod wait;
 

@@ -18,8 +18,10 @@ use crate::hugepages::HugePages;
 use crate::layout::{
     self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
     DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
-    FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS, PUBLISHER_CLOSED, PUBLISHER_OPEN, RECORD_ACTIVE,
+    FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS, PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN,
+    RECORD_ACTIVE,
 };
+use crate::liveness;
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::name;
 use crate::placement;
@@ -317,6 +319,7 @@ impl Publisher {
             &dir,
             opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none(),
         )?;
+        crate::trust::check_dir(&dir)?;
         let path = name::ring_path(&dir, name);
         memory::pinned(&opts.memory, || {
             Self::create_at(&dir, &path, name, &wanted, opts)
@@ -482,18 +485,6 @@ impl Publisher {
                 ),
             });
         }
-        // SAFETY: geteuid cannot fail and touches no memory.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
-            // Its owner can still write into it: refuse to publish there.
-            return Err(Error::PermissionDenied {
-                path: path.to_owned(),
-                action: format!(
-                    "publish into a ring owned by uid {} (we are uid {me}):",
-                    meta.uid()
-                ),
-            });
-        }
         if let Some(wanted) = wanted {
             let same = existing.capacity == wanted.capacity
                 && existing.slot_size == wanted.slot_size
@@ -538,6 +529,20 @@ impl Publisher {
     fn claim(ring: RingMap, opts: &CreateOptions) -> Result<Self> {
         let identity = RingIdentity::of(&ring)?;
         let end_memory = memory::settle(&ring, &opts.memory)?;
+        // A single producer holds the publisher lock (subscribers test it to
+        // tell a dead publisher from a quiet one), taken before the state
+        // and generation below are stored (see `RingMap::publisher_death`).
+        // The exclusive flock taken before makes it ours to take.
+        if !ring.layout().multi_producer()
+            && !liveness::try_lock(ring.file(), PUBLISHER_LOCK_OFFSET)
+                .map_err(|e| Error::io("lock", ring.path(), e))?
+        {
+            return Err(Error::PublisherExists {
+                name: ring.name().to_owned(),
+                path: ring.path().to_owned(),
+                pid: ring.header().publisher.0.pid.load(Ordering::Relaxed),
+            });
+        }
         let producer = if ring.layout().multi_producer() {
             let i = ring.claim_producer()?;
             let rec = ring.producer(i);
@@ -1200,8 +1205,11 @@ impl Drop for Publisher {
                 }
             }
         } else {
-            // Release: every publish happens before subscribers see the close.
+            // Release: every publish happens before subscribers see the
+            // close, and the close before the lock goes (see
+            // `RingMap::publisher_death`).
             state.store(PUBLISHER_CLOSED, Ordering::Release);
+            liveness::unlock(self.ring.file(), PUBLISHER_LOCK_OFFSET);
         }
         // Parked subscribers must learn that the stream ended.
         self.ring.wake_parked(self.barrier_registered);

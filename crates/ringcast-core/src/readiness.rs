@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::futex;
 use crate::ring::{RingMap, StuckWatch};
 use crate::stage::{self, Gate};
+use crate::subscriber::DeathWatch;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,8 @@ struct Shared {
     record: usize,
     /// The subscriber's dependency barrier, if it is gated.
     gate: Option<Gate>,
+    /// Which publisher deaths the subscriber reported.
+    death: Arc<DeathWatch>,
     /// Position to wait for, set when arming.
     position: AtomicU64,
     /// 1 while armed; also the futex word the idle thread sleeps on.
@@ -41,7 +44,12 @@ pub(crate) struct ReadinessFd {
 }
 
 impl ReadinessFd {
-    pub(crate) fn new(ring: Arc<RingMap>, record: usize, gate: Option<Gate>) -> Result<Self> {
+    pub(crate) fn new(
+        ring: Arc<RingMap>,
+        record: usize,
+        gate: Option<Gate>,
+        death: Arc<DeathWatch>,
+    ) -> Result<Self> {
         // SAFETY: plain syscall; the result is checked and owned below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -57,6 +65,7 @@ impl ReadinessFd {
             ring,
             record,
             gate,
+            death,
             position: AtomicU64::new(0),
             armed: AtomicU32::new(0),
             stop: AtomicBool::new(false),
@@ -128,18 +137,21 @@ fn run(s: &Shared) {
             continue;
         }
         let position = s.position.load(Ordering::Relaxed);
-        // A revoked mapping (see `crate::guard`) signals at once: the
-        // caller's next read reports why.
+        // A revoked mapping (see `crate::guard`) or a publisher's unreported
+        // death signals too: the caller's next read or check reports it.
         let done = || {
             stage::readable(&s.ring, s.gate.as_ref(), position)
                 || s.ring.ended_at(position)
                 || s.ring.usable().is_err()
         };
-        if !done() {
+        let dead = || s.death.unreported(&s.ring).is_some();
+        if !done() && !dead() {
             let parked = s.ring.register_parked(s.record);
             let multi = s.ring.layout().multi_producer();
             let mut stuck = StuckWatch::new();
-            while !stopped() && !done() {
+            // The publisher's death is looked at after each sleep (parks
+            // end within MAX_PARK), not before every look at the ring.
+            while !stopped() && !done() && !dead() {
                 // Multi-producer: wake up in time to recover a slot whose
                 // producer died (nobody would wake us for it).
                 let recheck = multi.then(|| Instant::now() + s.ring.claim_deadline());

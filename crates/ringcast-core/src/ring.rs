@@ -184,19 +184,46 @@ impl RingMap {
     pub(crate) fn publisher_status(&self) -> PublisherStatus {
         let p = &self.header().publisher.0;
         let pid = p.pid.load(Ordering::Relaxed);
+        let live = self.publishers_live();
         let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
         PublisherStatus {
             pid,
-            alive: !closed
-                && if self.layout.multi_producer() {
-                    self.live_producers(None) > 0
-                } else {
-                    pid_alive(pid)
-                },
+            alive: !closed && live,
             closed,
-            generation: p.generation.load(Ordering::Relaxed),
+            generation: p.generation.load(Ordering::Acquire),
             cursor: self.cursor().load(Ordering::Acquire),
         }
+    }
+
+    /// Whether a publisher process holds the ring: the single producer's
+    /// lock on [`layout::PUBLISHER_LOCK_OFFSET`], or any producer's record
+    /// lock (exact: the kernel drops a lock when its holder dies, whatever
+    /// became of its pid).
+    pub(crate) fn publishers_live(&self) -> bool {
+        if self.layout.multi_producer() {
+            self.live_producers(None) > 0
+        } else {
+            liveness::held_by_other(&self.file, layout::PUBLISHER_LOCK_OFFSET)
+        }
+    }
+
+    /// The publisher side died without closing the ring: the pid and
+    /// generation of the last publisher, if so. The lock is tested before
+    /// the state is loaded: a publisher that closes stores CLOSED before its
+    /// lock goes, and one that takes over takes its lock before it stores
+    /// its generation, so neither is ever taken for dead.
+    pub(crate) fn publisher_death(&self) -> Option<(u32, u64)> {
+        if self.publishers_live() {
+            return None;
+        }
+        let p = &self.header().publisher.0;
+        if p.state.load(Ordering::Acquire) != layout::PUBLISHER_OPEN {
+            return None; // closed cleanly (or never opened)
+        }
+        Some((
+            p.pid.load(Ordering::Relaxed),
+            p.generation.load(Ordering::Acquire),
+        ))
     }
 }
 

@@ -22,7 +22,7 @@ use crate::stage::{self, Gate, StageName};
 use crate::stamp::MAX_SEQ;
 use crate::wait::{Step, Waiter};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,43 @@ pub enum WaitEnd {
     Stopped,
 }
 
+/// What a subscriber has told its user about the death of its publisher:
+/// each publisher's death (a generation of the ring's publisher side) is
+/// reported once, by the first blocking wait that finds it; waits after that
+/// go on waiting, for a publisher that takes the ring over. Shared with
+/// wait handles and the readiness thread.
+#[derive(Debug, Default)]
+pub(crate) struct DeathWatch {
+    /// The generation whose death was reported, plus one; 0: none.
+    reported: AtomicU64,
+}
+
+impl DeathWatch {
+    /// The publisher side of `ring` is dead and that has not been reported
+    /// yet: `(pid, generation)`. Costs a lock test (a syscall per producer
+    /// record on multi-producer rings): call it from slow paths only.
+    pub(crate) fn unreported(&self, ring: &RingMap) -> Option<(u32, u64)> {
+        let (pid, generation) = ring.publisher_death()?;
+        (self.reported.load(Ordering::Acquire) != generation + 1).then_some((pid, generation))
+    }
+
+    /// The error reporting a death found by [`DeathWatch::unreported`],
+    /// which counts as reported from now on.
+    pub(crate) fn report(&self, ring: &RingMap, pid: u32, generation: u64) -> Error {
+        self.reported.store(generation + 1, Ordering::Release);
+        Error::PublisherDied {
+            name: ring.name().to_owned(),
+            pid,
+        }
+    }
+}
+
+/// How long a blocking wait runs before it first asks whether the publisher
+/// died (a lock test), and how often after that: never in the way of a
+/// message that arrives within the first millisecond.
+const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
+const DEATH_CHECK_EVERY: Duration = Duration::from_millis(50);
+
 /// Most dead producers' slots one read recovers before returning (see
 /// [`StuckWatch`]); the next read goes on.
 const MAX_RECOVERIES_PER_READ: u32 = 4096;
@@ -106,6 +143,7 @@ pub struct WaitHandle {
     record: usize,
     position: u64,
     gate: Option<Gate>,
+    death: Arc<DeathWatch>,
 }
 
 impl WaitHandle {
@@ -114,7 +152,8 @@ impl WaitHandle {
     /// `between` every `slice` of waiting and stops when it returns `false`
     /// (bindings use this to run signal handlers). A parked waiter stays
     /// registered across slices. Fails with [`Error::Closed`] once the
-    /// publisher has closed the ring and everything has been read.
+    /// publisher has closed the ring and everything has been read, and with
+    /// [`Error::PublisherDied`] (once per publisher) when it died instead.
     pub fn wait(
         &self,
         deadline: Option<Instant>,
@@ -130,6 +169,7 @@ impl WaitHandle {
         let multi = ring.layout().multi_producer();
         let gate = self.gate.as_ref();
         let readable = || stage::readable(ring, gate, self.position);
+        let mut death_check = Instant::now() + DEATH_CHECK_AFTER;
         loop {
             if readable() {
                 waiter.reset();
@@ -149,6 +189,15 @@ impl WaitHandle {
                 }
                 ring.usable()?;
                 evicted(ring, self.record, self.position)?;
+                if now >= death_check {
+                    death_check = now + DEATH_CHECK_EVERY;
+                    if let Some((pid, generation)) = self.death.unreported(ring) {
+                        if !readable() {
+                            return Err(self.death.report(ring, pid, generation));
+                        }
+                        continue;
+                    }
+                }
                 if stuck.nothing_at(ring, self.position, Some(now)) {
                     continue;
                 }
@@ -211,6 +260,8 @@ pub struct Subscriber {
     /// Where and since when the next slot has claimed a lap beyond the
     /// cursor (see [`Subscriber::unverified_lap`]).
     unverified: Option<(u64, Instant)>,
+    /// Which publisher deaths were reported.
+    death: Arc<DeathWatch>,
 }
 
 impl Subscriber {
@@ -308,6 +359,7 @@ impl Subscriber {
             gate: (!after.is_empty()).then(|| Gate::new(after)),
             gate_wait: 0,
             unverified: None,
+            death: Arc::default(),
             commit_barrier: own.is_some() && crate::barrier::publisher_registered(),
         };
         if let Some((name, _)) = &sub.stage {
@@ -659,6 +711,7 @@ impl Subscriber {
             record: self.record,
             position: self.pos.next,
             gate: self.gate.clone(),
+            death: self.death.clone(),
         }
     }
 
@@ -684,6 +737,7 @@ impl Subscriber {
                 self.ring.clone(),
                 self.record,
                 self.gate.clone(),
+                self.death.clone(),
             )?);
         }
         Ok(self.readiness.as_ref().expect("just created").fd())
@@ -705,6 +759,20 @@ impl Subscriber {
     pub fn clear_readiness(&self) {
         if let Some(r) = &self.readiness {
             r.clear();
+        }
+    }
+
+    /// Fails with [`Error::PublisherDied`] if the publisher died without
+    /// closing the ring, this subscriber has read everything it published,
+    /// and that was not reported yet (then it counts as reported). For event
+    /// loops, which wait on [`Subscriber::readiness_fd`] instead of
+    /// [`Subscriber::wait_readable`]. A lock test: not for hot paths.
+    pub fn check_publisher(&self) -> Result<()> {
+        match self.death.unreported(&self.ring) {
+            Some((pid, generation)) if !self.available() => {
+                Err(self.death.report(&self.ring, pid, generation))
+            }
+            _ => Ok(()),
         }
     }
 

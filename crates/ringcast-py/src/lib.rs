@@ -33,6 +33,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
+    m.add_function(wrap_pyfunction!(trust, m)?)?;
+    m.add_function(wrap_pyfunction!(trusted, m)?)?;
     m.add_function(wrap_pyfunction!(memory::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(memory::pin_thread, m)?)?;
     m.add_function(wrap_pyfunction!(memory::thread_cpus, m)?)?;
@@ -53,4 +55,20 @@ fn resolve_dir(dir: Option<std::path::PathBuf>) -> std::path::PathBuf {
 #[pyo3(signature = (dir=None))]
 fn list_rings(dir: Option<std::path::PathBuf>) -> Vec<String> {
     ringcast_core::name::list(&ringcast_core::name::resolve_dir(dir.as_deref()))
+}
+
+/// Trusts the users and groups of `spec` (user names or uids, `@group`
+/// names or gids, comma-separated) for the rest of this process: their ring
+/// files and ring directories are used like this process's own.
+#[pyfunction]
+fn trust(py: Python<'_>, spec: &str) -> PyResult<()> {
+    ringcast_core::trust::trust(spec).map_err(errors::py_err(py))
+}
+
+/// The uids and gids trusted beyond this process's user and root
+/// (`RINGCAST_TRUST` and `trust()`), as `(uids, gids)`.
+#[pyfunction]
+fn trusted() -> (Vec<u32>, Vec<u32>) {
+    let t = ringcast_core::trust::trusted();
+    (t.users, t.groups)
 }

@@ -67,12 +67,27 @@ fn closed_error(py: Python<'_>, name: &str) -> PyErr {
     )
 }
 
-fn timeout_error(py: Python<'_>, name: &str, timeout: Option<f64>) -> PyErr {
+fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
+    let py = slf.py();
+    let this = match slf.try_borrow() {
+        Ok(this) => this,
+        Err(e) => return e.into(),
+    };
+    // Say why nothing came when the publisher is known to be gone.
+    let why = match this.inner.as_ref().map(|s| s.publisher_status()) {
+        Some(p) if p.closed => String::new(),
+        Some(p) if !p.alive => format!(
+            "; its publisher (pid {}) died and no publisher has taken the ring over",
+            p.pid
+        ),
+        _ => String::new(),
+    };
     raise(
         py,
         "Timeout",
         format!(
-            "no message on ring {name:?} within {}s",
+            "no message on ring {:?} within {}s{why}",
+            this.name,
             timeout.unwrap_or(0.0)
         ),
     )
@@ -323,6 +338,12 @@ impl PySubscriber {
         self.core(py)?.arm_readiness().map_err(py_err(py))
     }
 
+    /// Raises `PublisherDied` (once per publisher) if the publisher died and
+    /// everything it published has been read; for event-loop waits.
+    fn _check_publisher(&self, py: Python<'_>) -> PyResult<()> {
+        self.core_ref(py)?.check_publisher().map_err(py_err(py))
+    }
+
     /// Consumes a pending readiness signal.
     fn _clear_readiness(&self, py: Python<'_>) -> PyResult<()> {
         self.core_ref(py)?.clear_readiness();
@@ -362,7 +383,7 @@ impl PySubscriber {
         let py = slf.py();
         match receive(slf, patience(py, timeout)?, |this| this.try_message(py))? {
             Some(msg) => Ok(msg),
-            None => Err(timeout_error(py, &slf.try_borrow()?.name, timeout)),
+            None => Err(timeout_error(slf, timeout)),
         }
     }
 
@@ -387,7 +408,7 @@ impl PySubscriber {
         let got = receive(slf, patience(py, timeout)?, |this| {
             with_out_bytes(buf, |out| this.core(py)?.try_recv(out).map_err(py_err(py)))
         })?;
-        got.ok_or_else(|| timeout_error(py, &slf.borrow().name, timeout))
+        got.ok_or_else(|| timeout_error(slf, timeout))
     }
 
     /// Up to `max_n` messages: waits up to `timeout` seconds (default 0: do
