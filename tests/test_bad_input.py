@@ -254,3 +254,65 @@ def test_full_filesystem_is_reported_at_creation(tmp_path):
         assert os.listdir(mnt) == []  # the temporary file is gone too
     finally:
         os.system(f"umount {mnt}")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("bounded", "no"), ("bounded", 1), ("exist_ok", "yes"), ("timestamps", "False")],
+)
+def test_flags_must_be_booleans(ring_dir, flag, value):
+    """bounded="no" used to make a bounded ring (any non-empty string is true)."""
+    with pytest.raises(ringcast.InvalidArgument, match=f"{flag} must be True or False"):
+        ringcast.Publisher.create("flags", slot_size=8, capacity=8, dir=ring_dir, **{flag: value})
+    assert ringcast.list_rings(ring_dir) == []
+    if flag != "exist_ok":  # not a Bus.publisher() argument
+        bus = ringcast.Bus("b", dir=ring_dir)
+        with pytest.raises(ringcast.InvalidArgument, match=f"{flag} must be True or False"):
+            bus.publisher("t", slot_size=8, capacity=8, **{flag: value})
+
+
+@pytest.mark.parametrize("ticks", [0, 101, 2**20])
+def test_percentile_distribution_ticks_are_bounded(ticks):
+    h = ringcast.LatencyHistogram()
+    h.record(1000)
+    with pytest.raises(ringcast.InvalidArgument, match="ticks must be between 1 and 100"):
+        h.percentile_distribution("us", ticks)
+    assert "Percentile" in h.percentile_distribution("us", 100)
+
+
+def test_close_from_another_thread_ends_a_publish_waiting_for_room(ring_dir):
+    """It used to raise RuntimeError("Already borrowed") in the closing thread."""
+    import threading
+    import time
+
+    pub = ringcast.Publisher.create("full", slot_size=8, capacity=4, dir=ring_dir, bounded=True)
+    sub = ringcast.Subscriber.attach("full", dir=ring_dir)  # never reads
+    for _ in range(4):
+        pub.publish(b"x")
+    outcome = {}
+
+    def publish():
+        t0 = time.monotonic()
+        try:
+            pub.publish(b"y", timeout=30)
+            outcome["ended"] = "published"
+        except ringcast.RingError as e:
+            outcome["ended"] = type(e).__name__
+            outcome["message"] = str(e)
+        outcome["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=publish)
+    t.start()
+    time.sleep(0.3)
+    with pytest.raises(ringcast.RingError, match="busy"):
+        pub.sequence  # noqa: B018 (the getter itself is under test)
+    pub.close()  # from this thread, while the other waits
+    t.join(10)
+    assert not t.is_alive()
+    assert outcome["ended"] == "RingClosed", outcome
+    assert "closed while this publish waited" in outcome["message"]
+    assert outcome["seconds"] < 1.5
+    assert pub.closed
+    with pytest.raises(ringcast.RingClosed):
+        pub.publish(b"z")
+    sub.close()

@@ -274,6 +274,20 @@ def test_topics_skips_vanished_and_warns_about_corrupt_rings(ring_dir, monkeypat
     sub.close()
 
 
+def test_a_topic_with_a_forged_schema_is_skipped_not_fatal(ring_dir):
+    """A header schema numpy cannot read (it raised IndexError out of the
+    listing) costs that one topic, with a warning, not the whole bus."""
+    from test_hardening import forge
+
+    bus = ringcast.Bus("md", dir=ring_dir)
+    bus.publisher("good", dtype="<u8", capacity=16).close()
+    with bus.publisher("bad", dtype="<u8", capacity=16) as pub:
+        forge(str(pub.path), schema=b"numpy:[()]")
+    with pytest.warns(ringcast.RingWarning, match=r"skipping topic 'bad'.*dtype description"):
+        topics = bus.topics()
+    assert [t.topic for t in topics] == ["good"]
+
+
 PATTERN_CASES = {
     None: ["quotes", "quotes.a", "quotes.a.x", "quotes.b", "trades.a"],
     "quotes": ["quotes"],

@@ -69,6 +69,12 @@ def attach_in_child(ring_dir: str, name: str) -> tuple[str, str]:
         (b"numpy:'<u8'", 0),  # a dtype on a variable-size ring
         (b"numpy:[('a', '|O')]", None),
         (b"numpy:__import__('os')", None),  # not a literal: never evaluated
+        (b"numpy:[()]", None),  # numpy's reader raised IndexError on these
+        (b"numpy:[('a',)]", None),
+        (b"numpy:" + b"[" * 100 + b"'<u8'" + b"]" * 100, None),  # deep nesting
+        (b"numpy:[('a', '<u8', (1099511627776,))]", None),  # a huge shape
+        (b"numpy:[('a', '<u8', -1)]", None),
+        (b"numpy:'\xff\xfe'", None),  # not UTF-8
     ],
 )
 def test_forged_dtype_in_header_is_refused(ring_dir, schema, flags):

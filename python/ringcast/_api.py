@@ -85,11 +85,18 @@ def _check_cpu(name: str, cpu: Any) -> None:
         _check_int(name, cpu, 0, 2**31 - 1, "a CPU number >= 0 (see os.cpu_count())")
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool: flags are never guessed from other values
+    (``bounded="no"`` would otherwise be true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _check_end_memory(lock_memory: Any, prefault: Any, pin_cpu: Any) -> None:
     """Checks the memory options every end (publisher or subscriber) takes."""
-    for name, value in (("lock_memory", lock_memory), ("prefault", prefault)):
-        if not isinstance(value, bool):
-            raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    _check_bool("lock_memory", lock_memory)
+    _check_bool("prefault", prefault)
     _check_cpu("pin_cpu", pin_cpu)
 
 
@@ -272,14 +279,21 @@ class Publisher(_native.Publisher, _RingEnd):
         _check_wait(wait)
         _check_end_memory(lock_memory, prefault, pin_cpu)
         if huge_pages not in ("off", "prefer", "require"):
+            hint = ""
+            if isinstance(huge_pages, str) and huge_pages[:1].isdigit():
+                hint = (
+                    f'; the page size is its own argument: huge_pages="require", '
+                    f"huge_page_size={huge_pages!r}"
+                )
             raise InvalidArgument(
-                f'huge_pages must be "off", "prefer" or "require", got {huge_pages!r}'
+                f'huge_pages must be "off", "prefer" or "require", got {huge_pages!r}{hint}'
             )
         if numa_node is not None:
             _check_int("numa_node", numa_node, 0, 2**31 - 1, "a NUMA node number >= 0")
         _check_cpu("numa_cpu", numa_cpu)
-        if not isinstance(timestamps, bool):
-            raise InvalidArgument(f"timestamps must be True or False, got {timestamps!r}")
+        _check_bool("timestamps", timestamps)
+        _check_bool("bounded", bounded)
+        _check_bool("exist_ok", exist_ok)
         pub = cls(
             name,
             capacity=capacity,
@@ -288,7 +302,7 @@ class Publisher(_native.Publisher, _RingEnd):
             schema=schema,
             dir=_dir_arg(dir),
             mode=mode,
-            exist_ok=exist_ok,
+            exist_ok=bool(exist_ok),
             max_subscribers=max_subscribers,
             bounded=bool(bounded),
             watermark=watermark,
@@ -300,12 +314,12 @@ class Publisher(_native.Publisher, _RingEnd):
             huge_pages=huge_pages,
             huge_page_size=_page_size(huge_page_size),
             huge_dir=_dir_arg(huge_dir),
-            lock_memory=lock_memory,
-            prefault=prefault,
+            lock_memory=bool(lock_memory),
+            prefault=bool(prefault),
             numa_node=numa_node,
             numa_cpu=numa_cpu,
             pin_cpu=pin_cpu,
-            timestamps=timestamps,
+            timestamps=bool(timestamps),
         )
         if dt is not None:
             pub._set_dtype(dt)

@@ -32,6 +32,7 @@ from ._api import (
     StrPath,
     Subscriber,
     WaitStrategy,
+    _check_bool,
     _check_wait,
     _deadline,
     _set_done,
@@ -327,13 +328,13 @@ class Bus:
                 f"{_describe_dtype(want, want_slot or 0)} were requested; publish with the "
                 f"topic's {'dtype' if have is not None else 'slot_size'}, {fix}"
             )
-        bounded = bool(kwargs.get("bounded", False))
+        bounded = _check_bool("bounded", kwargs.get("bounded", False))
         producers = kwargs.get("producers", "one")
         requested: dict[str, Any] = {
             "capacity": capacity,
             "bounded": bounded,
             "producers": producers,
-            "timestamps": bool(kwargs.get("timestamps", False)),
+            "timestamps": _check_bool("timestamps", kwargs.get("timestamps", False)),
         }
         if bounded:
             requested["watermark"] = kwargs.get("watermark") or capacity

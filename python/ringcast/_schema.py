@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from . import _native
 from .errors import InvalidArgument, RingCorrupt, SchemaMismatch
 
 PREFIX = b"numpy:"
@@ -61,14 +62,19 @@ def decode(schema: bytes, where: str) -> np.dtype | None:
             f"ring {where} has a schema this version does not understand ({schema[:40]!r}); "
             "upgrade ringcast to the publisher's version"
         )
-    try:
-        dt = npy_format.descr_to_dtype(ast.literal_eval(schema[len(PREFIX) :].decode()))
-        return check_dtype(dt)
-    except (ValueError, SyntaxError, TypeError, UnicodeDecodeError, MemoryError) as e:
-        raise RingCorrupt(
-            f"ring {where} has an unusable dtype description ({e}); unlink it and let the "
-            "publisher create it anew"
-        ) from e
+    # Checked by the native parser first (bounded, fuzzed): only a literal
+    # numpy can read as a fixed-size record type reaches literal_eval.
+    problem = _native.schema_problem(schema)
+    if problem is None:
+        try:
+            dt = npy_format.descr_to_dtype(ast.literal_eval(schema[len(PREFIX) :].decode()))
+            return check_dtype(dt)
+        except Exception as e:  # whatever numpy makes of it, the header is at fault
+            problem = f"{type(e).__name__}: {e}"
+    raise RingCorrupt(
+        f"ring {where} has an unusable dtype description ({problem}); unlink it and let the "
+        "publisher create it anew"
+    )
 
 
 def check_expected(found: np.dtype | None, expected: Any, where: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 
 from . import __version__, _api
@@ -137,14 +138,22 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "demo":
         from . import demo as demo_module
+        from .errors import RingError
 
-        ok = demo_module.run(
-            subscribers=args.subscribers,
-            rate=args.rate,
-            duration=args.duration,
-            capacity=args.capacity,
-            dir=args.dir,
-        )
+        try:
+            ok = demo_module.run(
+                subscribers=args.subscribers,
+                rate=args.rate,
+                duration=args.duration,
+                capacity=args.capacity,
+                dir=args.dir,
+            )
+        except RingError as e:
+            print(f"ringcast demo: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("ringcast demo: interrupted; processes stopped, ring removed", file=sys.stderr)
+            return 130
         return 0 if ok else 1
     if args.command == "bench":
         return _bench(args)
@@ -167,11 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         directory = _api.default_dir(args.dir)
         for name in _api.list_rings(directory):
-            size = os.path.getsize(os.path.join(directory, name + ".ring"))
-            print(f"{name}\t{size:,} bytes")
+            print(f"{name}\t{_listed_size(os.path.join(directory, name + '.ring'))}")
         return 0
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _listed_size(path: str) -> str:
+    """The size ``ringcast list`` shows for a ring file, or why there is none
+    (a dangling huge-page link, a name that is not a file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "dangling link (its huge-page file is gone)"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a ring file"
+    return f"{st.st_size:,} bytes"
 
 
 def _bench(args: argparse.Namespace) -> int:

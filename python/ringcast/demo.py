@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +53,18 @@ class DemoConfig:
     capacity: int
 
 
+def _child() -> None:
+    """What every demo process does first: leave Ctrl-C to the parent, which
+    stops the children and removes the ring (one message, no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def feed_handler(cfg: DemoConfig, ready: Any, go: Any, report: Any) -> None:
-    """Publishes quotes at ``cfg.rate`` per second for ``cfg.duration`` seconds."""
+    """Publishes quotes at ``cfg.rate`` per second for ``cfg.duration`` seconds
+    into the ring the parent created."""
+    _child()
     rng = np.random.default_rng(1)
-    with Publisher.create(cfg.name, dtype=QUOTE, capacity=cfg.capacity, dir=cfg.dir) as pub:
+    with Publisher.attach(cfg.name, dtype=QUOTE, dir=cfg.dir) as pub:
         ready.set()
         go.wait()
         burst = np.zeros(MAX_BURST, dtype=QUOTE)
@@ -88,7 +97,6 @@ def feed_handler(cfg: DemoConfig, ready: Any, go: Any, report: Any) -> None:
             sent += due
         elapsed = (time.monotonic_ns() - t0) / 1e9
         report.put(("feed", {"published": pub.sequence, "seconds": elapsed}))
-        pub.unlink()
 
 
 class QuoteCheck:
@@ -127,6 +135,7 @@ def strategy(cfg: DemoConfig, index: int, attached: Any, report: Any) -> None:
     Quotes land straight in a preallocated chunk (``recv_batch_into``); each
     batch adds only its end index and receive time to two lists.
     """
+    _child()
     check = QuoteCheck()
     chunk = np.empty(CHUNK, dtype=QUOTE)
     with Subscriber.attach(cfg.name, dir=cfg.dir, start="oldest", dtype=QUOTE) as sub:
@@ -171,14 +180,21 @@ def run(
     dir: str | None = None,
     out: Any = print,
 ) -> bool:
-    """Runs the demo; prints a summary; returns whether every check passed."""
+    """Runs the demo; prints a summary; returns whether every check passed.
+
+    The ring is created here, before any process starts, so that a bad
+    argument is one error at once; it is removed at the end, and when the
+    run is interrupted (KeyboardInterrupt is raised again once the children
+    are stopped)."""
     cfg = DemoConfig(f"demo.quotes.{os.getpid()}", dir, subscribers, rate, duration, capacity)
+    ring = Publisher.create(cfg.name, dtype=QUOTE, capacity=capacity, dir=dir)
+    ring.close()  # the feed handler takes it over
     ctx = mp.get_context("spawn")
     ready, go, report = ctx.Event(), ctx.Event(), ctx.Queue()
     feed = ctx.Process(target=feed_handler, args=(cfg, ready, go, report), name="feed-handler")
-    feed.start()
     procs = [feed]
     try:
+        feed.start()
         if not ready.wait(30):
             raise RuntimeError("the feed handler did not create its ring within 30 s")
         for i in range(subscribers):
@@ -203,11 +219,18 @@ def run(
             )
         go.set()
         results = dict(report.get(timeout=duration + 120) for _ in range(subscribers + 1))
+    except BaseException:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        raise
     finally:
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
+                p.join(5)
+        ring.unlink()
     feed_stats = results.pop("feed")
     published = feed_stats["published"]
     out(

@@ -244,11 +244,25 @@ pub fn decode(text: &str) -> Result<LatencyHistogram> {
         .map_err(|e| bad(format!("{e:?}")))
 }
 
+/// Most rows per halving of the percentile distance a distribution prints
+/// (HdrHistogram's tools default to 5); each adds ~70 bytes per halving.
+pub const MAX_TICKS: u64 = 100;
+
 /// The percentile distribution of `hist` in HdrHistogram's standard text
 /// form (as Java's `outputPercentileDistribution` prints it), values divided
 /// by `unit_ns` (1000.0 prints microseconds), `ticks` steps per halving of
-/// the remaining percentile distance.
-pub fn percentile_distribution(hist: &LatencyHistogram, unit_ns: f64, ticks: u32) -> String {
+/// the remaining percentile distance (1 to [`MAX_TICKS`]).
+pub fn percentile_distribution(
+    hist: &LatencyHistogram,
+    unit_ns: f64,
+    ticks: u64,
+) -> Result<String> {
+    if !(1..=MAX_TICKS).contains(&ticks) {
+        return Err(Error::InvalidArgument(format!(
+            "ticks must be between 1 and {MAX_TICKS} (rows per halving of the distance to the \
+             100th percentile; HdrHistogram's tools print 5), got {ticks}"
+        )));
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -257,7 +271,7 @@ pub fn percentile_distribution(hist: &LatencyHistogram, unit_ns: f64, ticks: u32
     );
     let mut total = 0u64;
     if !hist.is_empty() {
-        for step in hist.iter_quantiles(ticks.max(1)) {
+        for step in hist.iter_quantiles(ticks as u32) {
             total += step.count_since_last_iteration();
             let q = step.quantile_iterated_to();
             let value = step.value_iterated_to() as f64 / unit_ns;
@@ -291,7 +305,7 @@ pub fn percentile_distribution(hist: &LatencyHistogram, unit_ns: f64, ticks: u32
         hist.buckets(),
         sub_buckets
     );
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -414,7 +428,9 @@ mod tests {
         for v in 1..=1000u64 {
             r.record(v * 1000);
         }
-        let text = percentile_distribution(&r.histogram(), 1000.0, 5);
+        let text = percentile_distribution(&r.histogram(), 1000.0, 5).unwrap();
+        assert!(percentile_distribution(&r.histogram(), 1000.0, 0).is_err());
+        assert!(percentile_distribution(&r.histogram(), 1000.0, MAX_TICKS + 1).is_err());
         let mut lines = text.lines();
         let head = lines.next().unwrap();
         for column in ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"] {

@@ -11,7 +11,8 @@
 //! - [`stamp`]: stamp encoding and the reader's verdict on a stamp;
 //! - [`copy`]: race-free word-wise payload copies;
 //! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`];
-//! - [`layout`]: the file format and its validation;
+//! - [`layout`]: the file format and its validation; [`schema`]: the
+//!   message schema in the header, checked before anyone decodes it;
 //! - [`hugepages`], [`memory`], [`placement`]: huge pages, locking,
 //!   prefaulting, NUMA nodes and CPU pinning;
 //! - [`info`]: what `ringcast info` reports about a ring;
@@ -76,6 +77,8 @@ mod readiness;
 mod ring;
 #[cfg(not(loom))]
 mod room;
+#[cfg(not(loom))]
+pub mod schema;
 #[cfg(not(loom))]
 pub mod stage;
 #[cfg(not(loom))]

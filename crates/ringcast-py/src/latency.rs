@@ -193,12 +193,9 @@ impl PyLatencyHistogram {
     /// `unit` ("ns", "us", "ms" or "s"), `ticks` rows per halving of the
     /// distance to 100%.
     #[pyo3(signature = (unit="us", ticks=5))]
-    fn percentile_distribution(&self, py: Python<'_>, unit: &str, ticks: u32) -> PyResult<String> {
-        Ok(latency::percentile_distribution(
-            &self.inner.histogram(),
-            unit_ns(py, unit)?,
-            ticks,
-        ))
+    fn percentile_distribution(&self, py: Python<'_>, unit: &str, ticks: u64) -> PyResult<String> {
+        latency::percentile_distribution(&self.inner.histogram(), unit_ns(py, unit)?, ticks)
+            .map_err(crate::errors::py_err(py))
     }
 
     /// Forgets every value.

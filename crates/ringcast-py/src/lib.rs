@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
     m.add_function(wrap_pyfunction!(trust, m)?)?;
+    m.add_function(wrap_pyfunction!(schema_problem, m)?)?;
     m.add_function(wrap_pyfunction!(trusted, m)?)?;
     m.add_function(wrap_pyfunction!(memory::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(memory::pin_thread, m)?)?;
@@ -71,4 +72,11 @@ fn trust(py: Python<'_>, spec: &str) -> PyResult<()> {
 fn trusted() -> (Vec<u32>, Vec<u32>) {
     let t = ringcast_core::trust::trusted();
     (t.users, t.groups)
+}
+
+/// What is wrong with a ring header's schema bytes (None: nothing), checked
+/// before the description is decoded (see `ringcast_core::schema`).
+#[pyfunction]
+fn schema_problem(schema: &[u8]) -> Option<String> {
+    ringcast_core::schema::check(schema).err()
 }
