@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, builds the
-# package, then runs lints, Rust tests (unit, proptest, loom) and the Python
-# suites (cross-process, bad input, CLI, and TLC on the TLA+ models and their
+# package, then runs lints, Rust tests (unit, proptest, loom), the fuzz
+# targets for a short fixed time, and the Python suites (cross-process,
+# hostile files, bad input, CLI, and TLC on the TLA+ models and their
 # mutants). Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +31,14 @@ python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --n
 step "lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-ruff check python tests benches examples
-ruff format --check python tests benches examples
+ruff check python tests benches examples fuzz
+ruff format --check python tests benches examples fuzz
 
 step "Rust: unit, property and end-to-end tests"
 cargo test --workspace --exclude ringcast-py
+
+step "fuzz: every target for 15 s from the seed corpus (header, schema, histogram, damaged ring files)"
+bash scripts/fuzz.sh 15
 
 step "Rust: loom model checks of the publish/read protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

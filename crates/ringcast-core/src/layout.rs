@@ -628,6 +628,38 @@ pub(crate) fn read_layout(
     Ok(layout)
 }
 
+/// The layout a ring file's first bytes describe, validated exactly as
+/// opening the ring validates it (`file_len`: the file's size; `granule`:
+/// the page size of a filesystem whose files are whole pages, else 1).
+/// For tools that inspect ring images, and for fuzzing the validation.
+pub fn parse_header(bytes: &[u8], file_len: u64, granule: u64, path: &Path) -> Result<Layout> {
+    let words = size_of::<Header>() / 8;
+    // A 64-byte aligned copy made of atomics, as the mapped header is.
+    let lines: Box<[Line<[AtomicU64; 8]>]> =
+        (0..words / 8).map(|_| Line(Default::default())).collect();
+    let copied = bytes.len().min(size_of::<Header>());
+    for (i, chunk) in bytes[..copied].chunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        lines[i / 8].0[i % 8].store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+    if (copied as u64) < min_file_len() || file_len < min_file_len() {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "it has {} bytes, less than a ring header ({} bytes): truncated",
+                file_len.min(copied as u64),
+                min_file_len()
+            ),
+        ));
+    }
+    // SAFETY: `lines` is 64-byte aligned, exactly size_of::<Header>() bytes
+    // (asserted at compile time to be whole lines), and made only of
+    // atomics, like Header itself.
+    let header = unsafe { &*lines.as_ptr().cast::<Header>() };
+    read_layout(header, file_len, granule, path)
+}
+
 /// Smallest file that can hold a header.
 pub(crate) const fn min_file_len() -> u64 {
     size_of::<Header>() as u64
