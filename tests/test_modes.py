@@ -171,17 +171,23 @@ def test_stalled_subscriber_is_evicted_after_the_liveness_limit(ring_dir):
     assert "liveness_timeout" in msg
 
 
-def test_producer_killed_between_claim_and_commit_costs_exactly_one_message(ring_dir):
-    claim_timeout = 0.2
-    name = "claimkill"
-    with ringcast.Publisher.create(
+def multi_producer_ring(ring_dir, name, claim_timeout, **opts):
+    """A 1024-slot multi-producer ring of records, for the crash tests."""
+    return ringcast.Publisher.create(
         name,
         dtype=REC,
         capacity=1024,
         dir=ring_dir,
         producers="many",
         claim_timeout=claim_timeout,
-    ) as survivor:
+        **opts,
+    )
+
+
+def test_producer_killed_between_claim_and_commit_costs_exactly_one_message(ring_dir):
+    claim_timeout = 0.2
+    name = "claimkill"
+    with multi_producer_ring(ring_dir, name, claim_timeout) as survivor:
         sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
         ready = ctx.Event()
         before = 50
@@ -226,15 +232,7 @@ def test_producer_killed_inside_a_batch_costs_one_claim_timeout(ring_dir, bounde
     message), and count exactly the unwritten messages lost."""
     claim_timeout, batch, stop_at, before = 0.2, 512, 100, 20
     name = "batchkill"
-    with ringcast.Publisher.create(
-        name,
-        dtype=REC,
-        capacity=1024,
-        dir=ring_dir,
-        producers="many",
-        claim_timeout=claim_timeout,
-        bounded=bounded,
-    ) as survivor:
+    with multi_producer_ring(ring_dir, name, claim_timeout, bounded=bounded) as survivor:
         sub = ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest")
         ready = ctx.Event()
         victim = start(produce_batch_then_stop, ring_dir, name, before, batch, stop_at, ready)

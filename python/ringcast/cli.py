@@ -6,6 +6,8 @@ import argparse
 import os
 import stat
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from . import __version__, _api
 
@@ -138,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "demo":
         from . import demo as demo_module
-        from .errors import RingError
 
-        try:
+        def demo() -> int:
             ok = demo_module.run(
                 subscribers=args.subscribers,
                 rate=args.rate,
@@ -148,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 capacity=args.capacity,
                 dir=args.dir,
             )
-        except RingError as e:
-            print(f"ringcast demo: {e}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("ringcast demo: interrupted; processes stopped, ring removed", file=sys.stderr)
-            return 130
-        return 0 if ok else 1
+            return 0 if ok else 1
+
+        return _reported("demo", demo, 2, "processes stopped, ring removed")
     if args.command == "bench":
         return _bench(args)
     if args.command == "info":
@@ -182,6 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _reported(command: str, call: Callable[[], int], error_status: int, stopped: str) -> int:
+    """Runs a command: a ringcast error is one line on stderr and
+    ``error_status``; Ctrl-C is one line (saying what was cleaned up) and 130."""
+    from .errors import RingError
+
+    try:
+        return call()
+    except RingError as e:
+        print(f"ringcast {command}: {e}", file=sys.stderr)
+        return error_status
+    except KeyboardInterrupt:
+        done = f"; {stopped}" if stopped else ""
+        print(f"ringcast {command}: interrupted{done}", file=sys.stderr)
+        return 130
+
+
 def _listed_size(path: str) -> str:
     """The size ``ringcast list`` shows for a ring file, or why there is none
     (a dangling huge-page link, a name that is not a file)."""
@@ -198,7 +211,6 @@ def _listed_size(path: str) -> str:
 
 def _bench(args: argparse.Namespace) -> int:
     from . import _bench as bench
-    from .errors import RingError
 
     try:
         sub_cpus = [int(c) for c in args.sub_cpu.split(",")] if args.sub_cpu else []
@@ -208,6 +220,10 @@ def _bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    return _reported("bench", lambda: _bench_run(bench, args, sub_cpus), 1, "")
+
+
+def _bench_run(bench: Any, args: argparse.Namespace, sub_cpus: list[int]) -> int:
     opts = bench.BenchOptions(
         duration=args.duration,
         warmup=args.warmup,
@@ -223,21 +239,14 @@ def _bench(args: argparse.Namespace) -> int:
         highest=args.highest,
         dir=args.dir,
     )
-    try:
-        result = bench.run(
-            opts,
-            pin=not args.no_pin,
-            log_path=args.log,
-            progress=None if args.quiet or args.json else sys.stderr,
-        )
-        if args.plot:
-            bench.plot(result, args.plot)
-    except RingError as e:
-        print(f"ringcast bench: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("ringcast bench: interrupted", file=sys.stderr)
-        return 130
+    result = bench.run(
+        opts,
+        pin=not args.no_pin,
+        log_path=args.log,
+        progress=None if args.quiet or args.json else sys.stderr,
+    )
+    if args.plot:
+        bench.plot(result, args.plot)
     if args.json:
         import json
 

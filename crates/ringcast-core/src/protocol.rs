@@ -388,9 +388,11 @@ pub fn try_read_below<S: Slots + ?Sized>(
     out: &mut [u8],
     limit: u64,
 ) -> Result<Option<usize>, ReadFault> {
+    // Counted (and bounded) only on the skipping arms: a read that delivers
+    // or finds nothing pays nothing for it.
     let mut skips = 0u32;
     loop {
-        if pos.next >= limit || skips >= MAX_SKIPS_PER_READ {
+        if pos.next >= limit {
             return Ok(None);
         }
         match read_slot(ring.slot(pos.next), pos.next, out) {
@@ -414,6 +416,9 @@ pub fn try_read_below<S: Slots + ?Sized>(
                 pos.next += 1;
                 pos.lost += 1;
                 skips += 1;
+                if skips >= MAX_SKIPS_PER_READ {
+                    return Ok(None);
+                }
             }
             SlotRead::Lapped { by, covered } => {
                 // Resync. Every lap of a slot is claimed under the cursor
@@ -440,6 +445,9 @@ pub fn try_read_below<S: Slots + ?Sized>(
                 pos.lost += next - pos.next;
                 pos.next = next;
                 skips += 1;
+                if skips >= MAX_SKIPS_PER_READ {
+                    return Ok(None);
+                }
             }
             SlotRead::TooSmall(n) => return Err(ReadFault::TooSmall(n)),
             SlotRead::BadLength(n) => return Err(ReadFault::BadLength(n)),

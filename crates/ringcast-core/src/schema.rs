@@ -119,7 +119,12 @@ impl Parser<'_> {
             match self.bytes.get(self.at) {
                 Some(b',') => self.at += 1,
                 Some(&c) if c == close => {}
-                _ => return Err(format!("expected ',' or a closing bracket at byte {}", self.at)),
+                _ => {
+                    return Err(format!(
+                        "expected ',' or a closing bracket at byte {}",
+                        self.at
+                    ))
+                }
             }
         }
     }
@@ -238,7 +243,10 @@ fn check_type(t: &str) -> Result<(), String> {
     };
     let b = t.as_bytes();
     // The byte order, if any, says nothing about safety.
-    let rest = b.strip_prefix(b"<").or(b.strip_prefix(b">")).or(b.strip_prefix(b"|"));
+    let rest = b
+        .strip_prefix(b"<")
+        .or(b.strip_prefix(b">"))
+        .or(b.strip_prefix(b"|"));
     let rest = rest.or(b.strip_prefix(b"=")).unwrap_or(b);
     let Some((&kind, rest)) = rest.split_first() else {
         return bad();
@@ -254,7 +262,9 @@ fn check_type(t: &str) -> Result<(), String> {
             && unit.len() <= 8
             && unit.first() == Some(&b'[')
             && unit.last() == Some(&b']')
-            && unit[1..unit.len() - 1].iter().all(u8::is_ascii_alphanumeric));
+            && unit[1..unit.len() - 1]
+                .iter()
+                .all(u8::is_ascii_alphanumeric));
     let size_ok = match kind {
         b'b' => size == 1,
         b'i' | b'u' => matches!(size, 1 | 2 | 4 | 8),
@@ -302,7 +312,10 @@ mod tests {
             ("numpy:[]", "without fields"),
             ("numpy:[('a', '<u8', -1)]", "negative"),
             ("numpy:[('a', '<u8', (1 << 40,))]", "expected ','"),
-            ("numpy:[('a', '<u8', (1099511627776,))]", "more than any slot"),
+            (
+                "numpy:[('a', '<u8', (1099511627776,))]",
+                "more than any slot",
+            ),
             ("numpy:'<u8", "not closed"),
             ("numpy:'<u3'", "type"),
             ("numpy:'<M8[../x]'", "type"),

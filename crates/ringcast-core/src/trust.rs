@@ -188,62 +188,59 @@ fn group_label(gid: u32) -> String {
     }
 }
 
-/// Reads one entry of the user or group database with a `getXXX_r` call
-/// that fills `T` (null result: no entry). Only the entry's numeric fields
-/// may be used: its strings point into a buffer freed on return.
-fn lookup<T>(
+/// Looks one entry up in the user or group database with a `getXXX_r`
+/// call that fills a `T` (null result: no entry), and returns what `read`
+/// takes from it while the buffer its strings point into still lives.
+fn lookup<T, R>(
     call: impl Fn(*mut T, *mut libc::c_char, usize, *mut *mut T) -> libc::c_int,
-) -> Option<T> {
+    read: impl Fn(&T) -> Option<R>,
+) -> Option<R> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: an all-zero passwd/group struct is a valid out-parameter.
     let mut entry: T = unsafe { std::mem::zeroed() };
     let mut found: *mut T = std::ptr::null_mut();
     let rc = call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut found);
-    (rc == 0 && !found.is_null()).then_some(entry)
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    read(&entry)
+}
+
+/// A C string of an entry `lookup` found, copied out.
+fn text(ptr: *const libc::c_char) -> Option<String> {
+    // SAFETY: a NUL-terminated string of the entry, read while the lookup
+    // buffer it lives in is alive (inside `lookup`'s `read`).
+    (!ptr.is_null()).then(|| {
+        unsafe { CStr::from_ptr(ptr) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 fn uid_of(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
-    // SAFETY: getpwnam_r writes only into `pwd` and `buf` (of `len` bytes).
-    lookup(|pwd, buf, len, found| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, found) })
-        .map(|p: libc::passwd| p.pw_uid)
+    // SAFETY: getpwnam_r writes only into the entry and the buffer (of `len` bytes).
+    let call = |e, b, len, found| unsafe { libc::getpwnam_r(name.as_ptr(), e, b, len, found) };
+    lookup(call, |p: &libc::passwd| Some(p.pw_uid))
 }
 
 fn gid_of(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
-    // SAFETY: getgrnam_r writes only into `grp` and `buf` (of `len` bytes).
-    lookup(|grp, buf, len, found| unsafe { libc::getgrnam_r(name.as_ptr(), grp, buf, len, found) })
-        .map(|g: libc::group| g.gr_gid)
+    // SAFETY: as for getpwnam_r, in the group database.
+    let call = |e, b, len, found| unsafe { libc::getgrnam_r(name.as_ptr(), e, b, len, found) };
+    lookup(call, |g: &libc::group| Some(g.gr_gid))
 }
 
 fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid out-parameter; getpwuid_r
-    // writes only into it and `buf`, whose strings are copied out below
-    // while `buf` lives.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut found = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found);
-        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
-    }
+    // SAFETY: as for getpwnam_r.
+    let call = |e, b, len, found| unsafe { libc::getpwuid_r(uid, e, b, len, found) };
+    lookup(call, |p: &libc::passwd| text(p.pw_name))
 }
 
 fn group_name(gid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: as in `user_name`, for the group database.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut found = std::ptr::null_mut();
-        let rc = libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut found);
-        if rc != 0 || found.is_null() || grp.gr_name.is_null() {
-            return None;
-        }
-        Some(CStr::from_ptr(grp.gr_name).to_string_lossy().into_owned())
-    }
+    // SAFETY: as for getpwnam_r, in the group database.
+    let call = |e, b, len, found| unsafe { libc::getgrgid_r(gid, e, b, len, found) };
+    lookup(call, |g: &libc::group| text(g.gr_name))
 }
 
 #[cfg(test)]
