@@ -717,14 +717,14 @@ impl Publisher {
                 }
             };
             let (first, n) = got;
-            if self.producer.is_some() && first.saturating_add(n) > stamp::MAX_SEQ {
-                return Err(self.cursor_damaged(first));
-            }
             first_seq.get_or_insert(first);
             for j in 0..n {
                 let seq = first + j;
                 let msg = msg_at(done + j as usize);
                 if self.producer.is_some() {
+                    if seq > stamp::MAX_SEQ {
+                        return Err(self.cursor_damaged(seq));
+                    }
                     if let Err(blocked) = self.enter(seq, &mut patience) {
                         let (published, end) = (done + j as usize, first + n);
                         return Err(self.abandon_claim(blocked, seq, end, j, published, count));
@@ -859,10 +859,10 @@ impl Publisher {
         Ok(())
     }
 
-    /// A claim got sequences from `first` on, beyond any a ring reaches:
-    /// the shared cursor was damaged. The claim is dropped.
+    /// A claim got sequence `seq`, beyond any a ring reaches: the shared
+    /// cursor was damaged. The rest of the claim is dropped.
     #[cold]
-    fn cursor_damaged(&mut self, first: u64) -> Error {
+    fn cursor_damaged(&mut self, seq: u64) -> Error {
         if let Some(i) = self.producer {
             self.ring
                 .producer(i)
@@ -871,7 +871,7 @@ impl Publisher {
         }
         Error::corrupt(
             self.ring.path(),
-            format!("its cursor {first} is beyond any possible sequence"),
+            format!("its cursor {seq} is beyond any possible sequence"),
         )
     }
 

@@ -530,54 +530,81 @@ impl Subscriber {
                 return Ok(None);
             }
         }
-        let mut recoveries = 0;
-        loop {
+        self.read_below(out, limit)
+    }
+
+    /// One read below `limit`; what a damaged slot or a stuck one means is
+    /// sorted out off the message path.
+    #[inline]
+    fn read_below(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        let before = self.pos.lost;
+        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
+        if self.pos.lost != before {
+            self.mirror(); // skipped slots are handed back too
+        }
+        match got {
+            Ok(Some(len)) => Ok(Some(len)),
+            Ok(None) => self.nothing_to_read(out, limit),
+            Err(fault) => self.fault(fault, out.len()),
+        }
+    }
+
+    /// Nothing to read at this subscriber's position. A revoked mapping (see
+    /// [`crate::guard`]) reads as zeros, so a zero magic number is the hint
+    /// to ask why (a live ring's header always holds the magic).
+    #[inline]
+    fn nothing_to_read(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        if self.ring.layout().multi_producer() {
+            return self.recover(out, limit);
+        }
+        if self.ring.header().magic.load(Ordering::Relaxed) == 0 {
+            self.ring.usable()?;
+        }
+        Ok(None)
+    }
+
+    /// Multi-producer rings, nothing to read: recover the slots of dead
+    /// producers (TLA+ MpmcRing: ReaderRecovers, after the claim deadline
+    /// or at once while the mapping is hot), a bounded number per call so
+    /// that a call returns promptly whatever the ring holds.
+    #[cold]
+    fn recover(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        for _ in 0..MAX_RECOVERIES_PER_READ {
+            if !self.stuck.nothing_at(&self.ring, self.pos.next, None) {
+                break;
+            }
             let before = self.pos.lost;
             let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
             if self.pos.lost != before {
-                self.mirror(); // skipped slots are handed back too
+                self.mirror();
             }
             match got {
                 Ok(Some(len)) => return Ok(Some(len)),
-                Ok(None) => {
-                    // TLA+ (MpmcRing): ReaderRecovers after the claim
-                    // deadline; a bounded number per call, so that a call
-                    // returns promptly whatever the ring holds.
-                    if recoveries < MAX_RECOVERIES_PER_READ
-                        && self.stuck.nothing_at(&self.ring, self.pos.next, None)
-                    {
-                        recoveries += 1;
-                        continue;
-                    }
-                    // A revoked mapping reads as an empty ring: say why.
-                    self.ring.usable()?;
-                    return Ok(None);
-                }
-                Err(ReadFault::TooSmall(needed)) => {
-                    return Err(Error::BufferTooSmall {
-                        len: out.len(),
-                        needed,
-                    })
-                }
-                Err(ReadFault::BadLength(len)) => {
-                    return Err(self.damage(format!(
-                        "the slot of message {} claims {len} bytes in a ring of {}{}-byte messages",
-                        self.pos.next,
-                        if self.ring.layout().fixed_size() {
-                            ""
-                        } else {
-                            "up to "
-                        },
-                        self.ring.slot_size()
-                    )))
-                }
-                Err(ReadFault::Damaged { claims, cursor }) => {
-                    return Err(self.damaged_stamp(claims, cursor))
-                }
-                Err(ReadFault::Unverified { claims, cursor }) => {
-                    return self.unverified_lap(claims, cursor)
-                }
+                Ok(None) => {}
+                Err(fault) => return self.fault(fault, out.len()),
             }
+        }
+        self.ring.usable()?;
+        Ok(None)
+    }
+
+    /// What a read fault means for the caller (`len`: its buffer's size).
+    #[cold]
+    fn fault(&mut self, fault: ReadFault, len: usize) -> Result<Option<usize>> {
+        match fault {
+            ReadFault::TooSmall(needed) => Err(Error::BufferTooSmall { len, needed }),
+            ReadFault::BadLength(claimed) => Err(self.damage(format!(
+                "the slot of message {} claims {claimed} bytes in a ring of {}{}-byte messages",
+                self.pos.next,
+                if self.ring.layout().fixed_size() {
+                    ""
+                } else {
+                    "up to "
+                },
+                self.ring.slot_size()
+            ))),
+            ReadFault::Damaged { claims, cursor } => Err(self.damaged_stamp(claims, cursor)),
+            ReadFault::Unverified { claims, cursor } => self.unverified_lap(claims, cursor),
         }
     }
 
