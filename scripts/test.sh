@@ -37,8 +37,8 @@ ruff format --check python tests benches examples fuzz
 step "Rust: unit, property and end-to-end tests"
 cargo test --workspace --exclude ringcast-py
 
-step "fuzz: every target for 15 s from the seed corpus (header, schema, histogram, damaged ring files)"
-bash scripts/fuzz.sh 15
+step "fuzz: every target for 10 s from the seed corpus (header, schema, histogram, damaged ring files)"
+bash scripts/fuzz.sh 10
 
 step "Rust: loom model checks of the publish/read protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

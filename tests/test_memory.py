@@ -186,7 +186,7 @@ def test_bad_memory_arguments_are_refused(ring_dir):
 
 
 def test_lock_memory_refused_under_a_low_rlimit_names_the_limit(ring_dir):
-    os.chmod(ring_dir, 0o777)
+    os.chmod(ring_dir, 0o1777)  # shared like the default directory (sticky)
     results = ctx.Queue()
     limit = 64 << 10
     p = ctx.Process(target=lock_with_low_memlock, args=(ring_dir, "lk", "create", limit, results))

@@ -62,6 +62,9 @@ pub enum Error {
         what: String,
         owner: String,
     },
+    /// Users other than its owner may write the ring directory, and it has
+    /// no sticky bit: they could rename or replace any ring file in it.
+    UnsafeDirectory { dir: PathBuf, mode: u32 },
     /// The ring directory's filesystem cannot hold the ring.
     NoSpace { dir: PathBuf, needed: u64 },
     /// Every subscriber record of the ring is held by a live subscriber.
@@ -258,6 +261,13 @@ impl fmt::Display for Error {
                  ring directory only you or your group can write (dir= or RINGCAST_DIR), or \
                  trust its owner: RINGCAST_TRUST={owner} or ringcast.trust(\"{owner}\")",
                 path.display()
+            ),
+            Error::UnsafeDirectory { dir, mode } => write!(
+                f,
+                "ring directory {} has mode {mode:o}: users other than its owner may write it \
+                 and, without the sticky bit, rename or replace any ring file in it; chmod +t \
+                 it (the default ring directory is 1777, like /tmp), or chmod go-w it",
+                dir.display()
             ),
             Error::NoSpace { dir, needed } => write!(
                 f,

@@ -159,15 +159,9 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
         });
     }
     if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-        return Err(Error::PermissionDenied {
-            path: dir.to_owned(),
-            action: format!(
-                "use ring directory {} of mode {:o}: users other than its owner may write it \
-                 without the sticky bit, so they could rename or replace ring files (chmod +t \
-                 it, or chmod go-w it, before using):",
-                dir.display(),
-                mode & 0o7777
-            ),
+        return Err(Error::UnsafeDirectory {
+            dir: dir.to_owned(),
+            mode: mode & 0o7777,
         });
     }
     Ok(())

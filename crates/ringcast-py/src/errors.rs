@@ -39,7 +39,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::Corrupt { .. } => "RingCorrupt",
         Error::IncompatibleVersion { .. } => "IncompatibleVersion",
         Error::PermissionDenied { .. } => "RingPermissionError",
-        Error::Untrusted { .. } => "UntrustedRing",
+        Error::Untrusted { .. } | Error::UnsafeDirectory { .. } => "UntrustedRing",
         Error::SubscriberTableFull { .. } => "SubscriberTableFull",
         Error::ProducerTableFull { .. } => "ProducerTableFull",
         Error::RingFull { .. } => "RingFull",
