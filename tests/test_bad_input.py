@@ -316,3 +316,8 @@ def test_close_from_another_thread_ends_a_publish_waiting_for_room(ring_dir):
     with pytest.raises(ringcast.RingClosed):
         pub.publish(b"z")
     sub.close()
+
+
+def test_a_page_size_given_as_huge_pages_says_where_it_goes(ring_dir):
+    with pytest.raises(ringcast.InvalidArgument, match=r"huge_page_size='1G'"):
+        ringcast.Publisher.create("hp", slot_size=8, capacity=8, dir=ring_dir, huge_pages="1G")

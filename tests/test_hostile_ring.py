@@ -18,6 +18,7 @@ import ringcast
 from _workers import (
     REC,
     RingMemory,
+    blocked_recv,
     complete,
     kill,
     lost,
@@ -127,6 +128,24 @@ def test_a_run_of_lost_stamps_is_skipped_in_bounded_time(ring, ring_dir):
             assert ended == "Timeout" and 0.9 < seconds < 2.0, (way, ended, seconds)
 
 
+def test_ctrl_c_ends_a_receive_that_a_forged_ring_keeps_waiting(ring, ring_dir):
+    """Stamps that can only say "not yet" (an earlier, odd lap of another
+    slot) keep a reader waiting, as a quiet feed would: Ctrl-C ends it."""
+    _, memory = ring
+    for slot in range(memory.capacity):
+        memory.stamp(slot, writing(3))
+    ready = ctx.Event()
+    reader = ctx.Process(target=blocked_recv, args=(ring_dir, "hostile", ready))
+    reader.start()
+    assert ready.wait(30)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    os.kill(reader.pid, signal.SIGINT)
+    reader.join(10)
+    assert reader.exitcode == 42, f"exit code {reader.exitcode}: no KeyboardInterrupt"
+    assert time.monotonic() - t0 < 2.0
+
+
 def read_after_forged_cursor(ring_dir: str, name: str, cursor: int) -> dict:
     """Attaches at the oldest message, then the cursor is forged to `cursor`;
     reports how reading and publishing end."""
@@ -148,6 +167,35 @@ def test_a_cursor_beyond_any_sequence_is_corruption(ring_dir):
         results = run_isolated(read_after_forged_cursor, ring_dir, "cursor", 1 << 63, timeout=30)
     assert results["read"][0] in ("ok", "RingCorrupt"), results  # the 3 records, or the error
     assert results["publish"][0] == "RingCorrupt" and results["publish"][1] < 0.5, results
+
+
+def test_a_cursor_forged_beyond_any_sequence_under_a_lapped_reader(ring, ring_dir):
+    """Attach refuses such a cursor; one forged later is caught at the lap."""
+    _, memory = ring
+    sub = ringcast.Subscriber.attach("hostile", dir=ring_dir)  # at 10
+    memory.stamp(10 % memory.capacity, complete(10 + memory.capacity))  # a real-looking lap
+    memory.cursor(1 << 63)
+    with pytest.raises(ringcast.RingCorrupt, match="beyond any possible sequence"):
+        sub.try_recv()
+    assert sub.position == 10 and sub.lost == 0
+    sub.close()
+
+
+def test_a_producer_finding_its_own_slot_forged_gets_ring_corrupt(ring_dir):
+    """The slot of the next claim already says its message is complete:
+    no producer leaves that there. After the claim deadline the publish
+    fails with RingCorrupt instead of waiting for ever."""
+    with ringcast.Publisher.create(
+        "own", dtype=REC, capacity=8, dir=ring_dir, producers="many", claim_timeout=0.05
+    ) as pub:
+        pub.publish_batch(make_records(0, 10))
+        memory = RingMemory(pub.path)
+        memory.stamp(10 % memory.capacity, complete(10))
+        t0 = time.monotonic()
+        with pytest.raises(ringcast.RingCorrupt, match="no producer leaves"):
+            pub.publish(make_records(10, 1)[0], timeout=5)
+        assert time.monotonic() - t0 < 1.0
+        memory.close()
 
 
 def mp_cursor_jump(ring_dir: str, name: str, jump: int) -> dict:

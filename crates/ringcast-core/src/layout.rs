@@ -643,21 +643,33 @@ pub fn parse_header(bytes: &[u8], file_len: u64, granule: u64, path: &Path) -> R
         word[..chunk.len()].copy_from_slice(chunk);
         lines[i / 8].0[i % 8].store(u64::from_le_bytes(word), Ordering::Relaxed);
     }
-    if (copied as u64) < min_file_len() || file_len < min_file_len() {
-        return Err(Error::corrupt(
-            path,
-            format!(
-                "it has {} bytes, less than a ring header ({} bytes): truncated",
-                file_len.min(copied as u64),
-                min_file_len()
-            ),
-        ));
-    }
+    check_file_len(file_len.min(copied as u64), path)?;
     // SAFETY: `lines` is 64-byte aligned, exactly size_of::<Header>() bytes
     // (asserted at compile time to be whole lines), and made only of
     // atomics, like Header itself.
     let header = unsafe { &*lines.as_ptr().cast::<Header>() };
     read_layout(header, file_len, granule, path)
+}
+
+/// Refuses a file too short to hold a header, or longer than any ring,
+/// before anything is mapped or read.
+pub(crate) fn check_file_len(file_len: u64, path: &Path) -> Result<()> {
+    if file_len < min_file_len() {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "it has {file_len} bytes, less than a ring header ({} bytes): truncated",
+                min_file_len()
+            ),
+        ));
+    }
+    if file_len > MAX_FILE_LEN {
+        return Err(Error::corrupt(
+            path,
+            format!("it has {file_len} bytes, more than any ring"),
+        ));
+    }
+    Ok(())
 }
 
 /// Smallest file that can hold a header.

@@ -900,26 +900,23 @@ impl Publisher {
         if let Err(e) = self.wake_parked() {
             return e;
         }
-        if let Blocked::Revoked(e) = blocked {
-            return e;
-        }
-        if let Blocked::Damaged { observed } = blocked {
-            return Error::corrupt(
+        match blocked {
+            Blocked::Revoked(e) => e,
+            Blocked::Damaged { observed } => Error::corrupt(
                 self.ring.path(),
                 format!(
                     "the slot of message {seq} holds stamp {observed:#x}, which no producer \
-                     leaves in a slot whose next message is claimed ({} of the {requested} \
-                     messages were published)",
-                    published
+                     leaves in a slot whose next message is claimed ({published} of the \
+                     {requested} messages were published)"
                 ),
-            );
-        }
-        Error::SlotStalled {
-            name: self.ring.name().to_owned(),
-            seq,
-            abandoned: end - seq,
-            published,
-            requested,
+            ),
+            Blocked::Stalled => Error::SlotStalled {
+                name: self.ring.name().to_owned(),
+                seq,
+                abandoned: end - seq,
+                published,
+                requested,
+            },
         }
     }
 

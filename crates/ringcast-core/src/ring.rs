@@ -57,21 +57,7 @@ impl RingMap {
             .metadata()
             .map_err(|e| Error::io("inspect", path, e))?
             .len();
-        if file_len < layout::min_file_len() {
-            return Err(Error::corrupt(
-                path,
-                format!(
-                    "it has {file_len} bytes, less than a ring header ({} bytes): truncated",
-                    layout::min_file_len()
-                ),
-            ));
-        }
-        if file_len > layout::MAX_FILE_LEN {
-            return Err(Error::corrupt(
-                path,
-                format!("it has {file_len} bytes, more than any ring"),
-            ));
-        }
+        layout::check_file_len(file_len, path)?;
         let map = Mapping::map(&ring_file.file, file_len as usize)
             .map_err(|e| Error::io("map", path, e))?;
         // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
@@ -302,12 +288,7 @@ impl RingMap {
     /// asleep (a hint that a dead process left its count behind).
     #[inline]
     pub(crate) fn wake_parked(&self, registered: bool) -> bool {
-        let notify = &self.header().notify.0;
-        barrier::publisher_side(registered);
-        if notify.waiters.load(Ordering::Relaxed) != 0 {
-            return self.wake_all_parked() != 0;
-        }
-        true
+        self.nobody_parked(registered) || self.wake_all_parked() != 0
     }
 
     /// Wakes every thread parked on this ring, in every process; returns how
@@ -511,8 +492,9 @@ impl RingMap {
     /// A reader (or producer) waits on the slot of message `seq`: if the
     /// producers whose writes the slot is stuck on are dead, declare their
     /// messages lost. `include_seq: false` (a producer waiting to enter its
-    /// own `seq`) only ever declares earlier laps. Returns `true` when
-    /// something was declared or the slot moved.
+    /// own `seq`) only ever declares earlier laps. Says whether something
+    /// was declared or the slot moved, and (to a producer) whether the slot
+    /// holds a stamp no protocol step leaves there.
     ///
     /// The slot is stuck on lap `stuck` ([`stamp::blocking_lap`]: `seq`
     /// itself, or an earlier lap of the slot); every lap from there to the

@@ -537,16 +537,27 @@ impl Subscriber {
     /// sorted out off the message path.
     #[inline]
     fn read_below(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
-        let before = self.pos.lost;
-        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
-        if self.pos.lost != before {
-            self.mirror(); // skipped slots are handed back too
-        }
-        match got {
+        match self.step(out, limit) {
             Ok(Some(len)) => Ok(Some(len)),
             Ok(None) => self.nothing_to_read(out, limit),
             Err(fault) => self.fault(fault, out.len()),
         }
+    }
+
+    /// One protocol read below `limit`; slots skipped (lost) are handed back
+    /// in the record at once.
+    #[inline]
+    fn step(
+        &mut self,
+        out: &mut [u8],
+        limit: u64,
+    ) -> std::result::Result<Option<usize>, ReadFault> {
+        let before = self.pos.lost;
+        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
+        if self.pos.lost != before {
+            self.mirror();
+        }
+        got
     }
 
     /// Nothing to read at this subscriber's position. A revoked mapping (see
@@ -573,12 +584,7 @@ impl Subscriber {
             if !self.stuck.nothing_at(&self.ring, self.pos.next, None) {
                 break;
             }
-            let before = self.pos.lost;
-            let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
-            if self.pos.lost != before {
-                self.mirror();
-            }
-            match got {
+            match self.step(out, limit) {
                 Ok(Some(len)) => return Ok(Some(len)),
                 Ok(None) => {}
                 Err(fault) => return self.fault(fault, out.len()),

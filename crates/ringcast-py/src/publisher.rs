@@ -5,7 +5,7 @@ use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
 use crate::memory;
 use crate::records::{array_bytes, asarray, is_plain_bytes, RecordType};
-use crate::subscriber::{patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
+use crate::subscriber::{no_pending_signal, patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
 use crate::wait::PyWaitStrategy;
 use numpy::npyffi::{NpyTypes, PY_ARRAY_API};
 use numpy::prelude::*;
@@ -222,16 +222,8 @@ fn holding_gil<R>(
     let mut started: Option<Instant> = None;
     let mut between = || {
         let since = *started.get_or_insert_with(Instant::now);
-        if stall_limit.is_some_and(|limit| since.elapsed() >= limit) {
-            return false;
-        }
-        match py.check_signals() {
-            Ok(()) => true,
-            Err(e) => {
-                interrupt = Some(e);
-                false
-            }
-        }
+        stall_limit.is_none_or(|limit| since.elapsed() < limit)
+            && no_pending_signal(py, &mut interrupt)
     };
     let res = f(
         core,
@@ -273,16 +265,8 @@ fn waiting<R: Send>(
     let mut interrupt: Option<PyErr> = None;
     let res = py.allow_threads(|| {
         let mut between = || {
-            if closing.load(Ordering::Acquire) {
-                return false;
-            }
-            Python::with_gil(|py| match py.check_signals() {
-                Ok(()) => true,
-                Err(e) => {
-                    interrupt = Some(e);
-                    false
-                }
-            })
+            !closing.load(Ordering::Acquire)
+                && Python::with_gil(|py| no_pending_signal(py, &mut interrupt))
         };
         f(
             &mut core,

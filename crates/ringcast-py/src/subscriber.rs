@@ -34,6 +34,19 @@ pub struct PySubscriber {
     name: String,
 }
 
+/// Runs Python's signal handlers (the GIL held): `false`, with the
+/// exception (KeyboardInterrupt, ...) kept in `interrupt`, when one raised,
+/// which ends a wait made in slices.
+pub(crate) fn no_pending_signal(py: Python<'_>, interrupt: &mut Option<PyErr>) -> bool {
+    match py.check_signals() {
+        Ok(()) => true,
+        Err(e) => {
+            *interrupt = Some(e);
+            false
+        }
+    }
+}
+
 /// How long a receive may wait for its first message.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Patience {
@@ -216,14 +229,12 @@ fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience, raced: &mut u32) -> P
     let end = py.allow_threads(|| {
         handle.wait(until, &mut waiter, Some(SIGNAL_CHECK_INTERVAL), || {
             Python::with_gil(|py| {
-                if let Err(e) = py.check_signals() {
-                    interrupt = Some(e);
-                    return false;
-                }
                 // Keep waiting unless another thread closed the subscriber.
-                me.bind(py)
-                    .try_borrow()
-                    .map_or(true, |this| this.inner.is_some())
+                no_pending_signal(py, &mut interrupt)
+                    && me
+                        .bind(py)
+                        .try_borrow()
+                        .map_or(true, |this| this.inner.is_some())
             })
         })
     });
