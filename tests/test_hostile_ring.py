@@ -102,6 +102,8 @@ def test_slot_stamps_from_beyond_the_cursor_are_corruption(ring, ring_dir, forge
         )
     results = run_isolated(every_receive, ring_dir, "hostile", timeout=30)
     assert results.pop("received") == 0 and results.pop("lost") == 0
+    took = {way: f"{ended} {seconds * 1e3:.2f} ms" for way, (ended, seconds) in results.items()}
+    print(forgery, took)
     for way, (ended, seconds) in results.items():
         if way == "try_recv":
             # Never blocks: None for an unverifiable write, the error otherwise.
@@ -230,6 +232,7 @@ def test_a_multi_producer_cursor_moved_far_ahead_costs_one_claim_timeout(ring_di
         r = run_isolated(mp_cursor_jump, ring_dir, "jump", jump, timeout=60)
     assert r["first"] == list(range(10))
     assert r["publish"][0] == "ok" and r["publish"][1] < 1.0, r
+    print(f"cursor jump: publish {r['publish'][1]:.3f} s, next recv {r['recv'][1]:.3f} s")
     ended, seconds, seq = r["recv"]
     assert ended == "ok" and seq == 99 and seconds < 1.0, r
     # Exact: every sequence the cursor jumped over is counted lost, nothing else.

@@ -38,7 +38,9 @@ def test_iteration_raises_publisher_died_after_the_last_message(ring_dir, produc
         for q in sub:
             got.append(int(q["seq"]))
     assert got == [0, 1, 2, 3, 4], "every message it published is delivered first"
-    assert time.monotonic() - t0 < 1.0
+    took = time.monotonic() - t0
+    assert took < 1.0
+    print(f"PublisherDied {took:.3f} s after the kill")
     assert "exist_ok=True" in str(died.value) and not isinstance(died.value, ringcast.RingClosed)
     # Reported once: a timed wait now times out, and says why nothing came.
     t0 = time.monotonic()

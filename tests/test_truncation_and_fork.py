@@ -123,6 +123,7 @@ def test_a_waiting_subscriber_learns_of_the_truncation(ring_dir, how):
         child.join(10)
         assert child.exitcode == 0, child.exitcode
         assert name == "RingCorrupt" and noticed < 2.0, (name, noticed)
+        print(f"a waiting {how} learned of the truncation in {noticed:.3f} s")
         # This process's publisher finds out on its next publish.
         with pytest.raises(ringcast.RingCorrupt, match="shrank"):
             pub.publish(make_records(0, 1)[0])
