@@ -56,7 +56,7 @@ pub enum Error {
     /// its directory.
     PermissionDenied { path: PathBuf, action: String },
     /// The ring file or ring directory belongs to a user this process does
-    /// not trust (see [`crate::trust`]).
+    /// not trust (see [`crate::shm::trust`]).
     Untrusted {
         path: PathBuf,
         what: String,

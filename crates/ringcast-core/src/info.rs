@@ -6,11 +6,11 @@
 //! writes nothing, so it never disturbs the publisher or the readers.
 
 use crate::error::Result;
-use crate::layout::{Layout, RECORD_ACTIVE, RECORD_EVICTED, RECORD_JOINING};
+use crate::format::layout::{Layout, RECORD_ACTIVE, RECORD_EVICTED, RECORD_JOINING};
+use crate::format::stage_name as stage;
 use crate::memory::{self, EndMemory, NodeResidency};
-use crate::ring::RingMap;
-use crate::stage;
-use crate::subscriber::PublisherStatus;
+use crate::shm::ring::PublisherStatus;
+use crate::shm::ring::RingMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -88,7 +88,7 @@ pub struct EndReport {
 
 /// Inspects ring `name` in `dir` (`None`: the default directory).
 pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
-    let file = crate::backing::open_named(name, dir)?;
+    let file = crate::shm::backing::open_named(name, dir)?;
     let ring = RingMap::open(file, name)?;
     let header = ring.header();
     let backing = ring.backing();
@@ -151,7 +151,7 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
         huge_pages: backing.huge,
         tmpfs: backing.tmpfs,
         numa_node: memory::bound_node(&ring),
-        numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
+        numa_nodes_online: crate::sys::placement::online_nodes().into_iter().collect(),
         residency: memory::resident_nodes(ring.mapping(), backing.page_size as usize, true),
         publisher: ring.publisher_status(),
         publisher_memory: EndMemory::decode(header.publisher.0.memory.load(Ordering::Relaxed)),

@@ -7,102 +7,67 @@
 //! never block the publisher, a reader that falls a whole ring behind is lapped
 //! and learns exactly how many messages it lost.
 //!
-//! Module map:
-//! - [`stamp`]: stamp encoding and the reader's verdict on a stamp;
-//! - [`copy`]: race-free word-wise payload copies;
-//! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`];
-//! - [`layout`]: the file format and its validation; [`schema`]: the
-//!   message schema in the header, checked before anyone decodes it;
-//! - [`hugepages`], [`memory`], [`placement`]: huge pages, locking,
-//!   prefaulting, NUMA nodes and CPU pinning;
-//! - [`info`]: what `ringcast info` reports about a ring;
-//! - [`guard`]: ring mappings revoked (not crashed) when their file shrinks
-//!   or the process forks; [`trust`]: whose ring files this process uses;
-//! - [`clock`], [`latency`], [`interval_log`]: publish timestamps,
-//!   HdrHistogram latency recording and interval logs; [`loadgen`]: the
-//!   paced publisher and recording reader behind `ringcast bench`;
-//! - [`gate`]: bounded rings' room arithmetic and eviction decisions;
-//! - [`stage`]: named stages and the dependency barrier between them;
-//! - [`Publisher`] / [`Subscriber`]: the shared-memory ring end points.
-//!
-//! Under `--cfg loom` only the protocol modules are built, against loom's
-//! atomics, for model checking.
+//! Layers, each depending only on the ones above it in this list (see
+//! `docs/design.md`, "Map of the code"):
+//! - [`protocol`]: the publish/read protocol over any [`protocol::Slots`]:
+//!   stamps, word copies, bounded-ring room arithmetic. The only layer loom
+//!   model-checks (`--cfg loom` builds nothing else);
+//! - [`sys`]: every raw system call (futex, membarrier, byte locks, clock,
+//!   CPU and NUMA placement);
+//! - [`format`]: the ring file's layout, schema and names;
+//! - [`shm`]: ring files made, found, trusted, mapped and guarded; the mapped
+//!   ring with its tables, notification and recovery;
+//! - [`memory`]: huge pages, locking, prefaulting and NUMA binding of a
+//!   mapped ring;
+//! - [`wait`]: how an end waits (spin, yield, park);
+//! - [`publish`] ([`Publisher`]) and [`subscribe`] ([`Subscriber`], stages
+//!   and the dependency barrier): the ring ends;
+//! - [`info`]: what `ringcast info` reports; [`latency`]: histograms,
+//!   interval logs and the load generator behind `ringcast bench`.
 
-pub mod copy;
 pub mod protocol;
-pub mod stamp;
 mod sync;
 
 #[cfg(not(loom))]
-mod backing;
-#[cfg(not(loom))]
-mod barrier;
-#[cfg(not(loom))]
-pub mod clock;
-#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
-mod futex;
-#[cfg(not(loom))]
-pub mod gate;
-#[cfg(not(loom))]
-pub mod guard;
-#[cfg(not(loom))]
-pub mod hugepages;
+pub mod format;
 #[cfg(not(loom))]
 pub mod info;
 #[cfg(not(loom))]
-pub mod interval_log;
-#[cfg(not(loom))]
 pub mod latency;
-#[cfg(not(loom))]
-pub mod layout;
-#[cfg(not(loom))]
-mod liveness;
 #[cfg(not(loom))]
 pub mod loadgen;
 #[cfg(not(loom))]
-mod mapping;
-#[cfg(not(loom))]
 pub mod memory;
 #[cfg(not(loom))]
-pub mod name;
+pub mod publish;
 #[cfg(not(loom))]
-pub mod placement;
+pub mod shm;
 #[cfg(not(loom))]
-mod publisher;
+pub mod subscribe;
 #[cfg(not(loom))]
-mod readiness;
-#[cfg(not(loom))]
-mod ring;
-#[cfg(not(loom))]
-mod room;
-#[cfg(not(loom))]
-pub mod schema;
-#[cfg(not(loom))]
-pub mod stage;
-#[cfg(not(loom))]
-mod subscriber;
-#[cfg(not(loom))]
-pub mod trust;
+pub mod sys;
 #[cfg(not(loom))]
 pub mod wait;
 
 #[cfg(not(loom))]
-pub use backing::{Placement, RingIdentity};
-#[cfg(not(loom))]
 pub use error::{Error, Result};
 #[cfg(not(loom))]
-pub use hugepages::HugePages;
+pub use format::layout::Layout;
 #[cfg(not(loom))]
 pub use latency::{LatencyHistogram, LatencyRecorder, RecorderConfig};
 #[cfg(not(loom))]
-pub use layout::Layout;
-#[cfg(not(loom))]
 pub use memory::{EndMemory, MemoryOptions, MemoryReport};
 #[cfg(not(loom))]
-pub use publisher::{CreateOptions, Patience, Producers, Publisher};
+pub use publish::{CreateOptions, Patience, Producers, Publisher};
 #[cfg(not(loom))]
-pub use subscriber::{PublisherStatus, StageOptions, Start, Subscriber, WaitEnd, WaitHandle};
+pub use shm::backing::{Placement, RingIdentity};
+#[cfg(not(loom))]
+pub use shm::hugepages::HugePages;
+#[cfg(not(loom))]
+pub use shm::ring::PublisherStatus;
+#[cfg(not(loom))]
+pub use subscribe::{StageOptions, Start, Subscriber, WaitEnd, WaitHandle};
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

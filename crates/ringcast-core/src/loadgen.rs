@@ -13,10 +13,10 @@
 //! expected; a ring delivering a wrong or torn message shows up as
 //! `mismatched`, never as a latency.
 
-use crate::clock;
 use crate::error::{Error, Result};
-use crate::publisher::{Patience, Publisher};
-use crate::subscriber::Subscriber;
+use crate::publish::{Patience, Publisher};
+use crate::subscribe::Subscriber;
+use crate::sys::clock;
 use crate::wait::Waiter;
 use std::time::{Duration, Instant};
 

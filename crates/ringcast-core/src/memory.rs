@@ -7,23 +7,15 @@
 //! producer record), so that `ringcast info` in another process can report it.
 
 use crate::error::{Error, Result};
-use crate::mapping::Mapping;
-use crate::ring::RingMap;
+use crate::shm::mapping::Mapping;
+use crate::shm::ring::RingMap;
+use crate::sys::vm;
+pub use crate::sys::vm::memlock_limits;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-/// `madvise` advice: fault every page in writable (Linux 5.14).
-const MADV_POPULATE_WRITE: libc::c_int = 23;
-/// `mbind` mode: allocate only on the given nodes.
-const MPOL_BIND: libc::c_ulong = 2;
-/// `mbind` flags: fail if existing pages are elsewhere and cannot be moved;
-/// move them if they can.
-const MPOL_MF_STRICT: libc::c_uint = 1;
-const MPOL_MF_MOVE: libc::c_uint = 2;
-/// Node mask words passed to `mbind` (up to 1024 nodes).
-const NODE_MASK_WORDS: usize = 16;
 /// Pages whose node `resident_nodes` asks about, spread over the mapping.
 const NODE_SAMPLES: usize = 1024;
 
@@ -57,84 +49,17 @@ impl EndMemory {
     }
 }
 
-/// Binds the mapping's pages (those not yet allocated, and those that can be
-/// moved) to NUMA node `node`. `Ok(false)`: the kernel has no NUMA support,
-/// so there is nothing to place (the caller checked `node` is online).
-pub(crate) fn bind_to_node(map: &Mapping, node: usize) -> io::Result<bool> {
-    let mut mask = [0 as libc::c_ulong; NODE_MASK_WORDS];
-    let bits = libc::c_ulong::BITS as usize;
-    if node >= NODE_MASK_WORDS * bits {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    mask[node / bits] |= 1 << (node % bits);
-    // SAFETY: the range is exactly our live mapping; mbind changes only the
-    // allocation policy of its pages, never their contents. `mask` outlives
-    // the call and holds NODE_MASK_WORDS * bits bits (maxnode counts one more,
-    // as the kernel expects).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mbind,
-            map.as_ptr(),
-            map.len(),
-            MPOL_BIND,
-            mask.as_ptr(),
-            (NODE_MASK_WORDS * bits + 1) as libc::c_ulong,
-            MPOL_MF_STRICT | MPOL_MF_MOVE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ENOSYS) => Ok(false),
-        _ => Err(err),
-    }
-}
-
-/// The RLIMIT_MEMLOCK limits (soft, hard) in bytes; `None`: unlimited.
-pub fn memlock_limits() -> (Option<u64>, Option<u64>) {
-    // SAFETY: an all-zero rlimit is valid; getrlimit only writes it.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: plain syscall writing `lim`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
-        return (None, None);
-    }
-    let bytes = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v);
-    (bytes(lim.rlim_cur), bytes(lim.rlim_max))
-}
-
-/// Locks the mapping in RAM (and faults it in).
-pub(crate) fn lock(map: &Mapping) -> io::Result<()> {
-    // SAFETY: the range is exactly our live mapping; mlock does not change
-    // its contents.
-    if unsafe { libc::mlock(map.as_ptr().cast(), map.len()) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Faults every page of the mapping in, writable, without changing a byte,
 /// so that the first messages pay no page faults. `page`: the backing's page
 /// size (the step of the fallback for kernels before 5.14).
 pub(crate) fn prefault(map: &Mapping, page: usize) -> io::Result<()> {
-    // SAFETY: the range is exactly our live mapping; populating page tables
-    // does not change its contents.
-    if unsafe { libc::madvise(map.as_ptr().cast(), map.len(), MADV_POPULATE_WRITE) } == 0 {
+    if vm::populate_writable(map.region())? {
         return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::EINVAL) {
-        return Err(err);
     }
     // Older kernel: a write fault per page through an atomic add of zero,
     // which leaves the word as it is whatever other processes do to it.
     for offset in (0..map.len()).step_by(page.max(4096)) {
-        // SAFETY: offset < len, page-aligned and so 8-byte aligned; every
-        // access to ring memory is atomic, so this add cannot race unsafely.
-        let word = unsafe { &*map.as_ptr().add(offset).cast::<AtomicU64>() };
-        word.fetch_add(0, Ordering::Relaxed);
+        map.word(offset).fetch_add(0, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -158,45 +83,21 @@ pub(crate) fn resident_nodes(map: &Mapping, page: usize, touch: bool) -> Option<
     let page = page.max(4096);
     let pages = map.len().div_ceil(page);
     let step = pages.div_ceil(NODE_SAMPLES).max(1);
-    let addrs: Vec<*mut libc::c_void> = (0..pages)
-        .step_by(step)
-        // SAFETY: i * page < len: an address inside the mapping.
-        .map(|i| unsafe { map.as_ptr().add(i * page) }.cast())
-        .collect();
+    let offsets: Vec<usize> = (0..pages).step_by(step).map(|i| i * page).collect();
     if touch {
-        for &addr in &addrs {
-            // SAFETY: a page-aligned (so 8-byte aligned) address inside the
-            // mapping, whose words are only ever accessed atomically.
-            let word = unsafe { &*addr.cast::<AtomicU64>() };
-            word.load(Ordering::Relaxed);
+        for &offset in &offsets {
+            map.word(offset).load(Ordering::Relaxed);
         }
     }
-    let mut status = vec![0 as libc::c_int; addrs.len()];
-    // SAFETY: `addrs` and `status` have the same length, which is passed as
-    // the count; a null `nodes` makes move_pages report without moving.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_pages,
-            0,
-            addrs.len() as libc::c_ulong,
-            addrs.as_ptr(),
-            std::ptr::null::<libc::c_int>(),
-            status.as_mut_ptr(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
+    let nodes = vm::page_nodes(map.region(), &offsets)?;
     let mut out = NodeResidency {
-        sampled: addrs.len() as u64,
+        sampled: nodes.len() as u64,
         ..NodeResidency::default()
     };
-    for s in status {
-        if s >= 0 {
-            *out.by_node.entry(s as usize).or_default() += 1;
-        } else {
-            out.not_resident += 1;
+    for node in nodes {
+        match node {
+            Some(n) => *out.by_node.entry(n).or_default() += 1,
+            None => out.not_resident += 1,
         }
     }
     Some(out)
@@ -211,7 +112,7 @@ pub struct MemoryOptions {
     pub lock: bool,
     /// Fault every page in when opening, so the first messages pay no faults.
     pub prefault: bool,
-    /// Pin the opening thread to this CPU first (see [`crate::placement`]).
+    /// Pin the opening thread to this CPU first (see [`crate::sys::placement`]).
     pub pin_cpu: Option<usize>,
 }
 
@@ -223,10 +124,10 @@ pub(crate) fn pinned<T>(opts: &MemoryOptions, open: impl FnOnce() -> Result<T>) 
     let Some(cpu) = opts.pin_cpu else {
         return open();
     };
-    let before = crate::placement::pin_thread(&std::collections::BTreeSet::from([cpu]))?;
+    let before = crate::sys::placement::pin_thread(&std::collections::BTreeSet::from([cpu]))?;
     let result = open();
     if result.is_err() {
-        let _ = crate::placement::pin_thread(&before);
+        let _ = crate::sys::placement::pin_thread(&before);
     }
     result
 }
@@ -235,8 +136,8 @@ pub(crate) fn pinned<T>(opts: &MemoryOptions, open: impl FnOnce() -> Result<T>) 
 pub(crate) fn settle(ring: &RingMap, opts: &MemoryOptions) -> Result<EndMemory> {
     let map = ring.mapping();
     if opts.lock {
-        lock(map).map_err(|source| {
-            let (soft, hard) = memlock_limits();
+        vm::lock(map.region()).map_err(|source| {
+            let (soft, hard) = vm::memlock_limits();
             Error::MemoryLockFailed {
                 path: ring.path().to_owned(),
                 bytes: map.len() as u64,
@@ -301,7 +202,7 @@ pub(crate) fn report(
         mapped_bytes: ring.mapping().len() as u64,
         end,
         numa_node: bound_node(ring),
-        numa_nodes_online: crate::placement::online_nodes().into_iter().collect(),
+        numa_nodes_online: crate::sys::placement::online_nodes().into_iter().collect(),
         residency: resident_nodes(ring.mapping(), backing.page_size as usize, false),
         huge_fallback,
     }

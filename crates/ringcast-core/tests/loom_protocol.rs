@@ -166,10 +166,11 @@ fn two_readers() {
 fn reader_without_recheck_is_caught() {
     fn broken_read(ring: &TestRing, pos: &mut ReaderPosition, buf: &mut [u8]) -> Option<usize> {
         let slot = ring.slot(pos.next);
-        if slot.stamp.load(Ordering::Acquire) != ringcast_core::stamp::complete(pos.next) {
+        if slot.stamp.load(Ordering::Acquire) != ringcast_core::protocol::stamp::complete(pos.next)
+        {
             return None;
         }
-        ringcast_core::copy::load_bytes(slot.words, buf);
+        ringcast_core::protocol::copy::load_bytes(slot.words, buf);
         pos.next += 1;
         pos.received += 1;
         Some(buf.len())
@@ -268,7 +269,9 @@ fn producer_without_lap_wait_is_caught() {
 fn recover(ring: &TestRing, seq: u64) {
     let slot = ring.slot(seq);
     let observed = slot.stamp.load(Ordering::Acquire);
-    if let Some(stuck) = ringcast_core::stamp::blocking_lap(observed, seq, ring.capacity()) {
+    if let Some(stuck) =
+        ringcast_core::protocol::stamp::blocking_lap(observed, seq, ring.capacity())
+    {
         if stuck <= seq {
             protocol::declare_lost(slot, stuck, observed);
         }
@@ -306,7 +309,7 @@ fn two_survivors_declare_while_next_lap_enters() {
         let slot = ring.slot(2);
         assert_eq!(
             slot.stamp.load(Ordering::Acquire),
-            ringcast_core::stamp::complete(2)
+            ringcast_core::protocol::stamp::complete(2)
         );
         assert_eq!(slot.len.load(Ordering::Relaxed), (WORDS * 8) as u64);
         let mut pos = ReaderPosition::starting_at(0);

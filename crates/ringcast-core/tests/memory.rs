@@ -7,7 +7,7 @@
 //! their absence a failure.
 #![cfg(not(loom))]
 
-use ringcast_core::hugepages::{self, HugePages};
+use ringcast_core::shm::hugepages::{self, HugePages};
 use ringcast_core::{
     info, CreateOptions, Error, MemoryOptions, Placement, Publisher, Start, Subscriber,
 };
@@ -241,8 +241,8 @@ fn require_names_the_pool_to_raise_when_pages_run_short() {
 #[test]
 fn locked_prefaulted_and_placed_rings_report_it() {
     let dir = tempfile::tempdir().unwrap();
-    let node = ringcast_core::placement::node_of_cpu(
-        *ringcast_core::placement::thread_cpus()
+    let node = ringcast_core::sys::placement::node_of_cpu(
+        *ringcast_core::sys::placement::thread_cpus()
             .unwrap()
             .iter()
             .next()
@@ -354,7 +354,7 @@ fn a_link_to_a_file_outside_hugetlbfs_is_refused() {
 fn a_refused_end_gives_its_thread_its_cpus_back() {
     let dir = tempfile::tempdir().unwrap();
     std::thread::spawn(move || {
-        let before = ringcast_core::placement::thread_cpus().unwrap();
+        let before = ringcast_core::sys::placement::thread_cpus().unwrap();
         let cpu = *before.iter().next_back().unwrap();
         let pin = MemoryOptions {
             pin_cpu: Some(cpu),
@@ -364,7 +364,10 @@ fn a_refused_end_gives_its_thread_its_cpus_back() {
             .err()
             .unwrap();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
-        assert_eq!(ringcast_core::placement::thread_cpus().unwrap(), before);
+        assert_eq!(
+            ringcast_core::sys::placement::thread_cpus().unwrap(),
+            before
+        );
         // A successful one stays pinned.
         let _p = Publisher::create(
             "here",
@@ -375,7 +378,7 @@ fn a_refused_end_gives_its_thread_its_cpus_back() {
         )
         .unwrap();
         assert_eq!(
-            ringcast_core::placement::thread_cpus().unwrap(),
+            ringcast_core::sys::placement::thread_cpus().unwrap(),
             std::collections::BTreeSet::from([cpu])
         );
     })

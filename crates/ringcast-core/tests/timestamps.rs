@@ -5,7 +5,8 @@
 #![cfg(not(loom))]
 
 use ringcast_core::{
-    clock, CreateOptions, Error, Patience, Producers, Publisher, RecorderConfig, Start, Subscriber,
+    sys::clock, CreateOptions, Error, Patience, Producers, Publisher, RecorderConfig, Start,
+    Subscriber,
 };
 
 fn options(dir: &tempfile::TempDir, slot_size: u32) -> CreateOptions {

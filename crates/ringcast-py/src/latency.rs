@@ -9,7 +9,7 @@
 use crate::errors::{py_err, raise};
 use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
-use ringcast_core::interval_log::IntervalLog;
+use ringcast_core::latency::interval_log::IntervalLog;
 use ringcast_core::latency::{self, LatencyRecorder, RecorderConfig};
 use std::fs::File;
 use std::io::BufWriter;
@@ -107,7 +107,7 @@ impl PyLatencyHistogram {
     /// clock of ring timestamps).
     #[pyo3(signature = (sent_ns, now_ns=None))]
     fn record_since(&mut self, sent_ns: u64, now_ns: Option<u64>) {
-        let now = now_ns.unwrap_or_else(ringcast_core::clock::now_ns);
+        let now = now_ns.unwrap_or_else(ringcast_core::sys::clock::now_ns);
         self.inner.record_since(sent_ns, now);
     }
 

@@ -25,11 +25,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<latency::PyIntervalLog>()?;
     m.add_function(wrap_pyfunction!(loadgen::bench_publish, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
-    m.add("FORMAT_VERSION", ringcast_core::layout::VERSION)?;
-    m.add("DEFAULT_DIR", ringcast_core::name::DEFAULT_DIR)?;
+    m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;
+    m.add("DEFAULT_DIR", ringcast_core::format::name::DEFAULT_DIR)?;
     m.add(
         "DEFAULT_MAX_SUBSCRIBERS",
-        ringcast_core::layout::DEFAULT_MAX_SUBSCRIBERS,
+        ringcast_core::format::layout::DEFAULT_MAX_SUBSCRIBERS,
     )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
@@ -48,14 +48,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (dir=None))]
 fn resolve_dir(dir: Option<std::path::PathBuf>) -> std::path::PathBuf {
-    ringcast_core::name::resolve_dir(dir.as_deref())
+    ringcast_core::format::name::resolve_dir(dir.as_deref())
 }
 
 /// Names of the rings in `dir` (None: $RINGCAST_DIR or the default), sorted.
 #[pyfunction]
 #[pyo3(signature = (dir=None))]
 fn list_rings(dir: Option<std::path::PathBuf>) -> Vec<String> {
-    ringcast_core::name::list(&ringcast_core::name::resolve_dir(dir.as_deref()))
+    ringcast_core::format::name::list(&ringcast_core::format::name::resolve_dir(dir.as_deref()))
 }
 
 /// Trusts the users and groups of `spec` (user names or uids, `@group`
@@ -63,20 +63,20 @@ fn list_rings(dir: Option<std::path::PathBuf>) -> Vec<String> {
 /// files and ring directories are used like this process's own.
 #[pyfunction]
 fn trust(py: Python<'_>, spec: &str) -> PyResult<()> {
-    ringcast_core::trust::trust(spec).map_err(errors::py_err(py))
+    ringcast_core::shm::trust::trust(spec).map_err(errors::py_err(py))
 }
 
 /// The uids and gids trusted beyond this process's user and root
 /// (`RINGCAST_TRUST` and `trust()`), as `(uids, gids)`.
 #[pyfunction]
 fn trusted() -> (Vec<u32>, Vec<u32>) {
-    let t = ringcast_core::trust::trusted();
+    let t = ringcast_core::shm::trust::trusted();
     (t.users, t.groups)
 }
 
 /// What is wrong with a ring header's schema bytes (None: nothing), checked
-/// before the description is decoded (see `ringcast_core::schema`).
+/// before the description is decoded (see `ringcast_core::format::schema`).
 #[pyfunction]
 fn schema_problem(schema: &[u8]) -> Option<String> {
-    ringcast_core::schema::check(schema).err()
+    ringcast_core::format::schema::check(schema).err()
 }

@@ -6,10 +6,11 @@
 use crate::errors::{py_err, raise};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use ringcast_core::hugepages::{self, HugePages};
 use ringcast_core::info::{EndReport, RingReport};
 use ringcast_core::memory::NodeResidency;
-use ringcast_core::{placement, EndMemory, MemoryOptions, MemoryReport, Placement};
+use ringcast_core::shm::hugepages::{self, HugePages};
+use ringcast_core::sys::placement;
+use ringcast_core::{EndMemory, MemoryOptions, MemoryReport, Placement};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

@@ -24,7 +24,7 @@ pub const MAX_DEPTH: usize = 16;
 const MAX_ITEMS: usize = 4096;
 
 /// Largest element count of one field's shape (the largest slot).
-const MAX_ELEMENTS: u64 = crate::layout::MAX_SLOT_SIZE as u64;
+const MAX_ELEMENTS: u64 = crate::format::layout::MAX_SLOT_SIZE as u64;
 
 /// A literal of the schema grammar.
 #[derive(Debug, Clone, PartialEq, Eq)]

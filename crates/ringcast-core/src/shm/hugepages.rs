@@ -3,7 +3,7 @@
 //!
 //! A huge-page ring's bytes live in a file on a hugetlbfs mount (so any
 //! process can map it, as with a file under /dev/shm); its name in the ring
-//! directory is a symbolic link to that file (see [`crate::backing`]). This
+//! directory is a symbolic link to that file (see [`crate::shm::backing`]). This
 //! module only answers questions about the host; when the host cannot give a
 //! ring huge pages, the answer says exactly what to configure.
 

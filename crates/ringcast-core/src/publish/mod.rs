@@ -7,28 +7,30 @@
 //! subscribers keep reading as if nothing happened.
 //!
 //! Multi-producer rings take no such lock: every producer holds a record in
-//! the ring's producer table (see [`crate::liveness`]) and claims sequences on
+//! the ring's producer table (see [`crate::sys::liveness`]) and claims sequences on
 //! the shared cursor (see [`crate::protocol`]). Bounded rings make every
-//! publisher respect the slowest live subscriber (see [`crate::room`]).
+//! publisher respect the slowest live subscriber (see [`crate::publish::bounded`]).
 
-use crate::backing::{self, Placement, RingFile, RingIdentity};
-use crate::clock;
+mod bounded;
+
 use crate::error::{Error, Result};
-use crate::hugepages::HugePages;
-use crate::layout::{
+use crate::format::layout::{
     self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
     DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
     FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS, PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN,
     RECORD_ACTIVE,
 };
-use crate::liveness;
+use crate::format::name;
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
-use crate::name;
-use crate::placement;
+use crate::protocol::stamp;
 use crate::protocol::{self, Slots};
-use crate::ring::{unix_now_ns, Recovery, RingMap};
-use crate::room::{Room, JUDGE_EVERY};
-use crate::stamp;
+use crate::publish::bounded::{Room, JUDGE_EVERY};
+use crate::shm::backing::{self, Placement, RingFile, RingIdentity};
+use crate::shm::hugepages::HugePages;
+use crate::shm::ring::{unix_now_ns, Recovery, RingMap};
+use crate::sys::clock;
+use crate::sys::liveness;
+use crate::sys::placement;
 use crate::wait::{Step, WaitStrategy, Waiter};
 use std::fs::File;
 use std::io;
@@ -91,7 +93,7 @@ pub struct CreateOptions {
     /// What this publisher does to its thread and mapping (pin, lock,
     /// prefault) when it opens the ring.
     pub memory: MemoryOptions,
-    /// Every message carries its publish time (ns on [`crate::clock`]), for
+    /// Every message carries its publish time (ns on [`crate::sys::clock`]), for
     /// latency measurement; costs one clock read per publish call and 8
     /// bytes per slot.
     pub timestamps: bool,
@@ -204,7 +206,7 @@ enum Blocked {
     Stalled,
     /// The slot holds a stamp no protocol step leaves there.
     Damaged { observed: u64 },
-    /// The ring's mapping was revoked (see [`crate::guard`]).
+    /// The ring's mapping was revoked (see [`crate::shm::guard`]).
     Revoked(Error),
 }
 
@@ -319,7 +321,7 @@ impl Publisher {
             &dir,
             opts.dir.is_none() && std::env::var_os("RINGCAST_DIR").is_none(),
         )?;
-        crate::trust::check_dir(&dir)?;
+        crate::shm::trust::check_dir(&dir)?;
         let path = name::ring_path(&dir, name);
         memory::pinned(&opts.memory, || {
             Self::create_at(&dir, &path, name, &wanted, opts)
@@ -391,7 +393,7 @@ impl Publisher {
         })
     }
 
-    /// Builds the ring where its placement says (see [`crate::backing`]) and
+    /// Builds the ring where its placement says (see [`crate::shm::backing`]) and
     /// links it into place, so nobody can ever open a half-initialised ring.
     /// `None`: someone else linked a ring of that name first.
     fn create_new(
@@ -575,7 +577,7 @@ impl Publisher {
             next,
             generation,
             identity,
-            barrier_registered: crate::barrier::publisher_registered(),
+            barrier_registered: crate::sys::membarrier::publisher_registered(),
             fruitless_wakes: 0,
             owner_pid: std::process::id(),
             producer,
@@ -608,7 +610,7 @@ impl Publisher {
         self.publish_one(msg, None, patience)
     }
 
-    /// Publishes one message carrying `time` (ns on [`crate::clock`], or any
+    /// Publishes one message carrying `time` (ns on [`crate::sys::clock`], or any
     /// clock the subscribers share) as its publish time instead of now: the
     /// time it was due, so that a paced sender that falls behind is charged
     /// for the delay (no coordinated omission), or an upstream event time.
@@ -1009,11 +1011,11 @@ impl Publisher {
                         .sleep(until, || {
                             // Positions only: no rescan here (it needs &mut).
                             let first = next_sequence(ring, producer, next);
-                            let limit = crate::gate::limit(
-                                crate::room::slowest_active(ring),
+                            let limit = crate::protocol::room::limit(
+                                crate::publish::bounded::slowest_active(ring),
                                 ring.layout().watermark,
                             );
-                            crate::gate::room(first, limit, resume_at) >= resume_at
+                            crate::protocol::room::room(first, limit, resume_at) >= resume_at
                         });
                 }
             }
@@ -1022,7 +1024,7 @@ impl Publisher {
 
     /// Wakes parked subscribers: after every publish, one load of the
     /// waiter count while nobody is parked. A revoked mapping (see
-    /// [`crate::guard`]) reads a non-zero count, so this is also where a
+    /// [`crate::shm::guard`]) reads a non-zero count, so this is also where a
     /// publish finds out that its ring's memory is gone.
     #[inline]
     fn wake_parked(&mut self) -> Result<()> {

@@ -10,16 +10,21 @@
 //! woken; a subscriber that stops reading for the ring's liveness limit is
 //! evicted and told so on its next read.
 
-use crate::clock;
+pub(crate) mod readiness;
+pub mod stage;
+
+use self::stage::Gate;
 use crate::error::{Error, Result};
+use crate::format::layout::{Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_EVICTED};
+use crate::format::stage_name::{self as stage_name, StageName};
 use crate::latency::{LatencyRecorder, RecorderConfig};
-use crate::layout::{Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_EVICTED};
 use crate::memory::{EndMemory, MemoryOptions, MemoryReport};
+use crate::protocol::stamp::MAX_SEQ;
 use crate::protocol::{self, ReadFault, ReaderPosition, Slots};
-use crate::readiness::ReadinessFd;
-use crate::ring::{unix_now_ns, RingMap, StuckWatch};
-use crate::stage::{self, Gate, StageName};
-use crate::stamp::MAX_SEQ;
+use crate::shm::ring::PublisherStatus;
+use crate::shm::ring::{unix_now_ns, RingMap, StuckWatch};
+use crate::subscribe::readiness::ReadinessFd;
+use crate::sys::clock;
 use crate::wait::{Step, Waiter};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +45,7 @@ pub enum Start {
     Resume,
 }
 
-/// A subscriber's part in a topology of stages (see [`crate::stage`]).
+/// A subscriber's part in a topology of stages (see [`crate::subscribe::stage`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOptions {
     /// Name this subscriber as a stage of the ring: its processing progress
@@ -48,21 +53,6 @@ pub struct StageOptions {
     pub name: Option<String>,
     /// Read a message only once every stage named here has processed it.
     pub after: Vec<String>,
-}
-
-/// What a subscriber can tell about the publisher side of its ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublisherStatus {
-    /// Pid of the current or last publisher.
-    pub pid: u32,
-    /// A publisher has the ring open and its process exists.
-    pub alive: bool,
-    /// The last publisher closed the ring cleanly.
-    pub closed: bool,
-    /// How many times a publisher has opened the ring.
-    pub generation: u64,
-    /// Messages published so far.
-    pub cursor: u64,
 }
 
 /// How a wait ended (other than by the end of the stream).
@@ -282,7 +272,7 @@ impl Subscriber {
     }
 
     /// [`Subscriber::attach_with`] as a stage and/or gated after stages, as
-    /// `stage` says (see [`crate::stage`]).
+    /// `stage` says (see [`crate::subscribe::stage`]).
     pub fn attach_stage(
         name: &str,
         dir: Option<&Path>,
@@ -311,7 +301,7 @@ impl Subscriber {
         own: Option<StageName>,
         after: Vec<StageName>,
     ) -> Result<Self> {
-        let file = crate::backing::open_named(name, dir)?;
+        let file = crate::shm::backing::open_named(name, dir)?;
         let path = file.path.clone();
         let ring = Arc::new(RingMap::open(file, name)?);
         let end_memory = crate::memory::settle(&ring, memory)?;
@@ -351,7 +341,7 @@ impl Subscriber {
             readiness: None,
             owner_pid: std::process::id(),
             bounded,
-            barrier_registered: bounded && crate::barrier::publisher_registered(),
+            barrier_registered: bounded && crate::sys::membarrier::publisher_registered(),
             stuck: StuckWatch::new(),
             end_memory,
             recorder: None,
@@ -360,7 +350,7 @@ impl Subscriber {
             gate_wait: 0,
             unverified: None,
             death: Arc::default(),
-            commit_barrier: own.is_some() && crate::barrier::publisher_registered(),
+            commit_barrier: own.is_some() && crate::sys::membarrier::publisher_registered(),
         };
         if let Some((name, _)) = &sub.stage {
             sub.claim_stage_name(name, remembered)?;
@@ -383,7 +373,7 @@ impl Subscriber {
         if bounded {
             let gates = &sub.ring.header().gates.0;
             gates.epoch.fetch_add(1, Ordering::SeqCst);
-            crate::barrier::reader_side();
+            crate::sys::membarrier::reader_side();
             if start == Start::Latest {
                 let now = sub.ring.cursor().load(Ordering::Acquire).max(first);
                 sub.pos = ReaderPosition::starting_at(now);
@@ -404,7 +394,7 @@ impl Subscriber {
     /// moment (the lower record wins) gets [`Error::StageExists`].
     fn claim_stage_name(&self, name: &StageName, remembered: bool) -> Result<()> {
         let rec = self.record();
-        // Progress first, then the name (see `stage::forget`).
+        // Progress first, then the name (see `stage_name::forget`).
         protocol::commit_progress(&rec.processed, self.pos.next);
         if !remembered {
             name.write_to(rec);
@@ -413,7 +403,7 @@ impl Subscriber {
         let rival = (0..self.record)
             .find(|&i| name.held_by(self.ring.record(i)) && self.ring.record_owner_alive(i));
         if let Some(i) = rival {
-            stage::forget(self.record(), 0);
+            stage_name::forget(self.record(), 0);
             return Err(self.ring.stage_taken(name, i));
         }
         Ok(())
@@ -479,7 +469,7 @@ impl Subscriber {
         }
     }
 
-    /// Publish time (ns on [`crate::clock`]) of the last message read; `None`
+    /// Publish time (ns on [`crate::sys::clock`]) of the last message read; `None`
     /// on rings without timestamps or before the first message.
     pub fn time(&self) -> Option<u64> {
         (self.ring.layout().timestamps() && self.pos.received > 0).then_some(self.pos.time)
@@ -561,7 +551,7 @@ impl Subscriber {
     }
 
     /// Nothing to read at this subscriber's position. A revoked mapping (see
-    /// [`crate::guard`]) reads as zeros, so a zero magic number is the hint
+    /// [`crate::shm::guard`]) reads as zeros, so a zero magic number is the hint
     /// to ask why (a live ring's header always holds the magic).
     #[inline]
     fn nothing_to_read(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {

@@ -92,7 +92,7 @@ pub const PUBLISHER_OPEN: u32 = 1;
 pub const PUBLISHER_CLOSED: u32 = 2;
 
 /// Offset of the byte a single-producer ring's publisher holds an
-/// open-file-description lock on (see [`crate::liveness`]) while it has the
+/// open-file-description lock on (see [`crate::sys::liveness`]) while it has the
 /// ring open: subscribers test it to tell a dead publisher from a quiet one.
 pub(crate) const PUBLISHER_LOCK_OFFSET: usize = 128;
 
@@ -109,7 +109,7 @@ pub(crate) struct PublisherState {
     pub state: AtomicU32,
     /// Bumped every time a publisher opens the ring (create or take-over).
     pub generation: AtomicU64,
-    /// What the current publisher did to its mapping ([`crate::memory::EndMemory`]).
+    /// What the current publisher did to its mapping (`EndMemory`, see the `memory` module).
     pub memory: AtomicU32,
     /// NUMA node the creator bound the ring's pages to, plus one; 0: none.
     pub numa_node: AtomicU32,
@@ -187,8 +187,8 @@ pub(crate) struct Header {
 /// One subscriber's entry in the ring's table: its position (which gates
 /// publishers of bounded rings) and counters for monitoring, and on its
 /// second line the stage name and progress other subscribers gate on (see
-/// [`crate::stage`]). Owned by whoever holds the record's byte lock (see
-/// [`crate::liveness`]); written by the owner, except `state`, which a
+/// [`crate::subscribe::stage`]). Owned by whoever holds the record's byte lock (see
+/// [`crate::sys::liveness`]); written by the owner, except `state`, which a
 /// publisher may set to [`RECORD_EVICTED`]. The stage line outlives its
 /// owner: a dead or departed stage's last progress still holds back the
 /// subscribers gated on it, and a restarted stage resumes from it.
@@ -206,7 +206,7 @@ pub(crate) struct SubscriberRecord {
     pub attached_unix_ns: AtomicU64,
     /// `RECORD_*`.
     pub state: AtomicU32,
-    /// What the owner did to its mapping ([`crate::memory::EndMemory`]).
+    /// What the owner did to its mapping (`EndMemory`, see the `memory` module).
     pub memory: AtomicU32,
     /// Gated subscribers: one past the position at which its gate last held
     /// it back (0: never). A blocked publisher does not count a subscriber
@@ -217,7 +217,7 @@ pub(crate) struct SubscriberRecord {
     /// subscribers read a sequence only once it is below this.
     pub processed: AtomicU64,
     /// Stages: the stage name, NUL-padded; all zero for plain subscribers.
-    pub stage: [AtomicU64; crate::stage::NAME_WORDS],
+    pub stage: [AtomicU64; crate::format::stage_name::NAME_WORDS],
     pub reserved: [AtomicU64; 3],
 }
 
@@ -229,7 +229,7 @@ pub(crate) struct SubscriberRecord {
 pub(crate) struct ProducerRecord {
     /// Pid of the owner (informational; liveness is the byte lock); 0 when free.
     pub pid: AtomicU32,
-    /// What the owner did to its mapping ([`crate::memory::EndMemory`]).
+    /// What the owner did to its mapping (`EndMemory`, see the `memory` module).
     pub memory: AtomicU32,
     /// First sequence of the claim in progress, [`CLAIM_PENDING`] while a
     /// claim is being made, [`CLAIM_IDLE`] otherwise.
@@ -285,7 +285,7 @@ const _: () = {
     );
 };
 
-/// The front of every slot: its stamp (see [`crate::stamp`]) and the length
+/// The front of every slot: its stamp (see [`crate::protocol::stamp`]) and the length
 /// of the message in it. The payload words follow.
 #[repr(C)]
 pub(crate) struct SlotHead {
@@ -529,7 +529,7 @@ pub(crate) fn init_header(header: &Header, layout: &Layout, now_unix_ns: u64) {
     header.flags.store(layout.flags, r);
     header.max_subscribers.store(layout.max_subscribers, r);
     header.schema_len.store(layout.schema.len() as u32, r);
-    crate::copy::store_bytes(&header.schema, &layout.schema);
+    crate::protocol::copy::store_bytes(&header.schema, &layout.schema);
     let modes = &header.modes.0;
     modes.watermark.store(layout.watermark, r);
     modes
@@ -586,7 +586,7 @@ pub(crate) fn read_layout(
         ));
     }
     let mut schema = vec![0u8; schema_len];
-    crate::copy::load_bytes(&header.schema, &mut schema);
+    crate::protocol::copy::load_bytes(&header.schema, &mut schema);
     let layout = Layout {
         capacity: header.capacity.load(r),
         slot_size: header.slot_size.load(r),

@@ -32,7 +32,7 @@
 //! recovers. Memory that is not a ring mapping (another library's) is left
 //! to the previous handler as before.
 
-use crate::layout::Header;
+use crate::format::layout::Header;
 use std::io;
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
@@ -295,9 +295,9 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        let len = 4 * crate::layout::PAGE;
+        let len = 4 * crate::format::layout::PAGE;
         file.set_len(len as u64).unwrap();
-        let map = crate::mapping::Mapping::map(&file, len).unwrap();
+        let map = crate::shm::mapping::Mapping::map(&file, len).unwrap();
         let word = |offset: usize| {
             // SAFETY: inside the mapping, 8-byte aligned.
             unsafe {

@@ -5,20 +5,20 @@
 //! first sequence it may not write) and rescans only when it reaches that
 //! limit or when a subscriber has joined since (the ring's gate epoch moved).
 //! A joining subscriber bumps the epoch and then issues the expedited
-//! membarrier (see [`crate::barrier`]), so a publisher either sees the bump
+//! membarrier (see [`crate::sys::membarrier`]), so a publisher either sees the bump
 //! before its next write or had already published everything the joiner's
 //! cursor read covers.
 //!
 //! While blocked, a publisher also judges the subscribers that block it
-//! ([`crate::gate::Progress`]): a dead one (its record lock is gone) is
+//! ([`crate::protocol::room::Progress`]): a dead one (its record lock is gone) is
 //! released at once, a live one that has not moved for the ring's liveness
 //! limit is marked evicted. Several publishers (multi-producer rings) may
 //! judge the same subscriber: the eviction is a compare-exchange on its
 //! record state, so it is counted once.
 
-use crate::gate::{self, Progress, Verdict};
-use crate::layout::{RECORD_ACTIVE, RECORD_EVICTED};
-use crate::ring::RingMap;
+use crate::format::layout::{RECORD_ACTIVE, RECORD_EVICTED};
+use crate::protocol::room::{self, Progress, Verdict};
+use crate::shm::ring::RingMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ impl Room {
         if first >= self.limit || epoch != self.epoch {
             self.rescan(ring, None);
         }
-        gate::room(first, self.limit, want.min(self.watermark))
+        room::room(first, self.limit, want.min(self.watermark))
     }
 
     /// Judges the subscribers that block sequence `target`, at most every
@@ -116,9 +116,9 @@ impl Room {
             match blocked_at {
                 // A subscriber waiting for a message that is not committed
                 // (a multi-producer slot still being written), or held back
-                // by its upstream stages (see `crate::stage`), is not stalled.
+                // by its upstream stages (see `crate::subscribe::stage`), is not stalled.
                 Some(seq)
-                    if gate::blocks(position, seq, self.watermark)
+                    if room::blocks(position, seq, self.watermark)
                         && (!ring.readable_at(position)
                             || rec.gate_wait.load(Ordering::Relaxed) == position + 1) =>
                 {
@@ -128,7 +128,7 @@ impl Room {
                         continue;
                     }
                 }
-                Some(seq) if gate::blocks(position, seq, self.watermark) => {
+                Some(seq) if room::blocks(position, seq, self.watermark) => {
                     let alive = ring.record_owner_alive(i);
                     match self.progress[i].judge(owner, position, alive, now_ns, self.liveness_ns) {
                         Verdict::Wait => {}
@@ -153,7 +153,7 @@ impl Room {
             }
             slowest = Some(slowest.map_or(position, |s| s.min(position)));
         }
-        self.limit = gate::limit(slowest, self.watermark);
+        self.limit = room::limit(slowest, self.watermark);
         evicted
     }
 }

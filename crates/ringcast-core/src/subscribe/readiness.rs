@@ -11,10 +11,10 @@
 //! polls the ring, finds nothing, and arms again.
 
 use crate::error::{Error, Result};
-use crate::futex;
-use crate::ring::{RingMap, StuckWatch};
-use crate::stage::{self, Gate};
-use crate::subscriber::DeathWatch;
+use crate::shm::ring::{RingMap, StuckWatch};
+use crate::subscribe::stage::{self, Gate};
+use crate::subscribe::DeathWatch;
+use crate::sys::futex;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ fn run(s: &Shared) {
             continue;
         }
         let position = s.position.load(Ordering::Relaxed);
-        // A revoked mapping (see `crate::guard`) or a publisher's unreported
+        // A revoked mapping (see `crate::shm::guard`) or a publisher's unreported
         // death signals too: the caller's next read or check reports it.
         let done = || {
             stage::readable(&s.ring, s.gate.as_ref(), position)

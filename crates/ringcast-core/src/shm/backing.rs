@@ -14,12 +14,11 @@
 //! opens a half-made ring and two creators never both win.
 
 use crate::error::{Error, Result};
-use crate::hugepages::{self, Backing, HugePages};
-use crate::layout::Layout;
-use crate::mapping::Mapping;
-use crate::memory;
-use crate::ring::{pid_alive, unix_now_ns};
-use crate::trust;
+use crate::format::layout::Layout;
+use crate::shm::hugepages::{self, Backing, HugePages};
+use crate::shm::mapping::Mapping;
+use crate::shm::ring::{pid_alive, unix_now_ns};
+use crate::shm::trust;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -99,7 +98,7 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 
 /// Opens the ring file at `path` for reading and writing: a regular file,
 /// or a link to a huge-page ring file (see the module comment), owned by a
-/// trusted user (see [`crate::trust`]). Nothing else is ever opened: what
+/// trusted user (see [`crate::shm::trust`]). Nothing else is ever opened: what
 /// the name is, and whose, is looked at first through an `O_PATH` handle.
 pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
     let handle = open_handle(path).map_err(|e| Error::io("open", path, e))?;
@@ -207,16 +206,16 @@ fn read_link_at(link: &File) -> io::Result<PathBuf> {
 /// Opens ring `name` in `dir` (`None`: the default directory). A missing
 /// ring is `NotFound`, listing the rings that are there.
 pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<RingFile> {
-    crate::name::validate(name)?;
-    let dir = crate::name::resolve_dir(dir);
+    crate::format::name::validate(name)?;
+    let dir = crate::format::name::resolve_dir(dir);
     trust::check_dir(&dir)?;
-    let path = crate::name::ring_path(&dir, name);
+    let path = crate::format::name::ring_path(&dir, name);
     match open_ring_file(&path) {
         Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             Err(Error::NotFound {
                 name: name.to_owned(),
                 path,
-                available: crate::name::list(&dir),
+                available: crate::format::name::list(&dir),
             })
         }
         other => other,
@@ -341,7 +340,7 @@ pub(crate) fn create(
         file,
         map,
         backing,
-        bytes_at: crate::name::ring_path(dir, name),
+        bytes_at: crate::format::name::ring_path(dir, name),
         huge_fallback,
         numa_bound,
         pending,
@@ -436,7 +435,7 @@ fn size_and_place(
     let map = Mapping::map(file, len as usize).map_err(|e| Error::io("map", path, e))?;
     let bound = match numa_node {
         None => false,
-        Some(node) => memory::bind_to_node(&map, node)
+        Some(node) => crate::sys::vm::bind_to_node(map.region(), node)
             .map_err(|e| Error::io(format!("bind to NUMA node {node} the pages of"), path, e))?,
     };
     Ok((map, bound))
@@ -526,7 +525,7 @@ fn dir_key(dir: &Path) -> Result<String> {
 /// Huge pages are scarce; such files would hold them until reboot.
 fn remove_stale_huge_files(huge_dir: &Path, ring_dir: &Path, name: &str, key: &str) {
     let prefix = format!("{name}.{key}.");
-    let linked = std::fs::read_link(crate::name::ring_path(ring_dir, name)).ok();
+    let linked = std::fs::read_link(crate::format::name::ring_path(ring_dir, name)).ok();
     for entry in std::fs::read_dir(huge_dir).into_iter().flatten().flatten() {
         let file = entry.file_name();
         let Some(rest) = file
@@ -562,7 +561,7 @@ pub struct RingIdentity {
 
 impl RingIdentity {
     /// The identity of the mapped ring `ring`.
-    pub(crate) fn of(ring: &crate::ring::RingMap) -> Result<Self> {
+    pub(crate) fn of(ring: &crate::shm::ring::RingMap) -> Result<Self> {
         let meta = ring
             .file()
             .metadata()

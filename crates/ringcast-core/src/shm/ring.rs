@@ -1,22 +1,21 @@
 //! A validated ring file mapped into this process: the shared piece under both
 //! [`crate::Publisher`] and [`crate::Subscriber`].
 
-use crate::backing::RingFile;
 use crate::error::{Error, Result};
-use crate::guard::Revoked;
-use crate::hugepages::{self, Backing};
-use crate::layout::{
+use crate::format::layout::{
     self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, CLAIM_PENDING,
     PUBLISHER_CLOSED, RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING, SLOT_OVERHEAD,
 };
-use crate::liveness;
-use crate::mapping::Mapping;
+use crate::format::stage_name::{self as stage, StageName};
+use crate::protocol::stamp::{self, Observed};
 use crate::protocol::{SlotRef, Slots};
-use crate::stage::{self, StageName};
-use crate::stamp::{self, Observed};
-use crate::subscriber::PublisherStatus;
+use crate::shm::backing::RingFile;
+use crate::shm::guard::Revoked;
+use crate::shm::hugepages::{self, Backing};
+use crate::shm::mapping::Mapping;
+use crate::sys::liveness;
+use crate::sys::{futex, membarrier as barrier};
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
-use crate::{barrier, futex};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -254,7 +253,7 @@ impl RingMap {
         self.header().notify.0.waiters.load(Ordering::Relaxed) == 0
     }
 
-    /// Fails if this mapping was revoked (see [`crate::guard`]): its file
+    /// Fails if this mapping was revoked (see [`crate::shm::guard`]): its file
     /// shrank under it, or this process is a fork() child of the one that
     /// mapped it. One load of the mapping's guard entry.
     #[inline]
@@ -360,7 +359,7 @@ impl RingMap {
     /// table has room, and makes a record it takes forget its stage.
     pub(crate) fn claim_record(&self, stage: Option<&StageName>) -> Result<(usize, bool)> {
         if let Some(name) = stage {
-            if let Some(i) = stage::find(self, name) {
+            if let Some(i) = find_stage(self, name) {
                 if self.try_claim_record(i)? {
                     return Ok((i, true));
                 }
@@ -690,7 +689,7 @@ impl RingMap {
 ///
 /// No wake-up is lost: the waiter count is raised before the slot is checked,
 /// the publisher stores the message before it reads the count, and a
-/// store-load barrier separates each pair (see [`crate::barrier`]). So either
+/// store-load barrier separates each pair (see [`crate::sys::membarrier`]). So either
 /// the reader's check sees the message, or the publisher sees the waiter,
 /// bumps `wake_seq` and wakes the futex; a bump between the reader's load of
 /// `wake_seq` and its sleep makes the sleep return at once. One barrier, at
@@ -842,4 +841,24 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 performs only the existence and permission check.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The record of `ring` that carries stage `name`, if any.
+pub(crate) fn find_stage(ring: &RingMap, name: &StageName) -> Option<usize> {
+    (0..ring.records_in_use()).find(|&i| name.held_by(ring.record(i)))
+}
+
+/// What a subscriber can tell about the publisher side of its ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherStatus {
+    /// Pid of the current or last publisher.
+    pub pid: u32,
+    /// A publisher has the ring open and its process exists.
+    pub alive: bool,
+    /// The last publisher closed the ring cleanly.
+    pub closed: bool,
+    /// How many times a publisher has opened the ring.
+    pub generation: u64,
+    /// Messages published so far.
+    pub cursor: u64,
 }

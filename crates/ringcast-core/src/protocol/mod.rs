@@ -24,14 +24,17 @@
 //! synchronises with the reader's acquire fence, so the recheck must see the
 //! later odd (or even) stamp: equal stamps prove the copy is whole.
 
-use crate::copy;
-use crate::stamp::{self, Observed, SlotState};
+pub mod copy;
+pub mod room;
+pub mod stamp;
+
+use self::stamp::{Observed, SlotState};
 use crate::sync::{fence, AtomicU64, Ordering};
 
 /// One slot as seen by the protocol: stamp, payload length and payload words.
 #[derive(Clone, Copy)]
 pub struct SlotRef<'a> {
-    /// The slot's stamp (see [`crate::stamp`]).
+    /// The slot's stamp (see [`crate::protocol::stamp`]).
     pub stamp: &'a AtomicU64,
     /// Length in bytes of the payload of the message in the slot.
     pub len: &'a AtomicU64,
@@ -347,7 +350,7 @@ pub enum ReadFault {
 /// call returns promptly whatever the ring holds; the next call goes on.
 pub const MAX_SKIPS_PER_READ: u32 = 1 << 16;
 
-/// Stages (see `crate::stage`): publishes that every message below `next`
+/// Stages (see `crate::subscribe::stage`): publishes that every message below `next`
 /// has been processed. Release: the stage's work on those messages (copying
 /// them out, publishing its own results) happens before a gated reader that
 /// loads this progress with [`load_progress`] reads them.
@@ -377,7 +380,7 @@ pub fn try_read<S: Slots + ?Sized>(
 }
 
 /// [`try_read`] for a gated reader: reads only messages below `limit` (the
-/// sequence its upstream stages have all processed; see `crate::stage`),
+/// sequence its upstream stages have all processed; see `crate::subscribe::stage`),
 /// `None` when the next one is not below it. A lap may move the reader past
 /// `limit`: the messages skipped are lost either way, and what follows
 /// waits for the gate.

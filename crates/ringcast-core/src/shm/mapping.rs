@@ -1,11 +1,12 @@
 //! A shared, read-write memory mapping of a ring file, registered with
-//! [`crate::guard`] for as long as it exists.
+//! [`crate::shm::guard`] for as long as it exists.
 
-use crate::guard::{Guard, Revoked};
+use crate::shm::guard::{Guard, Revoked};
+use crate::sys::vm::{self, Region};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
 
 /// `len` bytes of a file mapped `MAP_SHARED`, unmapped on drop.
 pub(crate) struct Mapping {
@@ -24,30 +25,12 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps the first `len` bytes of `file` shared and read-write.
     pub(crate) fn map(file: &File, len: usize) -> io::Result<Self> {
-        if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
-        }
-        // SAFETY: a fresh mapping chosen by the kernel; no existing memory is
-        // touched. The result is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(ptr.cast::<u8>()).expect("mmap returned null");
+        let ptr = vm::map_shared(file, len)?;
         let guard = match Guard::register(ptr.as_ptr(), len) {
             Ok(guard) => guard,
             Err(e) => {
                 // SAFETY: the mapping just made, referenced by nobody.
-                unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+                unsafe { vm::unmap(ptr, len) };
                 return Err(e);
             }
         };
@@ -70,6 +53,25 @@ impl Mapping {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+
+    /// The mapping, for the virtual-memory calls of [`crate::sys::vm`].
+    pub(crate) fn region(&self) -> Region<'_> {
+        // SAFETY: `ptr`/`len` are this live mapping, unmapped only when
+        // `self` drops, which the region's borrow of `self` prevents.
+        unsafe { Region::new(self.ptr, self.len) }
+    }
+
+    /// The word at byte `offset` (8-byte aligned, inside the mapping).
+    pub(crate) fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.len,
+            "word {offset} outside the mapping"
+        );
+        // SAFETY: in bounds and aligned (checked; the mapping is page
+        // aligned); every access the crate makes to ring memory is atomic,
+        // so this reference cannot race with a non-atomic one.
+        unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU64>() }
+    }
 }
 
 impl Drop for Mapping {
@@ -77,8 +79,6 @@ impl Drop for Mapping {
         self.guard.release();
         // SAFETY: `ptr`/`len` are exactly what mmap returned; references into
         // the mapping never outlive `self` (they borrow from it).
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
+        unsafe { vm::unmap(self.ptr, self.len) };
     }
 }

@@ -21,6 +21,8 @@
 //! messages and adds the missing samples (HdrHistogram's
 //! `recordValueWithExpectedInterval`, an estimate).
 
+pub mod interval_log;
+
 use crate::error::{Error, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
