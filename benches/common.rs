@@ -1,7 +1,7 @@
 //! Pieces the benchmark binaries share: a cheap cross-core clock, nearest-rank
 //! percentiles, and a temporary ring directory in shared memory.
 
-use ringcast_core::clock::now_ns;
+use ringcast_core::sys::clock::now_ns;
 use std::path::Path;
 use std::thread;
 use std::time::Duration;

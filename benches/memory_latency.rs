@@ -24,7 +24,7 @@
 mod common;
 
 use common::{clock_overhead_ns, percentile, ring_dir, ticks, Clock};
-use ringcast_core::hugepages::HugePages;
+use ringcast_core::shm::hugepages::HugePages;
 use ringcast_core::{CreateOptions, MemoryOptions, Placement, Publisher, Start, Subscriber};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -85,7 +85,7 @@ fn thread_minor_faults() -> u64 {
 
 fn pin(cpu: Option<usize>) {
     if let Some(cpu) = cpu {
-        ringcast_core::placement::pin_thread(&BTreeSet::from([cpu])).expect("pin thread");
+        ringcast_core::sys::placement::pin_thread(&BTreeSet::from([cpu])).expect("pin thread");
     }
 }
 
@@ -243,7 +243,7 @@ fn parse_args() -> Args {
 fn main() {
     let args = parse_args();
     let clock = Clock::calibrate();
-    let allowed: Vec<usize> = ringcast_core::placement::thread_cpus()
+    let allowed: Vec<usize> = ringcast_core::sys::placement::thread_cpus()
         .expect("read affinity")
         .into_iter()
         .collect();

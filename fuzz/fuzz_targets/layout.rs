@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringcast_core::layout;
+use ringcast_core::format::layout;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringcast_core::schema;
+use ringcast_core::format::schema;
 
 fuzz_target!(|data: &[u8]| {
     let verdict = schema::check(data);
