@@ -26,7 +26,9 @@ python3 -m pip install --quiet --disable-pip-version-check \
     hdrhistogram matplotlib
 
 step "build and install the ringcast wheel"
-python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+# The wheel under test carries the test hooks (Publisher._stop_after_claim).
+MATURIN_PEP517_ARGS="--features test-hooks" \
+    python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
 
 step "lint"
 cargo fmt --all -- --check

@@ -60,7 +60,7 @@ pub use latency::{LatencyHistogram, LatencyRecorder, RecorderConfig};
 #[cfg(not(loom))]
 pub use memory::{EndMemory, MemoryOptions, MemoryReport};
 #[cfg(not(loom))]
-pub use publish::{CreateOptions, Patience, Producers, Publisher};
+pub use publish::{CreateOptions, Patience, Producers, Publisher, PublisherBuilder};
 #[cfg(not(loom))]
 pub use shm::backing::{Placement, RingIdentity};
 #[cfg(not(loom))]
@@ -68,6 +68,6 @@ pub use shm::hugepages::HugePages;
 #[cfg(not(loom))]
 pub use shm::ring::PublisherStatus;
 #[cfg(not(loom))]
-pub use subscribe::{StageOptions, Start, Subscriber, WaitEnd, WaitHandle};
+pub use subscribe::{StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd, WaitHandle};
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

@@ -195,21 +195,23 @@ fn reader_without_recheck_is_caught() {
 fn producer(ring: &TestRing, messages: u64, wait_previous_lap: bool) {
     for _ in 0..messages {
         let seq = protocol::claim(ring, 1);
-        let slot = ring.slot(seq);
-        if wait_previous_lap {
-            while !protocol::try_enter(ring, seq) {
-                thread::yield_now();
+        let entered = if wait_previous_lap {
+            loop {
+                match protocol::try_enter(ring, seq) {
+                    Some(entered) => break entered,
+                    None => thread::yield_now(),
+                }
             }
         } else {
-            protocol::begin(slot, seq);
-        }
+            protocol::begin(ring.slot(seq), seq)
+        };
         let i = (seq % ring.capacity()) as usize;
         let others = ring.inside[i].fetch_add(1, Ordering::AcqRel);
         assert_eq!(others, 0, "two writers inside the slot of seq {seq}");
-        protocol::write_payload(slot, &message(seq), seq + 1);
+        entered.write_payload(&message(seq), seq + 1);
         // Out before the commit: the next lap may enter right after it.
         ring.inside[i].fetch_sub(1, Ordering::AcqRel);
-        protocol::commit(slot, seq);
+        entered.commit();
     }
 }
 
@@ -299,11 +301,16 @@ fn two_survivors_declare_while_next_lap_enters() {
         let r = ring.clone();
         let stuck_reader = thread::spawn(move || recover(&r, 0));
         // The producer of seq 2: enter_slow recovers the earlier lap.
-        while !protocol::try_enter(&*ring, 2) {
-            recover(&ring, 0);
-            thread::yield_now();
-        }
-        protocol::finish(ring.slot(2), 2, &message(2), 3);
+        let entered = loop {
+            match protocol::try_enter(&*ring, 2) {
+                Some(entered) => break entered,
+                None => {
+                    recover(&ring, 0);
+                    thread::yield_now();
+                }
+            }
+        };
+        entered.finish(&message(2), 3);
         stuck_reader.join().unwrap();
 
         let slot = ring.slot(2);

@@ -648,6 +648,7 @@ impl PyPublisher {
 
     /// Test hook: stop this process (SIGSTOP) right after claiming sequence
     /// `seq`, with its slot marked as being written; multi-producer rings.
+    #[cfg(feature = "test-hooks")]
     fn _stop_after_claim(&mut self, py: Python<'_>, seq: u64) -> PyResult<()> {
         self.core(py)?.stop_after_claim(seq).map_err(py_err(py))
     }

@@ -72,49 +72,70 @@ pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
     ring.cursor().store(seq + 1, Ordering::Release);
 }
 
+/// A slot its writer has entered (`Begin` done, its stamp odd) and not yet
+/// committed. The only way to write a payload or commit, so a commit always
+/// pairs with the begin of the same slot and sequence; dropping it without
+/// committing leaves the slot as a dead writer would (readers recover it).
+#[must_use = "an entered slot stays odd until committed"]
+pub struct Entered<'a> {
+    slot: SlotRef<'a>,
+    seq: u64,
+}
+
+impl<'a> Entered<'a> {
+    /// `WritePayload`: the length, the time (if the ring carries one) and
+    /// the payload words.
+    #[inline]
+    pub fn write_payload(&self, msg: &[u8], time: u64) {
+        debug_assert!(msg.len() <= self.slot.words.len() * 8);
+        self.slot.len.store(msg.len() as u64, Ordering::Relaxed);
+        if let Some(word) = self.slot.time {
+            word.store(time, Ordering::Relaxed);
+        }
+        copy::store_bytes(self.slot.words, msg);
+    }
+
+    /// `Commit`: the message is complete; the writer is out of the slot.
+    #[inline]
+    pub fn commit(self) {
+        self.slot
+            .stamp
+            .store(stamp::complete(self.seq), Ordering::Release);
+    }
+
+    /// `WritePayload` then `Commit`.
+    #[inline]
+    pub fn finish(self, msg: &[u8], time: u64) {
+        self.write_payload(msg, time);
+        self.commit();
+    }
+
+    /// The sequence being written.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// `Begin`: marks the slot as being written with message `seq`.
+///
+/// Caller guarantees: it is the only writer of this slot now (the single
+/// producer; multi-producer owners enter with [`try_enter`]).
 #[inline]
-pub fn begin(slot: SlotRef<'_>, seq: u64) {
+pub fn begin(slot: SlotRef<'_>, seq: u64) -> Entered<'_> {
     slot.stamp.store(stamp::writing(seq), Ordering::Relaxed);
     // Orders the odd stamp before every payload store (pairs with the
     // reader's acquire fence before its recheck).
     fence(Ordering::Release);
-}
-
-/// `WritePayload` then `Commit` of message `seq`, after [`begin`].
-#[inline]
-pub fn finish(slot: SlotRef<'_>, seq: u64, msg: &[u8], time: u64) {
-    write_payload(slot, msg, time);
-    commit(slot, seq);
-}
-
-/// `WritePayload`: the length, the time (if the ring carries one) and the
-/// payload words, after [`begin`].
-#[inline]
-pub fn write_payload(slot: SlotRef<'_>, msg: &[u8], time: u64) {
-    debug_assert!(msg.len() <= slot.words.len() * 8);
-    slot.len.store(msg.len() as u64, Ordering::Relaxed);
-    if let Some(word) = slot.time {
-        word.store(time, Ordering::Relaxed);
-    }
-    copy::store_bytes(slot.words, msg);
-}
-
-/// `Commit`: message `seq` is complete; the writer is out of the slot.
-#[inline]
-pub fn commit(slot: SlotRef<'_>, seq: u64) {
-    slot.stamp.store(stamp::complete(seq), Ordering::Release);
+    Entered { slot, seq }
 }
 
 /// `Begin`, `WritePayload` and `Commit` of message `seq`.
 ///
 /// Caller guarantees: it is the only writer of this slot now (the single
-/// producer, or the multi-producer owner of `seq` after `WaitPreviousLap`),
-/// and `msg` fits the slot.
+/// producer), and `msg` fits the slot.
 #[inline]
 pub fn write_slot(slot: SlotRef<'_>, seq: u64, msg: &[u8], time: u64) {
-    begin(slot, seq);
-    finish(slot, seq, msg, time);
+    begin(slot, seq).finish(msg, time);
 }
 
 /// `Claim` of a lossy multi-producer ring: takes `n` consecutive sequences,
@@ -136,12 +157,12 @@ pub fn previous_lap_done<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
 /// `WaitPreviousLap` and `Begin` in one step, for the multi-producer owner of
 /// `seq`: moves the slot's stamp from the completed (or lost) previous lap,
 /// or empty on the first lap, to "writing `seq`" with a compare-exchange.
-/// `false`: the previous lap is not done yet; nothing was changed.
+/// `None`: the previous lap is not done yet; nothing was changed.
 ///
 /// One read-modify-write takes the slot's cache line exclusively at once;
 /// a load followed by a store would fetch it twice while readers spin on it.
 #[inline]
-pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
+pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> Option<Entered<'_>> {
     let slot = ring.slot(seq);
     let enter = |from| {
         slot.stamp.compare_exchange(
@@ -162,11 +183,12 @@ pub fn try_enter<S: Slots + ?Sized>(ring: &S, seq: u64) -> bool {
                 && enter(actual).is_ok()
         }
     };
-    if entered {
-        // As in `begin`: the odd stamp before every payload store.
-        fence(Ordering::Release);
+    if !entered {
+        return None;
     }
-    entered
+    // As in `begin`: the odd stamp before every payload store.
+    fence(Ordering::Release);
+    Some(Entered { slot, seq })
 }
 
 /// `DeclareLost`: marks the slot of `seq` lost if it still holds `observed`

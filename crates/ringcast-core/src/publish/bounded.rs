@@ -16,9 +16,12 @@
 //! judge the same subscriber: the eviction is a compare-exchange on its
 //! record state, so it is counted once.
 
+use super::patience::Patience;
+use crate::error::{Error, Result};
 use crate::format::layout::{RECORD_ACTIVE, RECORD_EVICTED};
 use crate::protocol::room::{self, Progress, Verdict};
 use crate::shm::ring::RingMap;
+use crate::wait::{Step, WaitStrategy, Waiter};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -197,4 +200,97 @@ fn evict(ring: &RingMap, i: usize, owner: u64, position: u64) -> bool {
         ring.wake_all_parked();
     }
     won
+}
+
+/// Waits (per `patience`) until bounded `ring` may have room for the
+/// publisher whose next sequence `next()` tells, judging the subscribers
+/// that block it. `done` of `count` messages went out.
+pub(super) fn wait_for_room(
+    ring: &RingMap,
+    room: &mut Room,
+    next: impl Fn() -> u64 + Copy,
+    strategy: WaitStrategy,
+    patience: &mut Patience<'_>,
+    done: usize,
+    count: usize,
+) -> Result<()> {
+    // Hysteresis: resume once a sixteenth of the watermark is free, not
+    // at the first free slot. A publisher resuming slot by slot would
+    // pull the reader's record line (and the reader pull it back) for
+    // every message; waiting for a few lines' worth of room lets both
+    // run in streaks. At the deadline any room at all will do. The
+    // subscribers judged are those that block the sequence waited for.
+    // TLA+ (BoundedRing): Wait, ScanRecord with a judge target, Resume.
+    let resume_at = (ring.layout().watermark / 16).max(1);
+    if !patience.wait_for_room {
+        // Even without waiting, dead and stalled subscribers must not
+        // gate the ring forever: judge them (at most every few ms).
+        let first = next();
+        if room.judge_if_due(ring, first) && room.free(first) > 0 {
+            return Ok(());
+        }
+        return Err(Error::RingFull {
+            name: ring.name().to_owned(),
+            published: done,
+            requested: count,
+        });
+    }
+    let deadline = patience.deadline;
+    let timeout = || Error::PublishTimeout {
+        name: ring.name().to_owned(),
+        published: done,
+        requested: count,
+    };
+    let mut waiter = Waiter::new(strategy);
+    let mut parked = None;
+    let mut slice_end = patience.slice.map(|s| Instant::now() + s);
+    let mut polls = 0u32;
+    loop {
+        let first = next();
+        room.rescan(ring, None);
+        let mut free = room.free(first);
+        if free >= resume_at {
+            return Ok(());
+        }
+        if room.judge_if_due(ring, first + resume_at - 1) {
+            free = room.free(first);
+            if free >= resume_at {
+                return Ok(());
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return if free > 0 { Ok(()) } else { Err(timeout()) };
+        }
+        let step = waiter.next_step();
+        if step != Step::Spin || polls % 64 == 0 {
+            ring.usable()?;
+            if patience.gives_up(Instant::now(), &mut slice_end) {
+                return Err(timeout());
+            }
+        }
+        polls = polls.wrapping_add(1);
+        match step {
+            Step::Spin => {
+                // Each look at the positions costs the readers a cache
+                // miss: look every few hundred nanoseconds, not flat out.
+                for _ in 0..16 {
+                    std::hint::spin_loop();
+                }
+            }
+            Step::Yield => std::thread::yield_now(),
+            Step::Park => {
+                let until = [deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                parked
+                    .get_or_insert_with(|| ring.register_space_waiter())
+                    .sleep(until, || {
+                        // Positions only: no rescan here (it needs &mut).
+                        let limit = room::limit(slowest_active(ring), ring.layout().watermark);
+                        room::room(next(), limit, resume_at) >= resume_at
+                    });
+            }
+        }
+    }
 }

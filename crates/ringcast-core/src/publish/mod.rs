@@ -12,33 +12,41 @@
 //! publisher respect the slowest live subscriber (see [`crate::publish::bounded`]).
 
 mod bounded;
+mod builder;
+mod multi;
+mod patience;
+mod single;
+
+pub use builder::PublisherBuilder;
+pub use patience::Patience;
 
 use crate::error::{Error, Result};
 use crate::format::layout::{
-    self, Layout, CLAIM_IDLE, CLAIM_PENDING, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS,
-    DEFAULT_MAX_PRODUCERS, DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE,
-    FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS, PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN,
-    RECORD_ACTIVE,
+    self, Layout, DEFAULT_CLAIM_TIMEOUT_NS, DEFAULT_LIVENESS_TIMEOUT_NS, DEFAULT_MAX_PRODUCERS,
+    DEFAULT_MAX_SUBSCRIBERS, FLAG_BOUNDED, FLAG_FIXED_SIZE, FLAG_MULTI_PRODUCER, FLAG_TIMESTAMPS,
+    PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
 use crate::format::name;
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::protocol::stamp;
 use crate::protocol::{self, Slots};
-use crate::publish::bounded::{Room, JUDGE_EVERY};
 use crate::shm::backing::{self, Placement, RingFile, RingIdentity};
 use crate::shm::hugepages::HugePages;
-use crate::shm::ring::{unix_now_ns, Recovery, RingMap};
+use crate::shm::ring::{unix_now_ns, RingMap};
 use crate::sys::clock;
 use crate::sys::liveness;
 use crate::sys::placement;
-use crate::wait::{Step, WaitStrategy, Waiter};
+use crate::wait::WaitStrategy;
+use bounded::Room;
+use multi::Multi;
+use single::Single;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Who may publish into a ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,9 +180,6 @@ fn duration_ns(d: Duration) -> u64 {
 /// A publisher of a ring. Dropping it closes the ring (see [`Publisher::close`]).
 pub struct Publisher {
     ring: RingMap,
-    /// Single producer: the sequence the next message gets (mirrors the
-    /// shared cursor). Multi-producer: unused.
-    next: u64,
     generation: u64,
     identity: RingIdentity,
     /// This process takes part in the asymmetric wake-up barrier.
@@ -184,111 +189,27 @@ pub struct Publisher {
     /// Process that created this value: a forked child must not close the
     /// parent's ring when its copy is dropped.
     owner_pid: u32,
-    /// Multi-producer rings: our record in the producer table.
-    producer: Option<usize>,
-    /// Bounded rings: the cached gate.
-    room: Option<Room>,
+    /// Which producer this is: the only one, or one of several.
+    flavor: Flavor,
     /// How to wait for room (bounded) or for a slot's previous lap.
     strategy: WaitStrategy,
-    /// Test hook: stop this process (SIGSTOP) after claiming this sequence,
-    /// inside `Begin`, to simulate a producer dying mid-write.
-    stop_after_claim: Option<u64>,
     /// What this publisher did to its thread and mapping.
     end_memory: EndMemory,
     /// Why a `huge_pages="prefer"` ring got normal pages.
     huge_fallback: Option<String>,
 }
 
-/// Why a producer could not enter the slot of a message it claimed.
-#[derive(Debug)]
-enum Blocked {
-    /// The patience ran out while a live producer held the previous lap.
-    Stalled,
-    /// The slot holds a stamp no protocol step leaves there.
-    Damaged { observed: u64 },
-    /// The ring's mapping was revoked (see [`crate::shm::guard`]).
-    Revoked(Error),
+/// The producer side of a ring, one mode per file: the public type
+/// dispatches on it (bounded rings add a [`bounded::Room`] to either).
+enum Flavor {
+    /// The only producer ([`single`]).
+    Single(Single),
+    /// One of several producers ([`multi`]).
+    Multi(Multi),
 }
-
-/// How often a producer stuck entering a slot looks again for dead
-/// producers of its earlier laps, once the claim deadline has passed.
-const RECOVER_EVERY: Duration = Duration::from_millis(10);
 
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
 const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
-
-/// How long a publish may wait, and what it does while it waits.
-///
-/// A publish waits for two things: room in a bounded ring that is full
-/// (only with `wait_for_room`), and, on multi-producer rings, the producer
-/// of the previous lap of a slot it claimed (normally nanoseconds; longer
-/// only while that producer is descheduled or stopped: a dead one is
-/// recovered after the ring's claim deadline). Both waits end at `deadline`
-/// and when `between` (called every `slice` of waiting) returns `false`.
-/// A claimed sequence cannot be given back: one still unwritten when the
-/// wait ends is abandoned (subscribers count it lost once its slot frees up)
-/// and the publish fails with [`Error::SlotStalled`].
-pub struct Patience<'a> {
-    /// Bounded rings: wait for room when the ring is full; `false`: fail
-    /// with [`Error::RingFull`] at once.
-    pub wait_for_room: bool,
-    /// When to give up waiting (`None`: never); then fail with
-    /// [`Error::PublishTimeout`] (room) or [`Error::SlotStalled`].
-    pub deadline: Option<Instant>,
-    /// How often to call `between` while waiting.
-    pub slice: Option<Duration>,
-    /// Called between slices; `false` ends the wait as the deadline would.
-    /// Bindings use it to run signal handlers.
-    pub between: Option<&'a mut dyn FnMut() -> bool>,
-}
-
-impl Patience<'_> {
-    /// Never wait for room (a full bounded ring fails at once); wait for a
-    /// slot's previous lap as long as it takes.
-    pub const fn never() -> Patience<'static> {
-        Patience {
-            wait_for_room: false,
-            deadline: None,
-            slice: None,
-            between: None,
-        }
-    }
-
-    /// Wait as long as it takes.
-    pub const fn forever() -> Patience<'static> {
-        Self::until(None)
-    }
-
-    /// Wait until `deadline` (`None`: forever).
-    pub const fn until(deadline: Option<Instant>) -> Patience<'static> {
-        Patience {
-            wait_for_room: true,
-            deadline,
-            slice: None,
-            between: None,
-        }
-    }
-
-    /// One look at the clock while waiting: whether to give up now (the
-    /// deadline passed, or `between` said stop at the end of a slice).
-    /// `slice_end`: when the current slice ends.
-    fn gives_up(&mut self, now: Instant, slice_end: &mut Option<Instant>) -> bool {
-        if self.deadline.is_some_and(|d| now >= d) {
-            return true;
-        }
-        if let (Some(end), Some(slice), Some(between)) =
-            (*slice_end, self.slice, self.between.as_mut())
-        {
-            if now >= end {
-                if !between() {
-                    return true;
-                }
-                *slice_end = Some(Instant::now() + slice);
-            }
-        }
-        false
-    }
-}
 
 impl Publisher {
     /// Creates ring `name`, or (with `exist_ok`) takes it over when no live
@@ -545,13 +466,22 @@ impl Publisher {
                 pid: ring.header().publisher.0.pid.load(Ordering::Relaxed),
             });
         }
-        let producer = if ring.layout().multi_producer() {
-            let i = ring.claim_producer()?;
-            let rec = ring.producer(i);
+        let room = ring.layout().bounded().then(|| Room::new(&ring));
+        let flavor = if ring.layout().multi_producer() {
+            let index = ring.claim_producer()?;
+            let rec = ring.producer(index);
             rec.memory.store(end_memory.encode(), Ordering::Relaxed);
-            Some(i)
+            Flavor::Multi(Multi {
+                index,
+                room,
+                #[cfg(feature = "test-hooks")]
+                stop_after_claim: None,
+            })
         } else {
-            None
+            Flavor::Single(Single {
+                next: ring.cursor().load(Ordering::Acquire),
+                room,
+            })
         };
         let header = ring.header();
         header
@@ -570,20 +500,15 @@ impl Publisher {
             .0
             .state
             .store(PUBLISHER_OPEN, Ordering::Release);
-        let next = ring.cursor().load(Ordering::Acquire);
-        let room = ring.layout().bounded().then(|| Room::new(&ring));
         Ok(Self {
             ring,
-            next,
+            flavor,
             generation,
             identity,
             barrier_registered: crate::sys::membarrier::publisher_registered(),
             fruitless_wakes: 0,
             owner_pid: std::process::id(),
-            producer,
-            room,
             strategy: opts.wait,
-            stop_after_claim: None,
             end_memory,
             huge_fallback: None,
         })
@@ -636,12 +561,13 @@ impl Publisher {
     ) -> Result<u64> {
         self.check_size(msg.len())?;
         let time = self.time_or_now(time);
-        if self.producer.is_none() && self.room.is_none() {
-            // Lossy single producer: nothing to claim, nothing to wait for.
-            let seq = self.next;
-            protocol::publish(&self.ring, seq, msg, time);
-            self.next = seq + 1;
-            return self.wake_parked().map(|()| seq);
+        if let Flavor::Single(single) = &mut self.flavor {
+            // Single producer with room (always, on a lossy ring): nothing
+            // to claim, nothing to wait for.
+            if let Some((seq, _)) = single.reserve(&self.ring, 1) {
+                single.write(&self.ring, seq, 1, |_| msg, time);
+                return self.wake_parked().map(|()| seq);
+            }
         }
         self.send(1, |_| msg, time, patience)
     }
@@ -708,47 +634,30 @@ impl Publisher {
         let mut first_seq = None;
         while done < count {
             let want = (count - done) as u64;
-            let got = match self.reserve(want) {
-                Some(got) => got,
-                None => {
-                    if done > 0 {
-                        self.wake_parked()?;
-                    }
-                    self.wait_for_room(&mut patience, done, count)?;
-                    continue;
-                }
+            let reserved = match &mut self.flavor {
+                Flavor::Single(single) => single.reserve(&self.ring, want),
+                Flavor::Multi(multi) => multi.reserve(&self.ring, want),
             };
-            let (first, n) = got;
-            first_seq.get_or_insert(first);
-            for j in 0..n {
-                let seq = first + j;
-                let msg = msg_at(done + j as usize);
-                if self.producer.is_some() {
-                    if seq > stamp::MAX_SEQ {
-                        return Err(self.cursor_damaged(seq));
-                    }
-                    if let Err(blocked) = self.enter(seq, &mut patience) {
-                        let (published, end) = (done + j as usize, first + n);
-                        return Err(self.abandon_claim(blocked, seq, end, j, published, count));
-                    }
-                    let slot = self.ring.slot(seq);
-                    if self.stop_after_claim == Some(seq) {
-                        stop_self();
-                    }
-                    protocol::finish(slot, seq, msg, time);
-                } else {
-                    protocol::publish(&self.ring, seq, msg, time);
+            let Some((first, n)) = reserved else {
+                if done > 0 {
+                    self.wake_parked()?;
                 }
-            }
-            if let Some(i) = self.producer {
-                let rec = self.ring.producer(i);
-                // Only we write our record: no read-modify-write needed.
-                let published = rec.published.load(Ordering::Relaxed);
-                rec.published.store(published + n, Ordering::Relaxed);
-                // TLA+ (MpmcRing): Release.
-                rec.claim.store(CLAIM_IDLE, Ordering::Release);
-            } else {
-                self.next = first + n;
+                self.wait_for_room(&mut patience, done, count)?;
+                continue;
+            };
+            first_seq.get_or_insert(first);
+            let batch = |j: u64| msg_at(done + j as usize);
+            match &mut self.flavor {
+                Flavor::Single(single) => single.write(&self.ring, first, n, batch, time),
+                Flavor::Multi(multi) => {
+                    if let Err(stop) = multi.write(&self.ring, first, n, batch, time, &mut patience)
+                    {
+                        if stop.wakes_readers() {
+                            self.wake_parked()?;
+                        }
+                        return Err(stop.into_error(&self.ring, done, count));
+                    }
+                }
             }
             done += n as usize;
         }
@@ -756,270 +665,22 @@ impl Publisher {
         Ok(first_seq.unwrap_or(self.sequence()))
     }
 
-    /// Claims up to `want` sequences that may be written now: `(first, n)`
-    /// with `n >= 1`, or `None` when a bounded ring has no room.
-    #[inline]
-    fn reserve(&mut self, want: u64) -> Option<(u64, u64)> {
-        let ring = &self.ring;
-        let Some(i) = self.producer else {
-            let n = match &mut self.room {
-                Some(room) => room.room(ring, self.next, want),
-                None => want,
-            };
-            return (n > 0).then_some((self.next, n));
-        };
-        let rec = ring.producer(i);
-        match &mut self.room {
-            None => {
-                // Claim: announce first, so that a reader who sees the cursor
-                // past our sequences also sees that a live producer owns them.
-                // TLA+ (MpmcRing): Announce, Claim, RecordClaim.
-                rec.claim.store(CLAIM_PENDING, Ordering::Relaxed);
-                let first = protocol::claim(ring, want);
-                rec.claim_end.store(first + want, Ordering::Relaxed);
-                rec.claim.store(first, Ordering::Release);
-                Some((first, want))
-            }
-            Some(room) => loop {
-                // Bounded: claim only what fits, with a compare-exchange,
-                // so a claimed sequence never waits for room (it could not
-                // be given back on a timeout).
-                let first = ring.cursor().load(Ordering::Acquire);
-                let n = room.room(ring, first, want);
-                if n == 0 {
-                    return None;
-                }
-                rec.claim_end.store(first + n, Ordering::Relaxed);
-                rec.claim.store(first, Ordering::Release);
-                if ring
-                    .cursor()
-                    .compare_exchange_weak(first, first + n, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Some((first, n));
-                }
-                rec.claim.store(CLAIM_IDLE, Ordering::Release);
-            },
-        }
-    }
-
-    /// `WaitPreviousLap` then `Begin`: enters the slot of `seq` (claimed by
-    /// us) once it holds the completed previous lap. That lap's producer is
-    /// normally a few nanoseconds from committing; if it died, the slot is
-    /// declared lost after the ring's claim deadline and we go on. An error
-    /// when `patience` ran out first (a live producer holds the previous
-    /// lap) or the slot holds what no producer can have left there.
-    #[inline]
-    fn enter(&self, seq: u64, patience: &mut Patience<'_>) -> std::result::Result<(), Blocked> {
-        if protocol::try_enter(&self.ring, seq) {
-            return Ok(());
-        }
-        self.enter_slow(seq, patience)
-    }
-
-    /// TLA+ (MpmcRing): `Enter` retried, and `ProducerRecovers` after the
-    /// claim deadline (then every [`RECOVER_EVERY`]).
-    #[cold]
-    fn enter_slow(
-        &self,
-        seq: u64,
-        patience: &mut Patience<'_>,
-    ) -> std::result::Result<(), Blocked> {
-        let since = Instant::now();
-        let mut recover_at = since + self.ring.claim_deadline();
-        let mut slice_end = patience.slice.map(|s| since + s);
-        let mut polls = 0u32;
-        // Look (loads) until it seems free, then try to take it.
-        while !(protocol::previous_lap_done(&self.ring, seq)
-            && protocol::try_enter(&self.ring, seq))
-        {
-            polls = polls.wrapping_add(1);
-            if polls < 1000 {
-                std::hint::spin_loop();
-                continue;
-            }
-            if polls < 1100 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            let now = Instant::now();
-            if let Err(e) = self.ring.usable() {
-                return Err(Blocked::Revoked(e));
-            }
-            if now >= recover_at {
-                // Never our own `seq`: only earlier laps of the slot.
-                if let Recovery::Damaged { observed } = self.ring.recover_abandoned(seq, false) {
-                    return Err(Blocked::Damaged { observed });
-                }
-                recover_at = now + RECOVER_EVERY;
-            }
-            if patience.gives_up(now, &mut slice_end) {
-                return Err(Blocked::Stalled);
-            }
-        }
-        Ok(())
-    }
-
-    /// A claim got sequence `seq`, beyond any a ring reaches: the shared
-    /// cursor was damaged. The rest of the claim is dropped.
-    #[cold]
-    fn cursor_damaged(&mut self, seq: u64) -> Error {
-        if let Some(i) = self.producer {
-            self.ring
-                .producer(i)
-                .claim
-                .store(CLAIM_IDLE, Ordering::Release);
-        }
-        Error::corrupt(
-            self.ring.path(),
-            format!("its cursor {seq} is beyond any possible sequence"),
-        )
-    }
-
-    /// Gives up the rest of our claim, `seq .. end` (none of it written),
-    /// when `seq` could not be entered: our record stops claiming it, so
-    /// once the slots free up their messages are declared lost like a dead
-    /// producer's. `written` messages of this claim went out before `seq`,
-    /// `published` of the `requested` messages of the call.
-    #[cold]
-    fn abandon_claim(
-        &mut self,
-        blocked: Blocked,
-        seq: u64,
-        end: u64,
-        written: u64,
-        published: usize,
-        requested: usize,
-    ) -> Error {
-        let i = self
-            .producer
-            .expect("only producers of multi-producer rings claim");
-        let rec = self.ring.producer(i);
-        let count = rec.published.load(Ordering::Relaxed);
-        rec.published.store(count + written, Ordering::Relaxed);
-        rec.claim.store(CLAIM_IDLE, Ordering::Release);
-        if let Err(e) = self.wake_parked() {
-            return e;
-        }
-        match blocked {
-            Blocked::Revoked(e) => e,
-            Blocked::Damaged { observed } => Error::corrupt(
-                self.ring.path(),
-                format!(
-                    "the slot of message {seq} holds stamp {observed:#x}, which no producer \
-                     leaves in a slot whose next message is claimed ({published} of the \
-                     {requested} messages were published)"
-                ),
-            ),
-            Blocked::Stalled => Error::SlotStalled {
-                name: self.ring.name().to_owned(),
-                seq,
-                abandoned: end - seq,
-                published,
-                requested,
-            },
-        }
-    }
-
-    /// Waits (per `patience`) until a bounded ring may have room, judging
-    /// the subscribers that block it. `done` of `count` messages went out.
+    /// Waits (per `patience`) until a bounded ring may have room; `done` of
+    /// `count` messages went out.
     fn wait_for_room(
         &mut self,
         patience: &mut Patience<'_>,
         done: usize,
         count: usize,
     ) -> Result<()> {
-        let ring = &self.ring;
-        let room = self
-            .room
-            .as_mut()
-            .expect("only bounded rings are ever full");
-        // Hysteresis: resume once a sixteenth of the watermark is free, not
-        // at the first free slot. A publisher resuming slot by slot would
-        // pull the reader's record line (and the reader pull it back) for
-        // every message; waiting for a few lines' worth of room lets both
-        // run in streaks. At the deadline any room at all will do. The
-        // subscribers judged are those that block the sequence waited for.
-        // TLA+ (BoundedRing): Wait, ScanRecord with a judge target, Resume.
-        let resume_at = (ring.layout().watermark / 16).max(1);
-        if !patience.wait_for_room {
-            // Even without waiting, dead and stalled subscribers must not
-            // gate the ring forever: judge them (at most every few ms).
-            let first = next_sequence(ring, self.producer, self.next);
-            if room.judge_if_due(ring, first) && room.free(first) > 0 {
-                return Ok(());
-            }
-            return Err(Error::RingFull {
-                name: ring.name().to_owned(),
-                published: done,
-                requested: count,
-            });
-        }
-        let deadline = patience.deadline;
-        let timeout = || Error::PublishTimeout {
-            name: ring.name().to_owned(),
-            published: done,
-            requested: count,
+        let (room, own_next) = match &mut self.flavor {
+            Flavor::Single(single) => (single.room.as_mut(), Some(single.next)),
+            Flavor::Multi(multi) => (multi.room.as_mut(), None),
         };
-        let mut waiter = Waiter::new(self.strategy);
-        let mut parked = None;
-        let mut slice_end = patience.slice.map(|s| Instant::now() + s);
-        let mut polls = 0u32;
-        loop {
-            let first = next_sequence(ring, self.producer, self.next);
-            room.rescan(ring, None);
-            let mut free = room.free(first);
-            if free >= resume_at {
-                return Ok(());
-            }
-            if room.judge_if_due(ring, first + resume_at - 1) {
-                free = room.free(first);
-                if free >= resume_at {
-                    return Ok(());
-                }
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return if free > 0 { Ok(()) } else { Err(timeout()) };
-            }
-            let step = waiter.next_step();
-            if step != Step::Spin || polls % 64 == 0 {
-                ring.usable()?;
-                if patience.gives_up(Instant::now(), &mut slice_end) {
-                    return Err(timeout());
-                }
-            }
-            polls = polls.wrapping_add(1);
-            match step {
-                Step::Spin => {
-                    // Each look at the positions costs the readers a cache
-                    // miss: look every few hundred nanoseconds, not flat out.
-                    for _ in 0..16 {
-                        std::hint::spin_loop();
-                    }
-                }
-                Step::Yield => std::thread::yield_now(),
-                Step::Park => {
-                    let until = [deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
-                        .into_iter()
-                        .flatten()
-                        .min();
-                    let producer = self.producer;
-                    let next = self.next;
-                    parked
-                        .get_or_insert_with(|| ring.register_space_waiter())
-                        .sleep(until, || {
-                            // Positions only: no rescan here (it needs &mut).
-                            let first = next_sequence(ring, producer, next);
-                            let limit = crate::protocol::room::limit(
-                                crate::publish::bounded::slowest_active(ring),
-                                ring.layout().watermark,
-                            );
-                            crate::protocol::room::room(first, limit, resume_at) >= resume_at
-                        });
-                }
-            }
-        }
+        let room = room.expect("only bounded rings are ever full");
+        let ring = &self.ring;
+        let next = move || own_next.unwrap_or_else(|| ring.cursor().load(Ordering::Acquire));
+        bounded::wait_for_room(ring, room, next, self.strategy, patience, done, count)
     }
 
     /// Wakes parked subscribers: after every publish, one load of the
@@ -1076,15 +737,18 @@ impl Publisher {
     /// Sequence number the next message will get. On multi-producer rings:
     /// the next sequence any producer will claim (a snapshot).
     pub fn sequence(&self) -> u64 {
-        next_sequence(&self.ring, self.producer, self.next)
+        match &self.flavor {
+            Flavor::Single(single) => single.next,
+            Flavor::Multi(_) => self.ring.cursor().load(Ordering::Acquire),
+        }
     }
 
     /// Messages this producer has published (multi-producer rings), or the
     /// ring's sequence (single producer).
     pub fn published(&self) -> u64 {
-        match self.producer {
-            Some(i) => self.ring.producer(i).published.load(Ordering::Relaxed),
-            None => self.next,
+        match &self.flavor {
+            Flavor::Single(single) => single.next,
+            Flavor::Multi(multi) => multi.published(&self.ring),
         }
     }
 
@@ -1107,23 +771,24 @@ impl Publisher {
 
     /// Producers currently attached to a multi-producer ring (1 otherwise).
     pub fn producer_count(&self) -> usize {
-        match self.producer {
-            Some(i) => 1 + self.ring.live_producers(Some(i)),
-            None => 1,
+        match &self.flavor {
+            Flavor::Single(_) => 1,
+            Flavor::Multi(multi) => 1 + self.ring.live_producers(Some(multi.index)),
         }
     }
 
     /// Test hook: after claiming sequence `seq`, mark its slot as being
     /// written and stop the whole process with SIGSTOP, so that a test can
     /// kill it between claim and commit. Multi-producer rings only.
+    #[cfg(feature = "test-hooks")]
     pub fn stop_after_claim(&mut self, seq: u64) -> Result<()> {
-        if self.producer.is_none() {
+        let Flavor::Multi(multi) = &mut self.flavor else {
             return Err(Error::WrongMode {
                 name: self.ring.name().to_owned(),
                 detail: "the claim hook applies to multi-producer rings only".into(),
             });
-        }
-        self.stop_after_claim = Some(seq);
+        };
+        multi.stop_after_claim = Some(seq);
         Ok(())
     }
 
@@ -1167,33 +832,14 @@ impl Publisher {
     }
 }
 
-/// The next sequence to be written: the shared claim cursor on
-/// multi-producer rings (`producer` is ours), our own `next` otherwise.
-#[inline]
-fn next_sequence(ring: &RingMap, producer: Option<usize>, next: u64) -> u64 {
-    match producer {
-        Some(_) => ring.cursor().load(Ordering::Acquire),
-        None => next,
-    }
-}
-
-/// Stops this process (test hook of [`Publisher::stop_after_claim`]).
-fn stop_self() {
-    // SAFETY: plain syscalls; SIGSTOP cannot be caught, so the process stops
-    // right here until continued or killed.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGSTOP);
-    }
-}
-
 impl Drop for Publisher {
     fn drop(&mut self) {
         if std::process::id() != self.owner_pid {
             return; // a forked child's copy: the ring is still the parent's
         }
         let state = &self.ring.header().publisher.0.state;
-        if let Some(i) = self.producer {
-            self.ring.release_producer(i);
+        if let Flavor::Multi(multi) = &self.flavor {
+            self.ring.release_producer(multi.index);
             // The last producer out closes the stream. A producer joining at
             // the same moment stores OPEN after claiming its record; the
             // second look puts OPEN back if we raced with one.

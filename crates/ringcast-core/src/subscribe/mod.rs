@@ -10,7 +10,10 @@
 //! woken; a subscriber that stops reading for the ring's liveness limit is
 //! evicted and told so on its next read.
 
+mod builder;
 pub(crate) mod readiness;
+
+pub use builder::SubscriberBuilder;
 pub mod stage;
 
 use self::stage::Gate;

@@ -1,0 +1,49 @@
+//! The single producer: the only writer of its ring, so the sequence is its
+//! own counter and a message is written with `Begin`, `WritePayload`,
+//! `Commit` and `Advance` (TLA+ SpmcRing; BoundedRing when the ring is
+//! bounded). Being the only one is enforced across processes by an
+//! exclusive `flock` on the ring file, held for the publisher's lifetime
+//! (see [`super::Publisher::create`]).
+
+use super::bounded::Room;
+use crate::protocol;
+use crate::shm::ring::RingMap;
+
+/// The single producer's side of a ring.
+pub(super) struct Single {
+    /// The sequence the next message gets (mirrors the shared cursor, which
+    /// only this producer moves).
+    pub(super) next: u64,
+    /// Bounded rings: the cached room (see [`super::bounded`]).
+    pub(super) room: Option<Room>,
+}
+
+impl Single {
+    /// Up to `want` sequences that may be written now: `(first, n)`, or
+    /// `None` when a bounded ring has no room.
+    #[inline]
+    pub(super) fn reserve(&mut self, ring: &RingMap, want: u64) -> Option<(u64, u64)> {
+        let n = match &mut self.room {
+            Some(room) => room.room(ring, self.next, want),
+            None => want,
+        };
+        (n > 0).then_some((self.next, n))
+    }
+
+    /// Writes messages `first .. first + n` (reserved by
+    /// [`Single::reserve`]); message `first + j` is `msg_at(j)`.
+    #[inline]
+    pub(super) fn write<'m>(
+        &mut self,
+        ring: &RingMap,
+        first: u64,
+        n: u64,
+        msg_at: impl Fn(u64) -> &'m [u8],
+        time: u64,
+    ) {
+        for j in 0..n {
+            protocol::publish(ring, first + j, msg_at(j), time);
+        }
+        self.next = first + n;
+    }
+}
