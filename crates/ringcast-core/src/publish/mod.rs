@@ -29,7 +29,7 @@ use crate::format::layout::{
 use crate::format::name;
 use crate::memory::{self, EndMemory, MemoryOptions, MemoryReport};
 use crate::protocol::stamp;
-use crate::protocol::{self, Slots};
+use crate::protocol::Slots;
 use crate::shm::backing::{self, Placement, RingFile, RingIdentity};
 use crate::shm::hugepages::HugePages;
 use crate::shm::ring::{unix_now_ns, RingMap};
