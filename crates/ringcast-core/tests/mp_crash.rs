@@ -25,6 +25,8 @@ fn stopped_producer(dir: &Path, seq: u64, wait_stopped: bool) -> libc::pid_t {
         let mut p = Publisher::attach("mp", Some(dir), WaitStrategy::BusySpin).unwrap();
         p.stop_after_claim(seq).unwrap();
         p.publish(&msg(1000 + seq)).unwrap();
+        // SAFETY: ends the forked child at once, without running the exit
+        // handlers and destructors of state it shares with the parent.
         unsafe { libc::_exit(0) };
     }
     if wait_stopped {

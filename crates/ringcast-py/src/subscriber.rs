@@ -556,6 +556,7 @@ impl PySubscriber {
             // slices end with this attempt, during which the GIL stays held.
             let bytes = unsafe { array_bytes_mut(out)? };
             let mut lens = match lengths {
+                // SAFETY: as for `out` above: no overlap, GIL held.
                 Some(l) => Some(unsafe { array_bytes_mut(l)? }),
                 None => None,
             };

@@ -202,9 +202,9 @@ fn lookup<T, R>(
 
 /// A C string of an entry `lookup` found, copied out.
 fn text(ptr: *const libc::c_char) -> Option<String> {
-    // SAFETY: a NUL-terminated string of the entry, read while the lookup
-    // buffer it lives in is alive (inside `lookup`'s `read`).
     (!ptr.is_null()).then(|| {
+        // SAFETY: a NUL-terminated string of the entry, read while the
+        // lookup buffer it lives in is alive (inside `lookup`'s `read`).
         unsafe { CStr::from_ptr(ptr) }
             .to_string_lossy()
             .into_owned()
