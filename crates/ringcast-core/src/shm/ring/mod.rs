@@ -1,0 +1,319 @@
+//! A validated ring file mapped into this process: the shared piece under both
+//! [`crate::Publisher`] and [`crate::Subscriber`]. Its accessors stay in
+//! bounds of the validated layout; what is done with the mapping lives in the
+//! submodules: the record tables ([`records`]), parking and waking
+//! ([`notify`]), and recovery from producers that died mid-write
+//! ([`recovery`]).
+
+mod notify;
+mod records;
+mod recovery;
+
+pub(crate) use records::find_stage;
+pub(crate) use recovery::{Recovery, StuckWatch};
+
+use crate::error::{Error, Result};
+use crate::format::layout::{
+    self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, PUBLISHER_CLOSED,
+    SLOT_OVERHEAD,
+};
+use crate::protocol::{SlotRef, Slots};
+use crate::shm::backing::RingFile;
+use crate::shm::guard::Revoked;
+use crate::shm::hugepages::{self, Backing};
+use crate::shm::mapping::Mapping;
+use crate::sys::liveness;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A mapped ring whose layout has been validated; all accessors stay in bounds.
+pub(crate) struct RingMap {
+    // Field order matters: the mapping must be unmapped before the file (and
+    // with it a publisher's lock) goes away.
+    map: Mapping,
+    file: File,
+    layout: Layout,
+    path: PathBuf,
+    /// Where the bytes are: `path`, or the hugetlbfs file it links to.
+    bytes_at: PathBuf,
+    backing: Backing,
+    name: String,
+    mask: u64,
+    stride: usize,
+    header_len: usize,
+    payload_words: usize,
+    /// Offset of the payload in a slot: head, then the time word if any.
+    payload_offset: usize,
+    /// Multi-producer rings: a recovery through this mapping declared
+    /// abandoned messages lately, so its readers recover the next stuck
+    /// slots at once (see [`StuckWatch`]). Process-local.
+    pub(crate) recovering: AtomicBool,
+    /// The process that mapped the ring.
+    mapped_by: u32,
+}
+
+impl RingMap {
+    /// Maps a ring file (already open) and validates it as a ring.
+    pub(crate) fn open(ring_file: RingFile, name: &str) -> Result<Self> {
+        let path = &ring_file.path;
+        let file_len = ring_file
+            .file
+            .metadata()
+            .map_err(|e| Error::io("inspect", path, e))?
+            .len();
+        layout::check_file_len(file_len, path)?;
+        let map = Mapping::map(&ring_file.file, file_len as usize)
+            .map_err(|e| Error::io("map", path, e))?;
+        // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
+        // above), is page aligned, and Header consists of atomics only.
+        let header = unsafe { &*map.as_ptr().cast::<Header>() };
+        let backing = hugepages::backing_of(&ring_file.file);
+        let granule = if backing.huge { backing.page_size } else { 1 };
+        let layout = layout::read_layout(header, file_len, granule, path)?;
+        Ok(Self::from_parts(map, ring_file, backing, layout, name))
+    }
+
+    /// Wraps a mapping whose header was just initialised for `layout`.
+    pub(crate) fn from_parts(
+        map: Mapping,
+        ring_file: RingFile,
+        backing: Backing,
+        layout: Layout,
+        name: &str,
+    ) -> Self {
+        let granule = if backing.huge { backing.page_size } else { 1 };
+        assert!(
+            map.len() as u64 == layout.file_len_on(granule),
+            "mapping does not match layout"
+        );
+        Self {
+            map,
+            file: ring_file.file,
+            path: ring_file.path,
+            bytes_at: ring_file.bytes_at,
+            backing,
+            mask: layout.capacity - 1,
+            stride: layout.slot_stride(),
+            header_len: layout.header_len(),
+            payload_words: layout.payload_words(),
+            payload_offset: layout.slot_overhead(),
+            layout,
+            name: name.to_owned(),
+            recovering: AtomicBool::new(false),
+            mapped_by: std::process::id(),
+        }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: validated at construction: the mapping starts with a Header.
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    /// Subscriber record `i` (< max_subscribers).
+    pub(crate) fn record(&self, i: usize) -> &SubscriberRecord {
+        assert!(i < self.layout.max_subscribers as usize);
+        let offset = Layout::subscriber_offset(i);
+        // SAFETY: the table lies between the Header and header_len, inside the
+        // validated mapping; offsets are multiples of 64, records are atomics.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<SubscriberRecord>() }
+    }
+
+    /// Producer record `i` (< max_producers).
+    pub(crate) fn producer(&self, i: usize) -> &ProducerRecord {
+        assert!(i < self.layout.max_producers as usize);
+        let offset = self.layout.producer_offset(i);
+        // SAFETY: the producer table follows the subscriber table and ends
+        // before header_len (Layout::header_len), inside the validated mapping;
+        // offsets are multiples of 64, records are atomics.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<ProducerRecord>() }
+    }
+
+    /// Subscriber records that may be in use: those below the high mark.
+    pub(crate) fn records_in_use(&self) -> usize {
+        (self.header().gates.0.records_high.load(Ordering::Acquire) as usize)
+            .min(self.layout.max_subscribers as usize)
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the ring's bytes are (the hugetlbfs file of a huge-page ring).
+    pub(crate) fn bytes_at(&self) -> &Path {
+        &self.bytes_at
+    }
+
+    /// The filesystem the ring's bytes are on.
+    pub(crate) fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// The whole mapping (for memory control).
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.map
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Largest payload in bytes.
+    pub(crate) fn slot_size(&self) -> usize {
+        self.layout.slot_size as usize
+    }
+
+    /// What the ring says about its publisher side.
+    pub(crate) fn publisher_status(&self) -> PublisherStatus {
+        let p = &self.header().publisher.0;
+        let pid = p.pid.load(Ordering::Relaxed);
+        let live = self.publishers_live();
+        let closed = p.state.load(Ordering::Acquire) == PUBLISHER_CLOSED;
+        PublisherStatus {
+            pid,
+            alive: !closed && live,
+            closed,
+            generation: p.generation.load(Ordering::Acquire),
+            cursor: self.cursor().load(Ordering::Acquire),
+        }
+    }
+
+    /// Whether a publisher process holds the ring: the single producer's
+    /// lock on [`layout::PUBLISHER_LOCK_OFFSET`], or any producer's record
+    /// lock (exact: the kernel drops a lock when its holder dies, whatever
+    /// became of its pid).
+    pub(crate) fn publishers_live(&self) -> bool {
+        if self.layout.multi_producer() {
+            self.live_producers(None) > 0
+        } else {
+            liveness::held_by_other(&self.file, layout::PUBLISHER_LOCK_OFFSET)
+        }
+    }
+
+    /// The publisher side died without closing the ring: the pid and
+    /// generation of the last publisher, if so. The lock is tested before
+    /// the state is loaded: a publisher that closes stores CLOSED before its
+    /// lock goes, and one that takes over takes its lock before it stores
+    /// its generation, so neither is ever taken for dead.
+    pub(crate) fn publisher_death(&self) -> Option<(u32, u64)> {
+        if self.publishers_live() {
+            return None;
+        }
+        let p = &self.header().publisher.0;
+        if p.state.load(Ordering::Acquire) != layout::PUBLISHER_OPEN {
+            return None; // closed cleanly (or never opened)
+        }
+        Some((
+            p.pid.load(Ordering::Relaxed),
+            p.generation.load(Ordering::Acquire),
+        ))
+    }
+
+    /// Fails if this mapping was revoked (see [`crate::shm::guard`]): its file
+    /// shrank under it, or this process is a fork() child of the one that
+    /// mapped it. One load of the mapping's guard entry.
+    #[inline]
+    pub(crate) fn usable(&self) -> Result<()> {
+        match self.map.revoked() {
+            None => Ok(()),
+            Some(why) => Err(self.revoked_error(why)),
+        }
+    }
+
+    #[cold]
+    fn revoked_error(&self, why: Revoked) -> Error {
+        match why {
+            Revoked::Truncated => Error::corrupt(
+                &self.path,
+                "its file shrank (was it truncated?) while this process had it mapped, so \
+                 its memory is gone here",
+            ),
+            Revoked::Forked => Error::UsedAfterFork {
+                name: self.name.clone(),
+                mapped_by: self.mapped_by,
+            },
+        }
+    }
+}
+
+impl Slots for RingMap {
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.layout.capacity
+    }
+
+    #[inline]
+    fn slot(&self, seq: u64) -> SlotRef<'_> {
+        let offset = self.header_len + (seq & self.mask) as usize * self.stride;
+        // SAFETY: `seq & mask < capacity`, so the slot lies inside the validated
+        // mapping (header_len + capacity * stride <= mapping length). Slots are
+        // 64-byte aligned (page-aligned start, stride a multiple of 64), a
+        // SlotHead (two atomic words, layout asserted at compile time) starts
+        // each, the time word follows it on rings with timestamps, and
+        // `payload_words` words follow within the stride
+        // (payload_offset + 8 * payload_words == stride). All are accessed
+        // only atomically.
+        unsafe {
+            let base = self.map.as_ptr().add(offset);
+            let head = &*base.cast::<SlotHead>();
+            SlotRef {
+                stamp: &head.stamp,
+                len: &head.len,
+                time: (self.payload_offset > SLOT_OVERHEAD)
+                    .then(|| &*base.add(SLOT_OVERHEAD).cast::<AtomicU64>()),
+                words: std::slice::from_raw_parts(
+                    base.add(self.payload_offset).cast::<AtomicU64>(),
+                    self.payload_words,
+                ),
+                max_len: self.layout.slot_size as usize,
+                exact: self.layout.fixed_size(),
+            }
+        }
+    }
+
+    #[inline]
+    fn cursor(&self) -> &AtomicU64 {
+        &self.header().cursor.0
+    }
+}
+
+/// Nanoseconds since the Unix epoch (for informational timestamps only).
+pub(crate) fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a process with this pid exists (EPERM means it exists but is not ours).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// What a subscriber can tell about the publisher side of its ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublisherStatus {
+    /// Pid of the current or last publisher.
+    pub pid: u32,
+    /// A publisher has the ring open and its process exists.
+    pub alive: bool,
+    /// The last publisher closed the ring cleanly.
+    pub closed: bool,
+    /// How many times a publisher has opened the ring.
+    pub generation: u64,
+    /// Messages published so far.
+    pub cursor: u64,
+}

@@ -1,0 +1,206 @@
+//! The ring's record tables: subscriber records (claimed, released, judged
+//! dead by their byte locks, carrying stage names) and, on multi-producer
+//! rings, producer records.
+
+use super::notify::decrement;
+use super::{unix_now_ns, RingMap};
+use crate::error::{Error, Result};
+use crate::format::layout::{
+    self, Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING,
+};
+use crate::format::stage_name::{self as stage, StageName};
+use crate::sys::liveness;
+use std::sync::atomic::Ordering;
+
+impl RingMap {
+    /// Frees the subscriber records whose owners died (their byte lock is
+    /// gone), taking their parked counts out of the waiter count (so that the
+    /// publisher stops waking nobody) and counting the eviction when the dead
+    /// subscriber gated a bounded ring. `own`: a record this ring mapping
+    /// holds itself, never touched. Returns how many records were freed.
+    pub(crate) fn release_dead_records(&self, own: Option<usize>) -> usize {
+        (0..self.records_in_use())
+            .filter(|&i| Some(i) != own && self.release_if_dead(i))
+            .count()
+    }
+
+    /// Frees subscriber record `i` if its owner is dead. The sweeper takes
+    /// the record's lock before cleaning, so a record a live process has just
+    /// claimed (lock first, then pid) is never touched.
+    pub(crate) fn release_if_dead(&self, i: usize) -> bool {
+        let rec = self.record(i);
+        let offset = Layout::subscriber_offset(i);
+        if rec.pid.load(Ordering::Acquire) == 0 || liveness::held_by_other(&self.file, offset) {
+            return false;
+        }
+        if !liveness::try_lock(&self.file, offset).unwrap_or(false) {
+            return false;
+        }
+        let freed = rec.pid.load(Ordering::Acquire) != 0;
+        if freed {
+            self.clean_record(rec);
+        }
+        liveness::unlock(&self.file, offset);
+        freed
+    }
+
+    /// Resets a record whose owner is gone (caller holds its lock).
+    pub(crate) fn clean_record(&self, rec: &SubscriberRecord) {
+        let state = rec.state.swap(RECORD_FREE, Ordering::AcqRel);
+        if self.layout.bounded() && state == RECORD_ACTIVE {
+            self.header()
+                .gates
+                .0
+                .evictions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        rec.memory.store(0, Ordering::Relaxed);
+        let stale = rec.parked.swap(0, Ordering::AcqRel);
+        if stale != 0 {
+            decrement(&self.header().notify.0.waiters, stale);
+        }
+        rec.pid.store(0, Ordering::Release);
+    }
+
+    /// Claims a free subscriber record (or one whose owner died) and returns
+    /// its index and whether it remembers `stage` (a stage resuming). The
+    /// record stays `RECORD_JOINING` (gating nobody) until the caller has
+    /// stored its position.
+    ///
+    /// A stage takes the record that carries its name, if one does (its
+    /// progress is remembered there; a live owner means the name is taken:
+    /// [`Error::StageExists`]). Anyone else takes a record that remembers no
+    /// stage if there is one, so remembered progress lasts as long as the
+    /// table has room, and makes a record it takes forget its stage.
+    pub(crate) fn claim_record(&self, stage: Option<&StageName>) -> Result<(usize, bool)> {
+        if let Some(name) = stage {
+            if let Some(i) = find_stage(self, name) {
+                if self.try_claim_record(i)? {
+                    return Ok((i, true));
+                }
+                return Err(self.stage_taken(name, i));
+            }
+        }
+        let n = self.layout.max_subscribers as usize;
+        for take_remembered in [false, true] {
+            for i in 0..n {
+                if !take_remembered && stage::named(self.record(i)) {
+                    continue;
+                }
+                if self.try_claim_record(i)? {
+                    stage::forget(self.record(i), 0);
+                    return Ok((i, false));
+                }
+            }
+        }
+        Err(Error::SubscriberTableFull {
+            name: self.name.clone(),
+            max_subscribers: n as u32,
+        })
+    }
+
+    /// The error for stage `name`, held by record `i`.
+    pub(crate) fn stage_taken(&self, name: &StageName, i: usize) -> Error {
+        Error::StageExists {
+            name: self.name.clone(),
+            stage: name.as_string(),
+            pid: self.record(i).pid.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Claims subscriber record `i` if nobody alive holds it: takes its
+    /// lock, cleans what a dead owner left, marks it with our pid.
+    fn try_claim_record(&self, i: usize) -> Result<bool> {
+        let offset = Layout::subscriber_offset(i);
+        if self.record(i).pid.load(Ordering::Relaxed) != 0
+            && liveness::held_by_other(&self.file, offset)
+        {
+            return Ok(false);
+        }
+        if !liveness::try_lock(&self.file, offset)
+            .map_err(|e| Error::io("lock a subscriber record of", &self.path, e))?
+        {
+            return Ok(false);
+        }
+        let rec = self.record(i);
+        if rec.pid.load(Ordering::Acquire) != 0 {
+            self.clean_record(rec); // its owner died: we hold its lock now
+        }
+        rec.state.store(RECORD_JOINING, Ordering::Relaxed);
+        rec.gate_wait.store(0, Ordering::Relaxed);
+        rec.pid.store(std::process::id(), Ordering::Release);
+        self.header()
+            .gates
+            .0
+            .records_high
+            .fetch_max(i as u32 + 1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// Gives up subscriber record `i` (claimed through this mapping).
+    pub(crate) fn release_record(&self, i: usize) {
+        let rec = self.record(i);
+        rec.memory.store(0, Ordering::Relaxed);
+        rec.state.store(RECORD_FREE, Ordering::Release);
+        rec.pid.store(0, Ordering::Release);
+        liveness::unlock(&self.file, Layout::subscriber_offset(i));
+    }
+
+    /// Whether the owner of subscriber record `i` is alive (holds its lock).
+    pub(crate) fn record_owner_alive(&self, i: usize) -> bool {
+        liveness::held_by_other(&self.file, Layout::subscriber_offset(i))
+    }
+
+    /// Claims a producer record (free, or left by a dead producer).
+    pub(crate) fn claim_producer(&self) -> Result<usize> {
+        let n = self.layout.max_producers as usize;
+        for i in 0..n {
+            let offset = self.layout.producer_offset(i);
+            if !liveness::try_lock(&self.file, offset)
+                .map_err(|e| Error::io("lock a producer record of", &self.path, e))?
+            {
+                continue;
+            }
+            let rec = self.producer(i);
+            rec.claim.store(layout::CLAIM_IDLE, Ordering::Relaxed);
+            rec.claim_end.store(0, Ordering::Relaxed);
+            rec.published.store(0, Ordering::Relaxed);
+            rec.attached_unix_ns.store(unix_now_ns(), Ordering::Relaxed);
+            rec.pid.store(std::process::id(), Ordering::Release);
+            return Ok(i);
+        }
+        Err(Error::ProducerTableFull {
+            name: self.name.clone(),
+            max_producers: n as u32,
+        })
+    }
+
+    /// Gives up producer record `i` (claimed through this mapping).
+    pub(crate) fn release_producer(&self, i: usize) {
+        let rec = self.producer(i);
+        rec.claim.store(layout::CLAIM_IDLE, Ordering::Release);
+        rec.pid.store(0, Ordering::Release);
+        liveness::unlock(&self.file, self.layout.producer_offset(i));
+    }
+
+    /// Whether the owner of producer record `i` is alive (holds its lock).
+    pub(crate) fn producer_owner_alive(&self, i: usize) -> bool {
+        liveness::held_by_other(&self.file, self.layout.producer_offset(i))
+    }
+
+    /// Producers other than the one holding record `own` that are alive.
+    pub(crate) fn live_producers(&self, own: Option<usize>) -> usize {
+        (0..self.layout.max_producers as usize)
+            .filter(|&i| {
+                Some(i) != own
+                    && self.producer(i).pid.load(Ordering::Acquire) != 0
+                    && liveness::held_by_other(&self.file, self.layout.producer_offset(i))
+            })
+            .count()
+    }
+}
+
+/// The record of `ring` that carries stage `name`, if any.
+pub(crate) fn find_stage(ring: &RingMap, name: &StageName) -> Option<usize> {
+    (0..ring.records_in_use()).find(|&i| name.held_by(ring.record(i)))
+}
