@@ -473,7 +473,7 @@ def run_isolated(fn, *args, timeout: float = 60.0):
 
 class RingMemory:
     """A ring file's bytes, mapped for forging what a damaged or hostile file
-    holds (the layout is read from the header, as `layout.rs` writes it)."""
+    holds (the layout is read from the header, as `format/layout.rs` writes it)."""
 
     CURSOR = 64
 
@@ -505,7 +505,7 @@ class RingMemory:
 
 
 def writing(seq: int) -> int:
-    """The stamp of a slot while message `seq` is written (`stamp.rs`)."""
+    """The stamp of a slot while message `seq` is written (`protocol/stamp.rs`)."""
     return 2 * seq + 1
 
 

@@ -58,7 +58,7 @@ from .errors import (
 
 __all__ = ["Bus", "TopicInfo", "TopicSubscriber", "TopicSubscriberInfo"]
 
-_MAX_RING_NAME = 200  # bytes; the ring directory's limit (crates/ringcast-core/src/name.rs)
+_MAX_RING_NAME = 200  # bytes; the ring directory's limit (crates/ringcast-core/src/format/name.rs)
 _DEFAULT_MAX_PRODUCERS = 16  # what Publisher.create uses when max_producers is not given
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _BUS_RULE = 'use 1-198 characters from A-Z a-z 0-9 _ - (no dots), e.g. "md"'

@@ -14,11 +14,11 @@
 (* cursor far ahead). Readers may get past every claimed lap, a producer   *)
 (* only past the laps before its own.                                      *)
 (*                                                                         *)
-(* Mirrors publisher.rs (reserve, enter, enter_slow, send), protocol.rs    *)
+(* Mirrors publish/multi.rs (reserve, enter_slow, write), protocol/        *)
 (* (claim, try_enter, write_payload, commit, declare_lost) and             *)
-(* ring.rs (RingMap::recover_abandoned, StuckWatch). Time is abstract: a   *)
-(* deadline may expire at any moment, which is safe only because liveness  *)
-(* (not time) decides.                                                     *)
+(* shm/ring/recovery.rs (recover_abandoned, StuckWatch). Time is abstract: *)
+(* a deadline may expire at any moment, which is safe only because        *)
+(* liveness (not time) decides.                                            *)
 (*                                                                         *)
 (* Mutants (one configuration each under mutants/):                        *)
 (*   "no_lap_wait"   a producer enters its slot without waiting for the    *)
@@ -63,7 +63,7 @@ VARIABLES stamp, word, cursor,
           mineEnd,   \* mineEnd[p]: one past the last sequence of p's claim
           pw,        \* pw[p]: the next word p writes
           claimRec,  \* claimRec[p]: p's record (Idle, Pending or its claim)
-          alive,     \* alive[p]: p's record lock is held (liveness.rs)
+          alive,     \* alive[p]: p's record lock is held (sys/liveness.rs)
           crashes,
           rcv,       \* rcv[a]: agent a's step inside recover_abandoned
           rcvIdx,    \* rcvIdx[a]: next producer record a looks at

@@ -2,7 +2,7 @@
 (***************************************************************************)
 (* A subscriber reading a stamp-in-slot ring, shared by every ring model.  *)
 (* Mirrors protocol::read_slot and protocol::try_read                      *)
-(* (crates/ringcast-core/src/protocol.rs): CheckStamp loads the stamp; on  *)
+(* (crates/ringcast-core/src/protocol/): CheckStamp loads the stamp; on  *)
 (* the expected complete stamp the reader copies the length word and the   *)
 (* payload words one at a time (CopyWord), then Recheck loads the stamp    *)
 (* again and accepts the copy only if it did not change. A stamp of a      *)

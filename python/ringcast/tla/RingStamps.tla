@@ -1,9 +1,9 @@
 ----------------------------- MODULE RingStamps -----------------------------
 (***************************************************************************)
 (* Slot stamps and the sequence arithmetic every ring protocol shares.     *)
-(* Mirrors crates/ringcast-core/src/stamp.rs: a stamp is 0 for a slot      *)
-(* never written, 2s+1 while message s is written into it, 2s+2 once       *)
-(* message s is complete.                                                  *)
+(* Mirrors crates/ringcast-core/src/protocol/stamp.rs: a stamp is 0 for    *)
+(* a slot never written, 2s+1 while message s is written into it,          *)
+(* 2s+2 once message s is complete.                                        *)
 (* A slot declared lost (its producer died between claim and commit)      *)
 (* holds Lost(s): the complete stamp of s with the LOST flag (bit 63 in    *)
 (* Rust, a bit above every stamp the models reach here).                   *)

@@ -1,7 +1,7 @@
 ----------------------------- MODULE StagedRing -----------------------------
 (***************************************************************************)
 (* Stages and gating (the dependency barrier, crates/ringcast-core/src/    *)
-(* stage.rs) on the single-producer ring of SpmcRing.tla: stage readers    *)
+(* subscribe/stage.rs) on the single-producer ring of SpmcRing.tla: stage readers    *)
 (* publish how far they have processed (Commit: processed := pos after     *)
 (* handling what they accepted; protocol::commit_progress), and a gated    *)
 (* reader loads each upstream stage's progress (GateLoad;                  *)
