@@ -40,7 +40,7 @@ ASSUME Mutant \in {"none", "skip_recheck", "stale_gate", "judge_first", "keep_de
 
 Subscribers == 1 .. NumSubscribers
 Readers == Subscribers
-NoLimit == Messages + Capacity + Watermark   \* gate::limit of a ring nobody gates
+NoLimit == Messages + Capacity + Watermark   \* room::limit of a ring nobody gates
 
 VARIABLES stamp, word, cursor,
           wpc,        \* the publisher's next step
@@ -84,7 +84,7 @@ Init ==
     /\ stalls = 0 /\ crashes = 0
     /\ R!ReaderInit
 
-Blocks(position, seq) == seq >= position + Watermark     \* gate::blocks
+Blocks(position, seq) == seq >= position + Watermark     \* room::blocks
 GateLimit(slowest) == IF slowest = NoLimit THEN NoLimit ELSE slowest + Watermark
 
 (***************************************************************************)
@@ -105,7 +105,7 @@ Reserve ==
     /\ UNCHANGED <<ringVars, ww, batchEnd, limit, recordVars, subscriberVars, readerVars>>
 
 (* Room::rescan, one record per step; with a target, blocking subscribers *)
-(* are judged (gate::Progress::judge): dead ones released, stalled ones   *)
+(* are judged (room::Progress::judge): dead ones released, stalled ones   *)
 (* evicted, live ones waited for.                                          *)
 ScanRecord ==
     /\ wpc = "scan"
@@ -135,7 +135,7 @@ ScanRecord ==
     /\ UNCHANGED <<ringVars, ww, batchEnd, epochSeen, epoch, recPos,
                    subscriberVars, readerVars>>
 
-(* gate::room: reserve a stretch of at most Watermark messages that fit. *)
+(* room::room: reserve a stretch of at most Watermark messages that fit. *)
 Room ==
     /\ wpc = "room"
     /\ LET n == Min(Min(limit - cursor, Watermark), Messages - cursor) IN
