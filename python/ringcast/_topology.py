@@ -29,7 +29,6 @@ import atexit
 import contextlib
 import ctypes
 import dataclasses
-import fcntl
 import importlib
 import multiprocessing
 import multiprocessing.connection
@@ -47,7 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _schema
+from . import _native, _schema
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir
 from ._memory import pin_thread, ring_info
 from ._native import LatencyHistogram
@@ -547,21 +546,6 @@ class _Run:
         return self.process is not None and self.exitcode is None
 
 
-def _flock_held(path: str) -> bool:
-    """Whether a process holds the ring file's flock (its live publisher)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # drops our lock, if we got it
-    return False
-
-
 def _reap(proc: multiprocessing.process.BaseProcess) -> int:
     """The exit code of a stage process that has ended (its sentinel is readable).
 
@@ -762,7 +746,7 @@ class Topology:
     # Starting -------------------------------------------------------------------------
 
     def _ring_path(self, ring: str) -> str:
-        return os.path.join(self.dir, ring + ".ring")
+        return os.fspath(_native.ring_path(ring, self.dir))
 
     def _check_start(self) -> None:
         """Everything that can be refused before a process runs: dtypes along
@@ -809,9 +793,11 @@ class Topology:
             return
         except RingError:
             info = None  # unreadable: a crash while creating it
-        # The publisher holds an exclusive flock on the ring file while it
-        # lives (ring_info's "alive" is a pid test, which a zombie passes).
-        if _flock_held(path) or (info is not None and any(s["alive"] for s in info["subscribers"])):
+        # Liveness is the ends' own locks in the ring file (see ring_info),
+        # not their pids, which a zombie passes.
+        if info is not None and (
+            info["publisher"]["alive"] or any(s["alive"] for s in info["subscribers"])
+        ):
             raise RingExists(
                 f"ring {ring!r} of {type(self).__name__} {self.name!r} is in use at {path}: "
                 "another topology of that name is running"

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import __version__, _api
+from . import __version__, _api, _native
 
 
 def _positive(kind):
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         directory = _api.default_dir(args.dir)
         for name in _api.list_rings(directory):
-            print(f"{name}\t{_listed_size(os.path.join(directory, name + '.ring'))}")
+            print(f"{name}\t{_listed_size(os.fspath(_native.ring_path(name, directory)))}")
         return 0
     parser.error(f"unknown command {args.command}")
     return 2

@@ -33,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
+    m.add_function(wrap_pyfunction!(ring_path, m)?)?;
     m.add_function(wrap_pyfunction!(trust, m)?)?;
     m.add_function(wrap_pyfunction!(schema_problem, m)?)?;
     m.add_function(wrap_pyfunction!(trusted, m)?)?;
@@ -56,6 +57,14 @@ fn resolve_dir(dir: Option<std::path::PathBuf>) -> std::path::PathBuf {
 #[pyo3(signature = (dir=None))]
 fn list_rings(dir: Option<std::path::PathBuf>) -> Vec<String> {
     ringcast_core::format::name::list(&ringcast_core::format::name::resolve_dir(dir.as_deref()))
+}
+
+/// The file of ring `name` in `dir` (None: $RINGCAST_DIR or the default).
+#[pyfunction]
+#[pyo3(signature = (name, dir=None))]
+fn ring_path(name: &str, dir: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    let dir = ringcast_core::format::name::resolve_dir(dir.as_deref());
+    ringcast_core::format::name::ring_path(&dir, name)
 }
 
 /// Trusts the users and groups of `spec` (user names or uids, `@group`
