@@ -13,7 +13,8 @@
 //!   stamps, word copies, bounded-ring room arithmetic. The only layer loom
 //!   model-checks (`--cfg loom` builds nothing else);
 //! - [`sys`]: every raw system call (futex, membarrier, byte locks, clock,
-//!   CPU and NUMA placement);
+//!   CPU and NUMA placement, mappings, files, the SIGBUS and fork handlers,
+//!   eventfds, users and groups);
 //! - [`format`]: the ring file's layout, schema and names;
 //! - [`shm`]: ring files made, found, trusted, mapped and guarded; the mapped
 //!   ring with its tables, notification and recovery;

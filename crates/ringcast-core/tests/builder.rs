@@ -1,5 +1,6 @@
 //! The builders: what they create is what the equivalent options create, and
 //! their errors are the same typed errors.
+#![cfg(not(loom))]
 
 use ringcast_core::{Error, Publisher, Start, Subscriber};
 

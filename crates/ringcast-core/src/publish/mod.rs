@@ -33,16 +33,14 @@ use crate::protocol::Slots;
 use crate::shm::backing::{self, Placement, RingFile, RingIdentity};
 use crate::shm::hugepages::HugePages;
 use crate::shm::ring::{unix_now_ns, RingMap};
-use crate::sys::clock;
 use crate::sys::liveness;
 use crate::sys::placement;
+use crate::sys::{self, clock};
 use crate::wait::WaitStrategy;
 use bounded::Room;
 use multi::Multi;
 use single::Single;
-use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -326,7 +324,8 @@ impl Publisher {
     ) -> Result<Option<Self>> {
         let new = backing::create(dir, name, layout, &opts.placement, opts.mode)?;
         if !layout.multi_producer()
-            && !try_lock_exclusive(&new.file).map_err(|e| Error::io("lock", &new.bytes_at, e))?
+            && !sys::fs::try_lock_exclusive(&new.file)
+                .map_err(|e| Error::io("lock", &new.bytes_at, e))?
         {
             return Err(Error::io(
                 "lock",
@@ -375,7 +374,7 @@ impl Publisher {
         let ring = RingMap::open(file, name)?;
         let existing = ring.layout().clone();
         if !existing.multi_producer()
-            && !try_lock_exclusive(ring.file()).map_err(|e| Error::io("lock", path, e))?
+            && !sys::fs::try_lock_exclusive(ring.file()).map_err(|e| Error::io("lock", path, e))?
         {
             return Err(Error::PublisherExists {
                 name: name.to_owned(),
@@ -858,22 +857,5 @@ impl Drop for Publisher {
         }
         // Parked subscribers must learn that the stream ended.
         self.ring.wake_parked(self.barrier_registered);
-    }
-}
-
-/// Takes the exclusive publisher lock without blocking; `false` if held.
-fn try_lock_exclusive(file: &File) -> io::Result<bool> {
-    loop {
-        // SAFETY: plain syscall on an fd we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(err),
-        }
     }
 }

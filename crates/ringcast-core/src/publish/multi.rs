@@ -133,7 +133,7 @@ impl Multi {
             };
             #[cfg(feature = "test-hooks")]
             if self.stop_after_claim == Some(seq) {
-                crate::sys::liveness::stop_this_process();
+                crate::sys::process::stop_self();
             }
             entered.finish(msg_at(j), time);
         }

@@ -17,12 +17,13 @@ use crate::error::{Error, Result};
 use crate::format::layout::Layout;
 use crate::shm::hugepages::{self, Backing, HugePages};
 use crate::shm::mapping::Mapping;
-use crate::shm::ring::{pid_alive, unix_now_ns};
+use crate::shm::ring::unix_now_ns;
 use crate::shm::trust;
-use std::fs::{File, OpenOptions, Permissions};
+use crate::sys::fs as sysfs;
+use crate::sys::process;
+use std::fs::{File, Permissions};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// An open ring file.
@@ -34,36 +35,14 @@ pub(crate) struct RingFile {
     pub bytes_at: PathBuf,
 }
 
-/// Opens `path` itself, without following a final symbolic link and
-/// without opening what it names (`O_PATH`): a FIFO, a device or another
-/// user's file is inspected, never opened for reading or writing.
-fn open_handle(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
 /// Opens the regular file `handle` (an `O_PATH` handle of `path`, of
 /// metadata `meta`) for reading and writing: through `/proc/self/fd`, which
 /// reopens that very inode whatever `path` names meanwhile; else (no /proc)
 /// by path, without following links and without blocking, and only if it
 /// is still the same file.
 fn reopen(handle: &File, path: &Path, meta: &std::fs::Metadata) -> Result<File> {
-    let rw = |p: &Path, flags: i32| {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(flags | libc::O_CLOEXEC)
-            .open(p)
-    };
-    let file = match rw(
-        Path::new(&format!("/proc/self/fd/{}", handle.as_raw_fd())),
-        0,
-    ) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            rw(path, libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        }
+    let file = match sysfs::reopen_read_write(handle) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => sysfs::open_read_write_no_follow(path),
         other => other,
     }
     .map_err(|e| Error::io("open", path, e))?;
@@ -101,7 +80,7 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// trusted user (see [`crate::shm::trust`]). Nothing else is ever opened: what
 /// the name is, and whose, is looked at first through an `O_PATH` handle.
 pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
-    let handle = open_handle(path).map_err(|e| Error::io("open", path, e))?;
+    let handle = sysfs::open_handle(path).map_err(|e| Error::io("open", path, e))?;
     let meta = handle
         .metadata()
         .map_err(|e| Error::io("inspect", path, e))?;
@@ -129,14 +108,14 @@ pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
 /// `path`, owned by a trusted user: `link_meta`) names.
 fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Result<RingFile> {
     let not_ours = |why: String| Error::corrupt(path, format!("it is a symbolic link {why}"));
-    let target = read_link_at(link).map_err(|e| Error::io("read the link", path, e))?;
+    let target = sysfs::read_link_at(link).map_err(|e| Error::io("read the link", path, e))?;
     if !target.is_absolute() {
         return Err(not_ours(format!(
             "to {}, not to a huge-page ring file",
             target.display()
         )));
     }
-    let handle = match open_handle(&target) {
+    let handle = match sysfs::open_handle(&target) {
         Ok(handle) => handle,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(not_ours(format!(
@@ -144,7 +123,7 @@ fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Re
                 target.display()
             )))
         }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if sysfs::is_link_loop(&e) => {
             return Err(not_ours(format!("to {}, another link", target.display())))
         }
         Err(e) => return Err(Error::io("open", &target, e)),
@@ -179,28 +158,6 @@ fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Re
         path: path.to_owned(),
         bytes_at: target,
     })
-}
-
-/// The target of the symbolic link `link` (an `O_PATH` handle of it): the
-/// link opened, not whatever its path names by now.
-fn read_link_at(link: &File) -> io::Result<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: readlinkat on an O_PATH descriptor of a link with an empty
-    // path reads that link; it writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe {
-        libc::readlinkat(
-            link.as_raw_fd(),
-            c"".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 /// Opens ring `name` in `dir` (`None`: the default directory). A missing
@@ -329,12 +286,16 @@ pub(crate) fn create(
     let len = layout.file_len();
     let backing = hugepages::backing_of(&file);
     let (map, numa_bound) = size_and_place(&file, &temp, len, placement.numa_node)?;
-    allocate(&file, len).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSPC) => Error::NoSpace {
-            dir: dir.to_owned(),
-            needed: len,
-        },
-        _ => Error::io("size", &temp, e),
+    allocate(&file, len).map_err(|e| {
+        // ENOSPC
+        if e.kind() == io::ErrorKind::StorageFull {
+            Error::NoSpace {
+                dir: dir.to_owned(),
+                needed: len,
+            }
+        } else {
+            Error::io("size", &temp, e)
+        }
     })?;
     Ok(NewRing {
         file,
@@ -442,13 +403,7 @@ fn size_and_place(
 }
 
 fn create_file(path: &Path, mode: u32) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)?;
+    let file = sysfs::create_new(path, mode)?;
     // The umask may have cleared bits the caller asked for.
     file.set_permissions(Permissions::from_mode(mode))?;
     Ok(file)
@@ -457,17 +412,8 @@ fn create_file(path: &Path, mode: u32) -> io::Result<File> {
 /// Reserves the file's pages when the filesystem supports it, so that running
 /// out of /dev/shm (or of huge pages) is an error now, not a SIGBUS later.
 fn allocate(file: &File, len: u64) -> io::Result<()> {
-    // SAFETY: plain syscall on an fd we own. (Not posix_fallocate: its
-    // fallback writes bytes, which hugetlbfs refuses.)
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()), // sized already
-        _ => Err(err),
-    }
+    // `false`: the filesystem cannot allocate ahead; the file is sized already.
+    sysfs::allocate(file, len).map(|_| ())
 }
 
 /// Creates the ring directory if needed; the default one is shared like /tmp.
@@ -505,7 +451,7 @@ fn remove_stale_temp_files(dir: &Path, name: &str) {
             continue;
         };
         let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| !pid_alive(p)) {
+        if pid.is_some_and(|p| !process::exists(p)) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -541,7 +487,7 @@ fn remove_stale_huge_files(huge_dir: &Path, ring_dir: &Path, name: &str, key: &s
         let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
-        if linked.as_deref() != Some(entry.path().as_path()) && !pid_alive(pid) {
+        if linked.as_deref() != Some(entry.path().as_path()) && !process::exists(pid) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

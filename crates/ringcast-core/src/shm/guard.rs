@@ -33,6 +33,7 @@
 //! to the previous handler as before.
 
 use crate::format::layout::Header;
+use crate::sys::{process, signal, vm};
 use std::io;
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
@@ -76,9 +77,6 @@ const FREE: Entry = Entry {
 };
 
 static TABLE: [Entry; MAX_MAPPINGS] = [FREE; MAX_MAPPINGS];
-
-/// The SIGBUS action in place before ours, for faults that are not ours.
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 
 /// The registration of one mapping, until [`Guard::release`].
 #[derive(Debug)]
@@ -134,26 +132,13 @@ impl Guard {
 fn install_handlers() -> io::Result<()> {
     static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
     let result = INSTALLED.get_or_init(|| {
-        // SAFETY: sigaction with a zeroed struct only reads the current
-        // action into `previous`; the handler installed next is
-        // async-signal-safe (it only touches atomics and calls mmap).
+        let code = |e: io::Error| e.raw_os_error().unwrap_or(0);
+        // SAFETY: both handlers are async-signal-safe: they only touch
+        // atomics and call mmap (see `revoke`). This runs once per process,
+        // so the SIGBUS handler is not installed twice.
         unsafe {
-            let mut previous: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
-                return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
-            }
-            let _ = PREVIOUS.set(previous);
-            let mut ours: libc::sigaction = std::mem::zeroed();
-            ours.sa_sigaction = on_sigbus as *const () as libc::sighandler_t;
-            ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut ours.sa_mask);
-            if libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
-            }
-            let rc = libc::pthread_atfork(None, None, Some(on_fork_child));
-            if rc != 0 {
-                return Err(rc);
-            }
+            signal::catch_bus_errors(on_sigbus).map_err(code)?;
+            process::at_fork_child(on_fork_child).map_err(code)?;
         }
         Ok(())
     });
@@ -182,18 +167,9 @@ fn revoke(entry: &Entry, why: u8) -> bool {
     // SAFETY: [start, start + len) is a ring mapping of this process (its
     // entry is registered until just before munmap); MAP_FIXED replaces it
     // atomically with fresh anonymous pages, so every reference into it
-    // stays valid (now to private zeros).
-    let fresh = unsafe {
-        libc::mmap(
-            start as *mut libc::c_void,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-            -1,
-            0,
-        )
-    };
-    if fresh != start as *mut libc::c_void {
+    // stays valid (now to private zeros), and the crate accesses ring
+    // memory only through atomics.
+    if !unsafe { vm::replace_with_zero_pages(start as *mut u8, len) } {
         return false;
     }
     // SAFETY: the header fields are inside the fresh mapping (a ring
@@ -209,15 +185,10 @@ fn revoke(entry: &Entry, why: u8) -> bool {
     true
 }
 
-/// The SIGBUS handler: revokes the ring mapping the fault is in, else
-/// hands the signal to the previous handler.
-extern "C" fn on_sigbus(
-    signal: libc::c_int,
-    info: *mut libc::siginfo_t,
-    context: *mut libc::c_void,
-) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+/// The SIGBUS handler: revokes the ring mapping the fault at `addr` is in;
+/// `false` hands the signal to the previous handler (see
+/// [`crate::sys::signal`]).
+fn on_sigbus(addr: usize) -> bool {
     for entry in &TABLE {
         let start = entry.start.load(Ordering::Acquire);
         if start != 0
@@ -226,48 +197,12 @@ extern "C" fn on_sigbus(
             && addr - start < entry.len.load(Ordering::Relaxed)
         {
             if revoke(entry, TRUNCATED) {
-                return; // the access runs again, on zero pages
+                return true; // the access runs again, on zero pages
             }
             break;
         }
     }
-    chain(signal, info, context);
-}
-
-/// Passes a SIGBUS that is not ours to the handler that was there before.
-fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    let Some(previous) = PREVIOUS.get() else {
-        return;
-    };
-    let handler = previous.sa_sigaction;
-    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // Back to the default action; returning re-raises the fault, which
-        // now terminates the process as it would have without us.
-        // SAFETY: a plain sigaction call with a valid, zeroed struct.
-        unsafe {
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
-        }
-        return;
-    }
-    if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous action was installed with SA_SIGINFO, so its
-        // handler has this signature.
-        let f = unsafe {
-            std::mem::transmute::<
-                libc::sighandler_t,
-                extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
-            >(handler)
-        };
-        f(signal, info, context);
-    } else {
-        // SAFETY: as above, for a plain one-argument handler.
-        let f = unsafe {
-            std::mem::transmute::<libc::sighandler_t, extern "C" fn(libc::c_int)>(handler)
-        };
-        f(signal);
-    }
+    false
 }
 
 /// Runs in the child after fork(): every ring mapping inherited from the

@@ -7,16 +7,10 @@
 //! module only answers questions about the host; when the host cannot give a
 //! ring huge pages, the answer says exactly what to configure.
 
-use std::ffi::CString;
+use crate::sys::fs::{self as sysfs, FsKind};
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// `statfs.f_type` of hugetlbfs.
-const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
-/// `statfs.f_type` of tmpfs.
-const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// Where the kernel describes its huge page pools.
 const POOLS_DIR: &str = "/sys/kernel/mm/hugepages";
 
@@ -46,52 +40,34 @@ pub struct Backing {
 
 /// The backing of an open file (normal pages if the filesystem cannot be told).
 pub fn backing_of(file: &File) -> Backing {
-    // SAFETY: an all-zero statfs is a valid value; fstatfs only writes it.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: plain syscall on an fd we own, writing into `st`.
-    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
-    backing_from(ok.then_some(&st))
+    backing_from(sysfs::fs_kind(file))
 }
 
 /// The backing of files created in `dir` (`None`: it cannot be inspected).
 fn backing_of_dir(dir: &Path) -> Option<Backing> {
-    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: as in `backing_of`.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path; statfs writes only `st`.
-    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
-    ok.then(|| backing_from(Some(&st)))
+    sysfs::fs_kind_at(dir).map(|kind| backing_from(Some(kind)))
 }
 
 /// What a `statfs` answer says about the pages under a file; normal pages
 /// when there is no answer.
-fn backing_from(st: Option<&libc::statfs>) -> Backing {
-    // f_type's integer type differs between targets.
-    #[allow(clippy::unnecessary_cast)]
-    let kind = st.map(|st| st.f_type as i64);
-    match (kind, st) {
-        (Some(HUGETLBFS_MAGIC), Some(st)) => Backing {
-            page_size: st.f_bsize as u64,
+fn backing_from(kind: Option<FsKind>) -> Backing {
+    match kind {
+        Some(FsKind::Hugetlbfs { page_size }) => Backing {
+            page_size,
             huge: true,
             tmpfs: false,
         },
         _ => Backing {
             page_size: base_page_size(),
             huge: false,
-            tmpfs: kind == Some(TMPFS_MAGIC),
+            tmpfs: kind == Some(FsKind::Tmpfs),
         },
     }
 }
 
 /// The normal page size.
 pub fn base_page_size() -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
-    }
+    crate::sys::vm::page_size().unwrap_or(4096)
 }
 
 /// One of the kernel's huge page pools (`/sys/kernel/mm/hugepages/*`).

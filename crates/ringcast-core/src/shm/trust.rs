@@ -12,7 +12,8 @@
 //! could rename or replace ring files).
 
 use crate::error::{Error, Result};
-use std::ffi::{CStr, CString};
+use crate::sys::process::effective_uid;
+use crate::sys::users::{gid_of, group_name, uid_of, user_name};
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -106,15 +107,9 @@ pub fn parse(spec: &str) -> Result<Trusted> {
     Ok(t)
 }
 
-/// This process's effective uid.
-pub(crate) fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
-}
-
 /// Whether files owned by `uid` (of group `gid`) are trusted.
 pub(crate) fn trusts(uid: u32, gid: u32) -> bool {
-    if uid == 0 || uid == euid() {
+    if uid == 0 || uid == effective_uid() {
         return true;
     }
     let t = trusted();
@@ -133,7 +128,7 @@ pub(crate) fn check_file(path: &Path, meta: &Metadata) -> Result<()> {
             "is owned by {} (group {}), not by you ({}) or root",
             user_label(meta.uid()),
             group_label(meta.gid()),
-            user_label(euid())
+            user_label(effective_uid())
         ),
         owner: user_name(meta.uid()).unwrap_or_else(|| meta.uid().to_string()),
     })
@@ -180,61 +175,6 @@ fn group_label(gid: u32) -> String {
         Some(name) => format!("{gid} ({name})"),
         None => gid.to_string(),
     }
-}
-
-/// Looks one entry up in the user or group database with a `getXXX_r`
-/// call that fills a `T` (null result: no entry), and returns what `read`
-/// takes from it while the buffer its strings point into still lives.
-fn lookup<T, R>(
-    call: impl Fn(*mut T, *mut libc::c_char, usize, *mut *mut T) -> libc::c_int,
-    read: impl Fn(&T) -> Option<R>,
-) -> Option<R> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd/group struct is a valid out-parameter.
-    let mut entry: T = unsafe { std::mem::zeroed() };
-    let mut found: *mut T = std::ptr::null_mut();
-    let rc = call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut found);
-    if rc != 0 || found.is_null() {
-        return None;
-    }
-    read(&entry)
-}
-
-/// A C string of an entry `lookup` found, copied out.
-fn text(ptr: *const libc::c_char) -> Option<String> {
-    (!ptr.is_null()).then(|| {
-        // SAFETY: a NUL-terminated string of the entry, read while the
-        // lookup buffer it lives in is alive (inside `lookup`'s `read`).
-        unsafe { CStr::from_ptr(ptr) }
-            .to_string_lossy()
-            .into_owned()
-    })
-}
-
-fn uid_of(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: getpwnam_r writes only into the entry and the buffer (of `len` bytes).
-    let call = |e, b, len, found| unsafe { libc::getpwnam_r(name.as_ptr(), e, b, len, found) };
-    lookup(call, |p: &libc::passwd| Some(p.pw_uid))
-}
-
-fn gid_of(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: as for getpwnam_r, in the group database.
-    let call = |e, b, len, found| unsafe { libc::getgrnam_r(name.as_ptr(), e, b, len, found) };
-    lookup(call, |g: &libc::group| Some(g.gr_gid))
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    // SAFETY: as for getpwnam_r.
-    let call = |e, b, len, found| unsafe { libc::getpwuid_r(uid, e, b, len, found) };
-    lookup(call, |p: &libc::passwd| text(p.pw_name))
-}
-
-fn group_name(gid: u32) -> Option<String> {
-    // SAFETY: as for getpwnam_r, in the group database.
-    let call = |e, b, len, found| unsafe { libc::getgrgid_r(gid, e, b, len, found) };
-    lookup(call, |g: &libc::group| text(g.gr_name))
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::shm::ring::{RingMap, StuckWatch};
 use crate::subscribe::stage::{self, Gate};
 use crate::subscribe::DeathWatch;
+use crate::sys::eventfd::EventFd;
 use crate::sys::futex;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,7 +35,7 @@ struct Shared {
     /// 1 while armed; also the futex word the idle thread sleeps on.
     armed: AtomicU32,
     stop: AtomicBool,
-    efd: OwnedFd,
+    efd: EventFd,
 }
 
 /// An eventfd plus the thread that signals it.
@@ -50,17 +51,7 @@ impl ReadinessFd {
         gate: Option<Gate>,
         death: Arc<DeathWatch>,
     ) -> Result<Self> {
-        // SAFETY: plain syscall; the result is checked and owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::io(
-                "create an eventfd for",
-                ring.path(),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-        let efd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let efd = EventFd::new().map_err(|e| Error::io("create an eventfd for", ring.path(), e))?;
         let shared = Arc::new(Shared {
             ring,
             record,
@@ -95,12 +86,7 @@ impl ReadinessFd {
 
     /// Consumes a pending signal, if any.
     pub(crate) fn clear(&self) {
-        let mut buf = 0u64;
-        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
-        // eventfd; EAGAIN (nothing pending) is the expected failure.
-        unsafe {
-            libc::read(self.fd(), (&mut buf as *mut u64).cast(), 8);
-        }
+        self.shared.efd.clear();
     }
 }
 
@@ -163,11 +149,6 @@ fn run(s: &Shared) {
             return;
         }
         s.armed.store(0, Ordering::Release);
-        let one = 1u64;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd; a full
-        // counter (EAGAIN) already means "readable", so errors are ignored.
-        unsafe {
-            libc::write(s.efd.as_raw_fd(), (&one as *const u64).cast(), 8);
-        }
+        s.efd.signal();
     }
 }

@@ -75,16 +75,6 @@ pub(crate) fn held_by_other(file: &File, offset: usize) -> bool {
     }
 }
 
-/// Stops this process with SIGSTOP, right here, until it is continued or
-/// killed (the test hook that simulates a producer dying mid-write).
-#[cfg(feature = "test-hooks")]
-pub(crate) fn stop_this_process() {
-    // SAFETY: plain syscalls; SIGSTOP cannot be caught or ignored.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGSTOP);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

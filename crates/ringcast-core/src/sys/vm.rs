@@ -84,6 +84,41 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
 }
 
+/// Replaces the pages of `start .. start + len` with fresh private zero
+/// pages, in one `mmap` with `MAP_FIXED` (atomic: no moment where the range
+/// is unmapped). `false`: the kernel refused, and the range is as it was.
+///
+/// Async-signal-safe: one system call, no allocation, no lock.
+///
+/// # Safety
+/// `start .. start + len` is (a page-aligned part of) a mapping of this
+/// process, and every access anyone makes to it copes with its bytes
+/// turning to zeros at any moment (atomics, not references to plain data
+/// that is assumed not to change). The range stays mapped, so references
+/// into it stay valid.
+pub(crate) unsafe fn replace_with_zero_pages(start: *mut u8, len: usize) -> bool {
+    // SAFETY: per this function's contract: the range is ours to replace,
+    // and MAP_FIXED replaces it atomically with fresh anonymous pages.
+    let fresh = unsafe {
+        libc::mmap(
+            start.cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    fresh == start.cast()
+}
+
+/// The size of a normal page (`None`: the system cannot tell).
+pub(crate) fn page_size() -> Option<u64> {
+    // SAFETY: sysconf has no memory effects.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (size > 0).then_some(size as u64)
+}
+
 /// The RLIMIT_MEMLOCK limits (soft, hard) in bytes; `None`: unlimited.
 pub fn memlock_limits() -> (Option<u64>, Option<u64>) {
     // SAFETY: an all-zero rlimit is valid; getrlimit only writes it.

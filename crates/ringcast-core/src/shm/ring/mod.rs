@@ -293,16 +293,6 @@ pub(crate) fn unix_now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether a process with this pid exists (EPERM means it exists but is not ours).
-pub(crate) fn pid_alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    // SAFETY: signal 0 performs only the existence and permission check.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// What a subscriber can tell about the publisher side of its ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublisherStatus {
