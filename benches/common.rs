@@ -1,5 +1,6 @@
-//! Pieces the benchmark binaries share: a cheap cross-core clock, nearest-rank
-//! percentiles, and a temporary ring directory in shared memory.
+//! Pieces the benchmark binaries share (rust_peers in benches/peers through
+//! `#[path]`): a cheap cross-core clock, nearest-rank percentiles, and a
+//! temporary ring directory in shared memory.
 
 use ringcast_core::sys::clock::now_ns;
 use std::path::Path;

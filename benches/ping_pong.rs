@@ -1,6 +1,6 @@
 //! The physical limit the benchmarks compare against: one cache line bounced
 //! between two cores. Shared so that every binary measures the limit the same
-//! way (ring_latency and rust_peers).
+//! way (ring_latency, and rust_peers in benches/peers through `#[path]`).
 
 use crate::common::ticks;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,6 @@
-//! Pinning the benchmark threads of ring_latency and rust_peers, and
-//! remembering whether any pin failed (the report says "unpinned" then).
+//! Pinning the benchmark threads of ring_latency and rust_peers (the crate
+//! benches/peers, which includes this file with `#[path]`), and remembering
+//! whether any pin failed (the report says "unpinned" then).
 
 use core_affinity::CoreId;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,79 @@
+//! The lineup: every peer, one adapter module each, in report order, and
+//! the paths (peer, transport) the run measures.
+
+pub mod crossbeam;
+pub mod disruptor;
+pub mod iceoryx2;
+pub mod limit;
+pub mod photon;
+pub mod ringcast;
+
+use crate::harness::{DynPeer, Info, Transport};
+use Transport::{Processes, Threads};
+
+const RINGCAST_LOSSY: &dyn DynPeer = &self::ringcast::Ringcast { bounded: false };
+const RINGCAST_BOUNDED: &dyn DynPeer = &self::ringcast::Ringcast { bounded: true };
+const DISRUPTOR: &dyn DynPeer = &self::disruptor::Disruptor;
+const CROSSBEAM: &dyn DynPeer = &self::crossbeam::Crossbeam;
+const PHOTON_LOSSY: &dyn DynPeer = &self::photon::Photon { bounded: false };
+const PHOTON_BOUNDED: &dyn DynPeer = &self::photon::Photon { bounded: true };
+const ICEORYX2_LOSSY: &dyn DynPeer = &self::iceoryx2::Iceoryx2 { lossless: false };
+const ICEORYX2_LOSSLESS: &dyn DynPeer = &self::iceoryx2::Iceoryx2 { lossless: true };
+
+/// Every peer, in report order (a receiver process looks its peer up here).
+pub const PEERS: [&dyn DynPeer; 8] = [
+    RINGCAST_LOSSY,
+    RINGCAST_BOUNDED,
+    DISRUPTOR,
+    CROSSBEAM,
+    PHOTON_LOSSY,
+    PHOTON_BOUNDED,
+    ICEORYX2_LOSSY,
+    ICEORYX2_LOSSLESS,
+];
+
+/// A peer over a transport.
+pub type Path = (&'static dyn DynPeer, Transport);
+
+/// The one-way latency paths, in report order (after the limit). A path a
+/// peer cannot run is reported as not measured, with the peer's reason.
+pub const LATENCY_PATHS: [Path; 9] = [
+    (RINGCAST_LOSSY, Threads),
+    (RINGCAST_BOUNDED, Threads),
+    (DISRUPTOR, Threads),
+    (CROSSBEAM, Threads),
+    (PHOTON_LOSSY, Threads),
+    (RINGCAST_LOSSY, Processes),
+    (RINGCAST_BOUNDED, Processes),
+    (ICEORYX2_LOSSLESS, Processes),
+    (PHOTON_LOSSY, Processes),
+];
+
+/// The throughput paths, in report order (each run 1 -> 1 and 1 -> 4).
+pub const THROUGHPUT_PATHS: [Path; 11] = [
+    (RINGCAST_LOSSY, Threads),
+    (RINGCAST_BOUNDED, Threads),
+    (DISRUPTOR, Threads),
+    (CROSSBEAM, Threads),
+    (PHOTON_LOSSY, Threads),
+    (PHOTON_BOUNDED, Threads),
+    (RINGCAST_LOSSY, Processes),
+    (RINGCAST_BOUNDED, Processes),
+    (ICEORYX2_LOSSY, Processes),
+    (ICEORYX2_LOSSLESS, Processes),
+    (PHOTON_LOSSY, Processes),
+];
+
+/// Every peer that has a row, in [`PEERS`] order.
+pub fn configured() -> Vec<Info> {
+    PEERS
+        .iter()
+        .map(|p| p.info())
+        .filter(|info| {
+            LATENCY_PATHS
+                .iter()
+                .chain(THROUGHPUT_PATHS.iter())
+                .any(|(p, _)| p.info().key == info.key)
+        })
+        .collect()
+}
