@@ -32,6 +32,9 @@ MATURIN_PEP517_ARGS="--features test-hooks" \
 
 step "lint"
 cargo fmt --all -- --check
+# The peer comparison (benches/peers) is its own workspace, built on demand:
+# formatting is checked here, compiling it is not (it pulls in the peers).
+cargo fmt --manifest-path benches/peers/Cargo.toml -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 ruff check python tests benches examples fuzz
 ruff format --check python tests benches examples fuzz
