@@ -80,6 +80,35 @@ def test_raw_ring_variable_lengths(raw):
     assert sub.dtype is None and pub.dtype is None
 
 
+def test_batch_sequences(typed, raw):
+    """``seqs=`` receives each row's ring sequence: a lap before or inside
+    the batch shows as a jump, and the lengths of raw rows still arrive."""
+    pub, sub = typed
+    pub.publish_batch(np.array([(i, i, i, b"X") for i in range(40)], dtype=Q))  # 16 slots
+    out = np.zeros(32, dtype=Q)
+    seqs = np.full(33, 7, dtype=np.uint64)
+    n = sub.recv_batch_into(out, seqs=seqs)
+    assert n > 0 and list(seqs[:n]) == list(out["seq"][:n]) == list(range(40 - n, 40))
+    assert seqs[n] == 7 and sub.lost == 40 - n
+    rpub, rsub = raw
+    rpub.publish_batch([b"a", b"bb", b"ccc"])
+    rows = np.zeros((4, 32), np.uint8)
+    lengths = np.zeros(4, np.int64)
+    seqs = np.zeros(4, np.uint64)
+    assert rsub.recv_batch_into(rows, lengths=lengths, seqs=seqs) == 3
+    assert list(lengths[:3]) == [1, 2, 3] and list(seqs[:3]) == [0, 1, 2]
+    for bad, match in (
+        (np.zeros(4, np.int64), "seqs must be a 1-D native-endian uint64 array"),
+        (np.zeros(3, np.uint64), "at least 4 entries"),
+        (np.zeros((4, 1), np.uint64), "1-D"),
+        (np.zeros(4, ">u8"), "native-endian"),
+        (lengths.view(np.uint64), "lengths and seqs must not share memory"),
+        (np.frombuffer(bytearray(40), np.uint64, 4, 4), "not aligned"),
+    ):
+        with pytest.raises(ringcast.InvalidArgument, match=match):
+            rsub.recv_batch_into(rows, lengths=lengths, seqs=bad)
+
+
 def test_iteration_ends_when_publisher_closes(typed):
     pub, sub = typed
     pub.publish_batch(np.zeros(3, dtype=Q))

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import random
+import signal
 import threading
 import time
 from typing import Any
@@ -16,7 +18,14 @@ import pytest
 import uvloop
 
 import ringcast
-from _workers import REC, StreamCheck, checksum, make_records, publish_stream
+from _workers import (
+    REC,
+    StreamCheck,
+    checksum,
+    make_records,
+    produce_batch_then_stop,
+    publish_stream,
+)
 
 ctx = mp.get_context("spawn")
 
@@ -255,9 +264,6 @@ def test_lossy_ring_lapping_exact_accounting(ring_dir):
     assert g.lost == readers[0].c.lost > 0 and g.received == readers[0].c.received > 0
     # Lapping found messages and lost ones, both in large numbers.
     assert g.lost > sent // 4 and g.received > sent // 10
-    # With nobody publishing during a read, no lap can hit inside a batch,
-    # so the group never had to drop a batch whose gaps it could not place.
-    assert g._discarded == 0
     g.close()
 
 
@@ -315,46 +321,57 @@ def test_lossy_ring_lapping_with_threads(ring_dir):
     g.close()
 
 
-class _MidBatchLap:
-    """Stands in for the native subscriber of a lossy group to reproduce
-    what a real ring does only under preemption: a batch that delivers
-    messages on both sides of a lap."""
-
-    def __init__(self, real: ringcast.Subscriber) -> None:
-        self.real = real
-        self.position = 0
-        self.lag = 0
-        self.ended = False
-        self.closed = False
-
-    def recv_batch_into(self, out: np.ndarray, timeout: float | None = 0.0) -> int:
-        # Delivers 0..4, skips 5..104 (lapped), delivers 105..109.
-        if self.position == 0 and len(out) >= 10:
-            out[:5] = make_records(0, 5)
-            out[5:10] = make_records(105, 5)
-            self.position = 110
-            return 10
-        return 0
-
-    def try_recv_into(self, buf: Any) -> int | None:
-        return None
-
-    def close(self) -> None:
-        self.real.close()
-
-
-def test_a_batch_lapped_in_the_middle_is_dropped_whole(ring_dir):
-    """Where a lap hit inside a batch is unknowable, so the group drops the
-    batch and counts it lost rather than give consumers wrong positions."""
-    pub = ringcast.Publisher.create("mid", dtype=REC, capacity=1024, dir=ring_dir)
-    g = ringcast.SubscriberGroup("mid", ["a", "b"], dir=ring_dir, buffer=64)
-    g._sub = _MidBatchLap(g._sub)  # type: ignore[assignment]
-    a = g["a"]
-    assert a.try_recv() is None
-    assert (a.received, a.lost, a.position) == (0, 110, 110)
-    assert (g.received, g.lost, g.position) == (0, 110, 110)
-    g.close()
-    pub.close()
+def test_a_dead_producers_range_skipped_mid_batch_is_placed_exactly(ring_dir):
+    """A producer dies with most of a claimed batch unwritten, and a survivor
+    publishes after it: one batch read delivers messages on both sides of
+    the skipped range. The group's consumers, and a plain subscriber's
+    ``seqs=``, say exactly where the gap is."""
+    claim_timeout, before, batch, stop_at, after = 0.1, 20, 300, 50, 100
+    name = "dead"
+    survivor = ringcast.Publisher.create(
+        name, dtype=REC, capacity=1024, dir=ring_dir, producers="many", claim_timeout=claim_timeout
+    )
+    g = ringcast.SubscriberGroup(name, ["a", "b"], dir=ring_dir, start="oldest", buffer=1000)
+    first, second = (
+        ringcast.Subscriber.attach(name, dir=ring_dir, start="oldest") for _ in range(2)
+    )
+    ready = ctx.Event()
+    victim = ctx.Process(
+        target=produce_batch_then_stop, args=(ring_dir, name, before, batch, stop_at, ready)
+    )
+    victim.start()
+    assert ready.wait(30)
+    _, status = os.waitpid(victim.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), "the producer should have stopped itself mid-batch"
+    # Ring sequences: the victim's 0..69 written, 70..319 claimed and never
+    # written; the survivor's 320..419 (their `seq` fields say the same).
+    survivor.publish_batch(make_records(before + batch, after))
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)
+    # One reader finds the dead producer and declares its range lost: from
+    # then on every reader skips it without waiting, inside one batch.
+    got = 0
+    while got < before + stop_at + after:
+        got += len(first.recv_batch(1000, timeout=5))
+    assert first.lost == batch - stop_at
+    expected = list(range(before + stop_at)) + list(range(before + batch, before + batch + after))
+    out = np.zeros(1000, REC)
+    seqs = np.zeros(1000, np.uint64)
+    n = second.recv_batch_into(out, seqs=seqs)
+    assert n == len(expected) and list(seqs[:n]) == expected == list(out["seq"][:n])
+    a, b = g["a"], g["b"]
+    recs = a.recv_batch(1000)  # the group's one read of the ring
+    assert list(recs["seq"]) == expected and g.received == len(expected)
+    assert (a.received, a.lost, a.position) == (len(expected), batch - stop_at, 420)
+    positions = []
+    while b.buffered:
+        positions.append(b.position)
+        assert int(b.recv()["seq"]) == positions[-1]
+        assert b.received + b.lost == b.position - g.start_sequence
+    assert positions == expected
+    assert (b.received, b.lost, g.lost) == (a.received, a.lost, a.lost)
+    for end in (first, second, g, survivor):
+        end.close()
 
 
 def test_counters(ring_dir):
@@ -482,8 +499,7 @@ def test_bounded_start_oldest_counts_what_was_overwritten(ring_dir):
 
 def test_bounded_start_at_an_overwritten_sequence(ring_dir):
     """Messages overwritten before the group attached are lost exactly as a
-    plain subscriber loses them: the group reads those one at a time, so it
-    knows where the gap is and drops nothing it could deliver."""
+    plain subscriber loses them."""
     pub = ringcast.Publisher.create("ow", dtype=REC, capacity=64, dir=ring_dir, bounded=True)
     pub.publish_batch(make_records(0, 200))
     g = ringcast.SubscriberGroup("ow", ["a", "b"], dir=ring_dir, start=0, buffer=100)
@@ -494,7 +510,6 @@ def test_bounded_start_at_an_overwritten_sequence(ring_dir):
         c = g[n]
         assert [int(s) for s in c.recv_batch(1000)["seq"]] == expected
         assert (c.received, c.lost, c.position) == (plain.received, plain.lost, 200)
-    assert g._discarded == 0
     plain.close()
     g.close()
     pub.close()

@@ -103,6 +103,8 @@ pub enum Error {
     WrongMode { name: String, detail: String },
     /// The publisher closed the ring and every message has been read.
     Closed { name: String },
+    /// The subscriber group was closed (see [`crate::subscribe::group`]).
+    GroupClosed { name: String },
     /// The ring's publisher (every producer of a multi-producer ring) died
     /// without closing it, and everything it published has been read.
     /// Reported once per publisher: a subscriber that goes on waiting gets
@@ -350,6 +352,10 @@ impl fmt::Display for Error {
             Error::Closed { name } => write!(
                 f,
                 "the publisher of ring {name:?} closed it and every message has been read"
+            ),
+            Error::GroupClosed { name } => write!(
+                f,
+                "the subscriber group of ring {name:?} is closed; create a new group"
             ),
             Error::PublisherDied { name, pid } => write!(
                 f,

@@ -46,7 +46,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::PublishTimeout { .. } | Error::SlotStalled { .. } => "Timeout",
         Error::Evicted { .. } => "Evicted",
         Error::WrongMode { .. } => "InvalidArgument",
-        Error::Closed { .. } => "RingClosed",
+        Error::Closed { .. } | Error::GroupClosed { .. } => "RingClosed",
         Error::UsedAfterFork { .. } => "UsedAfterFork",
         Error::PublisherDied { .. } => "PublisherDied",
         Error::Timeout => "Timeout",

@@ -6,6 +6,7 @@
 
 mod buffer;
 mod errors;
+mod group;
 mod latency;
 mod loadgen;
 mod memory;
@@ -20,6 +21,8 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<publisher::PyPublisher>()?;
     m.add_class::<subscriber::PySubscriber>()?;
+    m.add_class::<group::PyGroup>()?;
+    m.add_class::<group::PyGroupConsumer>()?;
     m.add_class::<wait::PyWaitStrategy>()?;
     m.add_class::<latency::PyLatencyHistogram>()?;
     m.add_class::<latency::PyIntervalLog>()?;
@@ -30,6 +33,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "DEFAULT_MAX_SUBSCRIBERS",
         ringcast_core::format::layout::DEFAULT_MAX_SUBSCRIBERS,
+    )?;
+    m.add(
+        "MAX_GROUP_BUFFER",
+        ringcast_core::subscribe::group::MAX_BUFFER,
     )?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;

@@ -145,6 +145,64 @@ pub fn overlaps(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) ->
     Ok(la > 0 && lb > 0 && a0 < b0 + lb && b0 < a0 + la)
 }
 
+/// Checks an array that a batch read of `rows` rows fills with one 64-bit
+/// integer per row (`name`: the argument): 1-D, native-endian, of a numpy
+/// kind in `kinds` (`what` names them), at least `rows` long, and sharing no
+/// memory with the `others` (named arrays the same read writes).
+pub fn check_column(
+    name: &str,
+    col: &Bound<'_, PyUntypedArray>,
+    kinds: &[u8],
+    what: &str,
+    rows: usize,
+    others: &[(&str, &Bound<'_, PyUntypedArray>)],
+) -> PyResult<()> {
+    let py = col.py();
+    let d = col.dtype();
+    let ok =
+        kinds.contains(&d.kind()) && d.itemsize() == 8 && d.is_native_byteorder() != Some(false);
+    if !ok || col.ndim() != 1 || col.len() < rows {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            format!("{name} must be a 1-D native-endian {what} array of at least {rows} entries"),
+        ));
+    }
+    for (other, arr) in others {
+        if overlaps(arr, col)? {
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                format!("{other} and {name} must not share memory"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`array_bytes_mut`] of an array of 64-bit integers, as such.
+///
+/// # Safety
+/// As for [`array_bytes_mut`].
+#[allow(clippy::mut_from_ref)] // exclusivity is the documented caller contract
+pub unsafe fn array_u64_mut<'a>(arr: &'a Bound<'_, PyUntypedArray>) -> PyResult<&'a mut [u64]> {
+    // SAFETY: the caller's contract is that of `array_bytes_mut`.
+    let bytes = unsafe { array_bytes_mut(arr)? };
+    // SAFETY: every bit pattern is a valid u64; `align_to_mut` puts in the
+    // middle only properly aligned words, and anything else is refused.
+    let (head, words, tail) = unsafe { bytes.align_to_mut::<u64>() };
+    if !head.is_empty() || !tail.is_empty() {
+        return Err(raise(
+            arr.py(),
+            "InvalidArgument",
+            "the array of 64-bit integers is not aligned in memory; pass an aligned copy \
+             (numpy.empty allocates one)"
+                .into(),
+        ));
+    }
+    Ok(words)
+}
+
 fn array_slice(arr: &Bound<'_, PyUntypedArray>, writable: bool) -> PyResult<(*mut u8, usize)> {
     let py = arr.py();
     if !arr.is_c_contiguous() {

@@ -9,13 +9,17 @@
 use crate::buffer::ByteView;
 use crate::errors::{py_err, raise};
 use crate::latency::PyLatencyHistogram;
-use crate::records::{array_bytes_mut, new_records, overlaps, record_scalar, truncate, RecordType};
+use crate::records::{
+    array_bytes_mut, array_u64_mut, check_column, new_records, record_scalar, truncate, RecordType,
+};
 use crate::wait::PyWaitStrategy;
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use ringcast_core::{StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, Waiter};
+use ringcast_core::{
+    StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, WaitStrategy, Waiter,
+};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -141,6 +145,14 @@ impl PySubscriber {
         } = self;
         let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
         Ok((sub, waiter, scratch))
+    }
+
+    /// Takes the core subscriber out, with its wait strategy and record
+    /// type, for an owner that wraps it (a subscriber group); this object
+    /// reads as closed from then on. `None` if it already was.
+    pub(crate) fn detach(&mut self) -> Option<(CoreSubscriber, WaitStrategy, Option<RecordType>)> {
+        let inner = self.inner.take()?;
+        Some((inner, self.waiter.strategy(), self.records.take()))
     }
 
     /// The core subscriber for everything but receiving (which finds out by
@@ -489,12 +501,16 @@ impl PySubscriber {
     /// Typed rings: `out` is a 1-D array of the ring's dtype. Raw rings: `out`
     /// is a 2-D uint8 array whose rows receive messages; their lengths go
     /// into `lengths` (a 1-D native-endian int64/uint64 array) when given.
-    #[pyo3(signature = (out, timeout=0.0, lengths=None))]
+    /// With `seqs` (a 1-D native-endian uint64 array), `seqs[i]` receives
+    /// the ring sequence of row `i`: messages lost between two rows (a lap,
+    /// a dead producer's slots) show as a jump.
+    #[pyo3(signature = (out, timeout=0.0, lengths=None, seqs=None))]
     fn recv_batch_into(
         slf: &Bound<'_, Self>,
         out: &Bound<'_, PyUntypedArray>,
         timeout: Option<f64>,
         lengths: Option<&Bound<'_, PyUntypedArray>>,
+        seqs: Option<&Bound<'_, PyUntypedArray>>,
     ) -> PyResult<usize> {
         let py = slf.py();
         let until = patience(py, timeout)?;
@@ -537,34 +553,38 @@ impl PySubscriber {
         if row == 0 {
             return invalid("rows of out hold 0 bytes".into());
         }
+        let mut written = vec![("out", out)];
         if let Some(l) = lengths {
-            let d = l.dtype();
-            let ok = matches!(d.kind(), b'i' | b'u')
-                && d.itemsize() == 8
-                && d.is_native_byteorder() != Some(false);
-            if !ok || l.ndim() != 1 || l.len() < rows {
-                return invalid(format!(
-                    "lengths must be a 1-D native-endian int64 or uint64 array of at least {rows} entries"
-                ));
-            }
-            if overlaps(out, l)? {
-                return invalid("out and lengths must not share memory".into());
-            }
+            check_column("lengths", l, b"iu", "int64 or uint64", rows, &written)?;
+            written.push(("lengths", l));
+        }
+        if let Some(s) = seqs {
+            check_column("seqs", s, b"u", "uint64", rows, &written)?;
         }
         let got = receive(slf, until, |this| {
-            // SAFETY: `out` and `lengths` were checked not to overlap; both
-            // slices end with this attempt, during which the GIL stays held.
+            // SAFETY: `out`, `lengths` and `seqs` were checked not to
+            // overlap; the slices end with this attempt, during which the
+            // GIL stays held.
             let bytes = unsafe { array_bytes_mut(out)? };
             let mut lens = match lengths {
                 // SAFETY: as for `out` above: no overlap, GIL held.
                 Some(l) => Some(unsafe { array_bytes_mut(l)? }),
                 None => None,
             };
-            let n = this.core(py)?.try_recv_rows(bytes, row, rows, |i, len| {
+            let seq_col = match seqs {
+                Some(s) => Some(unsafe { array_u64_mut(s)? }),
+                None => None,
+            };
+            let core = this.core(py)?;
+            let record_len = |i: usize, len: usize| {
                 if let Some(l) = lens.as_deref_mut() {
                     l[i * 8..i * 8 + 8].copy_from_slice(&(len as u64).to_ne_bytes());
                 }
-            });
+            };
+            let n = match seq_col {
+                Some(s) => core.try_recv_rows_seq(bytes, row, &mut s[..rows], record_len),
+                None => core.try_recv_rows(bytes, row, rows, record_len),
+            };
             let n = n.map_err(py_err(py))?;
             Ok((n > 0).then_some(n))
         })?;

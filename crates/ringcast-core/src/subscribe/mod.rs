@@ -11,6 +11,7 @@
 //! evicted and told so on its next read.
 
 mod builder;
+pub mod group;
 pub(crate) mod readiness;
 
 pub use builder::SubscriberBuilder;
@@ -686,6 +687,37 @@ impl Subscriber {
         max: usize,
         mut lengths: impl FnMut(usize, usize),
     ) -> Result<usize> {
+        self.read_rows(out, row, max, |i, len, _| lengths(i, len))
+    }
+
+    /// [`Subscriber::try_recv_rows`] of up to `seqs.len()` messages that
+    /// also stores the ring sequence of message `i` in `seqs[i]`. Messages
+    /// may be lost between any two rows (a lap, or the slots of a dead
+    /// producer, skipped mid-batch): the sequences say exactly where.
+    pub fn try_recv_rows_seq(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        seqs: &mut [u64],
+        mut lengths: impl FnMut(usize, usize),
+    ) -> Result<usize> {
+        let max = seqs.len();
+        self.read_rows(out, row, max, |i, len, seq| {
+            seqs[i] = seq;
+            lengths(i, len);
+        })
+    }
+
+    /// The batch read behind [`Subscriber::try_recv_rows`]: `delivered(i,
+    /// len, seq)` for every row.
+    #[inline]
+    fn read_rows(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        max: usize,
+        mut delivered: impl FnMut(usize, usize, u64),
+    ) -> Result<usize> {
         if row == 0 {
             return Err(Error::InvalidArgument(
                 "rows of 0 bytes cannot hold messages".into(),
@@ -699,7 +731,9 @@ impl Subscriber {
             match self.read_one(chunk) {
                 Ok(Some(len)) => {
                     self.record_latency_now(&mut now);
-                    lengths(n, len);
+                    // A read delivers the message at the position it leaves
+                    // behind: skips happen before it, never after.
+                    delivered(n, len, self.pos.next - 1);
                     n += 1;
                 }
                 Ok(None) => break,
