@@ -76,6 +76,16 @@ def publish_later(dir, topic, delay):
         pub.publish(make_msgs(0, 0, 1)[0])
 
 
+def publish_then_hang(dir, topic, ready):
+    """Child process: creates ``topic``, publishes one record, then waits to
+    be killed (a publisher that dies without closing its ring)."""
+    bus = ringcast.Bus("md", dir=dir)
+    pub = bus.publisher(topic, dtype=MSG, capacity=64)
+    pub.publish(make_msgs(0, 0, 1)[0])
+    ready.set()
+    time.sleep(60)
+
+
 @pytest.fixture(params=["asyncio", "uvloop"])
 def run(request):
     """Runs a coroutine on the default loop or on uvloop, within 30 s."""
@@ -599,6 +609,29 @@ def test_blocked_recv_wakes_for_a_message_from_another_process(ring_dir):
     assert p.exitcode == 0
     mine.close()
     quiet.close()
+
+
+def test_a_dead_publisher_costs_a_waiting_receive_no_cpu(ring_dir):
+    """A topic whose publisher died is reported to the wait once; the wait
+    then sleeps on, for a publisher that takes the topic over."""
+    bus = ringcast.Bus("md", dir=ring_dir)
+    ready = ctx.Event()
+    p = ctx.Process(target=publish_then_hang, args=(ring_dir, "dead", ready))
+    p.start()
+    try:
+        assert ready.wait(30)
+        with bus.subscribe("dead", start="oldest", wait=ringcast.WaitStrategy.park()) as sub:
+            os.kill(p.pid, 9)
+            p.join(10)
+            assert sub.recv(timeout=5)[0] == "dead"
+            cpu, wall = time.process_time(), time.monotonic()
+            with pytest.raises(ringcast.Timeout):
+                sub.recv(timeout=0.6)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            assert cpu < 0.3 * wall, f"{cpu:.3f} s of CPU in a {wall:.3f} s wait"
+    finally:
+        p.kill()
+        p.join(10)
 
 
 def test_close_wakes_a_receive_blocked_in_another_thread(ring_dir):

@@ -18,7 +18,6 @@ import dataclasses
 import math
 import os
 import re
-import select
 import threading
 import time
 import warnings
@@ -26,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _schema
+from . import _native, _schema
 from ._api import (
     Publisher,
     StrPath,
@@ -491,13 +490,6 @@ class Bus:
         return TopicSubscriber(self, pattern, dtype=dtype, start=start, wait=wait, rescan=rescan)
 
 
-def _wait_plan(wait: WaitStrategy | None) -> tuple[str, int, int]:
-    """(kind, spin polls, yield polls) of a wait strategy."""
-    if wait is None:
-        wait = WaitStrategy.adaptive()
-    return wait.kind, wait.spin or 0, wait.yield_ or 0
-
-
 class _Topic:
     """One attached topic: its subscriber, and what earlier subscribers of the
     same topic (before an eviction, or before its ring was replaced) counted."""
@@ -591,7 +583,6 @@ class TopicSubscriber:
         self._pattern = pattern
         self._dtype = None if dtype is None else _schema.check_dtype(dtype)
         self._wait = wait
-        self._plan = _wait_plan(wait)
         self._rescan = None if rescan is None else float(rescan)
         self._next_scan = math.inf
         self._topics: dict[str, _Topic] = {}
@@ -813,32 +804,18 @@ class TopicSubscriber:
         (None: forever). Raises :class:`Timeout`, or :class:`RingClosed` once
         every attached topic has ended (or the subscriber was closed).
 
-        ``busy_spin`` and ``yielding`` strategies poll until a message comes,
-        as they do for a :class:`Subscriber`; ``adaptive`` polls for its
-        ``spin`` + ``yield_`` polls (counted over all topics) and ``park`` not
-        at all before sleeping until a topic has a message."""
+        The wait is one native wait on every topic at once, as ``wait``
+        says: ``busy_spin`` and ``yielding`` poll every topic until a message
+        comes, ``adaptive`` polls for its ``spin`` + ``yield_`` looks at all
+        the topics and ``park`` not at all before sleeping until a topic has
+        a message."""
         deadline = _deadline(timeout)
         got = self.try_recv()
-        if got is not None:
-            return got
-        kind, spin, yields = self._plan
-        polls = 0
-        while kind != "park" and (kind != "adaptive" or polls < spin + yields):
-            if self._finished():
-                raise self._ended_error()
-            if kind == "yielding" or (kind == "adaptive" and polls >= spin):
-                os.sched_yield()
-            polls += max(1, len(self._active))
-            got = self.try_recv()
-            if got is not None:
-                return got
-            if deadline is not None and time.monotonic() >= deadline:
-                raise self._timeout(timeout)
-        while True:
+        while got is None:
             got, limit = self._look(deadline, timeout)
-            if got is not None:
-                return got
-            self._sleep(limit)
+            if got is None:
+                self._sleep(limit)
+        return got
 
     def _look(
         self, deadline: float | None, timeout: float | None
@@ -902,21 +879,22 @@ class TopicSubscriber:
             self._close_now()
 
     def _sleep(self, seconds: float) -> None:
-        """Sleeps until a topic may have a message, close() is called, or
+        """Waits until a topic may have a message, close() is called, or
         ``seconds`` (inf: no limit) pass."""
         self._begin_wait()
-        armed: list[_Topic] = []
         try:
-            got = self._arm()
-            if got is not None:
-                armed = got
-                poller = select.poll()
-                poller.register(self._wake_fd, select.POLLIN)
-                for e in armed:
-                    poller.register(e.sub._readiness_fd(), select.POLLIN)
-                poller.poll(None if math.isinf(seconds) else max(0, math.ceil(seconds * 1000)))
+            if any(e.sub.ended for e in self._active):
+                # (an ended topic would end the wait at once: look again)
+                self._sort_ended()
+            else:
+                _native.wait_any(
+                    [e.sub for e in self._active],
+                    None if math.isinf(seconds) else max(0.0, seconds),
+                    self._wait,
+                    lambda: self._close_requested,
+                )
         finally:
-            self._end_wait(armed)
+            self._end_wait([])
         self._check_open()
 
     def __iter__(self) -> TopicSubscriber:

@@ -4,7 +4,7 @@ Users normally import :class:`ringcast.Publisher` and :class:`ringcast.Subscribe
 which subclass these classes and add ``Publisher.create`` / ``Subscriber.attach``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,15 @@ def schema_problem(schema: bytes) -> str | None: ...
 def pin_thread(cpus: set[int]) -> set[int]: ...
 def thread_cpus() -> set[int]: ...
 def host_memory() -> dict[str, Any]: ...
+def wait_any(
+    subscribers: list[Subscriber],
+    timeout: float | None = None,
+    wait: WaitStrategy | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> int | None:
+    """Waits until one of ``subscribers`` has something for its next receive
+    (a message, the end of its stream, its eviction): its index, or None at
+    the timeout or once ``stop()`` returns True."""
 
 Message = np.void | np.generic | bytes
 

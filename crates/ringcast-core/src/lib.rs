@@ -69,6 +69,8 @@ pub use shm::hugepages::HugePages;
 #[cfg(not(loom))]
 pub use shm::ring::PublisherStatus;
 #[cfg(not(loom))]
-pub use subscribe::{StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd, WaitHandle};
+pub use subscribe::{
+    wait_any, AnyEnd, StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd, WaitHandle,
+};
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

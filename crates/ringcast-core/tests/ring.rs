@@ -456,3 +456,74 @@ fn take_over_counts_a_message_committed_but_not_advanced() {
         .collect();
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
+
+/// One parked wait on three rings wakes for a message on any of them, says
+/// which, and reports an ended stream and the deadline like a single wait.
+#[test]
+fn wait_any_parks_on_every_ring_at_once() {
+    use ringcast_core::{wait_any, AnyEnd, WaitStrategy, Waiter};
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["w0", "w1", "w2"];
+    let mut pubs: Vec<Publisher> = names
+        .iter()
+        .map(|n| Publisher::create(n, &opts(dir.path(), 8, 8)).unwrap())
+        .collect();
+    let mut subs: Vec<Subscriber> = names
+        .iter()
+        .map(|n| Subscriber::attach(n, Some(dir.path()), Start::Latest).unwrap())
+        .collect();
+    let mut handles: Vec<_> = subs.iter().map(Subscriber::wait_handle).collect();
+    let mut waiter = Waiter::new(WaitStrategy::Park);
+    let soon = || Some(Instant::now() + Duration::from_millis(50));
+    assert_eq!(
+        wait_any(&handles, soon(), &mut waiter, None, || true).unwrap(),
+        AnyEnd::Deadline
+    );
+    for target in [2, 0, 1] {
+        let t0 = Instant::now();
+        let late = std::thread::scope(|s| {
+            let publisher = &mut pubs[target];
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                publisher.publish(b"x").unwrap();
+            });
+            wait_any(
+                &handles,
+                Some(t0 + Duration::from_secs(5)),
+                &mut waiter,
+                None,
+                || true,
+            )
+        });
+        assert_eq!(late.unwrap(), AnyEnd::Ready(target));
+        // Woken by the publish, not by the 250 ms safety net of a park.
+        assert!(
+            t0.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!(subs[target].try_recv(&mut [0u8; 8]).unwrap(), Some(1));
+        handles[target] = subs[target].wait_handle();
+    }
+    let ended = pubs.pop().unwrap();
+    ended.close();
+    assert_eq!(
+        wait_any(&handles[2..], soon(), &mut waiter, None, || true).unwrap(),
+        AnyEnd::Ready(0)
+    );
+    assert!(matches!(
+        handles[2].wait(soon(), &mut waiter, None, || true),
+        Err(Error::Closed { .. })
+    ));
+    assert_eq!(
+        wait_any(
+            &[],
+            soon(),
+            &mut waiter,
+            Some(Duration::from_millis(10)),
+            || false
+        )
+        .unwrap(),
+        AnyEnd::Stopped
+    );
+}

@@ -10,6 +10,7 @@ mod group;
 mod latency;
 mod loadgen;
 mod memory;
+mod multiwait;
 mod publisher;
 mod records;
 mod subscriber;
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wait::PyWaitStrategy>()?;
     m.add_class::<latency::PyLatencyHistogram>()?;
     m.add_class::<latency::PyIntervalLog>()?;
+    m.add_function(wrap_pyfunction!(multiwait::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen::bench_publish, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;

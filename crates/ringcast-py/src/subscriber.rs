@@ -18,7 +18,7 @@ use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use ringcast_core::{
-    StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, WaitStrategy, Waiter,
+    StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, WaitHandle, WaitStrategy, Waiter,
 };
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -153,6 +153,12 @@ impl PySubscriber {
     pub(crate) fn detach(&mut self) -> Option<(CoreSubscriber, WaitStrategy, Option<RecordType>)> {
         let inner = self.inner.take()?;
         Some((inner, self.waiter.strategy(), self.records.take()))
+    }
+
+    /// What a wait for this subscriber's next message needs (see
+    /// `multiwait`); refused once closed or revoked.
+    pub(crate) fn wait_handle(&self, py: Python<'_>) -> PyResult<WaitHandle> {
+        Ok(self.core_ref(py)?.wait_handle())
     }
 
     /// The core subscriber for everything but receiving (which finds out by

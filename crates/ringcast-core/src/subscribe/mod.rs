@@ -140,6 +140,18 @@ pub struct WaitHandle {
     death: Arc<DeathWatch>,
 }
 
+/// How a wait on several subscribers ended (see [`wait_any`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyEnd {
+    /// The handle at this index can be read (or a lap detected), or its
+    /// stream ended.
+    Ready(usize),
+    /// The deadline passed.
+    Deadline,
+    /// The between-slices callback asked to stop.
+    Stopped,
+}
+
 impl WaitHandle {
     /// Waits until the message at the handle's position can be read,
     /// following `waiter`'s strategy, until `deadline`. With `slice`, calls
@@ -153,69 +165,121 @@ impl WaitHandle {
         deadline: Option<Instant>,
         waiter: &mut Waiter,
         slice: Option<Duration>,
-        mut between: impl FnMut() -> bool,
+        between: impl FnMut() -> bool,
     ) -> Result<WaitEnd> {
-        let ring = &*self.ring;
-        let mut parked = None;
-        let mut slice_end = slice.map(|s| Instant::now() + s);
-        let mut polls = 0u32;
-        let mut stuck = StuckWatch::new();
-        let multi = ring.layout().multi_producer();
-        let gate = self.gate.as_ref();
-        let readable = || stage::readable(ring, gate, self.position);
-        let mut death_check = Instant::now() + DEATH_CHECK_AFTER;
-        loop {
-            if readable() {
-                waiter.reset();
-                return Ok(WaitEnd::Ready);
-            }
-            if ring.ended_at(self.position) {
-                return Err(Error::Closed {
-                    name: ring.name().to_owned(),
-                });
-            }
-            let step = waiter.next_step();
-            // Reading the clock costs more than a poll: spinners look every 64.
-            if step != Step::Spin || polls % 64 == 0 {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return Ok(WaitEnd::Deadline);
+        match wait_any(std::slice::from_ref(self), deadline, waiter, slice, between) {
+            Ok(AnyEnd::Ready(_)) if self.readable() => Ok(WaitEnd::Ready),
+            Ok(AnyEnd::Ready(_)) => Err(Error::Closed {
+                name: self.ring.name().to_owned(),
+            }),
+            Ok(AnyEnd::Deadline) => Ok(WaitEnd::Deadline),
+            Ok(AnyEnd::Stopped) => Ok(WaitEnd::Stopped),
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    /// The message at the handle's position can be read (or a lap detected).
+    fn readable(&self) -> bool {
+        stage::readable(&self.ring, self.gate.as_ref(), self.position)
+    }
+
+    /// Nothing more to wait for: a message, or the end of the stream.
+    fn settled(&self) -> bool {
+        self.readable() || self.ring.ended_at(self.position)
+    }
+
+    /// What makes waiting on this handle pointless other than a message:
+    /// its mapping was revoked, it was evicted, or (looked at only when
+    /// `deaths`) its publisher died and nothing is left to read.
+    fn trouble(&self, deaths: bool) -> Result<()> {
+        self.ring.usable()?;
+        evicted(&self.ring, self.record, self.position)?;
+        if deaths {
+            if let Some((pid, generation)) = self.death.unreported(&self.ring) {
+                if !self.readable() {
+                    return Err(self.death.report(&self.ring, pid, generation));
                 }
-                ring.usable()?;
-                evicted(ring, self.record, self.position)?;
-                if now >= death_check {
-                    death_check = now + DEATH_CHECK_EVERY;
-                    if let Some((pid, generation)) = self.death.unreported(ring) {
-                        if !readable() {
-                            return Err(self.death.report(ring, pid, generation));
-                        }
-                        continue;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`WaitHandle::wait`] on several handles at once (of one ring or of
+/// several): until one of them can be read or its stream ended, the
+/// deadline passes, or `between` (called every `slice`) says stop. Spins
+/// and yields over all of them as `waiter` says, then parks on every ring
+/// at once. A handle that cannot be waited on (see [`WaitHandle::wait`]:
+/// revoked, evicted, its publisher's death reported now) ends the wait with
+/// its index and the error.
+pub fn wait_any(
+    handles: &[WaitHandle],
+    deadline: Option<Instant>,
+    waiter: &mut Waiter,
+    slice: Option<Duration>,
+    mut between: impl FnMut() -> bool,
+) -> std::result::Result<AnyEnd, (usize, Error)> {
+    let mut parked = Vec::new();
+    let mut slice_end = slice.map(|s| Instant::now() + s);
+    let mut polls = 0u32;
+    let mut stuck = vec![StuckWatch::new(); handles.len()];
+    // Multi-producer rings: wake up in time to check a stuck slot.
+    let claim_deadline = handles
+        .iter()
+        .filter(|h| h.ring.layout().multi_producer())
+        .map(|h| h.ring.claim_deadline())
+        .min();
+    let settled = || handles.iter().position(WaitHandle::settled);
+    let mut death_check = Instant::now() + DEATH_CHECK_AFTER;
+    loop {
+        if let Some(i) = settled() {
+            waiter.reset();
+            return Ok(AnyEnd::Ready(i));
+        }
+        let step = waiter.next_step();
+        // Reading the clock costs more than a poll: spinners look every 64.
+        if step != Step::Spin || polls % 64 == 0 {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(AnyEnd::Deadline);
+            }
+            let deaths = now >= death_check;
+            if deaths {
+                death_check = now + DEATH_CHECK_EVERY;
+            }
+            for (i, h) in handles.iter().enumerate() {
+                h.trouble(deaths).map_err(|e| (i, e))?;
+            }
+            let mut recovered = false;
+            for (h, watch) in handles.iter().zip(&mut stuck) {
+                recovered |= watch.nothing_at(&h.ring, h.position, Some(now));
+            }
+            if recovered {
+                continue;
+            }
+            if let (Some(end), Some(s)) = (slice_end, slice) {
+                if now >= end {
+                    if !between() {
+                        return Ok(AnyEnd::Stopped);
                     }
-                }
-                if stuck.nothing_at(ring, self.position, Some(now)) {
-                    continue;
-                }
-                if let (Some(end), Some(s)) = (slice_end, slice) {
-                    if now >= end {
-                        if !between() {
-                            return Ok(WaitEnd::Stopped);
-                        }
-                        slice_end = Some(Instant::now() + s);
-                    }
+                    slice_end = Some(Instant::now() + s);
                 }
             }
-            polls = polls.wrapping_add(1);
-            match step {
-                Step::Spin => std::hint::spin_loop(),
-                Step::Yield => std::thread::yield_now(),
-                Step::Park => {
-                    // Multi-producer: wake up in time to check a stuck slot.
-                    let recheck = multi.then(|| Instant::now() + ring.claim_deadline());
-                    let until = [deadline, slice_end, recheck].into_iter().flatten().min();
-                    parked
-                        .get_or_insert_with(|| ring.register_parked(self.record))
-                        .sleep(until, || readable() || ring.ended_at(self.position));
+        }
+        polls = polls.wrapping_add(1);
+        match step {
+            Step::Spin => std::hint::spin_loop(),
+            Step::Yield => std::thread::yield_now(),
+            Step::Park => {
+                let recheck = claim_deadline.map(|d| Instant::now() + d);
+                let until = [deadline, slice_end, recheck].into_iter().flatten().min();
+                if parked.is_empty() {
+                    parked = handles
+                        .iter()
+                        .map(|h| h.ring.register_parked(h.record))
+                        .collect();
                 }
+                crate::shm::ring::sleep_any(&parked, until, || settled().is_some());
             }
         }
     }

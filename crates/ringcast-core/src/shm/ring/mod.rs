@@ -9,6 +9,7 @@ mod notify;
 mod records;
 mod recovery;
 
+pub(crate) use notify::sleep_any;
 pub(crate) use records::find_stage;
 pub(crate) use recovery::{Recovery, StuckWatch};
 

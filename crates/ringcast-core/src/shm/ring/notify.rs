@@ -9,7 +9,7 @@ use crate::protocol::stamp::{self, Observed};
 use crate::protocol::Slots;
 use crate::sys::{futex, membarrier as barrier};
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 impl RingMap {
@@ -117,18 +117,35 @@ impl Parked<'_> {
     /// commits), `deadline` passes or [`MAX_PARK`] elapses; returns at once
     /// if `done` (the reader can read, or the stream ended) already holds.
     pub(crate) fn sleep(&self, deadline: Option<Instant>, done: impl FnOnce() -> bool) {
-        let notify = &self.ring.header().notify.0;
-        let seen = notify.wake_seq.load(Ordering::Acquire);
-        if done() {
-            return;
-        }
-        let mut timeout = if self.fenced { MAX_PARK } else { UNFENCED_PARK };
-        if let Some(d) = deadline {
-            timeout = timeout.min(d.saturating_duration_since(Instant::now()));
-        }
-        if !timeout.is_zero() {
-            futex::wait(&notify.wake_seq, seen, Some(timeout), true);
-        }
+        sleep_any(std::slice::from_ref(self), deadline, done)
+    }
+}
+
+/// [`Parked::sleep`] on several rings at once: until any of them wakes its
+/// parked readers (each wake-up word is loaded before `done` is asked, as
+/// for one ring), `deadline` passes or [`MAX_PARK`] elapses.
+pub(crate) fn sleep_any(
+    parked: &[Parked<'_>],
+    deadline: Option<Instant>,
+    done: impl FnOnce() -> bool,
+) {
+    let seen: Vec<(&AtomicU32, u32)> = parked
+        .iter()
+        .map(|p| {
+            let word = &p.ring.header().notify.0.wake_seq;
+            (word, word.load(Ordering::Acquire))
+        })
+        .collect();
+    if done() {
+        return;
+    }
+    let fenced = parked.iter().all(|p| p.fenced);
+    let mut timeout = if fenced { MAX_PARK } else { UNFENCED_PARK };
+    if let Some(d) = deadline {
+        timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+    }
+    if !timeout.is_zero() {
+        futex::wait_any(&seen, Some(timeout), true, UNFENCED_PARK);
     }
 }
 
