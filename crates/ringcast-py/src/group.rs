@@ -371,10 +371,10 @@ impl PyGroupConsumer {
         };
         let mut waiter: Option<Waiter> = None;
         loop {
-            // SAFETY: the array was made above and is seen by nobody else;
-            // the slice ends with this attempt, during which the GIL stays
-            // held.
             let rows = match &array {
+                // SAFETY: the array was made above and is seen by nobody
+                // else; the slice ends with this attempt, during which the
+                // GIL stays held.
                 Some(a) => Some(unsafe { array_bytes_mut(a)? }),
                 None => None,
             };

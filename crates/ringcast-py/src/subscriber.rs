@@ -578,6 +578,7 @@ impl PySubscriber {
                 None => None,
             };
             let seq_col = match seqs {
+                // SAFETY: as for `out` above: no overlap, GIL held.
                 Some(s) => Some(unsafe { array_u64_mut(s)? }),
                 None => None,
             };
