@@ -1,0 +1,363 @@
+//! Reading: one message or a batch of rows, lap and loss accounting,
+//! recovery of slots abandoned by dead producers, damage checks, stage
+//! progress and latency recording.
+
+use super::{evicted, Subscriber};
+use crate::error::{Error, Result};
+use crate::latency::{LatencyRecorder, RecorderConfig};
+use crate::protocol::stamp::MAX_SEQ;
+use crate::protocol::{self, ReadFault, Slots};
+use crate::sys::clock;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Most dead producers' slots one read recovers before returning (see
+/// [`StuckWatch`]); the next read goes on.
+pub(super) const MAX_RECOVERIES_PER_READ: u32 = 4096;
+
+/// How long a slot may claim a lap beyond the cursor while being written
+/// before the ring is taken for damaged (see
+/// [`protocol::ReadFault::Unverified`]): stores become visible to other
+/// CPUs in nanoseconds.
+pub(super) const UNVERIFIED_GRACE: Duration = Duration::from_millis(10);
+
+impl Subscriber {
+    /// Stages: publishes that every message read so far is processed, so
+    /// that subscribers gated after this stage may read them. Every receive
+    /// and wait does this first (a message counts as processed once the
+    /// stage asks for the next one); call it directly to release messages
+    /// earlier. A no-op for subscribers that are not stages.
+    #[inline]
+    pub fn commit(&mut self) {
+        let next = self.pos.next;
+        if let Some((_, committed)) = &mut self.stage {
+            if *committed != next {
+                *committed = next;
+                // Release: the work on every message below `next` happens
+                // before a gated reader that sees this reads them.
+                protocol::commit_progress(&self.ring.record(self.record).processed, next);
+                self.ring.wake_parked(self.commit_barrier);
+            }
+        }
+    }
+
+    /// Copies position and counters into the shared subscriber record. On
+    /// bounded rings this hands the slots read back to the publishers.
+    /// TLA+ (BoundedRing): `Mirror`.
+    #[inline]
+    pub(super) fn mirror(&self) {
+        let rec = self.record();
+        rec.received.store(self.pos.received, Ordering::Relaxed);
+        rec.lost.store(self.pos.lost, Ordering::Relaxed);
+        // Release: every copy out of the slots below `next` happens before a
+        // publisher that sees this position overwrites them.
+        rec.position.store(self.pos.next, Ordering::Release);
+        if self.bounded {
+            self.ring.wake_space_waiters(self.barrier_registered);
+        }
+    }
+
+    /// Reads the next message into `out` without waiting; `None` when caught up.
+    #[inline]
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+        self.commit();
+        let got = self.read_one(out)?;
+        if got.is_some() {
+            self.mirror();
+            self.record_latency_now(&mut 0);
+        }
+        Ok(got)
+    }
+
+    /// Records the latency of the message just read, if recording; `now` is
+    /// the receive time, read from the clock if still 0 (so that a batch
+    /// reads the clock once).
+    #[inline]
+    pub(super) fn record_latency_now(&mut self, now: &mut u64) {
+        if let Some(recorder) = &mut self.recorder {
+            if *now == 0 {
+                *now = clock::now_ns();
+            }
+            recorder.record_since(self.pos.time, *now);
+        }
+    }
+
+    /// Publish time (ns on [`crate::sys::clock`]) of the last message read; `None`
+    /// on rings without timestamps or before the first message.
+    pub fn time(&self) -> Option<u64> {
+        (self.ring.layout().timestamps() && self.pos.received > 0).then_some(self.pos.time)
+    }
+
+    /// Starts recording the latency (receive time minus publish time) of
+    /// every message read from now on into a [`LatencyRecorder`] of shape
+    /// `config`, replacing any recorder; `None` stops recording. Batches
+    /// read the clock once, when their first message is read. Fails on rings
+    /// without timestamps.
+    pub fn record_latency(&mut self, config: Option<RecorderConfig>) -> Result<()> {
+        let Some(config) = config else {
+            self.recorder = None;
+            return Ok(());
+        };
+        if !self.ring.layout().timestamps() {
+            return Err(Error::InvalidArgument(format!(
+                "ring '{}' carries no publish times, so latency cannot be recorded; \
+                 create it with timestamps enabled",
+                self.ring.name()
+            )));
+        }
+        self.recorder = Some(Box::new(LatencyRecorder::new(config)?));
+        Ok(())
+    }
+
+    /// The latency recorder, while recording.
+    pub fn recorder(&self) -> Option<&LatencyRecorder> {
+        self.recorder.as_deref()
+    }
+
+    /// The latency recorder, to take intervals from or reset.
+    pub fn recorder_mut(&mut self) -> Option<&mut LatencyRecorder> {
+        self.recorder.as_deref_mut()
+    }
+
+    #[inline]
+    pub(super) fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+        if self.bounded {
+            // TLA+ (BoundedRing): Read, "told evicted before it reads".
+            evicted(&self.ring, self.record, self.pos.next)?;
+        }
+        let mut limit = u64::MAX;
+        if let Some(gate) = &self.gate {
+            limit = gate.limit(&self.ring, self.pos.next);
+            if limit <= self.pos.next {
+                self.note_gate_wait();
+                return Ok(None);
+            }
+        }
+        self.read_below(out, limit)
+    }
+
+    /// One read below `limit`; what a damaged slot or a stuck one means is
+    /// sorted out off the message path.
+    #[inline]
+    pub(super) fn read_below(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        match self.step(out, limit) {
+            Ok(Some(len)) => Ok(Some(len)),
+            Ok(None) => self.nothing_to_read(out, limit),
+            Err(fault) => self.fault(fault, out.len()),
+        }
+    }
+
+    /// One protocol read below `limit`; slots skipped (lost) are handed back
+    /// in the record at once.
+    #[inline]
+    pub(super) fn step(
+        &mut self,
+        out: &mut [u8],
+        limit: u64,
+    ) -> std::result::Result<Option<usize>, ReadFault> {
+        let before = self.pos.lost;
+        let got = protocol::try_read_below(&*self.ring, &mut self.pos, out, limit);
+        if self.pos.lost != before {
+            self.mirror();
+        }
+        got
+    }
+
+    /// Nothing to read at this subscriber's position. A revoked mapping (see
+    /// [`crate::shm::guard`]) reads as zeros, so a zero magic number is the hint
+    /// to ask why (a live ring's header always holds the magic).
+    #[inline]
+    pub(super) fn nothing_to_read(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        if self.ring.layout().multi_producer() {
+            return self.recover(out, limit);
+        }
+        if self.ring.header().magic.load(Ordering::Relaxed) == 0 {
+            self.ring.usable()?;
+        }
+        Ok(None)
+    }
+
+    /// Multi-producer rings, nothing to read: recover the slots of dead
+    /// producers (TLA+ MpmcRing: ReaderRecovers, after the claim deadline
+    /// or at once while the mapping is hot), a bounded number per call so
+    /// that a call returns promptly whatever the ring holds.
+    #[cold]
+    pub(super) fn recover(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+        for _ in 0..MAX_RECOVERIES_PER_READ {
+            if !self.stuck.nothing_at(&self.ring, self.pos.next, None) {
+                break;
+            }
+            match self.step(out, limit) {
+                Ok(Some(len)) => return Ok(Some(len)),
+                Ok(None) => {}
+                Err(fault) => return self.fault(fault, out.len()),
+            }
+        }
+        self.ring.usable()?;
+        Ok(None)
+    }
+
+    /// What a read fault means for the caller (`len`: its buffer's size).
+    #[cold]
+    pub(super) fn fault(&mut self, fault: ReadFault, len: usize) -> Result<Option<usize>> {
+        match fault {
+            ReadFault::TooSmall(needed) => Err(Error::BufferTooSmall { len, needed }),
+            ReadFault::BadLength(claimed) => Err(self.damage(format!(
+                "the slot of message {} claims {claimed} bytes in a ring of {}{}-byte messages",
+                self.pos.next,
+                if self.ring.layout().fixed_size() {
+                    ""
+                } else {
+                    "up to "
+                },
+                self.ring.slot_size()
+            ))),
+            ReadFault::Damaged { claims, cursor } => Err(self.damaged_stamp(claims, cursor)),
+            ReadFault::Unverified { claims, cursor } => self.unverified_lap(claims, cursor),
+        }
+    }
+
+    /// The error for damaged ring memory found at this subscriber's position.
+    #[cold]
+    pub(super) fn damage(&self, detail: String) -> Error {
+        Error::corrupt(self.ring.path(), detail)
+    }
+
+    /// The error for a slot stamp that the protocol cannot have written.
+    #[cold]
+    pub(super) fn damaged_stamp(&self, claims: u64, cursor: u64) -> Error {
+        let position = self.pos.next;
+        let detail = if cursor > MAX_SEQ {
+            format!("its cursor {cursor} is beyond any possible sequence")
+        } else if claims == position {
+            format!(
+                "the slot of message {position} says it was declared lost, but only {cursor} \
+                 messages were published"
+            )
+        } else if claims == u64::MAX || claims < position {
+            format!("the stamp of the slot of message {position} went backwards")
+        } else if claims % self.ring.capacity() != position % self.ring.capacity() {
+            format!(
+                "the slot of message {position} claims message {claims}, which belongs to \
+                 another slot"
+            )
+        } else {
+            format!(
+                "the slot of message {position} claims message {claims}, beyond the \
+                 {cursor} messages published"
+            )
+        };
+        self.damage(detail)
+    }
+
+    /// A slot being written with a lap the cursor does not cover yet: not
+    /// yet (a single producer's odd stamp may be seen before its cursor),
+    /// or damage once it has persisted for [`UNVERIFIED_GRACE`].
+    #[cold]
+    pub(super) fn unverified_lap(&mut self, claims: u64, cursor: u64) -> Result<Option<usize>> {
+        let now = Instant::now();
+        let position = self.pos.next;
+        match self.unverified {
+            Some((at, since)) if at == position => {
+                if now.saturating_duration_since(since) >= UNVERIFIED_GRACE {
+                    return Err(self.damage(format!(
+                        "the slot of message {position} has claimed to be written with message \
+                         {claims}, beyond the {cursor} messages published, for {} ms",
+                        UNVERIFIED_GRACE.as_millis()
+                    )));
+                }
+            }
+            _ => self.unverified = Some((position, now)),
+        }
+        Ok(None)
+    }
+
+    /// Tells blocked publishers (through the record) that the gate, not this
+    /// subscriber, holds it at its position: it is not stalled.
+    #[cold]
+    pub(super) fn note_gate_wait(&mut self) {
+        let wait = self.pos.next + 1;
+        if self.gate_wait != wait {
+            self.gate_wait = wait;
+            self.record().gate_wait.store(wait, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads up to `max` messages without waiting, message `i` into
+    /// `out[i*row .. (i+1)*row]`, and reports each one's length to `lengths`.
+    /// Returns how many were read. A fault (a message longer than `row`, a
+    /// damaged slot) ends the batch early and is raised only when it concerns
+    /// the batch's first message, so no delivered message is ever lost to an
+    /// error; nothing is consumed for the faulty message.
+    pub fn try_recv_rows(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        max: usize,
+        mut lengths: impl FnMut(usize, usize),
+    ) -> Result<usize> {
+        self.read_rows(out, row, max, |i, len, _| lengths(i, len))
+    }
+
+    /// [`Subscriber::try_recv_rows`] of up to `seqs.len()` messages that
+    /// also stores the ring sequence of message `i` in `seqs[i]`. Messages
+    /// may be lost between any two rows (a lap, or the slots of a dead
+    /// producer, skipped mid-batch): the sequences say exactly where.
+    pub fn try_recv_rows_seq(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        seqs: &mut [u64],
+        mut lengths: impl FnMut(usize, usize),
+    ) -> Result<usize> {
+        let max = seqs.len();
+        self.read_rows(out, row, max, |i, len, seq| {
+            seqs[i] = seq;
+            lengths(i, len);
+        })
+    }
+
+    /// The batch read behind [`Subscriber::try_recv_rows`]: `delivered(i,
+    /// len, seq)` for every row.
+    #[inline]
+    pub(super) fn read_rows(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        max: usize,
+        mut delivered: impl FnMut(usize, usize, u64),
+    ) -> Result<usize> {
+        if row == 0 {
+            return Err(Error::InvalidArgument(
+                "rows of 0 bytes cannot hold messages".into(),
+            ));
+        }
+        self.commit();
+        let mut n = 0;
+        let mut fault = None;
+        let mut now = 0;
+        for chunk in out.chunks_exact_mut(row).take(max) {
+            match self.read_one(chunk) {
+                Ok(Some(len)) => {
+                    self.record_latency_now(&mut now);
+                    // A read delivers the message at the position it leaves
+                    // behind: skips happen before it, never after.
+                    delivered(n, len, self.pos.next - 1);
+                    n += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    fault = Some(e);
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            self.mirror();
+        }
+        match fault {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
+    }
+}
