@@ -155,7 +155,7 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
         residency: memory::resident_nodes(ring.mapping(), backing.page_size as usize, true),
         publisher: ring.publisher_status(),
         publisher_memory: EndMemory::decode(header.publisher.0.memory.load(Ordering::Relaxed)),
-        evictions: header.gates.0.evictions.load(Ordering::Relaxed),
+        evictions: header.table.0.evictions.load(Ordering::Relaxed),
         subscribers,
         producers,
         departed_stages,

@@ -52,7 +52,7 @@ VARIABLES stamp, word, cursor,
           scanMin,    \* slowest active position seen by the scan so far
           scanTarget, \* the sequence the scan judges blockers of (-1: none)
           scanNext,   \* where the publisher goes after the scan
-          epoch,      \* gates.epoch
+          epoch,      \* table.epoch
           recState,   \* recState[r]: "free", "joining", "active", "evicted"
           recPos,     \* recPos[r]: the position mirrored into r's record
           mode,       \* mode[r]: "running", "stalled", "dead"

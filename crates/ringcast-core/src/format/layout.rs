@@ -144,7 +144,7 @@ pub(crate) struct ModeConfig {
 
 /// Mutable state of bounded rings.
 #[repr(C)]
-pub(crate) struct GateState {
+pub(crate) struct TableState {
     /// Bumped when a subscriber joins a bounded ring: publishers then rescan
     /// the table instead of trusting their cached slowest position.
     pub epoch: AtomicU64,
@@ -180,7 +180,7 @@ pub(crate) struct Header {
     pub publisher: Line<PublisherState>,
     pub notify: Line<NotifyState>,
     pub modes: Line<ModeConfig>,
-    pub gates: Line<GateState>,
+    pub table: Line<TableState>,
     pub schema: [AtomicU64; MAX_SCHEMA_LEN / 8],
 }
 
@@ -252,7 +252,7 @@ const _: () = {
     assert!(PUBLISHER_LOCK_OFFSET == offset_of!(Header, publisher));
     assert!(offset_of!(Header, notify) == 192);
     assert!(offset_of!(Header, modes) == 256);
-    assert!(offset_of!(Header, gates) == 320);
+    assert!(offset_of!(Header, table) == 320);
     assert!(offset_of!(Header, schema) == 384);
     assert!(size_of::<Header>() == 384 + MAX_SCHEMA_LEN);
     assert!(size_of::<Header>() % CACHE_LINE == 0);

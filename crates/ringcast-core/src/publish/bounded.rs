@@ -70,7 +70,7 @@ impl Room {
     /// TLA+ (BoundedRing): `Reserve` then `Room`.
     #[inline]
     pub(crate) fn room(&mut self, ring: &RingMap, first: u64, want: u64) -> u64 {
-        let epoch = ring.header().gates.0.epoch.load(Ordering::Relaxed);
+        let epoch = ring.header().table.0.epoch.load(Ordering::Relaxed);
         if first >= self.limit || epoch != self.epoch {
             self.rescan(ring, None);
         }
@@ -102,7 +102,7 @@ impl Room {
     pub(crate) fn rescan(&mut self, ring: &RingMap, blocked_at: Option<u64>) -> usize {
         // The epoch is read before the positions: a join after this load is
         // caught by the next call.
-        self.epoch = ring.header().gates.0.epoch.load(Ordering::Acquire);
+        self.epoch = ring.header().table.0.epoch.load(Ordering::Acquire);
         let now_ns = self.clock_origin.elapsed().as_nanos() as u64;
         let mut slowest: Option<u64> = None;
         let mut evicted = 0;
@@ -192,7 +192,7 @@ fn evict(ring: &RingMap, i: usize, owner: u64, position: u64) -> bool {
         .is_ok();
     if won {
         ring.header()
-            .gates
+            .table
             .0
             .evictions
             .fetch_add(1, Ordering::Relaxed);

@@ -45,7 +45,7 @@ pub struct Publisher {
     generation: u64,
     identity: RingIdentity,
     /// This process takes part in the asymmetric wake-up barrier.
-    barrier_registered: bool,
+    membarrier_registered: bool,
     /// Wake syscalls that found nobody asleep.
     fruitless_wakes: u64,
     /// Process that created this value: a forked child must not close the
@@ -249,7 +249,7 @@ impl Publisher {
     /// publish finds out that its ring's memory is gone.
     #[inline]
     fn wake_parked(&mut self) -> Result<()> {
-        if self.ring.nobody_parked(self.barrier_registered) {
+        if self.ring.nobody_parked(self.membarrier_registered) {
             return Ok(());
         }
         self.wake_parked_slow()
@@ -319,7 +319,7 @@ impl Publisher {
 
     /// Subscribers evicted from this (bounded) ring so far, by any publisher.
     pub fn evictions(&self) -> u64 {
-        self.ring.header().gates.0.evictions.load(Ordering::Relaxed)
+        self.ring.header().table.0.evictions.load(Ordering::Relaxed)
     }
 
     /// Subscribers currently attached (in a bounded ring: those gating it).
@@ -417,6 +417,6 @@ impl Drop for Publisher {
             liveness::unlock(self.ring.file(), PUBLISHER_LOCK_OFFSET);
         }
         // Parked subscribers must learn that the stream ended.
-        self.ring.wake_parked(self.barrier_registered);
+        self.ring.wake_parked(self.membarrier_registered);
     }
 }

@@ -319,7 +319,7 @@ impl Publisher {
             flavor,
             generation,
             identity,
-            barrier_registered: crate::sys::membarrier::publisher_registered(),
+            membarrier_registered: crate::sys::membarrier::publisher_registered(),
             fruitless_wakes: 0,
             owner_pid: std::process::id(),
             strategy: opts.wait,

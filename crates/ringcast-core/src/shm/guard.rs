@@ -177,7 +177,7 @@ fn revoke(entry: &Entry, why: u8) -> bool {
     unsafe {
         let counter = |offset: usize| &*((start + offset) as *const AtomicU32);
         let waiters = offset_of!(Header, notify) + std::mem::size_of::<u32>();
-        let space_waiters = offset_of!(Header, gates) + 2 * 8 + std::mem::size_of::<u32>();
+        let space_waiters = offset_of!(Header, table) + 2 * 8 + std::mem::size_of::<u32>();
         counter(waiters).store(REVOKED_WAITERS, Ordering::Relaxed);
         counter(space_waiters).store(REVOKED_WAITERS, Ordering::Relaxed);
     }

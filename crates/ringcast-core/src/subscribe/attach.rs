@@ -1,7 +1,7 @@
 //! Attaching a subscriber: claiming a record, naming a stage, choosing
 //! where to start, joining a bounded ring without a gap.
 
-use super::stage::Gate;
+use super::stage::Dependencies;
 use super::{StageOptions, Start, Subscriber};
 use crate::error::{Error, Result};
 use crate::format::layout::RECORD_ACTIVE;
@@ -41,7 +41,7 @@ impl Subscriber {
         stage: &StageOptions,
     ) -> Result<Self> {
         let own = stage.name.as_deref().map(StageName::new).transpose()?;
-        let after = Gate::check_names(&stage.after, own.as_ref())?;
+        let after = Dependencies::check_names(&stage.after, own.as_ref())?;
         if start == Start::Resume && own.is_none() {
             return Err(Error::InvalidArgument(
                 "start=\"resume\" resumes a named stage; give the subscriber a stage name".into(),
@@ -101,16 +101,16 @@ impl Subscriber {
             readiness: None,
             owner_pid: std::process::id(),
             bounded,
-            barrier_registered: bounded && crate::sys::membarrier::publisher_registered(),
+            membarrier_registered: bounded && crate::sys::membarrier::publisher_registered(),
             stuck: StuckWatch::new(),
             end_memory,
             recorder: None,
             stage: own.map(|name| (name, first)),
-            gate: (!after.is_empty()).then(|| Gate::new(after)),
+            deps: (!after.is_empty()).then(|| Dependencies::new(after)),
             gate_wait: 0,
             unverified: None,
             death: Arc::default(),
-            commit_barrier: own.is_some() && crate::sys::membarrier::publisher_registered(),
+            commit_membarrier: own.is_some() && crate::sys::membarrier::publisher_registered(),
         };
         if let Some((name, _)) = &sub.stage {
             sub.claim_stage_name(name, remembered)?;
@@ -131,8 +131,8 @@ impl Subscriber {
         rec.state.store(RECORD_ACTIVE, Ordering::Release);
         let mut sub = sub;
         if bounded {
-            let gates = &sub.ring.header().gates.0;
-            gates.epoch.fetch_add(1, Ordering::SeqCst);
+            let table = &sub.ring.header().table.0;
+            table.epoch.fetch_add(1, Ordering::SeqCst);
             crate::sys::membarrier::reader_side();
             if start == Start::Latest {
                 let now = sub.ring.cursor().load(Ordering::Acquire).max(first);

@@ -23,7 +23,7 @@ pub mod stage;
 pub(crate) use wait::DeathWatch;
 pub use wait::{wait_any, AnyEnd, WaitEnd, WaitHandle};
 
-use self::stage::Gate;
+use self::stage::Dependencies;
 use crate::error::{Error, Result};
 use crate::format::layout::{Layout, SubscriberRecord, RECORD_EVICTED};
 use crate::format::stage_name::StageName;
@@ -88,7 +88,7 @@ pub struct Subscriber {
     bounded: bool,
     /// This process takes part in the asymmetric barrier (bounded rings:
     /// readers are the fast side of the space handshake).
-    barrier_registered: bool,
+    membarrier_registered: bool,
     /// Multi-producer rings: recovery of slots whose producer died.
     stuck: StuckWatch,
     /// What this subscriber did to its thread and mapping.
@@ -100,11 +100,11 @@ pub struct Subscriber {
     stage: Option<(StageName, u64)>,
     /// Gated subscribers: the upstream stages, and the position the gate
     /// last held us at (mirrored as the record's `gate_wait`).
-    gate: Option<Gate>,
+    deps: Option<Dependencies>,
     gate_wait: u64,
     /// This process takes part in the asymmetric barrier as the fast side
     /// of waking gated readers after a commit.
-    commit_barrier: bool,
+    commit_membarrier: bool,
     /// Where and since when the next slot has claimed a lap beyond the
     /// cursor (see [`Subscriber::unverified_lap`]).
     unverified: Option<(u64, Instant)>,
@@ -198,13 +198,16 @@ impl Subscriber {
 
     /// The stages this subscriber is gated after, in the order given.
     pub fn after(&self) -> Vec<String> {
-        self.gate.as_ref().map(Gate::names).unwrap_or_default()
+        self.deps
+            .as_ref()
+            .map(Dependencies::names)
+            .unwrap_or_default()
     }
 
     /// Each upstream stage with its published progress (`None`: no record
     /// of the ring carries its name, which holds this subscriber back).
     pub fn upstream(&self) -> Vec<(String, Option<u64>)> {
-        self.gate
+        self.deps
             .as_ref()
             .map(|g| g.progress(&self.ring))
             .unwrap_or_default()
@@ -228,7 +231,7 @@ impl Drop for Subscriber {
         self.ring.release_record(self.record);
         if self.bounded {
             // A publisher blocked on us may go on now.
-            self.ring.wake_space_waiters(self.barrier_registered);
+            self.ring.wake_space_waiters(self.membarrier_registered);
         }
     }
 }

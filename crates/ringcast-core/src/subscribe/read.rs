@@ -36,7 +36,7 @@ impl Subscriber {
                 // Release: the work on every message below `next` happens
                 // before a gated reader that sees this reads them.
                 protocol::commit_progress(&self.ring.record(self.record).processed, next);
-                self.ring.wake_parked(self.commit_barrier);
+                self.ring.wake_parked(self.commit_membarrier);
             }
         }
     }
@@ -53,7 +53,7 @@ impl Subscriber {
         // publisher that sees this position overwrites them.
         rec.position.store(self.pos.next, Ordering::Release);
         if self.bounded {
-            self.ring.wake_space_waiters(self.barrier_registered);
+            self.ring.wake_space_waiters(self.membarrier_registered);
         }
     }
 
@@ -126,8 +126,8 @@ impl Subscriber {
             evicted(&self.ring, self.record, self.pos.next)?;
         }
         let mut limit = u64::MAX;
-        if let Some(gate) = &self.gate {
-            limit = gate.limit(&self.ring, self.pos.next);
+        if let Some(deps) = &self.deps {
+            limit = deps.limit(&self.ring, self.pos.next);
             if limit <= self.pos.next {
                 self.note_gate_wait();
                 return Ok(None);

@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::shm::ring::{RingMap, StuckWatch};
-use crate::subscribe::stage::{self, Gate};
+use crate::subscribe::stage::{self, Dependencies};
 use crate::subscribe::DeathWatch;
 use crate::sys::eventfd::EventFd;
 use crate::sys::futex;
@@ -27,7 +27,7 @@ struct Shared {
     ring: Arc<RingMap>,
     record: usize,
     /// The subscriber's dependency barrier, if it is gated.
-    gate: Option<Gate>,
+    deps: Option<Dependencies>,
     /// Which publisher deaths the subscriber reported.
     death: Arc<DeathWatch>,
     /// Position to wait for, set when arming.
@@ -48,14 +48,14 @@ impl ReadinessFd {
     pub(crate) fn new(
         ring: Arc<RingMap>,
         record: usize,
-        gate: Option<Gate>,
+        deps: Option<Dependencies>,
         death: Arc<DeathWatch>,
     ) -> Result<Self> {
         let efd = EventFd::new().map_err(|e| Error::io("create an eventfd for", ring.path(), e))?;
         let shared = Arc::new(Shared {
             ring,
             record,
-            gate,
+            deps,
             death,
             position: AtomicU64::new(0),
             armed: AtomicU32::new(0),
@@ -126,7 +126,7 @@ fn run(s: &Shared) {
         // A revoked mapping (see `crate::shm::guard`) or a publisher's unreported
         // death signals too: the caller's next read or check reports it.
         let done = || {
-            stage::readable(&s.ring, s.gate.as_ref(), position)
+            stage::readable(&s.ring, s.deps.as_ref(), position)
                 || s.ring.ended_at(position)
                 || s.ring.usable().is_err()
         };

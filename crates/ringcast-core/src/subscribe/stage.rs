@@ -74,19 +74,19 @@ impl Upstream {
 /// in atomics (relaxed: they are hints, re-checked against the record), so a
 /// gate can be shared with a waiting thread by reference.
 #[derive(Debug)]
-pub struct Gate {
+pub struct Dependencies {
     upstream: Vec<Upstream>,
     /// Every sequence below this was processed by every upstream stage.
     open_until: AtomicU64,
 }
 
-impl Clone for Gate {
+impl Clone for Dependencies {
     fn clone(&self) -> Self {
         Self::new(self.upstream.iter().map(|u| u.name).collect())
     }
 }
 
-impl Gate {
+impl Dependencies {
     /// A gate after `names`, closed until it is first looked at.
     pub(crate) fn new(names: Vec<StageName>) -> Self {
         Self {
@@ -175,8 +175,8 @@ impl Gate {
 /// learn that it was lapped: the gate first, so a reader held back by its
 /// upstream stages waits for them however much the publisher has written.
 #[inline]
-pub(crate) fn readable(ring: &RingMap, gate: Option<&Gate>, position: u64) -> bool {
-    gate.is_none_or(|g| g.admits(ring, position)) && ring.readable_at(position)
+pub(crate) fn readable(ring: &RingMap, deps: Option<&Dependencies>, position: u64) -> bool {
+    deps.is_none_or(|g| g.admits(ring, position)) && ring.readable_at(position)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -199,16 +199,16 @@ mod tests {
         let own = StageName::new("d").unwrap();
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            Gate::check_names(&names(&["b", "c"]), Some(&own))
+            Dependencies::check_names(&names(&["b", "c"]), Some(&own))
                 .unwrap()
                 .len(),
             2
         );
-        let e = Gate::check_names(&names(&["b", "d"]), Some(&own)).unwrap_err();
+        let e = Dependencies::check_names(&names(&["b", "d"]), Some(&own)).unwrap_err();
         assert!(e.to_string().contains("after itself"), "{e}");
-        let e = Gate::check_names(&names(&["b", "b"]), None).unwrap_err();
+        let e = Dependencies::check_names(&names(&["b", "b"]), None).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
         let many: Vec<String> = (0..17).map(|i| format!("s{i}")).collect();
-        assert!(Gate::check_names(&many, None).is_err());
+        assert!(Dependencies::check_names(&many, None).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! ([`wait_any`]), the death of the publisher reported once per publisher,
 //! and readiness descriptors for event loops.
 
-use super::stage::Gate;
+use super::stage::Dependencies;
 use super::{evicted, stage, Subscriber};
 use crate::error::{Error, Result};
 use crate::shm::ring::{RingMap, StuckWatch};
@@ -67,7 +67,7 @@ pub struct WaitHandle {
     ring: Arc<RingMap>,
     record: usize,
     position: u64,
-    gate: Option<Gate>,
+    deps: Option<Dependencies>,
     death: Arc<DeathWatch>,
 }
 
@@ -111,7 +111,7 @@ impl WaitHandle {
 
     /// The message at the handle's position can be read (or a lap detected).
     pub(super) fn readable(&self) -> bool {
-        stage::readable(&self.ring, self.gate.as_ref(), self.position)
+        stage::readable(&self.ring, self.deps.as_ref(), self.position)
     }
 
     /// Nothing more to wait for: a message, or the end of the stream.
@@ -235,7 +235,7 @@ impl Subscriber {
             ring: self.ring.clone(),
             record: self.record,
             position: self.pos.next,
-            gate: self.gate.clone(),
+            deps: self.deps.clone(),
             death: self.death.clone(),
         }
     }
@@ -244,7 +244,7 @@ impl Subscriber {
     /// stamp load).
     #[inline]
     pub fn available(&self) -> bool {
-        stage::readable(&self.ring, self.gate.as_ref(), self.pos.next)
+        stage::readable(&self.ring, self.deps.as_ref(), self.pos.next)
     }
 
     /// The publisher closed the ring and this subscriber has read everything.
@@ -261,7 +261,7 @@ impl Subscriber {
             self.readiness = Some(ReadinessFd::new(
                 self.ring.clone(),
                 self.record,
-                self.gate.clone(),
+                self.deps.clone(),
                 self.death.clone(),
             )?);
         }

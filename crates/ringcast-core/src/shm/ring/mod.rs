@@ -132,7 +132,7 @@ impl RingMap {
 
     /// Subscriber records that may be in use: those below the high mark.
     pub(crate) fn records_in_use(&self) -> usize {
-        (self.header().gates.0.records_high.load(Ordering::Acquire) as usize)
+        (self.header().table.0.records_high.load(Ordering::Acquire) as usize)
             .min(self.layout.max_subscribers as usize)
     }
 

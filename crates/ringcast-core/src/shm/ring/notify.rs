@@ -7,7 +7,7 @@ use super::RingMap;
 use crate::format::layout::PUBLISHER_CLOSED;
 use crate::protocol::stamp::{self, Observed};
 use crate::protocol::Slots;
-use crate::sys::{futex, membarrier as barrier};
+use crate::sys::{futex, membarrier};
 use crate::wait::{MAX_PARK, UNFENCED_PARK};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -34,7 +34,7 @@ impl RingMap {
         let notify = &self.header().notify.0;
         self.record(record).parked.fetch_add(1, Ordering::Relaxed);
         notify.waiters.fetch_add(1, Ordering::SeqCst);
-        let fenced = barrier::reader_side();
+        let fenced = membarrier::reader_side();
         Parked {
             ring: self,
             record,
@@ -47,7 +47,7 @@ impl RingMap {
     /// process takes part in the asymmetric barrier.
     #[inline]
     pub(crate) fn nobody_parked(&self, registered: bool) -> bool {
-        barrier::publisher_side(registered);
+        membarrier::publisher_side(registered);
         self.header().notify.0.waiters.load(Ordering::Relaxed) == 0
     }
 
@@ -74,24 +74,24 @@ impl RingMap {
     /// waiting for space, if any. `registered`: see [`barrier`].
     #[inline]
     pub(crate) fn wake_space_waiters(&self, registered: bool) {
-        let gates = &self.header().gates.0;
-        barrier::publisher_side(registered);
-        if gates.space_waiters.load(Ordering::Relaxed) != 0 {
-            gates.space_seq.fetch_add(1, Ordering::Release);
-            futex::wake_all(&gates.space_seq, true);
+        let table = &self.header().table.0;
+        membarrier::publisher_side(registered);
+        if table.space_waiters.load(Ordering::Relaxed) != 0 {
+            table.space_seq.fetch_add(1, Ordering::Release);
+            futex::wake_all(&table.space_seq, true);
         }
     }
 
     /// Counts the caller among the publishers waiting for space.
     pub(crate) fn register_space_waiter(&self) -> SpaceParked<'_> {
         self.header()
-            .gates
+            .table
             .0
             .space_waiters
             .fetch_add(1, Ordering::SeqCst);
         SpaceParked {
             ring: self,
-            fenced: barrier::reader_side(),
+            fenced: membarrier::reader_side(),
         }
     }
 }
@@ -161,8 +161,8 @@ impl SpaceParked<'_> {
     /// Sleeps until a reader moves, `until` passes, or [`MAX_PARK`] elapses;
     /// returns at once when `has_room()` already holds.
     pub(crate) fn sleep(&self, until: Option<Instant>, has_room: impl FnOnce() -> bool) {
-        let gates = &self.ring.header().gates.0;
-        let seen = gates.space_seq.load(Ordering::Acquire);
+        let table = &self.ring.header().table.0;
+        let seen = table.space_seq.load(Ordering::Acquire);
         if has_room() {
             return;
         }
@@ -171,14 +171,14 @@ impl SpaceParked<'_> {
             timeout = timeout.min(d.saturating_duration_since(Instant::now()));
         }
         if !timeout.is_zero() {
-            futex::wait(&gates.space_seq, seen, Some(timeout), true);
+            futex::wait(&table.space_seq, seen, Some(timeout), true);
         }
     }
 }
 
 impl Drop for SpaceParked<'_> {
     fn drop(&mut self) {
-        decrement(&self.ring.header().gates.0.space_waiters, 1);
+        decrement(&self.ring.header().table.0.space_waiters, 1);
     }
 }
 

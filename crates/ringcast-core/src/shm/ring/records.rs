@@ -49,7 +49,7 @@ impl RingMap {
         let state = rec.state.swap(RECORD_FREE, Ordering::AcqRel);
         if self.layout.bounded() && state == RECORD_ACTIVE {
             self.header()
-                .gates
+                .table
                 .0
                 .evictions
                 .fetch_add(1, Ordering::Relaxed);
@@ -130,7 +130,7 @@ impl RingMap {
         rec.gate_wait.store(0, Ordering::Relaxed);
         rec.pid.store(std::process::id(), Ordering::Release);
         self.header()
-            .gates
+            .table
             .0
             .records_high
             .fetch_max(i as u32 + 1, Ordering::AcqRel);
