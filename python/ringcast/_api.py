@@ -5,6 +5,13 @@ They subclass the native classes of ``ringcast._native``: the hot paths
 native methods themselves, one call with no Python frame in between. This
 module adds only what runs once: argument handling of ``create`` and
 ``attach``, and the numpy dtype stored in the ring header.
+
+Each argument is checked once. Here: what only Python sees (the dtype, and
+that flags are bools, counts are ints, ``wait`` is a WaitStrategy). The
+native layer: what it converts into core values (names such as
+``producers="many"``, seconds, ``start``) and combinations the core's options
+cannot hold. The core: every range and rule (capacity, slot size, table
+sizes, watermark, mode bits, names), with the messages the errors carry.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ T = TypeVar("T")
 
 StrPath = str | os.PathLike[str]
 
+# Widths of the native integer arguments: a value that fits is passed on,
+# and the core decides whether it is in range.
+_U32 = 2**32 - 1
+_U64 = 2**64 - 1
+
 
 def _dir_arg(dir: StrPath | None) -> str | None:
     return None if dir is None else os.fspath(dir)
@@ -51,15 +63,6 @@ def _check_int(name: str, value: Any, low: int, high: int, what: str = "") -> No
     ):
         what = what or f"an integer between {low} and {high}"
         raise InvalidArgument(f"{name} must be {what}, got {value!r}")
-
-
-def _check_seconds(name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer | np.floating)
-        or not 0 < value < 1e9
-    ):
-        raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def _deadline(timeout: Any) -> float | None:
@@ -184,10 +187,10 @@ class Publisher(_native.Publisher, _RingEnd):
         max_subscribers: int | None = None,
         bounded: bool = False,
         watermark: int | None = None,
-        liveness_timeout: float = 5.0,
+        liveness_timeout: float = _native.DEFAULT_LIVENESS_TIMEOUT,
         producers: Literal["one", "many"] = "one",
         max_producers: int | None = None,
-        claim_timeout: float = 0.1,
+        claim_timeout: float = _native.DEFAULT_CLAIM_TIMEOUT,
         wait: WaitStrategy | None = None,
         huge_pages: Literal["off", "prefer", "require"] = "off",
         huge_page_size: int | str | None = None,
@@ -263,31 +266,18 @@ class Publisher(_native.Publisher, _RingEnd):
             dt = _schema.check_dtype(dtype)
             slot_size = dt.itemsize
             schema = _schema.encode(dt)
-        _check_int("capacity", capacity, 0, 2**64 - 1)
-        _check_int("slot_size", slot_size, 0, 2**32 - 1)
-        _check_int("mode", mode, 0, 0o777, "permission bits such as 0o600")
-        if max_subscribers is not None:
-            _check_int("max_subscribers", max_subscribers, 1, 4096)
-        if watermark is not None:
-            _check_int("watermark", watermark, 1, 2**64 - 1)
-        if max_producers is not None:
-            _check_int("max_producers", max_producers, 1, 1024)
-        if producers not in ("one", "many"):
-            raise InvalidArgument(f'producers must be "one" or "many", got {producers!r}')
-        _check_seconds("liveness_timeout", liveness_timeout)
-        _check_seconds("claim_timeout", claim_timeout)
+        _check_int("capacity", capacity, 0, _U64)
+        _check_int("slot_size", slot_size, 0, _U32)
+        _check_int("mode", mode, 0, _U32, "permission bits such as 0o600")
+        for arg, value, width in (
+            ("max_subscribers", max_subscribers, _U32),
+            ("watermark", watermark, _U64),
+            ("max_producers", max_producers, _U32),
+        ):
+            if value is not None:
+                _check_int(arg, value, 0, width)
         _check_wait(wait)
         _check_end_memory(lock_memory, prefault, pin_cpu)
-        if huge_pages not in ("off", "prefer", "require"):
-            hint = ""
-            if isinstance(huge_pages, str) and huge_pages[:1].isdigit():
-                hint = (
-                    f'; the page size is its own argument: huge_pages="require", '
-                    f"huge_page_size={huge_pages!r}"
-                )
-            raise InvalidArgument(
-                f'huge_pages must be "off", "prefer" or "require", got {huge_pages!r}{hint}'
-            )
         if numa_node is not None:
             _check_int("numa_node", numa_node, 0, 2**31 - 1, "a NUMA node number >= 0")
         _check_cpu("numa_cpu", numa_cpu)
@@ -306,10 +296,10 @@ class Publisher(_native.Publisher, _RingEnd):
             max_subscribers=max_subscribers,
             bounded=bool(bounded),
             watermark=watermark,
-            liveness_timeout=float(liveness_timeout),
+            liveness_timeout=liveness_timeout,
             producers=producers,
             max_producers=max_producers,
-            claim_timeout=float(claim_timeout),
+            claim_timeout=claim_timeout,
             wait=wait,
             huge_pages=huge_pages,
             huge_page_size=_page_size(huge_page_size),
@@ -405,11 +395,6 @@ class Subscriber(_native.Subscriber, _RingEnd):
         locks the ring in RAM in this process (:class:`MemoryLockFailed` when
         RLIMIT_MEMLOCK is too low), ``prefault=True`` faults every page in now.
         """
-        if isinstance(start, bool) or (isinstance(start, int | np.integer) and start < 0):
-            raise InvalidArgument(
-                f'start must be "latest", "oldest", "resume" or a sequence number >= 0, '
-                f"got {start!r}"
-            )
         if stage is not None and not isinstance(stage, str):
             raise InvalidArgument(f"stage must be a name (str) or None, got {stage!r}")
         after = [after] if isinstance(after, str) else list(after)
@@ -472,10 +457,6 @@ class Subscriber(_native.Subscriber, _RingEnd):
             loop.call_soon_threadsafe(_set_done, ready)
             return
         super().close()
-
-    def __exit__(self, *exc_info: object) -> bool:
-        self.close()
-        return False
 
     async def _when_ready(self, attempt: Callable[[], T | None], timeout: float | None) -> T:
         """Runs ``attempt`` until it returns something, awaiting readiness in between."""

@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from . import _native
 from ._native import IntervalLog, LatencyHistogram
 from .errors import InvalidArgument, RingError
 
@@ -68,8 +69,10 @@ class BenchOptions:
             raise InvalidArgument(f"--warmup must be >= 0 seconds, got {self.warmup}")
         if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
             raise InvalidArgument(f"--rate must be > 0 messages/s (0: flat out), got {self.rate}")
-        if not 1 <= self.size <= 1 << 24:
-            raise InvalidArgument(f"--size must be 1..16777216 bytes, got {self.size}")
+        if not 1 <= self.size <= _native.MAX_SLOT_SIZE:
+            raise InvalidArgument(
+                f"--size must be 1..{_native.MAX_SLOT_SIZE} bytes, got {self.size}"
+            )
         if self.subscribers < 1:
             raise InvalidArgument(f"--subscribers must be >= 1, got {self.subscribers}")
         if self.capacity < 2 or self.capacity & (self.capacity - 1):

@@ -57,10 +57,10 @@ from .errors import (
 
 __all__ = ["Bus", "TopicInfo", "TopicSubscriber", "TopicSubscriberInfo"]
 
-_MAX_RING_NAME = 200  # bytes; the ring directory's limit (crates/ringcast-core/src/format/name.rs)
-_DEFAULT_MAX_PRODUCERS = 16  # what Publisher.create uses when max_producers is not given
+_MAX_RING_NAME = _native.MAX_NAME_LEN  # bytes
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
-_BUS_RULE = 'use 1-198 characters from A-Z a-z 0-9 _ - (no dots), e.g. "md"'
+# A bus name leaves room for a dot and a topic of at least one character.
+_BUS_RULE = f'use 1-{_MAX_RING_NAME - 2} characters from A-Z a-z 0-9 _ - (no dots), e.g. "md"'
 _TOPIC_RULE = (
     "use letters, digits, '_' and '-' in tokens separated by single dots, e.g. "
     '"quotes" or "quotes.nyse"'
@@ -338,7 +338,9 @@ class Bus:
         if bounded:
             requested["watermark"] = kwargs.get("watermark") or capacity
         if producers == "many":
-            requested["max_producers"] = kwargs.get("max_producers") or _DEFAULT_MAX_PRODUCERS
+            requested["max_producers"] = (
+                kwargs.get("max_producers") or _native.DEFAULT_MAX_PRODUCERS
+            )
         if kwargs.get("max_subscribers") is not None:
             requested["max_subscribers"] = kwargs["max_subscribers"]
         differ = [k for k, v in requested.items() if info.get(k) != v]

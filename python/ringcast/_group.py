@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _native
-from ._api import StrPath, Subscriber, WaitStrategy, _check_int, _deadline
+from ._api import _U64, StrPath, Subscriber, WaitStrategy, _check_int, _deadline
 from .errors import InvalidArgument, RingClosed, Timeout, UnknownConsumer
 
 __all__ = ["GroupConsumer", "SubscriberGroup"]
@@ -107,11 +107,12 @@ class SubscriberGroup:
         buffer: int = 4096,
     ) -> None:
         names = _consumer_names(consumers)
+        # An int here; the core checks the range (1 to MAX_BUFFER).
         _check_int(
             "buffer",
             buffer,
-            1,
-            MAX_BUFFER,
+            0,
+            _U64,
             f"a number of messages between 1 and {MAX_BUFFER} (default 4096)",
         )
         sub = Subscriber.attach(ring, dir=dir, start=start, dtype=dtype, wait=wait)
@@ -281,8 +282,8 @@ class GroupConsumer(_native.GroupConsumer):
     async def recv_batch_async(self, max_n: int, timeout: float | None = None) -> Any:
         """Up to ``max_n`` messages, awaiting the first up to ``timeout``
         seconds (None: forever); then everything already there."""
-        _check_int("max_n", max_n, 1, 2**62, "a number of messages >= 1")
-        return await self._recv_async(int(max_n), timeout)
+        # max_n is checked by the first (native) attempt, before any wait.
+        return await self._recv_async(max_n, timeout)
 
     def __aiter__(self) -> GroupConsumer:
         return self

@@ -17,6 +17,13 @@ FORMAT_VERSION: int
 DEFAULT_DIR: str
 DEFAULT_MAX_SUBSCRIBERS: int
 MAX_GROUP_BUFFER: int
+DEFAULT_MAX_PRODUCERS: int
+DEFAULT_LIVENESS_TIMEOUT: float
+DEFAULT_CLAIM_TIMEOUT: float
+MAX_SLOT_SIZE: int
+MAX_NAME_LEN: int
+MAX_STAGE_NAME_LEN: int
+MAX_UPSTREAM: int
 __version__: str
 
 def resolve_dir(dir: str | PathLike[str] | None = None) -> Path: ...
@@ -41,7 +48,59 @@ def wait_any(
 
 Message = np.void | np.generic | bytes
 
-class Publisher:
+class RingEnd:
+    """What every end of a ring has: the base of Publisher and Subscriber."""
+
+    @property
+    def name(self) -> str:
+        """The ring's name."""
+    @property
+    def path(self) -> Path:
+        """Path of the ring file."""
+    @property
+    def capacity(self) -> int:
+        """Number of slots."""
+    @property
+    def slot_size(self) -> int:
+        """Largest message in bytes (the record size of typed rings)."""
+    @property
+    def fixed_size(self) -> bool:
+        """Whether every message is exactly ``slot_size`` bytes (typed rings)."""
+    @property
+    def schema(self) -> bytes:
+        """Schema description stored in the ring (empty for raw rings)."""
+    @property
+    def dtype(self) -> np.dtype[Any] | None:
+        """numpy dtype of the records, or None for a raw bytes ring."""
+    @property
+    def timestamps(self) -> bool:
+        """Whether every message carries its publish time."""
+    @property
+    def bounded(self) -> bool:
+        """Whether publishers wait for the slowest subscriber."""
+    @property
+    def watermark(self) -> int | None:
+        """Most unread messages a publisher may be ahead (bounded rings)."""
+    @property
+    def producers(self) -> str:
+        """\"one\" or \"many\"."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+    def _memory(self) -> dict[str, Any]: ...
+    def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
+    def close(self) -> None:
+        """Close this end: a publisher's close ends the stream for subscribers
+        that read everything; a subscriber's frees its subscriber record."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool: ...
+
+class Publisher(RingEnd):
     def __new__(
         cls,
         name: str,
@@ -56,10 +115,10 @@ class Publisher:
         max_subscribers: int | None = None,
         bounded: bool = False,
         watermark: int | None = None,
-        liveness_timeout: float = 5.0,
+        liveness_timeout: float | None = None,
         producers: str = "one",
         max_producers: int | None = None,
-        claim_timeout: float = 0.1,
+        claim_timeout: float | None = None,
         wait: WaitStrategy | None = None,
         attach: bool = False,
         huge_pages: str = "off",
@@ -72,8 +131,6 @@ class Publisher:
         pin_cpu: int | None = None,
         timestamps: bool = False,
     ) -> Self: ...
-    def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
-    def _memory(self) -> dict[str, Any]: ...
     def _stop_after_claim(self, seq: int) -> None:
         """Test hook: SIGSTOP this process right after claiming ``seq``."""
     def publish(self, msg: Any, timeout: float | None = None) -> None:
@@ -87,23 +144,11 @@ class Publisher:
         an upstream event time. Needs a ring created with ``timestamps=True``."""
     def try_publish(self, msg: Any) -> None:
         """Publish one message if there is room now; else raise :class:`RingFull`."""
-    @property
-    def timestamps(self) -> bool:
-        """Whether every message carries its publish time."""
     def publish_batch(
         self, batch: npt.ArrayLike | Iterable[Any], timeout: float | None = None
     ) -> int:
         """Publish many messages; return how many. Every message is checked first.
         A full bounded ring is waited on up to ``timeout`` seconds in all."""
-    @property
-    def bounded(self) -> bool:
-        """Whether publishers wait for the slowest subscriber."""
-    @property
-    def watermark(self) -> int | None:
-        """Most unread messages a publisher may be ahead (bounded rings)."""
-    @property
-    def producers(self) -> str:
-        """\"one\" or \"many\"."""
     @property
     def published(self) -> int:
         """Messages this publisher has published."""
@@ -117,36 +162,13 @@ class Publisher:
     def producer_count(self) -> int:
         """Producers attached now."""
     @property
-    def schema(self) -> bytes: ...
-    @property
     def sequence(self) -> int:
         """Sequence number the next message gets (= messages published so far)."""
     @property
     def generation(self) -> int:
         """How many publishers have opened this ring, this one included."""
-    @property
-    def name(self) -> str: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def capacity(self) -> int: ...
-    @property
-    def slot_size(self) -> int: ...
-    @property
-    def dtype(self) -> np.dtype[Any] | None: ...
-    @property
-    def closed(self) -> bool: ...
-    def close(self) -> None:
-        """Close the ring: subscribers that read everything see the end of the stream."""
     def unlink(self) -> None:
         """Remove the ring file; attached subscribers keep reading what is there."""
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool: ...
 
 class WaitStrategy:
     """How a subscriber waits for the next message."""
@@ -173,7 +195,7 @@ class WaitStrategy:
         """Adaptive strategies: polls spent yielding (None otherwise)."""
     def __eq__(self, other: object) -> bool: ...
 
-class Subscriber:
+class Subscriber(RingEnd):
     def __new__(
         cls,
         name: str,
@@ -187,8 +209,6 @@ class Subscriber:
         stage: str | None = None,
         after: list[str] = ...,
     ) -> Self: ...
-    def _set_dtype(self, dtype: np.dtype[Any]) -> None: ...
-    def _memory(self) -> dict[str, Any]: ...
     def _readiness_fd(self) -> int: ...
     def _arm_readiness(self) -> None: ...
     def _clear_readiness(self) -> None: ...
@@ -223,9 +243,6 @@ class Subscriber:
         """Fill ``out`` with up to ``len(out)`` messages; return the count.
         ``seqs[i]``, when given, receives the ring sequence of row ``i``."""
     @property
-    def timestamps(self) -> bool:
-        """Whether every message carries its publish time."""
-    @property
     def last_time(self) -> int | None:
         """Publish time (ns) of the last message read; None without timestamps."""
     def record_latency(
@@ -241,20 +258,6 @@ class Subscriber:
         """What was recorded since the last call; it stays in ``latency()``."""
     def stop_latency(self) -> LatencyHistogram:
         """Stop recording; everything recorded."""
-    @property
-    def name(self) -> str: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def capacity(self) -> int: ...
-    @property
-    def slot_size(self) -> int: ...
-    @property
-    def schema(self) -> bytes: ...
-    @property
-    def fixed_size(self) -> bool: ...
-    @property
-    def dtype(self) -> np.dtype[Any] | None: ...
     @property
     def stage(self) -> str | None:
         """This subscriber's stage name on the ring (None: not a stage)."""
@@ -292,18 +295,8 @@ class Subscriber:
     def publisher_closed(self) -> bool: ...
     @property
     def generation(self) -> int: ...
-    @property
-    def closed(self) -> bool: ...
-    def close(self) -> None: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Message: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool: ...
 
 class SubscriberGroup:
     """One subscriber shared by named consumers; see ``ringcast.SubscriberGroup``."""

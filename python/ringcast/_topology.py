@@ -68,7 +68,8 @@ __all__ = ["Diamond", "Pipeline", "Stage", "StageContext", "StageStatus", "Topol
 StrPath = str | os.PathLike[str]
 Target = Callable[..., Any] | str
 
-_STAGE_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}\Z")
+_STAGE_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{_native.MAX_STAGE_NAME_LEN}}}\Z")
+_STAGE_RULE = f"1 to {_native.MAX_STAGE_NAME_LEN} letters, digits, '.', '_' or '-'"
 # A topology name prefixes ring names ("<topology>.<stage>"), which may not
 # start with '.' and are at most 200 bytes.
 _TOPOLOGY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,159}\Z")
@@ -191,13 +192,10 @@ class Stage:
             name = _target_name(fn)
             if name is None:
                 raise InvalidArgument(
-                    f"cannot name a stage after {fn!r}; give name= (1 to 32 letters, digits, "
-                    "'.', '_' or '-')"
+                    f"cannot name a stage after {fn!r}; give name= ({_STAGE_RULE})"
                 )
         if not isinstance(name, str) or not _STAGE_NAME.match(name):
-            raise InvalidArgument(
-                f"stage name {name!r} is not usable: use 1 to 32 letters, digits, '.', '_' or '-'"
-            )
+            raise InvalidArgument(f"stage name {name!r} is not usable: use {_STAGE_RULE}")
         if dtype is not None and slot_size is not None:
             raise InvalidArgument(
                 f"stage {name!r}: give dtype= (records) or slot_size= (raw bytes), not both"
@@ -628,7 +626,7 @@ class Topology:
         max_restarts: int = 3,
         start_method: Literal["fork", "spawn"] = "fork",
         latency: bool = False,
-        liveness_timeout: float = 5.0,
+        liveness_timeout: float = _native.DEFAULT_LIVENESS_TIMEOUT,
         ready_timeout: float = 30.0,
     ) -> None:
         kind = type(self).__name__
@@ -1305,12 +1303,12 @@ class Diamond(Topology):
         if not fan:
             raise InvalidArgument("a Diamond needs at least one branch")
         readers = len(fan) + (then is not None)
-        if readers > 16:
+        if readers > _native.MAX_UPSTREAM:
             # The gate of `then` (and the restart guard, gated after every
-            # reader of the ring) names at most 16 stages.
+            # reader of the ring) names at most MAX_UPSTREAM stages.
             raise InvalidArgument(
-                f"a Diamond's fan-out ring is read by at most 16 stages (branches and then), "
-                f"got {readers}"
+                f"a Diamond's fan-out ring is read by at most {_native.MAX_UPSTREAM} stages "
+                f"(branches and then), got {readers}"
             )
         nodes = _chain(chain)
         hub = chain[-1].name

@@ -17,9 +17,8 @@
 
 use crate::errors::{class, py_err, raise};
 use crate::records::{array_bytes_mut, new_records, record_scalar, truncate, RecordType};
-use crate::subscriber::{
-    no_pending_signal, patience, Patience, PySubscriber, SIGNAL_CHECK_INTERVAL,
-};
+use crate::subscriber::PySubscriber;
+use crate::wait::{patience, without_gil, Ends, Patience, SIGNAL_CHECK_INTERVAL};
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyList, PyTuple};
@@ -370,6 +369,7 @@ impl PyGroupConsumer {
             _ => (want, None),
         };
         let mut waiter: Option<Waiter> = None;
+        let ends = Ends::closed(&shared.closed);
         loop {
             let rows = match &array {
                 // SAFETY: the array was made above and is seen by nobody
@@ -400,17 +400,20 @@ impl PyGroupConsumer {
             };
             match blocked {
                 Blocked::Room => {
-                    py.allow_threads(|| shared.wait_for_room(deadline));
-                    py.check_signals()?;
+                    // One slice (the condition variable's), then the signal
+                    // check; the next attempt says whether there is room.
+                    let (_, interrupt) = without_gil(py, ends, |_, between| {
+                        shared.wait_for_room(deadline);
+                        between()
+                    });
+                    if let Some(e) = interrupt {
+                        return Err(e);
+                    }
                 }
                 Blocked::Ring(handle) => {
                     let waiter = waiter.get_or_insert_with(|| Waiter::new(shared.strategy));
-                    let mut interrupt = None;
-                    let end = py.allow_threads(|| {
-                        handle.wait(deadline, waiter, Some(SIGNAL_CHECK_INTERVAL), || {
-                            Python::with_gil(|py| no_pending_signal(py, &mut interrupt))
-                                && !shared.closed.load(Ordering::Acquire)
-                        })
+                    let (end, interrupt) = without_gil(py, ends, |slice, between| {
+                        handle.wait(deadline, waiter, Some(slice), between)
                     });
                     if let Some(e) = interrupt {
                         return Err(e);

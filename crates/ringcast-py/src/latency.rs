@@ -6,6 +6,7 @@
 //! it came from. Interoperability with the `hdrhistogram` package goes
 //! through the standard encoding (`encode()`, `to_hdrh()`).
 
+use crate::args::seconds;
 use crate::errors::{py_err, raise};
 use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
@@ -14,9 +15,6 @@ use ringcast_core::latency::{self, LatencyRecorder, RecorderConfig};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-
-/// Values above this many seconds cannot be asked for (u64 ns overflow).
-const MAX_HIGHEST_SECONDS: f64 = 1e9;
 
 /// Nanoseconds per unit of a distribution printout.
 fn unit_ns(py: Python<'_>, unit: &str) -> PyResult<f64> {
@@ -40,22 +38,12 @@ pub(crate) fn config(
     digits: u8,
     expected_interval: Option<f64>,
 ) -> PyResult<RecorderConfig> {
-    let seconds_to_ns = |what: &str, s: f64| {
-        if s.is_finite() && s > 0.0 && s <= MAX_HIGHEST_SECONDS {
-            Ok((s * 1e9).round() as u64)
-        } else {
-            Err(raise(
-                py,
-                "InvalidArgument",
-                format!("{what} must be a positive number of seconds, got {s}"),
-            ))
-        }
-    };
+    let ns = |what: &str, secs: f64| seconds(py, what, secs).map(|d| d.as_nanos() as u64);
     Ok(RecorderConfig {
-        highest_ns: seconds_to_ns("highest", highest)?,
+        highest_ns: ns("highest", highest)?,
         digits,
         expected_interval_ns: expected_interval
-            .map(|s| seconds_to_ns("expected_interval", s))
+            .map(|secs| ns("expected_interval", secs))
             .transpose()?,
     })
 }

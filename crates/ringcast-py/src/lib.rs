@@ -4,7 +4,9 @@
 //! waiting, and maps core errors to the exceptions of `ringcast.errors`. The
 //! ring logic lives in the core; the Python API surface in `python/ringcast`.
 
+mod args;
 mod buffer;
+mod end;
 mod errors;
 mod group;
 mod latency;
@@ -20,6 +22,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<end::PyRingEnd>()?;
     m.add_class::<publisher::PyPublisher>()?;
     m.add_class::<subscriber::PySubscriber>()?;
     m.add_class::<group::PyGroup>()?;
@@ -32,14 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::format::name::DEFAULT_DIR)?;
-    m.add(
-        "DEFAULT_MAX_SUBSCRIBERS",
-        ringcast_core::format::layout::DEFAULT_MAX_SUBSCRIBERS,
-    )?;
-    m.add(
-        "MAX_GROUP_BUFFER",
-        ringcast_core::subscribe::group::MAX_BUFFER,
-    )?;
+    add_limits(m)?;
     m.add_function(wrap_pyfunction!(resolve_dir, m)?)?;
     m.add_function(wrap_pyfunction!(list_rings, m)?)?;
     m.add_function(wrap_pyfunction!(ring_path, m)?)?;
@@ -97,4 +93,28 @@ fn trusted() -> (Vec<u32>, Vec<u32>) {
 #[pyfunction]
 fn schema_problem(schema: &[u8]) -> Option<String> {
     ringcast_core::format::schema::check(schema).err()
+}
+
+/// The core's limits and defaults that the Python layer names in its own
+/// checks, messages and signatures (the core enforces them).
+fn add_limits(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use ringcast_core::format::{layout, name, stage_name};
+    use ringcast_core::subscribe::{group, stage};
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    m.add("DEFAULT_MAX_SUBSCRIBERS", layout::DEFAULT_MAX_SUBSCRIBERS)?;
+    m.add("DEFAULT_MAX_PRODUCERS", layout::DEFAULT_MAX_PRODUCERS)?;
+    m.add(
+        "DEFAULT_LIVENESS_TIMEOUT",
+        seconds(layout::DEFAULT_LIVENESS_TIMEOUT_NS),
+    )?;
+    m.add(
+        "DEFAULT_CLAIM_TIMEOUT",
+        seconds(layout::DEFAULT_CLAIM_TIMEOUT_NS),
+    )?;
+    m.add("MAX_SLOT_SIZE", layout::MAX_SLOT_SIZE)?;
+    m.add("MAX_NAME_LEN", name::MAX_NAME_LEN)?;
+    m.add("MAX_STAGE_NAME_LEN", stage_name::MAX_NAME_LEN)?;
+    m.add("MAX_UPSTREAM", stage::MAX_UPSTREAM)?;
+    m.add("MAX_GROUP_BUFFER", group::MAX_BUFFER)?;
+    Ok(())
 }

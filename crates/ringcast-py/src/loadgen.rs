@@ -24,7 +24,7 @@ pub fn bench_publish<'py>(
     end_ns: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut this = publisher.try_borrow_mut()?;
-    let core = this.core(py)?;
+    let core = this.end.core(py)?;
     if size > core.layout().slot_size as usize {
         return Err(raise(
             py,

@@ -3,6 +3,7 @@
 //! the reports (`.memory`, `ringcast info`) as plain dicts that the Python
 //! layer wraps. No memory logic lives here.
 
+use crate::args::Names;
 use crate::errors::{py_err, raise};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -23,27 +24,34 @@ pub fn end_options(lock_memory: bool, prefault: bool, pin_cpu: Option<usize>) ->
     }
 }
 
+/// `huge_pages=`: "off", "prefer" or "require"; a page size given there
+/// (`huge_pages="1G"`) is shown the argument it belongs to.
+impl Names for HugePages {
+    const ARG: &'static str = "huge_pages";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("off", Self::Off),
+        ("prefer", Self::Prefer),
+        ("require", Self::Require),
+    ];
+
+    fn hint(got: &str) -> String {
+        if got.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("; the page size is its own argument: huge_pages=\"require\", huge_page_size='{got}'")
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// `Placement` from `Publisher.create`'s keyword arguments.
 pub fn placement(
     py: Python<'_>,
-    huge_pages: &str,
+    huge_pages: HugePages,
     huge_page_size: Option<u64>,
     huge_dir: Option<PathBuf>,
     numa_node: Option<usize>,
     numa_cpu: Option<usize>,
 ) -> PyResult<Placement> {
-    let huge_pages = match huge_pages {
-        "off" => HugePages::Off,
-        "prefer" => HugePages::Prefer,
-        "require" => HugePages::Require,
-        other => {
-            return Err(raise(
-                py,
-                "InvalidArgument",
-                format!("huge_pages must be \"off\", \"prefer\" or \"require\", got {other:?}"),
-            ))
-        }
-    };
     if huge_pages == HugePages::Off && (huge_page_size.is_some() || huge_dir.is_some()) {
         return Err(raise(
             py,

@@ -4,10 +4,8 @@
 //! all of them at once.
 
 use crate::errors::py_err;
-use crate::subscriber::{
-    no_pending_signal, patience, Patience, PySubscriber, SIGNAL_CHECK_INTERVAL,
-};
-use crate::wait::PyWaitStrategy;
+use crate::subscriber::PySubscriber;
+use crate::wait::{patience, without_gil, Ends, Patience, PyWaitStrategy};
 use pyo3::prelude::*;
 use ringcast_core::{AnyEnd, Error, Waiter};
 
@@ -38,29 +36,12 @@ pub fn wait_any(
         .collect::<PyResult<Vec<_>>>()?;
     let stop = stop.map(Bound::unbind);
     let mut waiter = Waiter::new(wait.map(|w| w.inner).unwrap_or_default());
-    let mut failure: Option<PyErr> = None;
-    let end = py.allow_threads(|| {
-        ringcast_core::wait_any(
-            &handles,
-            deadline,
-            &mut waiter,
-            Some(SIGNAL_CHECK_INTERVAL),
-            || {
-                Python::with_gil(|py| {
-                    no_pending_signal(py, &mut failure)
-                        && match &stop {
-                            None => true,
-                            Some(f) => match f.call0(py).and_then(|r| r.is_truthy(py)) {
-                                Ok(stopped) => !stopped,
-                                Err(e) => {
-                                    failure = Some(e);
-                                    false
-                                }
-                            },
-                        }
-                })
-            },
-        )
+    let ends = Ends {
+        closed: None,
+        stop: stop.as_ref(),
+    };
+    let (end, failure) = without_gil(py, ends, |slice, between| {
+        ringcast_core::wait_any(&handles, deadline, &mut waiter, Some(slice), between)
     });
     if let Some(e) = failure {
         return Err(e);

@@ -1,85 +1,43 @@
 //! `ringcast._native.Publisher`: converts Python messages to bytes and hands
 //! them to the core publisher. No ring logic lives here.
 
+use crate::args::{seconds_of, Named, Names};
 use crate::buffer::ByteView;
-use crate::errors::{py_err, raise};
+use crate::end::{End, PyRingEnd};
+use crate::errors::{class, py_err, raise};
 use crate::memory;
 use crate::records::{array_bytes, asarray, is_plain_bytes, RecordType};
-use crate::subscriber::{no_pending_signal, patience, Patience as Wait, SIGNAL_CHECK_INTERVAL};
-use crate::wait::PyWaitStrategy;
+use crate::wait::{
+    deadline, no_pending_signal, without_gil, Ends, PyWaitStrategy, SIGNAL_CHECK_INTERVAL,
+};
 use numpy::npyffi::{NpyTypes, PY_ARRAY_API};
 use numpy::prelude::*;
 use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyTuple};
 use ringcast_core::{
-    CreateOptions, Error, Patience, Producers, Publisher as CorePublisher, RingIdentity,
+    CreateOptions, Error, HugePages, Patience, Producers, Publisher as CorePublisher, RingIdentity,
 };
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Native half of `ringcast.Publisher`; construct it with `Publisher.create`.
-#[pyclass(subclass, module = "ringcast._native", name = "Publisher")]
+#[pyclass(extends = PyRingEnd, subclass, module = "ringcast._native", name = "Publisher")]
 pub struct PyPublisher {
-    /// The core publisher; `None` once closed, and while a publish waits
-    /// for room with the GIL released (it holds the core publisher then).
-    inner: Option<CorePublisher>,
-    /// Set while a publish waits with the GIL released: `close()` from
-    /// another thread raises the flag, and the wait ends within a slice.
-    waiting: Option<Arc<AtomicBool>>,
-    records: Option<RecordType>,
-    name: String,
+    /// The core publisher; lent out (the end busy) while a publish waits
+    /// for room with the GIL released.
+    pub(crate) end: End<CorePublisher>,
     identity: RingIdentity,
 }
 
-/// Why a publisher without its core publisher cannot be used: closed, or
-/// busy in a publish that waits in another thread.
-fn unusable(py: Python<'_>, name: &str, waiting: Option<&Arc<AtomicBool>>) -> PyErr {
-    match waiting {
-        Some(flag) if !flag.load(Ordering::Acquire) => raise(
-            py,
-            "RingError",
-            format!(
-                "publisher of ring {name:?} is busy: a publish in another thread is waiting for \
-                 room; publish from one thread per publisher (or close() it to end that wait)"
-            ),
-        ),
-        _ => raise(
-            py,
-            "RingClosed",
-            format!("publisher of ring {name:?} is closed; create a new one"),
-        ),
-    }
+impl Names for Producers {
+    const ARG: &'static str = "producers";
+    const NAMES: &'static [(&'static str, Self)] = &[("one", Self::One), ("many", Self::many())];
 }
 
 impl PyPublisher {
-    pub(crate) fn core(&mut self, py: Python<'_>) -> PyResult<&mut CorePublisher> {
-        let Self {
-            inner,
-            name,
-            waiting,
-            ..
-        } = self;
-        inner
-            .as_mut()
-            .ok_or_else(|| unusable(py, name, waiting.as_ref()))
-    }
-
-    /// The core publisher for everything but publishing (which finds out by
-    /// itself): refused once closed, busy, or revoked (its ring file shrank,
-    /// or this is a fork() child of the process that created it).
-    fn core_ref(&self, py: Python<'_>) -> PyResult<&CorePublisher> {
-        let core = self
-            .inner
-            .as_ref()
-            .ok_or_else(|| unusable(py, &self.name, self.waiting.as_ref()))?;
-        core.check_usable().map_err(py_err(py))?;
-        Ok(core)
-    }
-
     /// Publishes `msg`: at once when there is room; when a bounded ring is
     /// full and `wait` is `Some(timeout)`, waits for room (GIL released) up
     /// to `timeout` seconds (None: forever), else raises `RingFull`.
@@ -96,17 +54,8 @@ impl PyPublisher {
         let until = wait.map(|t| deadline(py, t)).transpose()?;
         let full = {
             let mut guard = slf.try_borrow_mut()?;
-            let Self {
-                inner,
-                records,
-                name,
-                waiting,
-                ..
-            } = &mut *guard;
-            let core = inner
-                .as_mut()
-                .ok_or_else(|| unusable(py, name, waiting.as_ref()))?;
-            with_message(msg, records.as_mut(), |bytes| {
+            let (core, records) = guard.end.parts(py)?;
+            with_message(msg, records, |bytes| {
                 let sent = holding_gil(py, core, until, |core, p| {
                     publish_bytes(core, bytes, time, p)
                 })?;
@@ -244,44 +193,36 @@ fn holding_gil<R>(
     }
 }
 
-/// Runs a publish that waits for room in a bounded ring: the core publisher
-/// taken out of `slf` (so other threads may use `slf`: `close()` ends the
-/// wait, which then raises `RingClosed`), the GIL released, Python signal
-/// handlers run every [`SIGNAL_CHECK_INTERVAL`] (a pending exception, e.g.
-/// KeyboardInterrupt, ends the wait and is raised).
+/// Runs a publish that waits for room in a bounded ring, in the binding's
+/// one GIL-free wait: the core publisher lent out of `slf` meanwhile, so
+/// other threads may use `slf` (they find it busy) and close it (the wait
+/// ends, and raises `RingClosed` once the core publisher is closed).
 fn waiting<R: Send>(
     slf: &Bound<'_, PyPublisher>,
     deadline: Option<Instant>,
     f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R> + Send,
 ) -> PyResult<R> {
     let py = slf.py();
-    let (mut core, closing) = {
+    let (mut core, closed) = {
         let mut this = slf.try_borrow_mut()?;
-        this.core(py)?; // closed, or busy in another thread
-        let closing = Arc::new(AtomicBool::new(false));
-        this.waiting = Some(closing.clone());
-        (this.inner.take().expect("checked above"), closing)
+        this.end.core(py)?; // closed, or busy in another thread
+        let closed = this.end.closed.clone();
+        (this.end.core.take().expect("checked above"), closed)
     };
-    let mut interrupt: Option<PyErr> = None;
-    let res = py.allow_threads(|| {
-        let mut between = || {
-            !closing.load(Ordering::Acquire)
-                && Python::with_gil(|py| no_pending_signal(py, &mut interrupt))
-        };
+    let (res, interrupt) = without_gil(py, Ends::closed(&closed), |slice, between| {
         f(
             &mut core,
             Patience {
                 wait_for_room: true,
                 deadline,
-                slice: Some(SIGNAL_CHECK_INTERVAL),
-                between: Some(&mut between),
+                slice: Some(slice),
+                between: Some(between),
             },
         )
     });
     // Nobody else borrows `slf` across a GIL release, and we hold the GIL.
     let mut this = slf.borrow_mut();
-    this.waiting = None;
-    if closing.load(Ordering::Acquire) {
+    if closed.load(Ordering::Acquire) {
         drop(core); // closed meanwhile: close it now
         return Err(raise(
             py,
@@ -289,35 +230,15 @@ fn waiting<R: Send>(
             format!(
                 "publisher of ring {:?} was closed while this publish waited for room (the \
                  message was not published)",
-                this.name
+                this.end.name
             ),
         ));
     }
-    this.inner = Some(core);
+    this.end.core = Some(core);
     if let Some(e) = interrupt {
         return Err(e);
     }
     res.map_err(py_err(py))
-}
-
-/// A Python timeout (seconds, None = forever) as a deadline.
-fn deadline(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Instant>> {
-    Ok(match patience(py, timeout)? {
-        Wait::Until(d) => d,
-        Wait::Never => None,
-    })
-}
-
-/// Seconds as a positive duration, or an `InvalidArgument` naming `what`.
-fn positive_seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
-        return Err(raise(
-            py,
-            "InvalidArgument",
-            format!("{what} must be a positive number of seconds, got {secs}"),
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Sends a batch: on a bounded ring through [`waiting`] (the GIL released
@@ -329,12 +250,12 @@ fn send_batch(
     f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<u64> + Send,
 ) -> PyResult<u64> {
     let py = slf.py();
-    let bounded = slf.try_borrow()?.core_ref(py)?.layout().bounded();
+    let bounded = slf.try_borrow()?.end.core_ref(py)?.layout().bounded();
     if bounded {
         return waiting(slf, until, f);
     }
     let mut this = slf.try_borrow_mut()?;
-    match holding_gil(py, this.core(py)?, Some(until), f)? {
+    match holding_gil(py, this.end.core(py)?, Some(until), f)? {
         Attempt::Sent(first) => Ok(first),
         Attempt::Full => unreachable!("lossy rings are never full"),
     }
@@ -357,7 +278,7 @@ impl PyPublisher {
     /// Creates a ring (see `Publisher.create`), or with `attach=True` opens
     /// an existing one as a further producer (see `Publisher.attach`).
     #[new]
-    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=5.0, producers="one", max_producers=None, claim_timeout=0.1, wait=None, attach=false, huge_pages="off", huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None, timestamps=false))]
+    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=None, producers=Named(Producers::One), max_producers=None, claim_timeout=None, wait=None, attach=false, huge_pages=Named(HugePages::Off), huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None, timestamps=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -372,13 +293,13 @@ impl PyPublisher {
         max_subscribers: Option<u32>,
         bounded: bool,
         watermark: Option<u64>,
-        liveness_timeout: f64,
-        producers: &str,
+        liveness_timeout: Option<&Bound<'_, PyAny>>,
+        producers: Named<Producers>,
         max_producers: Option<u32>,
-        claim_timeout: f64,
+        claim_timeout: Option<&Bound<'_, PyAny>>,
         wait: Option<PyWaitStrategy>,
         attach: bool,
-        huge_pages: &str,
+        huge_pages: Named<HugePages>,
         huge_page_size: Option<u64>,
         huge_dir: Option<PathBuf>,
         lock_memory: bool,
@@ -387,30 +308,25 @@ impl PyPublisher {
         numa_cpu: Option<usize>,
         pin_cpu: Option<usize>,
         timestamps: bool,
-    ) -> PyResult<Self> {
+    ) -> PyResult<(Self, PyRingEnd)> {
         let wait = wait.map(|w| w.inner).unwrap_or_default();
-        let inner = if attach {
+        let core = if attach {
             // Prefaulting an attached ring is opt-in; a new ring's is opt-out.
             let memory = memory::end_options(lock_memory, prefault.unwrap_or(false), pin_cpu);
             py.allow_threads(|| CorePublisher::attach_with(&name, dir.as_deref(), wait, &memory))
         } else {
-            let producers = match (producers, max_producers) {
-                ("one", None) => Producers::One,
-                ("one", Some(_)) => {
+            // What the core's options cannot hold is refused here; the core
+            // checks every value it can hold.
+            let producers = match (producers.0, max_producers) {
+                (Producers::One, Some(_)) => {
                     return Err(raise(
                         py,
                         "InvalidArgument",
                         "max_producers applies to producers=\"many\" rings only".into(),
                     ))
                 }
-                ("many", max) => max.map_or(Producers::many(), |max| Producers::Many { max }),
-                (other, _) => {
-                    return Err(raise(
-                        py,
-                        "InvalidArgument",
-                        format!("producers must be \"one\" or \"many\", got {other:?}"),
-                    ))
-                }
+                (Producers::Many { .. }, Some(max)) => Producers::Many { max },
+                (producers, None) => producers,
             };
             if !bounded && watermark.is_some() {
                 return Err(raise(
@@ -419,9 +335,11 @@ impl PyPublisher {
                     "watermark applies to bounded rings only; pass bounded=True".into(),
                 ));
             }
+            let defaults = CreateOptions::new(capacity, slot_size);
+            let seconds = |what: &str, given: Option<&Bound<'_, PyAny>>, default: Duration| {
+                given.map_or(Ok(default), |secs| seconds_of(what, secs))
+            };
             let opts = CreateOptions {
-                capacity,
-                slot_size,
                 fixed_size,
                 schema: schema.unwrap_or_default(),
                 max_subscribers,
@@ -429,13 +347,17 @@ impl PyPublisher {
                 mode,
                 exist_ok,
                 bounded: bounded.then(|| watermark.unwrap_or(capacity)),
-                liveness_timeout: positive_seconds(py, "liveness_timeout", liveness_timeout)?,
+                liveness_timeout: seconds(
+                    "liveness_timeout",
+                    liveness_timeout,
+                    defaults.liveness_timeout,
+                )?,
                 producers,
-                claim_timeout: positive_seconds(py, "claim_timeout", claim_timeout)?,
+                claim_timeout: seconds("claim_timeout", claim_timeout, defaults.claim_timeout)?,
                 wait,
                 placement: memory::placement(
                     py,
-                    huge_pages,
+                    huge_pages.0,
                     huge_page_size,
                     huge_dir,
                     numa_node,
@@ -443,25 +365,16 @@ impl PyPublisher {
                 )?,
                 memory: memory::end_options(lock_memory, prefault.unwrap_or(true), pin_cpu),
                 timestamps,
+                ..defaults
             };
             py.allow_threads(|| CorePublisher::create(&name, &opts))
         }
         .map_err(py_err(py))?;
-        Ok(Self {
-            identity: inner.identity().clone(),
-            inner: Some(inner),
-            waiting: None,
-            records: None,
-            name,
-        })
-    }
-
-    /// Sets the numpy dtype of a typed ring (done by `Publisher.create`).
-    fn _set_dtype(&mut self, py: Python<'_>, dtype: Bound<'_, PyArrayDescr>) -> PyResult<()> {
-        let layout = self.core_ref(py)?.layout();
-        let (size, fixed) = (layout.slot_size as usize, layout.fixed_size());
-        self.records = Some(RecordType::checked(dtype, size, fixed, "InvalidArgument")?);
-        Ok(())
+        let publisher = Self {
+            identity: core.identity().clone(),
+            end: End::new(core, name),
+        };
+        Ok((publisher, PyRingEnd))
     }
 
     /// Publishes one message: bytes-like of the message size, a numpy record
@@ -515,11 +428,9 @@ impl PyPublisher {
         let until = deadline(py, timeout)?;
         let (typed, slot_size) = {
             let this = slf.try_borrow()?;
-            let slot_size = this.core_ref(py)?.layout().slot_size as usize;
-            (
-                this.records.as_ref().map(|r| r.dtype(py).clone()),
-                slot_size,
-            )
+            let slot_size = this.end.core_ref(py)?.layout().slot_size as usize;
+            let typed = this.end.records.as_ref().map(|r| r.dtype(py).clone());
+            (typed, slot_size)
         };
         if let Some(dtype) = typed {
             let arr = match batch.downcast::<PyUntypedArray>() {
@@ -531,7 +442,7 @@ impl PyPublisher {
             let d = arr.dtype();
             if !is_plain_bytes(&d) {
                 let mut this = slf.try_borrow_mut()?;
-                let rt = this.records.as_mut().expect("typed ring");
+                let rt = this.end.records.as_mut().expect("typed ring");
                 rt.check(&d, "the array", CONVERT_HINT)?;
             }
             let bytes = array_bytes(&arr)?;
@@ -543,177 +454,65 @@ impl PyPublisher {
             let rows = arr.shape().first().copied().unwrap_or(1);
             let bytes = array_bytes(arr)?;
             let row = bytes.len().checked_div(rows).unwrap_or(0);
-            if row > slot_size {
-                return Err(py_err(py)(ringcast_core::Error::MessageTooLarge {
-                    len: row,
-                    slot_size,
-                }));
-            }
             let msgs = (0..rows).map(|i| &bytes[i * row..(i + 1) * row]);
-            send_batch(slf, until, |core, p| core.publish_all(msgs, p))?;
+            send_batch(slf, until, |core, p| core.publish_all(msgs, p))
+                .map_err(|e| which_too_large(py, e, std::iter::repeat_n(row, rows), slot_size))?;
             return Ok(rows);
         }
         let views = batch
             .try_iter()?
             .map(|item| ByteView::readable(&item?))
             .collect::<PyResult<Vec<_>>>()?;
-        if let Some((i, v)) = views
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.bytes().len() > slot_size)
-        {
-            let e = ringcast_core::Error::MessageTooLarge {
-                len: v.bytes().len(),
-                slot_size,
-            };
-            return Err(raise(
-                py,
-                "MessageTooLarge",
-                format!("message {i} of the batch: {e}; nothing was published"),
-            ));
-        }
         let msgs: Vec<&[u8]> = views.iter().map(|v| v.bytes()).collect();
         send_batch(slf, until, |core, p| {
             core.publish_all(msgs.iter().copied(), p)
-        })?;
-        Ok(views.len())
-    }
-
-    /// Whether the ring is bounded (publishers wait for the slowest subscriber).
-    /// Whether every message carries its publish time.
-    #[getter]
-    fn timestamps(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.layout().timestamps())
-    }
-
-    #[getter]
-    fn bounded(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.layout().bounded())
-    }
-
-    /// Bounded rings: most unread messages a publisher may be ahead of the
-    /// slowest subscriber; None on lossy rings.
-    #[getter]
-    fn watermark(&self, py: Python<'_>) -> PyResult<Option<u64>> {
-        let layout = self.core_ref(py)?.layout();
-        Ok(layout.bounded().then_some(layout.watermark))
-    }
-
-    /// "one" or "many".
-    #[getter]
-    fn producers(&self, py: Python<'_>) -> PyResult<&'static str> {
-        Ok(if self.core_ref(py)?.layout().multi_producer() {
-            "many"
-        } else {
-            "one"
         })
+        .map_err(|e| which_too_large(py, e, msgs.iter().map(|m| m.len()), slot_size))?;
+        Ok(views.len())
     }
 
     /// Messages this publisher has published (on a single-producer ring:
     /// the ring's sequence, which continues across take-overs).
-    /// Where the ring's memory is and what this publisher did to it, as the
-    /// dict `ringcast.MemoryReport` is built from.
-    fn _memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        memory::report_dict(py, &self.core_ref(py)?.memory())
-    }
-
     #[getter]
     fn published(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.published())
+        Ok(self.end.core_ref(py)?.published())
     }
 
     /// Subscribers evicted from this bounded ring so far.
     #[getter]
     fn evictions(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.evictions())
+        Ok(self.end.core_ref(py)?.evictions())
     }
 
     /// Subscribers attached now.
     #[getter]
     fn subscriber_count(&self, py: Python<'_>) -> PyResult<usize> {
-        Ok(self.core_ref(py)?.subscriber_count())
+        Ok(self.end.core_ref(py)?.subscriber_count())
     }
 
     /// Producers attached now (1 on a single-producer ring).
     #[getter]
     fn producer_count(&self, py: Python<'_>) -> PyResult<usize> {
-        Ok(self.core_ref(py)?.producer_count())
-    }
-
-    /// Schema bytes stored in the ring (for `Publisher.attach`).
-    #[getter]
-    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.core_ref(py)?.layout().schema))
+        Ok(self.end.core_ref(py)?.producer_count())
     }
 
     /// Test hook: stop this process (SIGSTOP) right after claiming sequence
     /// `seq`, with its slot marked as being written; multi-producer rings.
     #[cfg(feature = "test-hooks")]
     fn _stop_after_claim(&mut self, py: Python<'_>, seq: u64) -> PyResult<()> {
-        self.core(py)?.stop_after_claim(seq).map_err(py_err(py))
+        self.end.core(py)?.stop_after_claim(seq).map_err(py_err(py))
     }
 
     /// Sequence number the next message gets (= messages published so far).
     #[getter]
     fn sequence(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.sequence())
+        Ok(self.end.core_ref(py)?.sequence())
     }
 
     /// How many publishers have opened this ring, this one included.
     #[getter]
     fn generation(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.generation())
-    }
-
-    /// The ring's name.
-    #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Path of the ring file.
-    #[getter]
-    fn path(&self, py: Python<'_>) -> PyResult<PathBuf> {
-        Ok(self.core_ref(py)?.path().to_owned())
-    }
-
-    /// Number of slots.
-    #[getter]
-    fn capacity(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.layout().capacity)
-    }
-
-    /// Largest message in bytes (the record size of typed rings).
-    #[getter]
-    fn slot_size(&self, py: Python<'_>) -> PyResult<u32> {
-        Ok(self.core_ref(py)?.layout().slot_size)
-    }
-
-    /// numpy dtype of the records, or None for a raw bytes ring.
-    #[getter]
-    fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDescr>> {
-        self.records.as_ref().map(|r| r.dtype(py).clone())
-    }
-
-    /// Whether `close()` has been called.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_none()
-            && self
-                .waiting
-                .as_ref()
-                .is_none_or(|closing| closing.load(Ordering::Acquire))
-    }
-
-    /// Closes the ring: subscribers that have read everything see the end of
-    /// the stream. The ring file stays until `unlink()`. Idempotent. A
-    /// publish waiting for room in another thread ends and raises
-    /// `RingClosed` (the ring is closed as it returns).
-    fn close(&mut self) {
-        if let Some(closing) = &self.waiting {
-            closing.store(true, Ordering::Release);
-        }
-        self.inner = None;
+        Ok(self.end.core_ref(py)?.generation())
     }
 
     /// Removes the ring file (also after `close()`); attached subscribers keep
@@ -723,30 +522,48 @@ impl PyPublisher {
         self.identity.unlink().map_err(py_err(py))
     }
 
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.close();
-        false
-    }
-
     fn __repr__(&self, py: Python<'_>) -> String {
-        match &self.inner {
+        let End {
+            core,
+            name,
+            records,
+            ..
+        } = &self.end;
+        match core {
             Some(p) => format!(
-                "<ringcast.Publisher {:?} capacity={} slot_size={} sequence={}{}>",
-                self.name,
+                "<ringcast.Publisher {name:?} capacity={} slot_size={} sequence={}{}>",
                 p.layout().capacity,
                 p.layout().slot_size,
                 p.sequence(),
-                self.records
+                records
                     .as_ref()
                     .map(|r| format!(" dtype={}", r.dtype(py)))
                     .unwrap_or_default()
             ),
-            None => format!("<ringcast.Publisher {:?} closed>", self.name),
+            None => format!("<ringcast.Publisher {name:?} closed>"),
         }
+    }
+}
+
+/// A batch the core refused whole (it checks every message before the
+/// first goes out) for a message too large for the slots: the error says
+/// which message of the batch it was. `lens`: the messages' lengths.
+fn which_too_large(
+    py: Python<'_>,
+    err: PyErr,
+    mut lens: impl Iterator<Item = usize>,
+    slot_size: usize,
+) -> PyErr {
+    let too_large = class(py, "MessageTooLarge").is_ok_and(|c| err.is_instance(py, &c));
+    match lens.position(|len| len > slot_size).filter(|_| too_large) {
+        Some(i) => raise(
+            py,
+            "MessageTooLarge",
+            format!(
+                "message {i} of the batch: {}; nothing was published",
+                err.value(py)
+            ),
+        ),
+        None => err,
     }
 }

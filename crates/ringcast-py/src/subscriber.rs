@@ -3,85 +3,63 @@
 //!
 //! Receives alternate between an attempt, made with the GIL held and the
 //! subscriber borrowed (output buffers are looked up afresh for each attempt),
-//! and a wait on a detached [`WaitHandle`] with the GIL released and the
-//! subscriber not borrowed, so other threads may use or close it meanwhile.
+//! and a wait on a detached [`ringcast_core::WaitHandle`] with the GIL
+//! released and the subscriber not borrowed, so other threads may use or
+//! close it meanwhile.
 
+use crate::args::{named, Names};
 use crate::buffer::ByteView;
+use crate::end::{End, PyRingEnd};
 use crate::errors::{py_err, raise};
 use crate::latency::PyLatencyHistogram;
 use crate::records::{
     array_bytes_mut, array_u64_mut, check_column, new_records, record_scalar, truncate, RecordType,
 };
-use crate::wait::PyWaitStrategy;
+use crate::wait::{patience, without_gil, Ends, Patience, PyWaitStrategy};
 use numpy::prelude::*;
-use numpy::{PyArrayDescr, PyUntypedArray};
+use numpy::PyUntypedArray;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyList, PyTuple};
 use ringcast_core::{
     StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, WaitHandle, WaitStrategy, Waiter,
 };
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// Longest stretch spent waiting without the GIL before running Python's
-/// signal handlers (so Ctrl-C interrupts a blocked receive promptly).
-pub(crate) const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+use std::time::Instant;
 
 /// Native half of `ringcast.Subscriber`; construct it with `Subscriber.attach`.
-#[pyclass(subclass, module = "ringcast._native", name = "Subscriber")]
+#[pyclass(extends = PyRingEnd, subclass, module = "ringcast._native", name = "Subscriber")]
 pub struct PySubscriber {
-    inner: Option<CoreSubscriber>,
-    records: Option<RecordType>,
+    pub(crate) end: End<CoreSubscriber>,
     /// One slot's worth of bytes for the allocating receive paths.
     scratch: Vec<u8>,
     waiter: Waiter,
-    name: String,
 }
 
-/// Runs Python's signal handlers (the GIL held): `false`, with the
-/// exception (KeyboardInterrupt, ...) kept in `interrupt`, when one raised,
-/// which ends a wait made in slices.
-pub(crate) fn no_pending_signal(py: Python<'_>, interrupt: &mut Option<PyErr>) -> bool {
-    match py.check_signals() {
-        Ok(()) => true,
-        Err(e) => {
-            *interrupt = Some(e);
-            false
+/// `start=` by name: "latest", "oldest" or "resume".
+impl Names for Start {
+    const ARG: &'static str = "start";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("latest", Self::Latest),
+        ("oldest", Self::Oldest),
+        ("resume", Self::Resume),
+    ];
+}
+
+/// `start=`: a sequence number (an int, not a bool), or a [`Start`] by name.
+struct StartAt(Start);
+
+impl<'py> FromPyObject<'py> for StartAt {
+    fn extract_bound(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let seq = if obj.is_instance_of::<PyBool>() {
+            None
+        } else {
+            obj.extract::<u64>().ok()
+        };
+        match seq {
+            Some(seq) => Ok(StartAt(Start::At(seq))),
+            None => named(obj, Some("a sequence number >= 0")).map(StartAt),
         }
     }
-}
-
-/// How long a receive may wait for its first message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Patience {
-    /// Not at all: the `try_*` methods, which never raise `RingClosed`.
-    Never,
-    /// Until the deadline (`None`: forever); the end of the stream raises.
-    Until(Option<Instant>),
-}
-
-/// Turns a Python timeout (seconds, None = forever) into a patience.
-pub(crate) fn patience(py: Python<'_>, timeout: Option<f64>) -> PyResult<Patience> {
-    match timeout {
-        None => Ok(Patience::Until(None)),
-        Some(t) if t.is_nan() || t < 0.0 => Err(raise(
-            py,
-            "InvalidArgument",
-            format!("timeout must be None or >= 0 seconds, got {t}"),
-        )),
-        Some(t) if t.is_infinite() || t > 1e9 => Ok(Patience::Until(None)),
-        Some(t) => Ok(Patience::Until(Some(
-            Instant::now() + Duration::from_secs_f64(t),
-        ))),
-    }
-}
-
-fn closed_error(py: Python<'_>, name: &str) -> PyErr {
-    raise(
-        py,
-        "RingClosed",
-        format!("subscriber of ring {name:?} is closed; attach a new one"),
-    )
 }
 
 fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
@@ -91,7 +69,7 @@ fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
         Err(e) => return e.into(),
     };
     // Say why nothing came when the publisher is known to be gone.
-    let why = match this.inner.as_ref().map(|s| s.publisher_status()) {
+    let why = match this.end.core.as_ref().map(|s| s.publisher_status()) {
         Some(p) if p.closed => String::new(),
         Some(p) if !p.alive => format!(
             "; its publisher (pid {}) died and no publisher has taken the ring over",
@@ -104,7 +82,7 @@ fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
         "Timeout",
         format!(
             "no message on ring {:?} within {}s{why}",
-            this.name,
+            this.end.name,
             timeout.unwrap_or(0.0)
         ),
     )
@@ -113,21 +91,16 @@ fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
 impl PySubscriber {
     /// The latency recorder, or the error saying how to start one.
     fn recorder(&self, py: Python<'_>) -> PyResult<&ringcast_core::LatencyRecorder> {
-        self.core_ref(py)?.recorder().ok_or_else(|| {
+        self.end.core_ref(py)?.recorder().ok_or_else(|| {
             raise(
                 py,
                 "InvalidArgument",
                 format!(
                     "subscriber of ring {:?} is not recording latency; call record_latency() first",
-                    self.name
+                    self.end.name
                 ),
             )
         })
-    }
-
-    fn core(&mut self, py: Python<'_>) -> PyResult<&mut CoreSubscriber> {
-        let Self { inner, name, .. } = self;
-        inner.as_mut().ok_or_else(|| closed_error(py, name))
     }
 
     /// The core subscriber, its waiter and a buffer of one slot, for loops
@@ -137,61 +110,35 @@ impl PySubscriber {
         py: Python<'_>,
     ) -> PyResult<(&mut CoreSubscriber, &mut Waiter, &mut Vec<u8>)> {
         let Self {
-            inner,
-            name,
+            end,
             waiter,
             scratch,
-            ..
         } = self;
-        let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
-        Ok((sub, waiter, scratch))
+        Ok((end.core(py)?, waiter, scratch))
     }
 
     /// Takes the core subscriber out, with its wait strategy and record
     /// type, for an owner that wraps it (a subscriber group); this object
     /// reads as closed from then on. `None` if it already was.
     pub(crate) fn detach(&mut self) -> Option<(CoreSubscriber, WaitStrategy, Option<RecordType>)> {
-        let inner = self.inner.take()?;
-        Some((inner, self.waiter.strategy(), self.records.take()))
+        let (core, records) = self.end.detach()?;
+        Some((core, self.waiter.strategy(), records))
     }
 
     /// What a wait for this subscriber's next message needs (see
     /// `multiwait`); refused once closed or revoked.
     pub(crate) fn wait_handle(&self, py: Python<'_>) -> PyResult<WaitHandle> {
-        Ok(self.core_ref(py)?.wait_handle())
-    }
-
-    /// The core subscriber for everything but receiving (which finds out by
-    /// itself): refused once closed or revoked (its ring file shrank, or
-    /// this is a fork() child of the process that attached it).
-    fn core_ref(&self, py: Python<'_>) -> PyResult<&CoreSubscriber> {
-        let core = self
-            .inner
-            .as_ref()
-            .ok_or_else(|| closed_error(py, &self.name))?;
-        core.check_usable().map_err(py_err(py))?;
-        Ok(core)
-    }
-
-    /// Reads the next message into the scratch buffer, without waiting.
-    fn try_scratch(&mut self, py: Python<'_>) -> PyResult<Option<usize>> {
-        let Self {
-            inner,
-            scratch,
-            name,
-            ..
-        } = self;
-        let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
-        sub.try_recv(scratch).map_err(py_err(py))
+        Ok(self.end.core_ref(py)?.wait_handle())
     }
 
     /// The next message as this ring's Python message type (a numpy record,
     /// or bytes), without waiting.
     fn try_message<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(n) = self.try_scratch(py)? else {
+        let (sub, _, scratch) = self.parts(py)?;
+        let Some(n) = sub.try_recv(scratch).map_err(py_err(py))? else {
             return Ok(None);
         };
-        match &self.records {
+        match &self.end.records {
             Some(rt) => record_scalar(rt.dtype(py), &self.scratch[..n]).map(Some),
             None => Ok(Some(PyBytes::new(py, &self.scratch[..n]).into_any())),
         }
@@ -216,18 +163,17 @@ fn receive<T>(
     }
 }
 
-/// Blocks until a message can be read: GIL released, subscriber not
-/// borrowed, Python signal handlers run every [`SIGNAL_CHECK_INTERVAL`].
-/// `Ok(false)` at the deadline; `RingClosed` when the stream ended or the
-/// subscriber was closed meanwhile.
+/// Blocks until a message can be read, in the binding's one GIL-free wait,
+/// the subscriber not borrowed. `Ok(false)` at the deadline; `RingClosed`
+/// when the stream ended or the subscriber was closed meanwhile.
 fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience, raced: &mut u32) -> PyResult<bool> {
     let Patience::Until(until) = patience else {
         return Ok(false);
     };
     let py = slf.py();
-    let (handle, mut waiter, name) = {
+    let (handle, mut waiter, closed) = {
         let this = slf.try_borrow()?;
-        let sub = this.core_ref(py)?;
+        let sub = this.end.core_ref(py)?;
         if sub.available() {
             // Raced with the publisher: no need to release the GIL. A slot
             // that looks readable but gives nothing (damage can do that)
@@ -240,21 +186,14 @@ fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience, raced: &mut u32) -> P
             py.check_signals()?;
             return Ok(true);
         }
-        (sub.wait_handle(), this.waiter.clone(), this.name.clone())
+        (
+            sub.wait_handle(),
+            this.waiter.clone(),
+            this.end.closed.clone(),
+        )
     };
-    let me = slf.clone().unbind();
-    let mut interrupt: Option<PyErr> = None;
-    let end = py.allow_threads(|| {
-        handle.wait(until, &mut waiter, Some(SIGNAL_CHECK_INTERVAL), || {
-            Python::with_gil(|py| {
-                // Keep waiting unless another thread closed the subscriber.
-                no_pending_signal(py, &mut interrupt)
-                    && me
-                        .bind(py)
-                        .try_borrow()
-                        .map_or(true, |this| this.inner.is_some())
-            })
-        })
+    let (end, interrupt) = without_gil(py, Ends::closed(&closed), |slice, between| {
+        handle.wait(until, &mut waiter, Some(slice), between)
     });
     if let Ok(mut this) = slf.try_borrow_mut() {
         // Keep the strategy's progress, unless the strategy was changed.
@@ -268,7 +207,7 @@ fn wait(slf: &Bound<'_, PySubscriber>, patience: Patience, raced: &mut u32) -> P
     match end {
         Ok(WaitEnd::Ready) => Ok(true),
         Ok(WaitEnd::Deadline) => Ok(false),
-        Ok(WaitEnd::Stopped) => Err(closed_error(py, &name)),
+        Ok(WaitEnd::Stopped) => Err(slf.try_borrow()?.end.closed_error(py)),
         Err(e) => Err(py_err(py)(e)),
     }
 }
@@ -297,50 +236,28 @@ impl PySubscriber {
         py: Python<'_>,
         name: String,
         dir: Option<PathBuf>,
-        start: Option<&Bound<'_, PyAny>>,
+        start: Option<StartAt>,
         wait: Option<PyWaitStrategy>,
         lock_memory: bool,
         prefault: bool,
         pin_cpu: Option<usize>,
         stage: Option<String>,
         after: Vec<String>,
-    ) -> PyResult<Self> {
-        let start = match start {
-            None => Start::Latest,
-            Some(s) => {
-                if let Ok(seq) = s.extract::<u64>() {
-                    Start::At(seq)
-                } else {
-                    match s.extract::<String>().as_deref() {
-                        Ok("latest") => Start::Latest,
-                        Ok("oldest") => Start::Oldest,
-                        Ok("resume") => Start::Resume,
-                        _ => {
-                            return Err(raise(
-                                py,
-                                "InvalidArgument",
-                                format!("start must be \"latest\", \"oldest\", \"resume\" or a sequence number >= 0, got {s}"),
-                            ))
-                        }
-                    }
-                }
-            }
-        };
+    ) -> PyResult<(Self, PyRingEnd)> {
+        let start = start.map_or(Start::Latest, |s| s.0);
         let memory = crate::memory::end_options(lock_memory, prefault, pin_cpu);
         let stage = StageOptions { name: stage, after };
-        let inner = py
+        let core = py
             .allow_threads(|| {
                 CoreSubscriber::attach_stage(&name, dir.as_deref(), start, &memory, &stage)
             })
             .map_err(py_err(py))?;
-        let scratch = vec![0u8; inner.layout().slot_size as usize];
-        Ok(Self {
-            inner: Some(inner),
-            records: None,
-            scratch,
+        let subscriber = Self {
+            scratch: vec![0u8; core.layout().slot_size as usize],
             waiter: Waiter::new(wait.map(|w| w.inner).unwrap_or_default()),
-            name,
-        })
+            end: End::new(core, name),
+        };
+        Ok((subscriber, PyRingEnd))
     }
 
     /// How this subscriber waits for messages (settable).
@@ -359,44 +276,30 @@ impl PySubscriber {
     /// The file descriptor event loops watch (see `recv_async`): readable once
     /// armed and a message can be read or the stream ended.
     fn _readiness_fd(&mut self, py: Python<'_>) -> PyResult<i32> {
-        self.core(py)?.readiness_fd().map_err(py_err(py))
+        self.end.core(py)?.readiness_fd().map_err(py_err(py))
     }
 
     /// Arms the readiness fd for the current position.
     fn _arm_readiness(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.core(py)?.arm_readiness().map_err(py_err(py))
+        self.end.core(py)?.arm_readiness().map_err(py_err(py))
     }
 
     /// Raises `PublisherDied` (once per publisher) if the publisher died and
     /// everything it published has been read; for event-loop waits.
     fn _check_publisher(&self, py: Python<'_>) -> PyResult<()> {
-        self.core_ref(py)?.check_publisher().map_err(py_err(py))
+        self.end.core_ref(py)?.check_publisher().map_err(py_err(py))
     }
 
     /// Consumes a pending readiness signal.
     fn _clear_readiness(&self, py: Python<'_>) -> PyResult<()> {
-        self.core_ref(py)?.clear_readiness();
+        self.end.core_ref(py)?.clear_readiness();
         Ok(())
-    }
-
-    /// Where the ring's memory is and what this subscriber did to it, as the
-    /// dict `ringcast.MemoryReport` is built from.
-    fn _memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        crate::memory::report_dict(py, &self.core_ref(py)?.memory())
     }
 
     /// True once the publisher closed the ring and everything has been read.
     #[getter]
     fn ended(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.ended())
-    }
-
-    /// Sets the numpy dtype of a typed ring (done by `Subscriber.attach`).
-    fn _set_dtype(&mut self, py: Python<'_>, dtype: Bound<'_, PyArrayDescr>) -> PyResult<()> {
-        let layout = self.core_ref(py)?.layout();
-        let (size, fixed) = (layout.slot_size as usize, layout.fixed_size());
-        self.records = Some(RecordType::checked(dtype, size, fixed, "RingCorrupt")?);
-        Ok(())
+        Ok(self.end.core_ref(py)?.ended())
     }
 
     /// The next message, or None if none is waiting. Never blocks.
@@ -421,7 +324,9 @@ impl PySubscriber {
     fn try_recv_into(slf: &Bound<'_, Self>, buf: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
         let py = slf.py();
         receive(slf, Patience::Never, |this| {
-            with_out_bytes(buf, |out| this.core(py)?.try_recv(out).map_err(py_err(py)))
+            with_out_bytes(buf, |out| {
+                this.end.core(py)?.try_recv(out).map_err(py_err(py))
+            })
         })
     }
 
@@ -435,7 +340,9 @@ impl PySubscriber {
     ) -> PyResult<usize> {
         let py = slf.py();
         let got = receive(slf, patience(py, timeout)?, |this| {
-            with_out_bytes(buf, |out| this.core(py)?.try_recv(out).map_err(py_err(py)))
+            with_out_bytes(buf, |out| {
+                this.end.core(py)?.try_recv(out).map_err(py_err(py))
+            })
         })?;
         got.ok_or_else(|| timeout_error(slf, timeout))
     }
@@ -461,6 +368,7 @@ impl PySubscriber {
         let until = patience(py, timeout)?;
         let dtype = slf
             .try_borrow()?
+            .end
             .records
             .as_ref()
             .map(|r| r.dtype(py).clone());
@@ -471,6 +379,7 @@ impl PySubscriber {
                 // the slice ends with this attempt, GIL held throughout.
                 let out = unsafe { array_bytes_mut(&arr)? };
                 let n = this
+                    .end
                     .core(py)?
                     .try_recv_rows(out, dt.itemsize(), max_n, |_, _| {})
                     .map_err(py_err(py))?;
@@ -480,13 +389,7 @@ impl PySubscriber {
         }
         let list = PyList::empty(py);
         receive(slf, until, |this| {
-            let Self {
-                inner,
-                scratch,
-                name,
-                ..
-            } = this;
-            let sub = inner.as_mut().ok_or_else(|| closed_error(py, name))?;
+            let (sub, _, scratch) = this.parts(py)?;
             while list.len() < max_n {
                 match sub.try_recv(scratch) {
                     Ok(Some(len)) => list.append(PyBytes::new(py, &scratch[..len]))?,
@@ -523,7 +426,7 @@ impl PySubscriber {
         let invalid = |msg: String| Err(raise(py, "InvalidArgument", msg));
         let typed = {
             let mut this = slf.try_borrow_mut()?;
-            match this.records.as_mut() {
+            match this.end.records.as_mut() {
                 Some(rt) => {
                     rt.check(
                         &out.dtype(),
@@ -556,9 +459,6 @@ impl PySubscriber {
         if rows == 0 {
             return Ok(0);
         }
-        if row == 0 {
-            return invalid("rows of out hold 0 bytes".into());
-        }
         let mut written = vec![("out", out)];
         if let Some(l) = lengths {
             check_column("lengths", l, b"iu", "int64 or uint64", rows, &written)?;
@@ -582,7 +482,7 @@ impl PySubscriber {
                 Some(s) => Some(unsafe { array_u64_mut(s)? }),
                 None => None,
             };
-            let core = this.core(py)?;
+            let core = this.end.core(py)?;
             let record_len = |i: usize, len: usize| {
                 if let Some(l) = lens.as_deref_mut() {
                     l[i * 8..i * 8 + 8].copy_from_slice(&(len as u64).to_ne_bytes());
@@ -598,59 +498,17 @@ impl PySubscriber {
         Ok(got.unwrap_or(0))
     }
 
-    /// The ring's name.
-    #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Path of the ring file.
-    #[getter]
-    fn path(&self, py: Python<'_>) -> PyResult<PathBuf> {
-        Ok(self.core_ref(py)?.path().to_owned())
-    }
-
-    /// Number of slots.
-    #[getter]
-    fn capacity(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.layout().capacity)
-    }
-
-    /// Largest message in bytes (the record size of typed rings).
-    #[getter]
-    fn slot_size(&self, py: Python<'_>) -> PyResult<u32> {
-        Ok(self.core_ref(py)?.layout().slot_size)
-    }
-
-    /// Schema description stored in the ring (empty for raw rings).
-    #[getter]
-    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.core_ref(py)?.layout().schema))
-    }
-
-    /// Whether every message is exactly `slot_size` bytes (typed rings).
-    #[getter]
-    fn fixed_size(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.layout().fixed_size())
-    }
-
-    /// numpy dtype of the records, or None for a raw bytes ring.
-    #[getter]
-    fn dtype<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDescr>> {
-        self.records.as_ref().map(|r| r.dtype(py).clone())
-    }
-
     /// This subscriber's stage name on the ring (None: not a stage).
     #[getter]
     fn stage(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        Ok(self.core_ref(py)?.stage())
+        Ok(self.end.core_ref(py)?.stage())
     }
 
     /// The stages this subscriber is gated after: it reads a message only
     /// once each of them has processed it.
     #[getter]
     fn after<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.core_ref(py)?.after())
+        PyTuple::new(py, self.end.core_ref(py)?.after())
     }
 
     /// Stages: messages processed as subscribers gated after this stage see
@@ -658,13 +516,13 @@ impl PySubscriber {
     /// stage asks for the next one, or calls `commit()`. 0 if not a stage.
     #[getter]
     fn processed(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.processed())
+        Ok(self.end.core_ref(py)?.processed())
     }
 
     /// Stages: publish now that every message received so far is processed
     /// (every receive does this first anyway). A no-op if not a stage.
     fn commit(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.core(py)?.commit();
+        self.end.core(py)?.commit();
         Ok(())
     }
 
@@ -672,25 +530,25 @@ impl PySubscriber {
     /// published (None: no subscriber of the ring has that stage name yet,
     /// which holds this one back).
     fn upstream(&self, py: Python<'_>) -> PyResult<Vec<(String, Option<u64>)>> {
-        Ok(self.core_ref(py)?.upstream())
+        Ok(self.end.core_ref(py)?.upstream())
     }
 
     /// Sequence number of the next message this subscriber reads.
     #[getter]
     fn position(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.position())
+        Ok(self.end.core_ref(py)?.position())
     }
 
     /// Sequence number this subscriber started at.
     #[getter]
     fn start_sequence(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.start())
+        Ok(self.end.core_ref(py)?.start())
     }
 
     /// Messages received so far.
     #[getter]
     fn received(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.received())
+        Ok(self.end.core_ref(py)?.received())
     }
 
     /// Messages skipped because the publisher lapped this subscriber, or
@@ -698,51 +556,44 @@ impl PySubscriber {
     /// rings). Always `received + lost == position - start_sequence`.
     #[getter]
     fn lost(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.lost())
+        Ok(self.end.core_ref(py)?.lost())
     }
 
     /// Whether this subscriber was evicted from its bounded ring (its reads
     /// then raise `Evicted`).
     #[getter]
     fn evicted(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.evicted())
+        Ok(self.end.core_ref(py)?.evicted())
     }
 
     /// Messages published but not yet read.
     #[getter]
     fn lag(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.lag())
+        Ok(self.end.core_ref(py)?.lag())
     }
 
     /// Pid of the ring's current (or last) publisher.
     #[getter]
     fn publisher_pid(&self, py: Python<'_>) -> PyResult<u32> {
-        Ok(self.core_ref(py)?.publisher_status().pid)
+        Ok(self.end.core_ref(py)?.publisher_status().pid)
     }
 
     /// A publisher has the ring open and its process exists.
     #[getter]
     fn publisher_alive(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.publisher_status().alive)
+        Ok(self.end.core_ref(py)?.publisher_status().alive)
     }
 
     /// The last publisher closed the ring cleanly.
     #[getter]
     fn publisher_closed(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.publisher_status().closed)
+        Ok(self.end.core_ref(py)?.publisher_status().closed)
     }
 
     /// How many times a publisher has opened the ring (a restart adds one).
     #[getter]
     fn generation(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.core_ref(py)?.publisher_status().generation)
-    }
-
-    /// Whether every message carries its publish time (a ring created with
-    /// `timestamps=True`).
-    #[getter]
-    fn timestamps(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core_ref(py)?.layout().timestamps())
+        Ok(self.end.core_ref(py)?.publisher_status().generation)
     }
 
     /// Publish time of the last message read, ns of `time.monotonic_ns()`
@@ -750,7 +601,7 @@ impl PySubscriber {
     /// without timestamps and before the first message.
     #[getter]
     fn last_time(&self, py: Python<'_>) -> PyResult<Option<u64>> {
-        Ok(self.core_ref(py)?.time())
+        Ok(self.end.core_ref(py)?.time())
     }
 
     /// Starts recording the latency of every message read from now on
@@ -768,7 +619,8 @@ impl PySubscriber {
         expected_interval: Option<f64>,
     ) -> PyResult<()> {
         let config = crate::latency::config(py, highest, digits, expected_interval)?;
-        self.core(py)?
+        self.end
+            .core(py)?
             .record_latency(Some(config))
             .map_err(py_err(py))
     }
@@ -783,7 +635,7 @@ impl PySubscriber {
     /// LatencyHistogram; the values stay in `latency()` too.
     fn latency_interval(&mut self, py: Python<'_>) -> PyResult<PyLatencyHistogram> {
         self.recorder(py)?;
-        let recorder = self.core(py)?.recorder_mut().expect("checked above");
+        let recorder = self.end.core(py)?.recorder_mut().expect("checked above");
         let config = recorder.config();
         let interval = recorder.take_interval();
         PyLatencyHistogram::holding(py, config, &interval)
@@ -792,20 +644,11 @@ impl PySubscriber {
     /// Stops recording; returns everything recorded.
     fn stop_latency(&mut self, py: Python<'_>) -> PyResult<PyLatencyHistogram> {
         let all = self.latency(py)?;
-        self.core(py)?.record_latency(None).map_err(py_err(py))?;
+        self.end
+            .core(py)?
+            .record_latency(None)
+            .map_err(py_err(py))?;
         Ok(all)
-    }
-
-    /// Whether `close()` has been called.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_none()
-    }
-
-    /// Detaches from the ring and frees its subscriber record. Idempotent.
-    /// A receive blocked in another thread raises `RingClosed` shortly after.
-    fn close(&mut self) {
-        self.inner = None;
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {
@@ -823,26 +666,16 @@ impl PySubscriber {
         }
     }
 
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, PyTuple>) -> bool {
-        self.close();
-        false
-    }
-
     fn __repr__(&self) -> String {
-        match &self.inner {
+        let name = &self.end.name;
+        match &self.end.core {
             Some(s) => format!(
-                "<ringcast.Subscriber {:?} position={} received={} lost={}>",
-                self.name,
+                "<ringcast.Subscriber {name:?} position={} received={} lost={}>",
                 s.position(),
                 s.received(),
                 s.lost()
             ),
-            None => format!("<ringcast.Subscriber {:?} closed>", self.name),
+            None => format!("<ringcast.Subscriber {name:?} closed>"),
         }
     }
 }

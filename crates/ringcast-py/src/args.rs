@@ -1,0 +1,107 @@
+//! Python arguments as core values, where a Python type does not say what
+//! the core needs: seconds as durations, and names as the values they stand
+//! for.
+//!
+//! A refusal here is an `InvalidArgument` naming the argument and what it
+//! takes. The ranges and rules of the values themselves (capacity a power of
+//! two, at most so many subscribers, ...) are the core's to check: nothing
+//! here repeats them.
+
+use crate::errors::raise;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyString};
+use std::fmt::Display;
+use std::time::Duration;
+
+/// Longest duration an argument may give, in seconds (about 31 years):
+/// every such duration fits u64 nanoseconds with room to spare.
+const MAX_SECONDS: f64 = 1e9;
+
+/// `secs` as a duration: positive, finite and at most [`MAX_SECONDS`]
+/// (rounded to the nanosecond); else an `InvalidArgument` naming `what`.
+pub(crate) fn seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
+    duration(secs).ok_or_else(|| not_seconds(py, what, secs))
+}
+
+/// [`seconds`] of a Python number (int, float, numpy number; not a bool),
+/// refused as the caller wrote it.
+pub(crate) fn seconds_of(what: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let secs = if value.is_instance_of::<PyBool>() {
+        None
+    } else {
+        value.extract::<f64>().ok()
+    };
+    match secs.and_then(duration) {
+        Some(d) => Ok(d),
+        None => Err(not_seconds(value.py(), what, value.repr()?)),
+    }
+}
+
+fn duration(secs: f64) -> Option<Duration> {
+    (secs > 0.0 && secs <= MAX_SECONDS).then(|| Duration::from_nanos((secs * 1e9).round() as u64))
+}
+
+fn not_seconds(py: Python<'_>, what: &str, got: impl Display) -> PyErr {
+    raise(
+        py,
+        "InvalidArgument",
+        format!("{what} must be a positive number of seconds, got {got}"),
+    )
+}
+
+/// A core value that an argument gives by name (`producers="many"`).
+pub(crate) trait Names: Copy + 'static {
+    /// The argument, as refusals name it.
+    const ARG: &'static str;
+    /// Every accepted name, with the value it stands for.
+    const NAMES: &'static [(&'static str, Self)];
+
+    /// Said after the refusal of `got`: where such a value belongs instead.
+    fn hint(_got: &str) -> String {
+        String::new()
+    }
+}
+
+/// An argument given as one of the names of `T`: anything else (another
+/// string, or not a string at all) is refused, naming every name.
+pub(crate) struct Named<T>(pub T);
+
+impl<'py, T: Names> FromPyObject<'py> for Named<T> {
+    fn extract_bound(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        named(obj, None).map(Named)
+    }
+}
+
+/// The value of `T` that `obj` names; else an `InvalidArgument` listing the
+/// names and then `otherwise` (what else the argument may be).
+pub(crate) fn named<T: Names>(obj: &Bound<'_, PyAny>, otherwise: Option<&str>) -> PyResult<T> {
+    let text = obj
+        .downcast::<PyString>()
+        .ok()
+        .and_then(|s| s.to_cow().ok());
+    let text = text.as_deref().unwrap_or_default();
+    if let Some((_, value)) = T::NAMES.iter().find(|(name, _)| *name == text) {
+        return Ok(*value);
+    }
+    let mut choices: Vec<String> = T::NAMES
+        .iter()
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    choices.extend(otherwise.map(str::to_owned));
+    let last = choices.pop().unwrap_or_default();
+    let choices = if choices.is_empty() {
+        last
+    } else {
+        format!("{} or {last}", choices.join(", "))
+    };
+    Err(raise(
+        obj.py(),
+        "InvalidArgument",
+        format!(
+            "{} must be {choices}, got {}{}",
+            T::ARG,
+            obj.repr()?,
+            T::hint(text)
+        ),
+    ))
+}
