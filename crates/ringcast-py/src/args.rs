@@ -105,3 +105,44 @@ pub(crate) fn named<T: Names>(obj: &Bound<'_, PyAny>, otherwise: Option<&str>) -
         ),
     ))
 }
+
+/// A `timeout` argument: seconds, or None for forever. Bools and
+/// non-numbers are refused (the range is checked by [`patience`]).
+pub(crate) struct Seconds(pub(crate) Option<f64>);
+
+impl<'py> FromPyObject<'py> for Seconds {
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if ob.is_none() {
+            return Ok(Self(None));
+        }
+        let number = (!ob.is_instance_of::<PyBool>())
+            .then(|| ob.extract::<f64>().ok())
+            .flatten();
+        number.map(|t| Self(Some(t))).ok_or_else(|| {
+            refused(
+                ob,
+                "timeout must be None (wait forever) or a number of seconds >= 0",
+            )
+        })
+    }
+}
+
+/// A `max_n` argument: an int (not a bool) from 1 to 2**62.
+pub(crate) struct MaxN(pub(crate) usize);
+
+impl<'py> FromPyObject<'py> for MaxN {
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let n = (!ob.is_instance_of::<PyBool>())
+            .then(|| ob.extract::<i64>().ok())
+            .flatten()
+            .filter(|n| (1..=1 << 62).contains(n));
+        n.map(|n| Self(n as usize))
+            .ok_or_else(|| refused(ob, "max_n must be a number of messages >= 1"))
+    }
+}
+
+/// `InvalidArgument`: "`rule`, got `repr(ob)`".
+fn refused(ob: &Bound<'_, PyAny>, rule: &str) -> PyErr {
+    let got = ob.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+    raise(ob.py(), "InvalidArgument", format!("{rule}, got {got}"))
+}

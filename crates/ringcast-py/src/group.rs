@@ -15,6 +15,7 @@
 //! (the buffer is full). A consumer with messages buffered never waits
 //! behind either.
 
+use crate::args::{MaxN, Seconds};
 use crate::errors::{class, py_err, raise};
 use crate::records::{array_bytes_mut, new_records, record_scalar, truncate, RecordType};
 use crate::subscriber::PySubscriber;
@@ -121,47 +122,6 @@ enum Attempt {
     Ended,
     /// Nothing now; wait as said, or (`None`) give up.
     Nothing(Option<Blocked>),
-}
-
-/// A `timeout` argument: seconds, or None for forever. Bools and
-/// non-numbers are refused (the range is checked by [`patience`]).
-struct Seconds(Option<f64>);
-
-impl<'py> FromPyObject<'py> for Seconds {
-    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
-        if ob.is_none() {
-            return Ok(Self(None));
-        }
-        let number = (!ob.is_instance_of::<PyBool>())
-            .then(|| ob.extract::<f64>().ok())
-            .flatten();
-        number.map(|t| Self(Some(t))).ok_or_else(|| {
-            refused(
-                ob,
-                "timeout must be None (wait forever) or a number of seconds >= 0",
-            )
-        })
-    }
-}
-
-/// A `max_n` argument: an int (not a bool) from 1 to 2**62.
-struct MaxN(usize);
-
-impl<'py> FromPyObject<'py> for MaxN {
-    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let n = (!ob.is_instance_of::<PyBool>())
-            .then(|| ob.extract::<i64>().ok())
-            .flatten()
-            .filter(|n| (1..=1 << 62).contains(n));
-        n.map(|n| Self(n as usize))
-            .ok_or_else(|| refused(ob, "max_n must be a number of messages >= 1"))
-    }
-}
-
-/// `InvalidArgument`: "`rule`, got `repr(ob)`".
-fn refused(ob: &Bound<'_, PyAny>, rule: &str) -> PyErr {
-    let got = ob.repr().map_or_else(|_| "?".into(), |r| r.to_string());
-    raise(ob.py(), "InvalidArgument", format!("{rule}, got {got}"))
 }
 
 /// Native half of `ringcast.SubscriberGroup`: one subscriber, read once,

@@ -112,10 +112,10 @@ impl Multi {
         time: u64,
         patience: &mut Patience<'_>,
     ) -> Result<(), Stop> {
-        let rec = ring.producer(self.index);
         for j in 0..n {
             let seq = first + j;
             if seq > stamp::MAX_SEQ {
+                let rec = ring.producer(self.index);
                 rec.claim.store(CLAIM_IDLE, Ordering::Release);
                 return Err(Stop::CursorDamaged { seq });
             }
