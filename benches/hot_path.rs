@@ -14,18 +14,20 @@
 //! Modes: `publish` (lossy single producer, no reader), `read` (publish one,
 //! `try_recv` it), `rows` (publish 256, read them with one `try_recv_rows`),
 //! `idle` (`try_recv` on a caught-up ring: the polling path), `bounded`
-//! (publish one into a bounded ring, `try_recv` it). `threads` is not for
+//! (publish one into a bounded ring, `try_recv` it), `latency` (a ring with
+//! timestamps: publish one, `try_recv` it into a latency recorder). `threads` is not for
 //! callgrind: a publisher thread and a reader thread (`try_recv_rows`)
 //! on CPUs 0 and 1, flat out, bounded (`threads-lossy`: lossy); it prints
 //! messages per second.
 
 use ringcast_core::{CreateOptions, Publisher, Start, Subscriber};
+use ringcast_latency::{RecordLatency, RecorderConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: hot_path publish|read|rows|idle|bounded MESSAGES");
+        eprintln!("usage: hot_path publish|read|rows|idle|bounded|latency MESSAGES");
         std::process::exit(2);
     };
     let dir = tempfile::tempdir().expect("a temporary ring directory");
@@ -34,8 +36,13 @@ fn main() {
     if mode == "bounded" {
         opts.bounded = Some(4096);
     }
+    opts.timestamps = mode == "latency";
     let mut publisher = Publisher::create("hot", &opts).expect("create the ring");
     let mut sub = Subscriber::attach("hot", Some(dir.path()), Start::Latest).expect("attach");
+    if mode == "latency" {
+        sub.record_latency(Some(RecorderConfig::default()))
+            .expect("record latency");
+    }
     let msg = [7u8; 64];
     let mut out = [0u8; 64];
     let mut rows = vec![0u8; 64 * 256];
@@ -48,7 +55,7 @@ fn main() {
             }
             got = n;
         }
-        "read" | "bounded" => {
+        "read" | "bounded" | "latency" => {
             for _ in 0..n {
                 publisher.publish(&msg).expect("publish");
                 got += sub.try_recv(&mut out).expect("read").is_some() as u64;

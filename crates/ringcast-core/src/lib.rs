@@ -23,8 +23,12 @@
 //! - [`wait`]: how an end waits (spin, yield, park);
 //! - [`publish`] ([`Publisher`]) and [`subscribe`] ([`Subscriber`], stages
 //!   and the dependency barrier): the ring ends;
-//! - [`info`]: what `ringcast info` reports; [`latency`]: histograms,
-//!   interval logs and the load generator behind `ringcast bench`.
+//! - [`info`]: what `ringcast info` reports.
+//!
+//! Latency histograms, interval logs and the load generator behind
+//! `ringcast bench` are the crate `ringcast-latency`, which sees each
+//! message through a [`ReceiveObserver`]: the core has no histogram
+//! dependency.
 
 pub mod protocol;
 mod sync;
@@ -35,10 +39,6 @@ mod error;
 pub mod format;
 #[cfg(not(loom))]
 pub mod info;
-#[cfg(not(loom))]
-pub mod latency;
-#[cfg(not(loom))]
-pub mod loadgen;
 #[cfg(not(loom))]
 pub mod memory;
 #[cfg(not(loom))]
@@ -57,8 +57,6 @@ pub use error::{Error, Result};
 #[cfg(not(loom))]
 pub use format::layout::Layout;
 #[cfg(not(loom))]
-pub use latency::{LatencyHistogram, LatencyRecorder, RecorderConfig};
-#[cfg(not(loom))]
 pub use memory::{EndMemory, MemoryOptions, MemoryReport};
 #[cfg(not(loom))]
 pub use publish::{CreateOptions, Patience, Producers, Publisher, PublisherBuilder};
@@ -70,7 +68,8 @@ pub use shm::hugepages::HugePages;
 pub use shm::ring::PublisherStatus;
 #[cfg(not(loom))]
 pub use subscribe::{
-    wait_any, AnyEnd, StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd, WaitHandle,
+    wait_any, AnyEnd, ReceiveObserver, StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd,
+    WaitHandle,
 };
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

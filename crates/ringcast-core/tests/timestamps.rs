@@ -1,13 +1,14 @@
 //! Publish timestamps and latency recording through the public API: the
 //! time word's layout cost, automatic and explicit times in every ring mode,
-//! batches, lapping, the recorder's view, and refusals on rings without
+//! batches, lapping, an observer's view, and refusals on rings without
 //! timestamps.
 #![cfg(not(loom))]
 
 use ringcast_core::{
-    sys::clock, CreateOptions, Error, Patience, Producers, Publisher, RecorderConfig, Start,
+    sys::clock, CreateOptions, Error, Patience, Producers, Publisher, ReceiveObserver, Start,
     Subscriber,
 };
+use std::any::Any;
 
 fn options(dir: &tempfile::TempDir, slot_size: u32) -> CreateOptions {
     let mut opts = CreateOptions::new(64, slot_size);
@@ -70,62 +71,6 @@ fn every_mode_carries_call_times_and_explicit_times() {
 }
 
 #[test]
-fn the_recorder_sees_each_message_once_with_its_latency() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut publisher = Publisher::create("rec", &options(&dir, 64)).unwrap();
-    let mut sub = attach(&dir, "rec");
-    sub.record_latency(Some(RecorderConfig::default())).unwrap();
-    let now = clock::now_ns();
-    // Due 1 ms, 2 ms and 3 ms ago: latencies of at least that.
-    for ms in [1u64, 2, 3] {
-        publisher
-            .publish_at(&[ms as u8; 64], now - ms * 1_000_000, Patience::forever())
-            .unwrap();
-    }
-    publisher.publish(&[0; 64]).unwrap();
-    let mut buf = [0u8; 64 * 8];
-    assert_eq!(sub.try_recv(&mut buf[..64]).unwrap(), Some(64));
-    let n = sub.try_recv_rows(&mut buf, 64, 8, |_, _| {}).unwrap();
-    assert_eq!(n, 3);
-    let rec = sub.recorder().unwrap();
-    assert_eq!(rec.count(), 4);
-    let h = rec.histogram();
-    assert!(
-        h.max() >= 3_000_000 && h.max() < 1_000_000_000,
-        "{}",
-        h.max()
-    );
-    assert!(
-        h.min() < 1_000_000,
-        "the last message was published just now: {}",
-        h.min()
-    );
-    assert_eq!(h.count_between(2_000_000, 2_999_999), 1);
-    // Intervals hand out what came since the last one.
-    assert_eq!(sub.recorder_mut().unwrap().take_interval().len(), 4);
-    publisher.publish(&[0; 64]).unwrap();
-    assert_eq!(sub.try_recv(&mut buf[..64]).unwrap(), Some(64));
-    assert_eq!(sub.recorder_mut().unwrap().take_interval().len(), 1);
-    sub.record_latency(None).unwrap();
-    assert!(sub.recorder().is_none());
-}
-
-#[test]
-fn lapped_readers_record_only_what_they_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut publisher = Publisher::create("lapped", &options(&dir, 8)).unwrap();
-    let mut sub = attach(&dir, "lapped");
-    sub.record_latency(Some(RecorderConfig::default())).unwrap();
-    for i in 0..1000u64 {
-        publisher.publish(&i.to_le_bytes()).unwrap();
-    }
-    let mut buf = [0u8; 8];
-    while sub.try_recv(&mut buf).unwrap().is_some() {}
-    assert!(sub.lost() > 0);
-    assert_eq!(sub.recorder().unwrap().count(), sub.received());
-}
-
-#[test]
 fn rings_without_timestamps_refuse_times_with_a_remedy() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&dir, 8);
@@ -138,21 +83,71 @@ fn rings_without_timestamps_refuse_times_with_a_remedy() {
     assert!(matches!(e, Error::InvalidArgument(_)));
     assert!(e.to_string().contains("create it with timestamps"), "{e}");
     let e = sub
-        .record_latency(Some(RecorderConfig::default()))
+        .set_observer(Some(Box::new(Times::default())))
         .unwrap_err();
     assert!(e.to_string().contains("create it with timestamps"), "{e}");
+    assert!(sub.observer().is_none());
     publisher.publish(b"x").unwrap();
     let mut buf = [0u8; 8];
     sub.try_recv(&mut buf).unwrap();
     assert_eq!(sub.time(), None);
-    // Asking for a bad histogram shape says what is wrong.
-    let mut stamped = Publisher::create("stamped", &options(&dir, 8)).unwrap();
-    stamped.publish(b"x").unwrap();
-    let mut sub = attach(&dir, "stamped");
-    let bad = RecorderConfig {
-        digits: 9,
-        ..RecorderConfig::default()
-    };
-    let e = sub.record_latency(Some(bad)).unwrap_err();
-    assert!(e.to_string().contains("significant digits"), "{e}");
+}
+
+/// An observer that keeps what it is told.
+#[derive(Default)]
+struct Times(Vec<(u64, u64)>);
+
+impl ReceiveObserver for Times {
+    fn observe(&mut self, published_ns: u64, received_ns: u64) {
+        self.0.push((published_ns, received_ns));
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn times(sub: &Subscriber) -> &[(u64, u64)] {
+    &sub.observer()
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Times>()
+        .unwrap()
+        .0
+}
+
+#[test]
+fn the_observer_sees_each_message_read_once_with_its_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("obs", &options(&dir, 64)).unwrap();
+    let mut sub = attach(&dir, "obs");
+    sub.set_observer(Some(Box::new(Times::default()))).unwrap();
+    for t in [10u64, 20, 30] {
+        publisher
+            .publish_at(&[t as u8; 64], t, Patience::forever())
+            .unwrap();
+    }
+    let before = clock::now_ns();
+    let mut buf = [0u8; 64 * 8];
+    assert_eq!(sub.try_recv(&mut buf[..64]).unwrap(), Some(64));
+    // A batch reads the clock once: both rows get one receive time.
+    assert_eq!(sub.try_recv_rows(&mut buf, 64, 8, |_, _| {}).unwrap(), 2);
+    let after = clock::now_ns();
+    let seen = times(&sub);
+    assert_eq!(seen.iter().map(|t| t.0).collect::<Vec<_>>(), [10, 20, 30]);
+    assert!(seen.iter().all(|t| before <= t.1 && t.1 <= after));
+    assert_eq!(seen[1].1, seen[2].1);
+    // Lapped messages are not observed: only what was read.
+    for i in 0..1000u64 {
+        publisher
+            .publish_at(&[0; 64], i, Patience::forever())
+            .unwrap();
+    }
+    while sub.try_recv(&mut buf[..64]).unwrap().is_some() {}
+    assert!(sub.lost() > 0);
+    assert_eq!(times(&sub).len() as u64, sub.received());
+    sub.set_observer(None).unwrap();
+    assert!(sub.observer().is_none());
 }

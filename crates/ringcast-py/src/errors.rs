@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use ringcast_core::Error;
+use ringcast_latency::LatencyError;
 
 /// The `ringcast.errors` exception class called `name`.
 pub fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
@@ -59,7 +60,35 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
     raise(py, class, err.to_string())
 }
 
+/// An error of a Rust crate of ringcast, as the matching Python exception.
+pub trait ToPyErr {
+    /// The exception.
+    fn to_py(self, py: Python<'_>) -> PyErr;
+}
+
+impl ToPyErr for Error {
+    fn to_py(self, py: Python<'_>) -> PyErr {
+        to_py(py, self)
+    }
+}
+
+/// Bad histogram shapes, encodings and rates are bad arguments.
+impl ToPyErr for LatencyError {
+    fn to_py(self, py: Python<'_>) -> PyErr {
+        raise(py, "InvalidArgument", self.to_string())
+    }
+}
+
+impl ToPyErr for ringcast_latency::Error {
+    fn to_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            ringcast_latency::Error::Latency(e) => e.to_py(py),
+            ringcast_latency::Error::Ring(e) => e.to_py(py),
+        }
+    }
+}
+
 /// `.map_err` helper: `core_call().map_err(py_err(py))?`.
-pub fn py_err(py: Python<'_>) -> impl FnOnce(Error) -> PyErr + '_ {
-    move |e| to_py(py, e)
+pub fn py_err<E: ToPyErr>(py: Python<'_>) -> impl FnOnce(E) -> PyErr + '_ {
+    move |e| e.to_py(py)
 }

@@ -7,7 +7,7 @@ use crate::publisher::PyPublisher;
 use crate::subscriber::PySubscriber;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use ringcast_core::loadgen::{self, Pace};
+use ringcast_latency::loadgen::{self, Pace};
 
 /// Publishes `size`-byte messages at `rate` per second (None: flat out)
 /// from `start_ns` to `end_ns` (`time.monotonic_ns()` clock), each paced

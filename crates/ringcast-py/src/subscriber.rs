@@ -23,6 +23,7 @@ use pyo3::types::{PyBool, PyBytes, PyList, PyTuple};
 use ringcast_core::{
     StageOptions, Start, Subscriber as CoreSubscriber, WaitEnd, WaitHandle, WaitStrategy, Waiter,
 };
+use ringcast_latency::RecordLatency;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -90,7 +91,7 @@ fn timeout_error(slf: &Bound<'_, PySubscriber>, timeout: Option<f64>) -> PyErr {
 
 impl PySubscriber {
     /// The latency recorder, or the error saying how to start one.
-    fn recorder(&self, py: Python<'_>) -> PyResult<&ringcast_core::LatencyRecorder> {
+    fn recorder(&self, py: Python<'_>) -> PyResult<&ringcast_latency::LatencyRecorder> {
         self.end.core_ref(py)?.recorder().ok_or_else(|| {
             raise(
                 py,

@@ -104,7 +104,7 @@ impl Subscriber {
             membarrier_registered: bounded && crate::sys::membarrier::publisher_registered(),
             stuck: StuckWatch::new(),
             end_memory,
-            recorder: None,
+            observer: None,
             stage: own.map(|name| (name, first)),
             deps: (!after.is_empty()).then(|| Dependencies::new(after)),
             gate_wait: 0,

@@ -13,11 +13,13 @@
 mod attach;
 mod builder;
 pub mod group;
+mod observe;
 mod read;
 pub(crate) mod readiness;
 mod wait;
 
 pub use builder::SubscriberBuilder;
+pub use observe::ReceiveObserver;
 pub mod stage;
 
 pub(crate) use wait::DeathWatch;
@@ -27,7 +29,6 @@ use self::stage::Dependencies;
 use crate::error::{Error, Result};
 use crate::format::layout::{Layout, SubscriberRecord, RECORD_EVICTED};
 use crate::format::stage_name::StageName;
-use crate::latency::LatencyRecorder;
 use crate::memory::{EndMemory, MemoryReport};
 use crate::protocol::{ReaderPosition, Slots};
 use crate::shm::ring::PublisherStatus;
@@ -93,9 +94,9 @@ pub struct Subscriber {
     stuck: StuckWatch,
     /// What this subscriber did to its thread and mapping.
     end_memory: EndMemory,
-    /// Records `now - publish time` of every message read (rings with
-    /// timestamps), when asked to.
-    recorder: Option<Box<LatencyRecorder>>,
+    /// Told the publish and receive time of every message read (rings with
+    /// timestamps), when set (see [`observe`]).
+    observer: Option<Box<dyn ReceiveObserver>>,
     /// Stages: the name, and the progress last published.
     stage: Option<(StageName, u64)>,
     /// Gated subscribers: the upstream stages, and the position the gate

@@ -1,13 +1,11 @@
 //! Reading: one message or a batch of rows, lap and loss accounting,
 //! recovery of slots abandoned by dead producers, damage checks, stage
-//! progress and latency recording.
+//! progress, and the observer's view of each message.
 
 use super::{evicted, Subscriber};
 use crate::error::{Error, Result};
-use crate::latency::{LatencyRecorder, RecorderConfig};
 use crate::protocol::stamp::MAX_SEQ;
 use crate::protocol::{self, ReadFault, Slots};
-use crate::sys::clock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -64,59 +62,15 @@ impl Subscriber {
         let got = self.read_one(out)?;
         if got.is_some() {
             self.mirror();
-            self.record_latency_now(&mut 0);
+            self.observe_now(&mut 0);
         }
         Ok(got)
-    }
-
-    /// Records the latency of the message just read, if recording; `now` is
-    /// the receive time, read from the clock if still 0 (so that a batch
-    /// reads the clock once).
-    #[inline]
-    pub(super) fn record_latency_now(&mut self, now: &mut u64) {
-        if let Some(recorder) = &mut self.recorder {
-            if *now == 0 {
-                *now = clock::now_ns();
-            }
-            recorder.record_since(self.pos.time, *now);
-        }
     }
 
     /// Publish time (ns on [`crate::sys::clock`]) of the last message read; `None`
     /// on rings without timestamps or before the first message.
     pub fn time(&self) -> Option<u64> {
         (self.ring.layout().timestamps() && self.pos.received > 0).then_some(self.pos.time)
-    }
-
-    /// Starts recording the latency (receive time minus publish time) of
-    /// every message read from now on into a [`LatencyRecorder`] of shape
-    /// `config`, replacing any recorder; `None` stops recording. Batches
-    /// read the clock once, when their first message is read. Fails on rings
-    /// without timestamps.
-    pub fn record_latency(&mut self, config: Option<RecorderConfig>) -> Result<()> {
-        let Some(config) = config else {
-            self.recorder = None;
-            return Ok(());
-        };
-        if !self.ring.layout().timestamps() {
-            return Err(Error::InvalidArgument(format!(
-                "ring '{}' carries no publish times, so latency cannot be recorded; \
-                 create it with timestamps enabled",
-                self.ring.name()
-            )));
-        }
-        self.recorder = Some(Box::new(LatencyRecorder::new(config)?));
-        Ok(())
-    }
-
-    /// The latency recorder, while recording.
-    pub fn recorder(&self) -> Option<&LatencyRecorder> {
-        self.recorder.as_deref()
-    }
-
-    /// The latency recorder, to take intervals from or reset.
-    pub fn recorder_mut(&mut self) -> Option<&mut LatencyRecorder> {
-        self.recorder.as_deref_mut()
     }
 
     #[inline]
@@ -339,7 +293,7 @@ impl Subscriber {
         for chunk in out.chunks_exact_mut(row).take(max) {
             match self.read_one(chunk) {
                 Ok(Some(len)) => {
-                    self.record_latency_now(&mut now);
+                    self.observe_now(&mut now);
                     // A read delivers the message at the position it leaves
                     // behind: skips happen before it, never after.
                     delivered(n, len, self.pos.next - 1);

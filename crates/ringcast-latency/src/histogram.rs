@@ -1,29 +1,7 @@
-//! Latency recording: publish times turned into HdrHistograms.
-//!
-//! A subscriber of a ring with timestamps knows, for every message, when it
-//! was published; `now - publish time` is the message's one-way latency. The
-//! [`LatencyRecorder`] puts those values (ns) into an HdrHistogram, the form
-//! in which latency is read in this field: percentiles to the last 9s with
-//! bounded relative error, mergeable across processes and intervals, and
-//! encodable in the standard compressed form (V2 + deflate + base64) that
-//! every HdrHistogram implementation decodes (Java's, Python's `hdrhistogram`
-//! package, `HistogramLogReader` of an interval log).
-//!
-//! Recording costs a few ns and never allocates. Values above the
-//! recorder's highest trackable value are recorded as that value and
-//! counted, never dropped.
-//!
-//! Coordinated omission: a sender that stalls sends nothing during the
-//! stall, so the messages that would have met the stall are never measured.
-//! Two remedies: the publisher stamps each message with the time it was
-//! *due* (`Publisher::publish_at`), which charges every message its full
-//! delay (exact); or the recorder is told the expected interval between
-//! messages and adds the missing samples (HdrHistogram's
-//! `recordValueWithExpectedInterval`, an estimate).
+//! HdrHistograms of latency: the recorder, its shape, the standard
+//! encoding and the percentile table.
 
-pub mod interval_log;
-
-use crate::error::{Error, Result};
+use crate::error::LatencyError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
@@ -76,23 +54,15 @@ pub struct LatencyRecorder {
 
 impl LatencyRecorder {
     /// A recorder whose histograms have the shape `config` says.
-    pub fn new(config: RecorderConfig) -> Result<Self> {
+    pub fn new(config: RecorderConfig) -> Result<Self, LatencyError> {
         if !(1..=5).contains(&config.digits) {
-            return Err(Error::InvalidArgument(format!(
-                "latency histograms keep 1 to 5 significant digits, not {}",
-                config.digits
-            )));
+            return Err(LatencyError::Digits(config.digits));
         }
         if config.highest_ns < 2 {
-            return Err(Error::InvalidArgument(format!(
-                "the highest trackable latency must be at least 2 ns, not {}",
-                config.highest_ns
-            )));
+            return Err(LatencyError::Highest(config.highest_ns));
         }
         if config.expected_interval_ns == Some(0) {
-            return Err(Error::InvalidArgument(
-                "the expected interval between messages must be at least 1 ns".into(),
-            ));
+            return Err(LatencyError::ExpectedInterval);
         }
         let interval = new_histogram(config.highest_ns, config.digits)?;
         Ok(Self {
@@ -173,18 +143,17 @@ impl LatencyRecorder {
     /// Adds every value of `hist` (an interval from another recorder, or a
     /// decoded one) to this recorder's total. Fails, adding nothing, when
     /// `hist` holds values above this recorder's highest trackable value.
-    pub fn add(&mut self, hist: &LatencyHistogram) -> Result<()> {
+    pub fn add(&mut self, hist: &LatencyHistogram) -> Result<(), LatencyError> {
         if !hist.is_empty() && hist.max() > self.total.high() {
-            return Err(Error::InvalidArgument(format!(
-                "the histogram holds values up to {} ns, above this one's highest \
-                 trackable value of {} ns; use a recorder with a larger highest value",
-                hist.max(),
-                self.total.high()
-            )));
+            return Err(LatencyError::AboveHighest {
+                max: hist.max(),
+                highest: self.total.high(),
+            });
         }
-        self.total
-            .add(hist)
-            .map_err(|e| Error::InvalidArgument(format!("cannot add the histogram: {e:?}")))
+        self.total.add(hist).map_err(|e| LatencyError::Histogram {
+            action: "add",
+            detail: format!("{e:?}"),
+        })
     }
 
     /// Values recorded, including those added to correct for coordinated
@@ -213,9 +182,11 @@ impl LatencyRecorder {
 }
 
 /// An empty histogram from 1 ns to `highest_ns` with `digits` significant digits.
-pub fn new_histogram(highest_ns: u64, digits: u8) -> Result<LatencyHistogram> {
-    Histogram::new_with_bounds(1, highest_ns.max(2), digits)
-        .map_err(|e| Error::InvalidArgument(format!("cannot make a latency histogram: {e:?}")))
+pub fn new_histogram(highest_ns: u64, digits: u8) -> Result<LatencyHistogram, LatencyError> {
+    Histogram::new_with_bounds(1, highest_ns.max(2), digits).map_err(|e| LatencyError::Histogram {
+        action: "make",
+        detail: format!("{e:?}"),
+    })
 }
 
 /// The standard compressed encoding of `hist` (V2, deflate, base64; starts
@@ -231,13 +202,8 @@ pub fn encode(hist: &LatencyHistogram) -> String {
 
 /// Decodes a histogram encoded by [`encode`] (or any HdrHistogram
 /// implementation's base64 V2 encoding, compressed or not).
-pub fn decode(text: &str) -> Result<LatencyHistogram> {
-    let bad = |why: String| {
-        Error::InvalidArgument(format!(
-            "not an encoded HdrHistogram ({why}); expected the base64 text of a \
-             V2 histogram such as HdrHistogram.encode() returns"
-        ))
-    };
+pub fn decode(text: &str) -> Result<LatencyHistogram, LatencyError> {
+    let bad = LatencyError::NotEncoded;
     let bytes = STANDARD
         .decode(text.trim())
         .map_err(|e| bad(e.to_string()))?;
@@ -258,12 +224,9 @@ pub fn percentile_distribution(
     hist: &LatencyHistogram,
     unit_ns: f64,
     ticks: u64,
-) -> Result<String> {
+) -> Result<String, LatencyError> {
     if !(1..=MAX_TICKS).contains(&ticks) {
-        return Err(Error::InvalidArgument(format!(
-            "ticks must be between 1 and {MAX_TICKS} (rows per halving of the distance to the \
-             100th percentile; HdrHistogram's tools print 5), got {ticks}"
-        )));
+        return Err(LatencyError::Ticks(ticks));
     }
     let mut out = String::new();
     let _ = writeln!(

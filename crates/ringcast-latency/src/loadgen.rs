@@ -13,11 +13,9 @@
 //! expected; a ring delivering a wrong or torn message shows up as
 //! `mismatched`, never as a latency.
 
-use crate::error::{Error, Result};
-use crate::publish::{Patience, Publisher};
-use crate::subscribe::Subscriber;
-use crate::sys::clock;
-use crate::wait::Waiter;
+use crate::error::{Error, LatencyError};
+use ringcast_core::sys::clock;
+use ringcast_core::{Patience, Publisher, Subscriber, Waiter};
 use std::time::{Duration, Instant};
 
 /// How the publisher sends.
@@ -49,12 +47,10 @@ pub fn publish_paced(
     pace: Pace,
     start_ns: u64,
     end_ns: u64,
-) -> Result<PublishRun> {
+) -> Result<PublishRun, Error> {
     if let Pace::Rate(rate) = pace {
         if !(rate.is_finite() && rate > 0.0) {
-            return Err(Error::InvalidArgument(format!(
-                "the rate must be a positive number of messages per second, got {rate}"
-            )));
+            return Err(LatencyError::Rate(rate).into());
         }
     }
     let mut msg = vec![0u8; size];
@@ -118,7 +114,7 @@ pub fn read_until(
     deadline_ns: u64,
     waiter: &mut Waiter,
     buf: &mut [u8],
-) -> Result<ReadRun> {
+) -> Result<ReadRun, Error> {
     let lost_before = subscriber.lost();
     let mut run = ReadRun::default();
     let mut polls = 0u32;
@@ -143,12 +139,12 @@ pub fn read_until(
                 let deadline = Instant::now() + Duration::from_nanos(deadline_ns - now);
                 match subscriber.wait_readable(Some(deadline), waiter) {
                     Ok(()) => {}
-                    Err(Error::Timeout) => break,
-                    Err(Error::Closed { .. }) => {
+                    Err(ringcast_core::Error::Timeout) => break,
+                    Err(ringcast_core::Error::Closed { .. }) => {
                         run.ended = true;
                         break;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -177,7 +173,8 @@ fn sleep_until(at_ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CreateOptions, RecorderConfig, Start};
+    use crate::{RecordLatency, RecorderConfig};
+    use ringcast_core::{CreateOptions, Start, WaitStrategy};
 
     #[test]
     fn paced_messages_carry_due_times_and_sequence_stamps() {
@@ -199,7 +196,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run.published, 100);
-        let mut waiter = Waiter::new(crate::WaitStrategy::BusySpin);
+        let mut waiter = Waiter::new(WaitStrategy::BusySpin);
         let mut buf = [0u8; 64];
         let read_from = clock::now_ns();
         let read = read_until(&mut sub, read_from, &mut waiter, &mut buf).unwrap();

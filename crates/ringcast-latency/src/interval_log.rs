@@ -5,10 +5,10 @@
 //! `hdrh.log.HistogramLogReader`, HdrHistogram plotters): comment lines with
 //! the start and base time, a legend, then one line per interval,
 //! `start,length,max,encoded` (seconds since the base time, seconds,
-//! milliseconds, [`latency::encode`]), optionally prefixed `Tag=name,`.
+//! milliseconds, [`histogram::encode`]), optionally prefixed `Tag=name,`.
 //! Values in the histograms are nanoseconds.
 
-use crate::latency::{self, LatencyHistogram};
+use crate::histogram::{self, LatencyHistogram};
 use std::io::{self, Write};
 
 /// Version of the log format written (as Java's HdrHistogram 2.1 writes).
@@ -55,7 +55,7 @@ impl<W: Write> IntervalLog<W> {
             self.out,
             "{start_s:.3},{length_s:.3},{:.3},{}",
             hist.max() as f64 / 1e6,
-            latency::encode(hist)
+            histogram::encode(hist)
         )?;
         self.out.flush()
     }
@@ -69,7 +69,7 @@ impl<W: Write> IntervalLog<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::latency::{LatencyRecorder, RecorderConfig};
+    use crate::histogram::{LatencyRecorder, RecorderConfig};
 
     #[test]
     fn header_legend_and_one_line_per_interval() {
@@ -99,6 +99,6 @@ mod tests {
             lines[6]
         );
         let encoded = lines[6].rsplit(',').next().unwrap();
-        assert_eq!(latency::decode(encoded).unwrap().len(), 1);
+        assert_eq!(histogram::decode(encoded).unwrap().len(), 1);
     }
 }
