@@ -168,6 +168,22 @@ class _RingEnd:
         return MemoryReport._from_native(self._memory())  # type: ignore[attr-defined]
 
 
+class _AsyncMessages:
+    """``async for msg in reader``: messages until the ring closes. For
+    classes with ``recv_async()``."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> Any:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.recv_async()  # type: ignore[attr-defined]
+        except RingClosed:
+            raise StopAsyncIteration from None
+
+
 class Publisher(_native.Publisher, _RingEnd):
     """A writer of a ring. Create the ring with :meth:`Publisher.create`; join
     a multi-producer ring (or take over a single-producer one whose publisher
@@ -353,7 +369,7 @@ class Publisher(_native.Publisher, _RingEnd):
         return _adopt_schema(end, name, dtype)
 
 
-class Subscriber(_native.Subscriber, _RingEnd):
+class Subscriber(_native.Subscriber, _RingEnd, _AsyncMessages):
     """One reader of a ring. Attach with :meth:`Subscriber.attach`."""
 
     @classmethod
@@ -434,15 +450,6 @@ class Subscriber(_native.Subscriber, _RingEnd):
             return batch if len(batch) else None
 
         return await self._when_ready(attempt, timeout)
-
-    def __aiter__(self) -> Subscriber:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.recv_async()
-        except RingClosed:
-            raise StopAsyncIteration from None
 
     def close(self) -> None:
         """Detach from the ring and free the subscriber record. Idempotent.

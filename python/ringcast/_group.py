@@ -38,8 +38,8 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _native
-from ._api import _U64, StrPath, Subscriber, WaitStrategy, _check_int, _deadline
-from .errors import InvalidArgument, RingClosed, Timeout, UnknownConsumer
+from ._api import _U64, StrPath, Subscriber, WaitStrategy, _AsyncMessages, _check_int, _deadline
+from .errors import InvalidArgument, Timeout, UnknownConsumer
 
 __all__ = ["GroupConsumer", "SubscriberGroup"]
 
@@ -224,7 +224,7 @@ class SubscriberGroup:
         )
 
 
-class GroupConsumer(_native.GroupConsumer):
+class GroupConsumer(_native.GroupConsumer, _AsyncMessages):
     """One consumer of a :class:`SubscriberGroup`: reads every message of the
     group's stream in order, at its own pace. Obtain with ``group["name"]``.
 
@@ -284,15 +284,6 @@ class GroupConsumer(_native.GroupConsumer):
         seconds (None: forever); then everything already there."""
         # max_n is checked by the first (native) attempt, before any wait.
         return await self._recv_async(max_n, timeout)
-
-    def __aiter__(self) -> GroupConsumer:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.recv_async()
-        except RingClosed:
-            raise StopAsyncIteration from None
 
     def __repr__(self) -> str:
         return (
