@@ -71,9 +71,8 @@ impl UdpSocket {
             )
         })?;
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
     }
 
     /// Sets socket option `name` at `level` to `value`.
@@ -399,10 +398,12 @@ impl RecvBatch {
                 iov_len: chunk.len(),
             })
             .collect();
-        // SAFETY (for the zeroed headers): mmsghdr is a plain C struct for
-        // which all-zero bytes (null pointers, zero lengths) are valid.
         let mut headers: Vec<libc::mmsghdr> = (0..capacity)
-            .map(|_| unsafe { std::mem::zeroed() })
+            .map(|_| {
+                // SAFETY: mmsghdr is a plain C struct for which all-zero
+                // bytes (null pointers, zero lengths) are a valid value.
+                unsafe { std::mem::zeroed() }
+            })
             .collect();
         for (i, h) in headers.iter_mut().enumerate() {
             h.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_in).cast();
