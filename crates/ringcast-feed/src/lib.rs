@@ -19,8 +19,11 @@
 //! errors on any input, never panics (property tests and fuzz targets).
 #![forbid(unsafe_code)]
 
+pub mod file;
 pub mod itch;
 
 pub mod record;
+pub mod stats;
+pub mod symbols;
 
 pub mod wire;
