@@ -21,6 +21,7 @@
 
 pub mod file;
 pub mod itch;
+pub mod mold;
 
 pub mod record;
 pub mod stats;
