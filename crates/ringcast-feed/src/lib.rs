@@ -1,0 +1,30 @@
+//! ringcast-feed: NASDAQ TotalView-ITCH 5.0 over MoldUDP64, in pure Rust.
+//!
+//! Layers, each using only the ones above it in this list:
+//! - [`wire`]: big-endian reads and space-padded ASCII text;
+//! - [`record`]: the fixed-size little-endian records messages become, and
+//!   their machine-readable field descriptions (numpy dtypes);
+//! - [`itch`]: the message table, zero-copy typed views, [`itch::decode`],
+//!   view-to-record conversion and a message builder;
+//! - [`symbols`]: the stock directory (locate <-> symbol) from `R` messages;
+//! - [`stats`]: per-type and per-error counts, and the report;
+//! - [`file`]: the ITCH file format (2-byte length prefixes): reader over a
+//!   slice or any `Read`, writer;
+//! - [`mold`]: MoldUDP64 packets (parse, build, heartbeats, end of session),
+//!   retransmission requests and the receiver's sequence tracker;
+//! - [`gen`]: a deterministic generator of realistic trading days;
+//! - [`book`]: per-instrument price-level order books and book updates.
+//!
+//! No unsafe code, no dependency on `ringcast-core`; every parser returns
+//! errors on any input, never panics (property tests and fuzz targets).
+#![forbid(unsafe_code)]
+
+pub mod file;
+pub mod itch;
+pub mod mold;
+
+pub mod record;
+pub mod stats;
+pub mod symbols;
+
+pub mod wire;
