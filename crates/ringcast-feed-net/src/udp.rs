@@ -309,27 +309,49 @@ impl UdpSocket {
     }
 
     fn poll(&self, events: libc::c_short, timeout: Option<Duration>) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        let ms = timeout.map_or(-1, |t| {
-            // Round up: a 100 µs timeout must not become a busy 0 ms poll.
-            libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
-        });
-        // SAFETY: one live pollfd, count 1.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(rc > 0)
+        poll_fds(
+            &mut [libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events,
+                revents: 0,
+            }],
+            timeout,
+        )
     }
+}
+
+/// Waits until any of `sockets` has a datagram to read, at most `timeout`
+/// (`None`: forever); whether one has.
+pub fn wait_any(sockets: &[&UdpSocket], timeout: Option<Duration>) -> io::Result<bool> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    poll_fds(&mut fds, timeout)
+}
+
+/// `poll` on `fds` for at most `timeout`: whether any is ready (`false`
+/// also when a signal cut the wait short: callers loop).
+fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<bool> {
+    let ms = timeout.map_or(-1, |t| {
+        // Round up: a 100 µs timeout must not become a busy 0 ms poll.
+        libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
+    });
+    // SAFETY: `fds` is a live array of `fds.len()` pollfds.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(rc > 0)
 }
 
 impl AsRawFd for UdpSocket {

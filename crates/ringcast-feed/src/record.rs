@@ -164,6 +164,32 @@ impl RecordLayout {
             self.size
         )
     }
+
+    /// The record's dtype as numpy's `.npy` format writes it
+    /// (`numpy.lib.format.dtype_to_descr`), in Python literal syntax:
+    /// `[('recv_ns', '<u8'), ..., ('', '|V3')]`, padding as unnamed void
+    /// fields. This is the form a ring header stores a dtype in (after
+    /// `numpy:`), so rings made here and in Python compare equal.
+    pub fn npy_descr(&self) -> String {
+        let mut parts = Vec::with_capacity(self.fields.len() + 1);
+        let mut at = 0;
+        let pad = |parts: &mut Vec<String>, from: usize, to: usize| {
+            if to > from {
+                parts.push(format!("('', '|V{}')", to - from));
+            }
+        };
+        for f in self.fields {
+            pad(&mut parts, at, f.offset);
+            let code = match f.kind {
+                FieldKind::Char | FieldKind::Ascii(_) => format!("|S{}", f.kind.record_width()),
+                other => format!("<u{}", other.record_width()),
+            };
+            parts.push(format!("('{}', '{code}')", f.name));
+            at = f.offset + f.kind.record_width();
+        }
+        pad(&mut parts, at, self.size);
+        format!("[{}]", parts.join(", "))
+    }
 }
 
 /// The four header fields every record starts with.

@@ -139,6 +139,12 @@ impl SequenceTracker {
         self.gaps.iter().map(|(&s, &e)| s..e).collect()
     }
 
+    /// The lowest open gap, if any (cheap: for per-message checks).
+    #[inline]
+    pub fn first_gap(&self) -> Option<Range<u64>> {
+        self.gaps.first_key_value().map(|(&s, &e)| s..e)
+    }
+
     /// Messages still missing (in open gaps).
     pub fn missing(&self) -> u64 {
         self.gaps.iter().map(|(&s, &e)| e - s).sum()

@@ -1,0 +1,149 @@
+//! Decoded ITCH records into typed rings: one ring per message type, named
+//! `<bus>.<type name>` (`md.add_order`, ...) so that `ringcast.Bus(bus)`
+//! subscribes to them by topic, each holding that type's fixed-size
+//! little-endian record (dtype in the ring header, `recv_ns` first).
+
+use crate::handler::{Deliver, DeliverError};
+use ringcast_core::{CreateOptions, Patience, Publisher};
+use ringcast_feed::itch::{decode, MessageType};
+use ringcast_feed::record::MAX_RECORD_SIZE;
+use ringcast_feed::stats::Counts;
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// How the topic rings are made.
+#[derive(Debug, Clone)]
+pub struct TopicOptions {
+    /// The bus: the first part of every ring name.
+    pub bus: String,
+    /// The ring directory (`None`: `RINGCAST_DIR`, else the default).
+    pub dir: Option<PathBuf>,
+    /// Slots per ring.
+    pub capacity: u64,
+    /// Bounded rings (a slow subscriber holds the handler back) instead of
+    /// lossy ones.
+    pub bounded: bool,
+    /// The message types that get a ring; empty: all of them.
+    pub types: Vec<MessageType>,
+}
+
+impl TopicOptions {
+    /// Lossy rings of 65,536 slots for every message type on bus `bus`.
+    pub fn new(bus: &str) -> Self {
+        Self {
+            bus: bus.to_owned(),
+            dir: None,
+            capacity: 1 << 16,
+            bounded: false,
+            types: Vec::new(),
+        }
+    }
+}
+
+/// The ring of message type `t` on bus `bus`.
+pub fn ring_name(bus: &str, t: MessageType) -> String {
+    format!("{bus}.{}", t.name())
+}
+
+/// The schema a ring of `t`'s records carries: its numpy dtype, as the
+/// Python side stores dtypes.
+pub fn schema(t: MessageType) -> Vec<u8> {
+    format!("numpy:{}", t.record().npy_descr()).into_bytes()
+}
+
+/// Publishes each message it is given as its type's record.
+pub struct TopicRings {
+    publishers: Vec<Option<Publisher>>,
+    buf: [u8; MAX_RECORD_SIZE],
+    counts: Counts,
+    published: u64,
+    unrouted: u64,
+    lost: u64,
+}
+
+impl TopicRings {
+    /// Creates (or takes over, continuing their sequence) the rings.
+    pub fn create(options: &TopicOptions) -> Result<Self, ringcast_core::Error> {
+        let types: Vec<MessageType> = if options.types.is_empty() {
+            MessageType::ALL.to_vec()
+        } else {
+            options.types.clone()
+        };
+        let mut publishers: Vec<Option<Publisher>> =
+            (0..MessageType::ALL.len()).map(|_| None).collect();
+        for t in types {
+            let layout = t.record();
+            let mut create = CreateOptions::new(options.capacity, layout.size as u32);
+            create.fixed_size = true;
+            create.schema = schema(t);
+            create.dir.clone_from(&options.dir);
+            create.exist_ok = true;
+            create.timestamps = true;
+            if options.bounded {
+                create.bounded = Some(options.capacity);
+            }
+            publishers[t.index()] = Some(Publisher::create(&ring_name(&options.bus, t), &create)?);
+        }
+        Ok(Self {
+            publishers,
+            buf: [0; MAX_RECORD_SIZE],
+            counts: Counts::new(),
+            published: 0,
+            unrouted: 0,
+            lost: 0,
+        })
+    }
+
+    /// Messages by type, and the ones that did not decode.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// Records published.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Messages of types without a ring.
+    pub fn unrouted(&self) -> u64 {
+        self.unrouted
+    }
+
+    /// Messages the handler declared lost.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Closes every ring (subscribers see the end of the stream).
+    pub fn close(self) {
+        for p in self.publishers.into_iter().flatten() {
+            p.close();
+        }
+    }
+}
+
+impl Deliver for TopicRings {
+    #[inline]
+    fn message(&mut self, _seq: u64, message: &[u8], recv_ns: u64) -> Result<(), DeliverError> {
+        let decoded = decode(message);
+        self.counts.count(&decoded);
+        let Ok(m) = decoded else {
+            return Ok(());
+        };
+        let Some(publisher) = &mut self.publishers[m.message_type().index()] else {
+            self.unrouted += 1;
+            return Ok(());
+        };
+        let n = m
+            .write_record(recv_ns, &mut self.buf)
+            .expect("records fit MAX_RECORD_SIZE");
+        publisher.publish_with(&self.buf[..n], Patience::forever())?;
+        self.published += 1;
+        Ok(())
+    }
+
+    fn lost(&mut self, lost: Range<u64>) -> Result<(), DeliverError> {
+        self.lost += lost.end - lost.start;
+        Ok(())
+    }
+}
