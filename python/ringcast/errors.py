@@ -11,6 +11,7 @@ __all__ = [
     "BufferTooSmall",
     "CpuUnavailable",
     "Evicted",
+    "FeedError",
     "HugePagesUnavailable",
     "HugePagesWarning",
     "IncompatibleVersion",
@@ -185,6 +186,12 @@ class UnknownConsumer(InvalidArgument, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message quoted
         return str(self.args[0]) if self.args else ""
+
+
+class FeedError(RingError, OSError):
+    """The market-data feed failed: an ITCH file that cannot be read or
+    sent, a multicast group that cannot be joined, a socket error. The
+    message names the file, group or address."""
 
 
 class RingWarning(UserWarning):

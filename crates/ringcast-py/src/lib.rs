@@ -1,4 +1,5 @@
-//! `ringcast._native`: the thin PyO3 layer over `ringcast-core`.
+//! `ringcast._native`: the thin PyO3 layer over `ringcast-core` (and the
+//! feed crates `ringcast-feed`, `ringcast-feed-net`; latency: `ringcast-latency`).
 //!
 //! It converts Python objects to bytes and back, releases the GIL while
 //! waiting, and maps core errors to the exceptions of `ringcast.errors`. The
@@ -8,6 +9,7 @@ mod args;
 mod buffer;
 mod end;
 mod errors;
+mod feed;
 mod group;
 mod latency;
 mod loadgen;
@@ -33,6 +35,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(multiwait::wait_any, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen::bench_publish, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::itch_types, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::itch_read, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::feed_send, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::format::name::DEFAULT_DIR)?;
     add_limits(m)?;

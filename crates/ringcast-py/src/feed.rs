@@ -1,0 +1,441 @@
+//! `_native.itch_*` and `_native.feed_*`: NASDAQ ITCH 5.0 files and the
+//! MoldUDP64 feed (crates `ringcast-feed` and `ringcast-feed-net`). The
+//! Python module `ringcast.itch` builds the API on these; the sender and
+//! the handler run with the GIL released, in slices, so Ctrl-C stops them.
+
+use crate::errors::{py_err, raise};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use ringcast_feed::file::{ReadError, SliceReader};
+use ringcast_feed::itch::MessageType;
+use ringcast_feed::mold::Session;
+use ringcast_feed::stats::Report;
+use ringcast_feed_net::handler::{Handler, HandlerOptions, HandlerReport};
+use ringcast_feed_net::rings::{TopicOptions, TopicRings};
+use ringcast_feed_net::sender::{self, DropPlan, Line, Pace, Sender, SenderOptions};
+use ringcast_feed_net::store::MessageStore;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every ITCH 5.0 message type: byte, name, const_name, length,
+/// record_size, descr (numpy `.npy` descr of its record), fields
+/// (name, kind, offset, scale), in the spec's order.
+#[pyfunction]
+pub fn itch_types(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for &t in MessageType::ALL {
+        let layout = t.record();
+        let d = PyDict::new(py);
+        d.set_item("byte", (t.byte() as char).to_string())?;
+        d.set_item("name", t.name())?;
+        d.set_item("const_name", layout.const_name)?;
+        d.set_item("length", t.length())?;
+        d.set_item("record_size", layout.size)?;
+        d.set_item("descr", layout.npy_descr())?;
+        let fields: Vec<(&str, String, usize, u32)> = layout
+            .fields
+            .iter()
+            .map(|f| (f.name, f.kind.to_string(), f.offset, f.kind.scale()))
+            .collect();
+        d.set_item("fields", fields)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("messages", r.messages)?;
+    d.set_item("errors", r.errors)?;
+    d.set_item("bytes", r.bytes)?;
+    let by_type = PyDict::new(py);
+    for (name, _, n) in &r.by_type {
+        by_type.set_item(*name, n)?;
+    }
+    d.set_item("by_type", by_type)?;
+    let errors = PyDict::new(py);
+    errors.set_item("empty", r.empty)?;
+    errors.set_item("unknown_type", r.unknown_type)?;
+    errors.set_item("wrong_length", r.wrong_length)?;
+    errors.set_item("truncated_tail", r.truncated_tail)?;
+    d.set_item("error_kinds", errors)?;
+    Ok(d)
+}
+
+fn read_path(py: Python<'_>, path: &PathBuf) -> PyResult<Vec<u8>> {
+    py.allow_threads(|| std::fs::read(path)).map_err(|e| {
+        raise(
+            py,
+            "FeedError",
+            format!("cannot read ITCH file {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Reads ITCH file `path`: `{"report": counts, "errors": [(offset, what),
+/// ...] (the first `max_errors`), "records": {type name: bytes of its
+/// records, recv_ns 0} (only when `records`)}`.
+#[pyfunction]
+#[pyo3(signature = (path, *, records = true, max_errors = 20))]
+pub fn itch_read(
+    py: Python<'_>,
+    path: PathBuf,
+    records: bool,
+    max_errors: usize,
+) -> PyResult<Bound<'_, PyDict>> {
+    let bytes = read_path(py, &path)?;
+    let (report, errors, tables) = py.allow_threads(|| {
+        let mut reader = SliceReader::new(&bytes);
+        let mut errors = Vec::new();
+        let mut tables: Vec<Vec<u8>> = vec![Vec::new(); MessageType::ALL.len()];
+        let mut buf = [0u8; ringcast_feed::record::MAX_RECORD_SIZE];
+        for item in reader.by_ref() {
+            match item {
+                Ok(m) if records => {
+                    let n = m.write_record(0, &mut buf).expect("records fit");
+                    tables[m.message_type().index()].extend_from_slice(&buf[..n]);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if errors.len() < max_errors {
+                        let offset = match e {
+                            ReadError::Decode { offset, .. }
+                            | ReadError::TruncatedTail { offset, .. } => offset,
+                        };
+                        errors.push((offset, e.to_string()));
+                    }
+                }
+            }
+        }
+        (reader.counts().report(), errors, tables)
+    });
+    let out = PyDict::new(py);
+    out.set_item("report", report_dict(py, &report)?)?;
+    out.set_item("errors", errors)?;
+    if records {
+        let by_name = PyDict::new(py);
+        for (&t, table) in MessageType::ALL.iter().zip(&tables) {
+            by_name.set_item(t.name(), PyBytes::new(py, table))?;
+        }
+        out.set_item("records", by_name)?;
+    }
+    Ok(out)
+}
+
+/// `ADDR:PORT` of a group or server, or an InvalidArgument saying what to give.
+fn endpoint(py: Python<'_>, what: &str, text: &str) -> PyResult<SocketAddrV4> {
+    text.parse().map_err(|_| {
+        raise(
+            py,
+            "InvalidArgument",
+            format!("{what} must be an IPv4 ADDRESS:PORT such as 239.1.1.1:31001, got {text:?}"),
+        )
+    })
+}
+
+fn interface_addr(py: Python<'_>, text: &str) -> PyResult<Ipv4Addr> {
+    text.parse().map_err(|_| {
+        raise(
+            py,
+            "InvalidArgument",
+            format!(
+                "interface must be the IPv4 address of a local interface (127.0.0.1 for \
+                 loopback), got {text:?}"
+            ),
+        )
+    })
+}
+
+fn session_arg(py: Python<'_>, name: &str) -> PyResult<Session> {
+    sender::session(name).map_err(|e| raise(py, "InvalidArgument", e))
+}
+
+fn seconds(py: Python<'_>, what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        raise(
+            py,
+            "InvalidArgument",
+            format!("{what} must be a number of seconds >= 0, got {value}"),
+        )
+    })
+}
+
+fn io_err(py: Python<'_>, what: &str, e: std::io::Error) -> PyErr {
+    raise(py, "FeedError", format!("{what}: {e}"))
+}
+
+/// How a line skips packets on purpose: `None`, a percentage, or a list
+/// of packet numbers.
+fn drop_plan(py: Python<'_>, spec: &Bound<'_, PyAny>, seed: u64) -> PyResult<DropPlan> {
+    if spec.is_none() {
+        return Ok(DropPlan::Never);
+    }
+    if let Ok(percent) = spec.extract::<f64>() {
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                format!("a drop percentage is between 0 and 100, got {percent}"),
+            ));
+        }
+        return Ok(DropPlan::Percent { percent, seed });
+    }
+    spec.extract::<Vec<u64>>().map(DropPlan::Packets).map_err(|_| {
+        raise(
+            py,
+            "InvalidArgument",
+            format!(
+                "a line's drop is None, a percentage, or a list of packet numbers, got {spec}"
+            ),
+        )
+    })
+}
+
+/// Sends ITCH file `path` as MoldUDP64 to `groups` (one or two lines);
+/// returns the sender's report. Stops early on Ctrl-C (KeyboardInterrupt
+/// after the sockets are closed).
+#[pyfunction]
+#[pyo3(signature = (path, groups, *, interface = "127.0.0.1", ttl = 0, rate = None, speed = None, max_payload = 1400, heartbeat = 1.0, retransmit = None, linger = 0.0, drops = None, drop_seed = 1, session = "RINGCAST", ready = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn feed_send<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    groups: Vec<String>,
+    interface: &str,
+    ttl: u8,
+    rate: Option<f64>,
+    speed: Option<f64>,
+    max_payload: usize,
+    heartbeat: f64,
+    retransmit: Option<String>,
+    linger: f64,
+    drops: Option<Vec<Bound<'py, PyAny>>>,
+    drop_seed: u64,
+    session: &str,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let bytes = read_path(py, &path)?;
+    let store = MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
+    if groups.is_empty() || groups.len() > 2 {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            format!("give one group (line A) or two (A and B), got {}", groups.len()),
+        ));
+    }
+    let pace = match (rate, speed) {
+        (Some(_), Some(_)) => {
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                "give rate= (messages per second) or speed= (times the original pace), not both"
+                    .to_owned(),
+            ))
+        }
+        (Some(r), None) if r.is_finite() && r > 0.0 => Pace::Rate(r),
+        (None, Some(s)) if s.is_finite() && s > 0.0 => Pace::Original { speed: s },
+        (None, None) => Pace::Max,
+        _ => {
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                "rate and speed must be positive numbers".to_owned(),
+            ))
+        }
+    };
+    let drops = drops.unwrap_or_default();
+    let mut lines = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        let drop = match drops.get(i) {
+            Some(spec) => drop_plan(py, spec, drop_seed.wrapping_add(i as u64))?,
+            None => DropPlan::Never,
+        };
+        lines.push(Line {
+            group: endpoint(py, "group", g)?,
+            drop,
+        });
+    }
+    let mut options = SenderOptions::new(session_arg(py, session)?, lines[0].group);
+    options.lines = lines;
+    options.interface = interface_addr(py, interface)?;
+    options.ttl = ttl;
+    options.pace = pace;
+    options.max_payload = max_payload;
+    options.heartbeat = seconds(py, "heartbeat", heartbeat)?;
+    options.retransmit = retransmit
+        .map(|r| endpoint(py, "retransmit", &r))
+        .transpose()?;
+    options.linger = seconds(py, "linger", linger)?;
+    let sender =
+        Sender::new(Arc::new(store), options).map_err(|e| io_err(py, "cannot start the sender", e))?;
+    if let Some(ready) = ready {
+        let addr = sender.retransmit_addr().map(|a| a.to_string());
+        ready.call1((addr,))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = {
+        let stop = stop.clone();
+        std::thread::spawn(move || sender.run(&stop))
+    };
+    // The sender runs in its own thread; this one looks at signals.
+    let mut interrupted = None;
+    while !running.is_finished() {
+        py.allow_threads(|| std::thread::sleep(Duration::from_millis(20)));
+        if let Err(e) = py.check_signals() {
+            stop.store(true, Ordering::Relaxed);
+            interrupted = Some(e);
+        }
+    }
+    let report = running
+        .join()
+        .map_err(|_| raise(py, "FeedError", "the sender thread panicked".to_owned()))?
+        .map_err(|e| io_err(py, "the sender failed", e))?;
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    let d = PyDict::new(py);
+    d.set_item("messages", report.messages)?;
+    d.set_item("packets", report.packets)?;
+    d.set_item("bytes", report.bytes)?;
+    d.set_item("dropped", report.dropped)?;
+    d.set_item("heartbeats", report.heartbeats)?;
+    d.set_item("requests", report.requests)?;
+    d.set_item("bad_requests", report.bad_requests)?;
+    d.set_item("retransmitted", report.retransmitted)?;
+    d.set_item("elapsed", report.elapsed.as_secs_f64())?;
+    d.set_item("max_behind", report.max_behind.as_secs_f64())?;
+    d.set_item("stopped", report.stopped)?;
+    Ok(d)
+}
+
+fn handler_dict<'py>(
+    py: Python<'py>,
+    r: &HandlerReport,
+    rings: &TopicRings,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("session", r.session.clone())?;
+    let lines = PyList::empty(py);
+    for l in &r.lines {
+        let ld = PyDict::new(py);
+        ld.set_item("group", l.group.map(|g| g.to_string()))?;
+        ld.set_item("packets", l.packets)?;
+        ld.set_item("first", l.first)?;
+        ld.set_item("duplicates", l.duplicates)?;
+        ld.set_item("bad_packets", l.bad_packets)?;
+        ld.set_item("kernel_drops", l.kernel_drops)?;
+        ld.set_item("receive_buffer", l.receive_buffer)?;
+        lines.append(ld)?;
+    }
+    d.set_item("lines", lines)?;
+    d.set_item("delivered", r.delivered)?;
+    d.set_item("gaps", r.gaps)?;
+    d.set_item("filled_by_line", r.filled_by_line)?;
+    d.set_item("recovered", r.recovered)?;
+    d.set_item("requests", r.requests)?;
+    d.set_item("answers", r.answers)?;
+    let unrecovered: Vec<(u64, u64)> = r.unrecovered.iter().map(|g| (g.start, g.end)).collect();
+    d.set_item("unrecovered", unrecovered)?;
+    d.set_item("lost", r.lost)?;
+    d.set_item("heartbeats", r.heartbeats)?;
+    d.set_item("other_session", r.other_session)?;
+    d.set_item("ended", r.ended)?;
+    d.set_item("next_sequence", r.next_sequence)?;
+    d.set_item("published", rings.published())?;
+    d.set_item("unrouted", rings.unrouted())?;
+    d.set_item("decoded", report_dict(py, &rings.counts().report())?)?;
+    Ok(d)
+}
+
+/// Receives a MoldUDP64 stream on `groups` (A, and B if given) and
+/// publishes every message's record into the rings of bus `bus`, one per
+/// message type; returns the handler's report once the session ended (or
+/// the idle timeout). Ctrl-C closes the rings and raises KeyboardInterrupt.
+#[pyfunction]
+#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn feed_handle<'py>(
+    py: Python<'py>,
+    groups: Vec<String>,
+    bus: &str,
+    dir: Option<PathBuf>,
+    capacity: u64,
+    bounded: bool,
+    types: Option<Vec<String>>,
+    interface: &str,
+    retransmit: Option<String>,
+    arbitration: f64,
+    request_timeout: f64,
+    max_requests: u32,
+    idle_timeout: Option<f64>,
+    session: Option<&str>,
+    receive_buffer: usize,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if groups.is_empty() || groups.len() > 2 {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            format!("give one group (line A) or two (A and B), got {}", groups.len()),
+        ));
+    }
+    let mut options = HandlerOptions::new(endpoint(py, "group", &groups[0])?);
+    if let Some(b) = groups.get(1) {
+        options.lines.push(endpoint(py, "group", b)?);
+    }
+    options.interface = interface_addr(py, interface)?;
+    options.retransmit = retransmit
+        .map(|r| endpoint(py, "retransmit", &r))
+        .transpose()?;
+    options.arbitration = seconds(py, "arbitration", arbitration)?;
+    options.request_timeout = seconds(py, "request_timeout", request_timeout)?;
+    options.max_requests = max_requests;
+    options.idle_timeout = idle_timeout
+        .map(|t| seconds(py, "idle_timeout", t))
+        .transpose()?;
+    options.session = session.map(|s| session_arg(py, s)).transpose()?;
+    options.receive_buffer = receive_buffer;
+    let mut topics = TopicOptions::new(bus);
+    topics.dir = dir;
+    topics.capacity = capacity;
+    topics.bounded = bounded;
+    for name in types.unwrap_or_default() {
+        let t = MessageType::ALL
+            .iter()
+            .find(|t| t.name() == name || (t.byte() as char).to_string() == name)
+            .ok_or_else(|| {
+                raise(
+                    py,
+                    "InvalidArgument",
+                    format!(
+                        "no ITCH message type {name:?}; use a type byte (\"A\") or name \
+                         (\"add_order\"): see ringcast.itch.MESSAGE_TYPES"
+                    ),
+                )
+            })?;
+        topics.types.push(*t);
+    }
+    let mut rings = TopicRings::create(&topics).map_err(py_err(py))?;
+    let mut handler = Handler::new(options).map_err(|e| io_err(py, "cannot join the feed", e))?;
+    if let Some(ready) = ready {
+        ready.call0()?;
+    }
+    let outcome = loop {
+        match py.allow_threads(|| handler.poll(&mut rings, Duration::from_millis(50))) {
+            Ok(true) => break Ok(()),
+            Ok(false) => {}
+            Err(e) => break Err(io_err(py, "the feed handler failed", e)),
+        }
+        if let Err(e) = py.check_signals() {
+            break Err(e);
+        }
+    };
+    let report = handler.report();
+    let d = handler_dict(py, &report, &rings);
+    rings.close();
+    outcome?;
+    d
+}
