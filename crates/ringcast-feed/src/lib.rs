@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod file;
+pub mod gen;
 pub mod itch;
 pub mod mold;
 
