@@ -19,6 +19,7 @@
 //! errors on any input, never panics (property tests and fuzz targets).
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod file;
 pub mod gen;
 pub mod itch;

@@ -7,7 +7,10 @@
 //! the message is about; executed or cancelled shares never exceed the
 //! order's remaining shares (and a partial cancel leaves at least one);
 //! an order whose shares reach zero leaves the live list; reference
-//! numbers are never reused; bids rest below the stock's mid, asks above.
+//! numbers are never reused; a new bid is below the best ask and a new ask
+//! above the best bid, so a stock's book is never crossed.
+
+use std::collections::BTreeMap;
 
 use super::rng::Rng;
 use crate::itch::{MessageBuilder, MessageType};
@@ -36,6 +39,9 @@ pub(crate) struct StockFlow {
     /// Price increment (one cent).
     pub tick: u32,
     live: Vec<Live>,
+    /// Orders resting at each price, bids (`[0]`) and asks (`[1]`): the
+    /// same orders as `live`, by price.
+    resting: [BTreeMap<u32, u32>; 2],
     /// Resting orders above which adds become deletes.
     cap: usize,
 }
@@ -55,18 +61,48 @@ impl StockFlow {
             mid: price,
             tick: 100,
             live: Vec::new(),
+            resting: Default::default(),
             cap: 400,
         }
     }
 
-    /// A price `1 + geometric` ticks away from the mid on `side`'s side.
+    /// A price `1 + geometric` ticks away from the mid on `side`'s side,
+    /// and not crossing the other side's best.
     fn price_for(&self, rng: &mut Rng, side: u8) -> u32 {
         let away = self.tick * (1 + rng.geometric(0.35) as u32);
         if side == b'B' {
-            self.mid.saturating_sub(away).max(self.tick)
+            let best_ask = self.resting[1].keys().next().copied().unwrap_or(u32::MAX);
+            self.mid
+                .saturating_sub(away)
+                .min(best_ask.saturating_sub(self.tick))
+                .max(self.tick)
         } else {
-            self.mid.saturating_add(away)
+            let best_bid = self.resting[0].keys().next_back().copied().unwrap_or(0);
+            self.mid
+                .saturating_add(away)
+                .max(best_bid.saturating_add(self.tick))
         }
+    }
+
+    /// Makes `order` live.
+    fn rest(&mut self, order: Live) {
+        *self.resting[(order.side != b'B') as usize]
+            .entry(order.price)
+            .or_insert(0) += 1;
+        self.live.push(order);
+    }
+
+    /// Removes the live order at index `i`.
+    fn unrest(&mut self, i: usize) -> Live {
+        let order = self.live.swap_remove(i);
+        let side = &mut self.resting[(order.side != b'B') as usize];
+        if let Some(n) = side.get_mut(&order.price) {
+            *n -= 1;
+            if *n == 0 {
+                side.remove(&order.price);
+            }
+        }
+        order
     }
 
     fn shares(rng: &mut Rng) -> u32 {
@@ -113,7 +149,7 @@ impl StockFlow {
             shares: Self::shares(rng),
         };
         ids.next_reference += 1;
-        self.live.push(order);
+        self.rest(order);
         let attributed = rng.chance(0.08);
         let kind = if attributed {
             MessageType::AddOrderMpid
@@ -136,7 +172,7 @@ impl StockFlow {
 
     fn delete(&mut self, rng: &mut Rng, t: u64) -> MessageBuilder {
         let i = rng.below(self.live.len() as u64) as usize;
-        let order = self.live.swap_remove(i);
+        let order = self.unrest(i);
         self.header(MessageType::OrderDelete, rng, t)
             .u64(order.reference)
     }
@@ -156,7 +192,7 @@ impl StockFlow {
 
     fn replace(&mut self, rng: &mut Rng, ids: &mut Counters, t: u64) -> MessageBuilder {
         let i = rng.below(self.live.len() as u64) as usize;
-        let old = self.live[i];
+        let old = self.unrest(i);
         let new = Live {
             reference: ids.next_reference,
             side: old.side,
@@ -164,7 +200,7 @@ impl StockFlow {
             shares: Self::shares(rng),
         };
         ids.next_reference += 1;
-        self.live[i] = new;
+        self.rest(new);
         self.header(MessageType::OrderReplace, rng, t)
             .u64(old.reference)
             .u64(new.reference)
@@ -191,7 +227,7 @@ impl StockFlow {
             rng.between(1, order.shares as u64) as u32
         };
         if executed == order.shares {
-            self.live.swap_remove(best);
+            self.unrest(best);
         } else {
             self.live[best].shares -= executed;
         }
