@@ -281,15 +281,17 @@ impl Reference {
                 a.shares(),
             ),
             Message::OrderExecuted(e) => {
-                drop(self.take(e.order_reference_number(), Some(e.executed_shares())))
+                self.take(e.order_reference_number(), Some(e.executed_shares()));
             }
             Message::OrderExecutedWithPrice(e) => {
-                drop(self.take(e.order_reference_number(), Some(e.executed_shares())))
+                self.take(e.order_reference_number(), Some(e.executed_shares()));
             }
             Message::OrderCancel(x) => {
-                drop(self.take(x.order_reference_number(), Some(x.cancelled_shares())))
+                self.take(x.order_reference_number(), Some(x.cancelled_shares()));
             }
-            Message::OrderDelete(d) => drop(self.take(d.order_reference_number(), None)),
+            Message::OrderDelete(d) => {
+                self.take(d.order_reference_number(), None);
+            }
             Message::OrderReplace(u) => {
                 let (locate, s, _) = self.take(u.original_order_reference_number(), None);
                 self.put(
