@@ -26,7 +26,10 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -70,7 +73,9 @@ fn main() {
         let mut recv_ns = 0u64;
         for m in SliceReader::new(&file).flatten() {
             recv_ns += 1;
-            at += m.write_record(recv_ns, &mut out[at..]).expect("room for every record");
+            at += m
+                .write_record(recv_ns, &mut out[at..])
+                .expect("room for every record");
         }
         record_bytes = at;
         at as u64
@@ -87,11 +92,22 @@ fn main() {
     });
 
     let n = messages as f64;
-    let figures = [("generate", generate), ("decode", decode), ("records", records), ("book", book)];
+    let figures = [
+        ("generate", generate),
+        ("decode", decode),
+        ("records", records),
+        ("book", book),
+    ];
     if json {
         let items: Vec<String> = figures
             .iter()
-            .map(|(name, s)| format!("\"{name}\": {{\"msgs_per_s\": {:.0}, \"ns_per_msg\": {:.2}}}", n / s, s * 1e9 / n))
+            .map(|(name, s)| {
+                format!(
+                    "\"{name}\": {{\"msgs_per_s\": {:.0}, \"ns_per_msg\": {:.2}}}",
+                    n / s,
+                    s * 1e9 / n
+                )
+            })
             .collect();
         println!(
             "{{\"messages\": {messages}, \"file_bytes\": {}, \"record_bytes\": {record_bytes}, \"rounds\": {rounds}, {}}}",
@@ -105,7 +121,11 @@ fn main() {
             record_bytes as f64 / 1e6
         );
         for (name, s) in figures {
-            println!("{name:>9}: {:>7.1} M msgs/s  {:>6.2} ns/msg", n / s / 1e6, s * 1e9 / n);
+            println!(
+                "{name:>9}: {:>7.1} M msgs/s  {:>6.2} ns/msg",
+                n / s / 1e6,
+                s * 1e9 / n
+            );
         }
     }
 }
