@@ -19,7 +19,9 @@
 //! errors on any input, never panics (property tests and fuzz targets).
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod file;
+pub mod gen;
 pub mod itch;
 pub mod mold;
 

@@ -3,7 +3,7 @@
 //!
 //! Invariants: every sequence number below `expected` is exactly one of
 //! received, missing (inside one of the gaps, which never overlap or touch
-//! `expected`), or declared lost; so
+//! and end at or below `expected`), or declared lost; so
 //! `received + missing + lost == expected - first`. Duplicates are counted
 //! apart and never delivered twice.
 
@@ -26,8 +26,8 @@ pub struct PacketVerdict {
 pub struct SequenceTracker {
     first: u64,
     expected: u64,
-    /// Missing ranges: start -> end (half-open), disjoint, all below
-    /// `expected`.
+    /// Missing ranges: start -> end (half-open), disjoint, none reaching
+    /// past `expected`.
     gaps: BTreeMap<u64, u64>,
     received: u64,
     duplicates: u64,
@@ -62,7 +62,7 @@ impl SequenceTracker {
             return true;
         }
         if seq > self.expected {
-            self.gaps.insert(self.expected, seq);
+            self.open_gap(seq);
             self.expected = seq.saturating_add(1);
             self.received += 1;
             return true;
@@ -112,9 +112,22 @@ impl SequenceTracker {
             return None;
         }
         let gap = self.expected..next;
-        self.gaps.insert(gap.start, gap.end);
+        self.open_gap(next);
         self.expected = next;
         Some(gap)
+    }
+
+    /// Records `expected..end` as missing, merged into the last gap when
+    /// that one ends at `expected` (gaps never touch).
+    fn open_gap(&mut self, end: u64) {
+        match self.gaps.last_key_value() {
+            Some((&start, &last_end)) if last_end == self.expected => {
+                self.gaps.insert(start, end);
+            }
+            _ => {
+                self.gaps.insert(self.expected, end);
+            }
+        }
     }
 
     /// Gives up on every missing message below `up_to`; returns how many

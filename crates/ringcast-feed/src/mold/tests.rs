@@ -189,7 +189,10 @@ fn tracker_finds_gaps_fills_them_and_ignores_duplicates() {
             new_gap: Some(4..7)
         }
     );
-    assert_eq!((t.expected(), t.gaps(), t.missing()), (9, vec![4..7], 3));
+    assert_eq!(
+        (t.expected(), t.gaps().first(), t.gaps().len(), t.missing()),
+        (9, Some(&(4..7)), 1, 3)
+    );
     // A retransmission of 3..6 overlaps what we have (3) and fills 4, 5.
     assert_eq!(
         t.accept_packet(3, 3),
@@ -199,7 +202,7 @@ fn tracker_finds_gaps_fills_them_and_ignores_duplicates() {
             new_gap: None
         }
     );
-    assert_eq!(t.gaps(), vec![6..7]);
+    assert_eq!((t.gaps().first(), t.gaps().len()), (Some(&(6..7)), 1));
     assert!(!t.accept(8));
     assert!(t.accept(6));
     assert!(t.gaps().is_empty());

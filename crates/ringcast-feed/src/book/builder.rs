@@ -1,0 +1,298 @@
+//! Applying ITCH order messages to every instrument's book.
+//!
+//! Invariants: `orders` holds exactly the live orders (added, not yet
+//! deleted, replaced or executed down to zero shares); each
+//! live order's shares are counted in exactly one level, the one of its
+//! locate, side and price. A message about an unknown reference (a handler
+//! that joined mid-day), a duplicate add, or an execution/cancel larger
+//! than the order is an error that changes nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::{BookUpdate, Depth, Levels, Side, TopOfBook};
+use crate::itch::Message;
+
+/// A live order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Order {
+    locate: u16,
+    side: Side,
+    price: u32,
+    shares: u32,
+}
+
+/// One instrument's book.
+#[derive(Clone, Debug)]
+struct Book {
+    bids: Levels,
+    asks: Levels,
+}
+
+impl Book {
+    fn new() -> Self {
+        Book {
+            bids: Levels::new(Side::Bid),
+            asks: Levels::new(Side::Ask),
+        }
+    }
+
+    fn side(&mut self, side: Side) -> &mut Levels {
+        match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        }
+    }
+
+    fn top(&self) -> TopOfBook {
+        TopOfBook {
+            bid: self.bids.best(),
+            ask: self.asks.best(),
+        }
+    }
+}
+
+/// Why a message changed no book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BookError {
+    /// The order reference is not live.
+    UnknownReference(u64),
+    /// An add (or a replace's new reference) reuses a live reference.
+    DuplicateReference(u64),
+    /// More shares executed or cancelled than the order has.
+    TooManyShares {
+        /// The order.
+        reference: u64,
+        /// Shares it has.
+        remaining: u32,
+        /// Shares the message takes.
+        requested: u32,
+    },
+}
+
+impl fmt::Display for BookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BookError::UnknownReference(r) => write!(f, "order {r} is not live"),
+            BookError::DuplicateReference(r) => write!(f, "order {r} is already live"),
+            BookError::TooManyShares {
+                reference,
+                remaining,
+                requested,
+            } => {
+                write!(
+                    f,
+                    "order {reference} has {remaining} shares, {requested} taken"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BookError {}
+
+/// The updates one message caused: none, one, or two (a replace).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Updates {
+    items: [BookUpdate; 2],
+    len: usize,
+}
+
+impl Updates {
+    fn push(&mut self, u: BookUpdate) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = u;
+            self.len += 1;
+        }
+    }
+
+    /// The updates, in order.
+    pub fn as_slice(&self) -> &[BookUpdate] {
+        &self.items[..self.len]
+    }
+}
+
+/// Every instrument's book and the live orders behind them.
+#[derive(Clone, Debug, Default)]
+pub struct BookBuilder {
+    orders: HashMap<u64, Order>,
+    books: HashMap<u16, Book>,
+}
+
+impl BookBuilder {
+    /// No orders, no books.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Live orders, all instruments.
+    pub fn live_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Best bid and ask of `locate`.
+    pub fn top(&self, locate: u16) -> TopOfBook {
+        self.books.get(&locate).map(Book::top).unwrap_or_default()
+    }
+
+    /// The best `n` levels of each side of `locate`.
+    pub fn depth(&self, locate: u16, n: usize) -> Depth {
+        match self.books.get(&locate) {
+            Some(b) => Depth {
+                bids: b.bids.best_first().take(n).collect(),
+                asks: b.asks.best_first().take(n).collect(),
+            },
+            None => Depth::default(),
+        }
+    }
+
+    /// Instruments that have (had) a book, in locate order.
+    pub fn locates(&self) -> Vec<u16> {
+        let mut l: Vec<u16> = self.books.keys().copied().collect();
+        l.sort_unstable();
+        l
+    }
+
+    fn add(
+        &mut self,
+        t: u64,
+        cause: u8,
+        reference: u64,
+        order: Order,
+        out: &mut Updates,
+    ) -> Result<(), BookError> {
+        if self.orders.contains_key(&reference) {
+            return Err(BookError::DuplicateReference(reference));
+        }
+        self.orders.insert(reference, order);
+        let book = self.books.entry(order.locate).or_insert_with(Book::new);
+        let level = book.side(order.side).add(order.price, order.shares);
+        out.push(BookUpdate::new(
+            t,
+            order.locate,
+            order.side,
+            cause,
+            level,
+            book.top(),
+        ));
+        Ok(())
+    }
+
+    /// Takes `shares` off a live order (all of them when `None`).
+    fn reduce(
+        &mut self,
+        t: u64,
+        cause: u8,
+        reference: u64,
+        shares: Option<u32>,
+        out: &mut Updates,
+    ) -> Result<Order, BookError> {
+        let order = self
+            .orders
+            .get_mut(&reference)
+            .ok_or(BookError::UnknownReference(reference))?;
+        let taken = shares.unwrap_or(order.shares);
+        if taken > order.shares {
+            return Err(BookError::TooManyShares {
+                reference,
+                remaining: order.shares,
+                requested: taken,
+            });
+        }
+        order.shares -= taken;
+        let before = *order;
+        let gone = order.shares == 0;
+        if gone {
+            self.orders.remove(&reference);
+        }
+        let book = self.books.entry(before.locate).or_insert_with(Book::new);
+        let level = book.side(before.side).remove(before.price, taken, gone);
+        out.push(BookUpdate::new(
+            t,
+            before.locate,
+            before.side,
+            cause,
+            level,
+            book.top(),
+        ));
+        Ok(before)
+    }
+
+    /// Applies one message; the updates it caused (none for messages that
+    /// are not about resting orders).
+    pub fn apply(&mut self, message: &Message<'_>) -> Result<Updates, BookError> {
+        let mut out = Updates::default();
+        let t = message.timestamp();
+        let cause = message.message_type().byte();
+        match message {
+            Message::AddOrder(a) => {
+                let order = Order {
+                    locate: a.stock_locate(),
+                    side: Side::from_indicator(a.buy_sell_indicator()),
+                    price: a.price(),
+                    shares: a.shares(),
+                };
+                self.add(t, cause, a.order_reference_number(), order, &mut out)?;
+            }
+            Message::AddOrderMpid(a) => {
+                let order = Order {
+                    locate: a.stock_locate(),
+                    side: Side::from_indicator(a.buy_sell_indicator()),
+                    price: a.price(),
+                    shares: a.shares(),
+                };
+                self.add(t, cause, a.order_reference_number(), order, &mut out)?;
+            }
+            Message::OrderExecuted(e) => {
+                self.reduce(
+                    t,
+                    cause,
+                    e.order_reference_number(),
+                    Some(e.executed_shares()),
+                    &mut out,
+                )?;
+            }
+            Message::OrderExecutedWithPrice(e) => {
+                self.reduce(
+                    t,
+                    cause,
+                    e.order_reference_number(),
+                    Some(e.executed_shares()),
+                    &mut out,
+                )?;
+            }
+            Message::OrderCancel(x) => {
+                self.reduce(
+                    t,
+                    cause,
+                    x.order_reference_number(),
+                    Some(x.cancelled_shares()),
+                    &mut out,
+                )?;
+            }
+            Message::OrderDelete(d) => {
+                self.reduce(t, cause, d.order_reference_number(), None, &mut out)?;
+            }
+            Message::OrderReplace(u) => {
+                let new_ref = u.new_order_reference_number();
+                let old_ref = u.original_order_reference_number();
+                // Check both references before changing anything.
+                if !self.orders.contains_key(&old_ref) {
+                    return Err(BookError::UnknownReference(old_ref));
+                }
+                if new_ref != old_ref && self.orders.contains_key(&new_ref) {
+                    return Err(BookError::DuplicateReference(new_ref));
+                }
+                let old = self.reduce(t, cause, old_ref, None, &mut out)?;
+                let order = Order {
+                    price: u.price(),
+                    shares: u.shares(),
+                    ..old
+                };
+                self.add(t, cause, new_ref, order, &mut out)?;
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,303 @@
+//! A generator of realistic trading days, deterministic by seed: the same
+//! [`DayConfig`] gives the same messages, byte for byte.
+//!
+//! - [`rng`]: the PRNG (xoshiro256**);
+//! - [`universe`]: tickers, prices, Zipf-skewed activity;
+//! - [`clock`]: when order-flow messages happen (the shape of a day);
+//! - `schedule`: system events, directory, imbalances, crosses, halts;
+//! - `flow`: order lifecycles per stock, every reference live.
+//!
+//! [`Day`] merges the schedule with the order flow by time and yields
+//! exactly `messages` messages (fewer than the schedule itself holds cuts
+//! the day short), timestamps never decreasing.
+
+use std::io::{self, Write};
+
+use crate::itch::{MessageBuilder, MessageType, MAX_MESSAGE_LEN};
+
+pub mod clock;
+mod flow;
+pub mod rng;
+mod schedule;
+pub mod universe;
+
+use clock::Clock;
+use flow::{Counters, StockFlow};
+use rng::Rng;
+use schedule::Event;
+use universe::Universe;
+
+/// What day to generate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayConfig {
+    /// The seed: same seed, same day.
+    pub seed: u64,
+    /// Messages in the day, all types.
+    pub messages: u64,
+    /// Listed stocks (default: one per 500 messages, 10..=8,000).
+    pub symbols: usize,
+    /// Trading halts during the day (default 2; none below 20 symbols).
+    pub halts: usize,
+}
+
+impl DayConfig {
+    /// A day of `messages` messages from `seed`, default universe.
+    pub fn new(seed: u64, messages: u64) -> Self {
+        DayConfig {
+            seed,
+            messages,
+            symbols: (messages / 500).clamp(10, 8_000) as usize,
+            halts: 2,
+        }
+    }
+}
+
+/// One generated message, by value (no allocation per message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Generated {
+    bytes: [u8; MAX_MESSAGE_LEN],
+    len: u8,
+}
+
+impl Generated {
+    fn from_builder(b: MessageBuilder) -> Self {
+        let message = b
+            .finish()
+            .expect("the generator appends exactly the table's fields");
+        let mut bytes = [0; MAX_MESSAGE_LEN];
+        bytes[..message.len()].copy_from_slice(message);
+        Generated {
+            bytes,
+            len: message.len() as u8,
+        }
+    }
+
+    /// The message bytes (type byte first, no length prefix).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// A day being generated: an iterator of [`Generated`] messages.
+#[derive(Clone, Debug)]
+pub struct Day {
+    rng: Rng,
+    universe: Universe,
+    stocks: Vec<StockFlow>,
+    halted: Vec<bool>,
+    clock: Clock,
+    /// The flow timestamp drawn but not yet used.
+    next_flow: Option<u64>,
+    /// Timed events, latest first (popped from the end).
+    schedule: Vec<(u64, Event)>,
+    ids: Counters,
+    remaining: u64,
+}
+
+/// The day of `messages` messages from `seed` (see [`DayConfig::new`]).
+pub fn generate(seed: u64, messages: u64) -> Day {
+    Day::new(&DayConfig::new(seed, messages))
+}
+
+/// Writes the day as an ITCH file (length-prefixed messages) to `sink`;
+/// returns the number of messages written.
+pub fn write_itch<W: Write>(config: &DayConfig, sink: W) -> io::Result<u64> {
+    let mut w = crate::file::Writer::new(sink);
+    for m in Day::new(config) {
+        w.write_message(m.as_bytes())?;
+    }
+    let n = w.messages();
+    w.into_inner()?;
+    Ok(n)
+}
+
+/// The day as an ITCH file in memory.
+pub fn itch_bytes(config: &DayConfig) -> Vec<u8> {
+    let mut out = Vec::with_capacity(config.messages as usize * 32);
+    for m in Day::new(config) {
+        crate::file::append_frame(&mut out, m.as_bytes());
+    }
+    out
+}
+
+impl Day {
+    /// The day `config` describes.
+    pub fn new(config: &DayConfig) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let universe = Universe::new(&mut rng, config.symbols);
+        let mut schedule = schedule::build(&mut rng, universe.listings.len(), config.halts);
+        let flow_budget = config.messages.saturating_sub(schedule.len() as u64);
+        let clock = Clock::new(&mut rng, flow_budget);
+        schedule.reverse();
+        let stocks = universe
+            .listings
+            .iter()
+            .map(|l| StockFlow::new(l.locate, l.symbol.clone(), l.open_price))
+            .collect();
+        Day {
+            halted: vec![false; universe.listings.len()],
+            universe,
+            stocks,
+            clock,
+            next_flow: None,
+            schedule,
+            ids: Counters {
+                next_reference: 1,
+                next_match: 1,
+            },
+            remaining: config.messages,
+            rng,
+        }
+    }
+
+    /// The stock universe of the day.
+    pub fn universe(&self) -> &Universe {
+        &self.universe
+    }
+
+    /// A listing with order flow now (not halted), drawn by activity.
+    fn pick_trading(&mut self) -> usize {
+        for _ in 0..16 {
+            let i = self.universe.pick(&mut self.rng);
+            if !self.halted[i] {
+                return i;
+            }
+        }
+        // Every draw hit a halted name: the first one trading, else 0.
+        self.halted.iter().position(|h| !h).unwrap_or(0)
+    }
+
+    fn flow(&mut self, t: u64) -> MessageBuilder {
+        let i = self.pick_trading();
+        let stock = &mut self.stocks[i];
+        if self.halted[i] {
+            return stock.trade(&mut self.rng, &mut self.ids, t);
+        }
+        stock.step(&mut self.rng, &mut self.ids, t)
+    }
+
+    fn event(&mut self, t: u64, event: Event) -> MessageBuilder {
+        let rng = &mut self.rng;
+        let market = |kind| MessageBuilder::new(kind, 0, 0, t);
+        match event {
+            Event::System(code) => market(MessageType::SystemEvent).char(code),
+            Event::MwcbLevels => market(MessageType::MwcbDeclineLevel)
+                .u64(5_800_000_000_000)
+                .u64(5_400_000_000_000)
+                .u64(4_800_000_000_000),
+            Event::Directory(i) => {
+                let l = &self.universe.listings[i];
+                MessageBuilder::new(MessageType::StockDirectory, l.locate, 0, t)
+                    .ascii::<8>(&l.symbol)
+                    .char(l.market_category)
+                    .char(b'N')
+                    .u32(100)
+                    .char(b'N')
+                    .char(if l.etp { b'Q' } else { b'C' })
+                    .ascii::<2>(if l.etp { "I" } else { "Z" })
+                    .char(b'P')
+                    .char(b'N')
+                    .char(b'N')
+                    .char(l.luld_tier)
+                    .char(if l.etp { b'Y' } else { b'N' })
+                    .u32(if l.etp { 1 } else { 0 })
+                    .char(b'N')
+            }
+            Event::TradingAction(i, state, reason) => {
+                self.halted[i] = state == b'H';
+                let s = &self.stocks[i];
+                let reason = std::str::from_utf8(&reason).unwrap_or("");
+                MessageBuilder::new(MessageType::StockTradingAction, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .char(state)
+                    .char(b' ')
+                    .ascii::<4>(reason)
+            }
+            Event::RegSho(i) => {
+                let s = &self.stocks[i];
+                let action = if rng.chance(0.03) { b'1' } else { b'0' };
+                MessageBuilder::new(MessageType::RegShoRestriction, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .char(action)
+            }
+            Event::Position(i, mpid) => {
+                let s = &self.stocks[i];
+                MessageBuilder::new(MessageType::MarketParticipantPosition, s.locate, 0, t)
+                    .ascii::<4>(flow::MPIDS[mpid])
+                    .ascii::<8>(&s.symbol)
+                    .char(if mpid % 3 == 0 { b'Y' } else { b'N' })
+                    .char(b'N')
+                    .char(b'A')
+            }
+            Event::Imbalance(i, cross) => {
+                let s = &self.stocks[i];
+                let paired = 100 * rng.between(1_000, 200_000);
+                let imbalance = 100 * rng.below(20_000);
+                let direction = match (imbalance, rng.chance(0.5)) {
+                    (0, _) => b'N',
+                    (_, true) => b'B',
+                    _ => b'S',
+                };
+                let near = s
+                    .mid
+                    .saturating_add(s.tick * rng.below(5) as u32)
+                    .saturating_sub(2 * s.tick);
+                MessageBuilder::new(MessageType::Noii, s.locate, 0, t)
+                    .u64(paired)
+                    .u64(imbalance)
+                    .char(direction)
+                    .ascii::<8>(&s.symbol)
+                    .u32(s.mid.saturating_add(s.tick * rng.below(20) as u32))
+                    .u32(near)
+                    .u32(s.mid)
+                    .char(cross)
+                    .char(b' ')
+            }
+            Event::Cross(i, cross) => {
+                let s = &self.stocks[i];
+                let shares = 100 * rng.between(10, 50_000);
+                let matched = self.ids.next_match;
+                self.ids.next_match += 1;
+                MessageBuilder::new(MessageType::CrossTrade, s.locate, 0, t)
+                    .u64(shares)
+                    .ascii::<8>(&s.symbol)
+                    .u32(s.mid)
+                    .u64(matched)
+                    .char(cross)
+            }
+        }
+    }
+}
+
+impl Iterator for Day {
+    type Item = Generated;
+
+    fn next(&mut self) -> Option<Generated> {
+        if self.remaining == 0 {
+            return None;
+        }
+        if self.next_flow.is_none() {
+            self.next_flow = self.clock.next(&mut self.rng);
+        }
+        // The earlier of the next timed event and the next flow message;
+        // a tie goes to the timed event (the open before the first trade).
+        let event_first = match (self.schedule.last(), self.next_flow) {
+            (Some(&(t, _)), Some(f)) => t <= f,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let builder = if event_first {
+            let (t, event) = self.schedule.pop()?;
+            self.event(t, event)
+        } else {
+            let t = self.next_flow.take()?;
+            self.flow(t)
+        };
+        self.remaining -= 1;
+        Some(Generated::from_builder(builder))
+    }
+}
+
+#[cfg(test)]
+mod tests;
