@@ -125,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         help="stop a TLC run after this many seconds and count it as failed",
     )
 
+    from . import _feed_cli
+
+    _feed_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "feed":
+        return _reported("feed " + args.feed_command, lambda: _feed_cli.run(args), 1, "")
     if args.command == "model-check":
         from . import modelcheck
 

@@ -31,6 +31,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "MessageType",
     "decode_report",
+    "generate",
     "handle",
     "message_type",
     "price",
@@ -96,6 +97,26 @@ def price(raw: Any, scale: int = 4) -> Any:
     """A fixed-point price field as float(s): ``raw / 10**scale`` (4 decimals;
     8 for MWCB levels). Works on scalars and numpy arrays."""
     return np.asarray(raw, dtype=np.float64) / 10**scale if np.ndim(raw) else raw / 10**scale
+
+
+def generate(
+    path: str | os.PathLike[str],
+    *,
+    seed: int,
+    messages: int,
+    symbols: int | None = None,
+    halts: int | None = None,
+) -> int:
+    """Write a realistic trading day of ``messages`` messages to ITCH file
+    ``path``, the same bytes for the same ``seed``: a universe of ``symbols``
+    stocks (default one per 500 messages) with skewed activity, the system
+    events of a day, the stock directory, order lifecycles (adds, partial
+    executions, cancels, replaces, deletes), trades, opening and closing
+    crosses with imbalance messages, and ``halts`` trading halts; busy at the
+    open and the close. Returns the messages written."""
+    return _native.itch_generate(
+        os.fspath(path), seed=seed, messages=messages, symbols=symbols, halts=halts
+    )
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

@@ -53,10 +53,14 @@ pub struct HandlerOptions {
     pub arbitration: Duration,
     /// How long a request waits for its answer before it is sent again.
     pub request_timeout: Duration,
-    /// Requests per gap before it is declared lost.
+    /// Requests of a gap that go unanswered (no retransmitted message at
+    /// all arrived meanwhile) before the gap is declared lost.
     pub max_requests: u32,
     /// Messages asked for per request, at most.
     pub max_request_count: u16,
+    /// Messages requested and not yet answered, at most, over all gaps: the
+    /// answers must fit the receive buffer (lower gaps are asked first).
+    pub max_in_flight: u64,
     /// The session to follow; `None`: the first one seen.
     pub session: Option<Session>,
     /// The first sequence number expected (1: the session from its start,
@@ -73,7 +77,7 @@ pub struct HandlerOptions {
 impl HandlerOptions {
     /// Defaults: one line over loopback, no retransmission server, 8 MiB
     /// receive buffers, batches of 64, 1 ms arbitration, requests retried
-    /// every 20 ms up to 5 times.
+    /// every 20 ms until 5 in a row go unanswered, 20,000 messages in flight.
     pub fn new(group: SocketAddrV4) -> Self {
         Self {
             lines: vec![group],
@@ -85,6 +89,7 @@ impl HandlerOptions {
             request_timeout: Duration::from_millis(20),
             max_requests: 5,
             max_request_count: 1000,
+            max_in_flight: 20_000,
             session: None,
             first: 1,
             idle_timeout: None,
@@ -153,12 +158,26 @@ enum Source {
     Retransmission,
 }
 
-/// When a gap was found and how often it was asked for.
+/// When a gap was found, and how its requests went.
 #[derive(Clone, Copy, Debug)]
 struct GapState {
     found: Instant,
-    requests: u32,
-    last_request: Option<Instant>,
+    /// Requests that timed out with no retransmitted message arriving
+    /// meanwhile (the server is not answering).
+    failures: u32,
+    /// The last request: when, how many messages, and the handler's
+    /// `recovered` count then.
+    last_request: Option<(Instant, u64, u64)>,
+}
+
+impl GapState {
+    fn new(found: Instant) -> Self {
+        Self {
+            found,
+            failures: 0,
+            last_request: None,
+        }
+    }
 }
 
 /// A handler with its sockets joined.
@@ -197,7 +216,12 @@ impl Handler {
             .map(|g| UdpSocket::multicast_receiver(*g, options.interface, options.receive_buffer))
             .collect::<io::Result<Vec<_>>>()?;
         let requests = match options.retransmit {
-            Some(_) => Some(UdpSocket::unicast(SocketAddrV4::new(options.interface, 0))?),
+            Some(_) => {
+                let s = UdpSocket::unicast(SocketAddrV4::new(options.interface, 0))?;
+                // Answers come in bursts of up to max_in_flight messages.
+                s.set_receive_buffer(options.receive_buffer)?;
+                Some(s)
+            }
             None => None,
         };
         let report = HandlerReport {
@@ -400,11 +424,9 @@ impl Handler {
     fn announced(&mut self, next: u64, now: Instant) {
         if let Some(gap) = self.tracker.heartbeat(next) {
             self.report.gaps += 1;
-            self.gap_states.entry(gap.start).or_insert(GapState {
-                found: now,
-                requests: 0,
-                last_request: None,
-            });
+            self.gap_states
+                .entry(gap.start)
+                .or_insert(GapState::new(now));
         }
     }
 
@@ -435,14 +457,7 @@ impl Handler {
         }
         if seq > expected {
             self.report.gaps += 1;
-            self.gap_states.insert(
-                expected,
-                GapState {
-                    found: Instant::now(),
-                    requests: 0,
-                    last_request: None,
-                },
-            );
+            self.gap_states.insert(expected, GapState::new(Instant::now()));
         }
         let below_gaps = self.tracker.first_gap().is_none_or(|g| seq < g.start);
         let first_pending = self.pending.first_key_value().map(|(k, _)| *k);
@@ -485,53 +500,64 @@ impl Handler {
                 .gap_states
                 .range(..=g.start)
                 .next_back()
-                .map(|(_, s)| *s)
-                .unwrap_or(GapState {
-                    found: now,
-                    requests: 0,
-                    last_request: None,
-                });
+                .map_or(GapState::new(now), |(_, s)| *s);
             states.insert(g.start, state);
         }
         self.gap_states = states;
         if let (Some(socket), Some(server), Some(session)) =
             (&self.requests, self.options.retransmit, self.session)
         {
+            let recovered = self.report.recovered;
+            let timeout = self.options.request_timeout;
+            // What earlier requests still have on the way.
+            let in_flight: u64 = self
+                .gap_states
+                .values()
+                .filter_map(|s| s.last_request)
+                .filter(|(at, _, _)| now < *at + timeout)
+                .map(|(_, n, _)| n)
+                .sum();
+            let mut budget = self.options.max_in_flight.saturating_sub(in_flight);
             for g in &gaps {
                 let state = self.gap_states.get_mut(&g.start).expect("rebuilt above");
                 let due = match state.last_request {
                     None => state.found + self.options.arbitration,
-                    Some(t) => t + self.options.request_timeout,
+                    Some((at, _, _)) => at + timeout,
                 };
-                if now < due || state.requests >= self.options.max_requests {
+                if now < due || state.failures >= self.options.max_requests {
                     continue;
                 }
-                // A huge gap (a hostile or broken stream) is asked for a
-                // bounded piece at a time.
-                let piece = g.start
-                    ..g.end
-                        .min(g.start + 16 * u64::from(self.options.max_request_count.max(1)));
-                for request in
-                    RetransmitRequest::covering(session, piece, self.options.max_request_count)
-                {
+                let piece = g.start..g.end.min(g.start + budget);
+                if piece.is_empty() {
+                    break;
+                }
+                if let Some((_, _, recovered_then)) = state.last_request {
+                    // Timed out: a failure only if nothing at all came back.
+                    if recovered == recovered_then {
+                        state.failures += 1;
+                        if state.failures >= self.options.max_requests {
+                            continue;
+                        }
+                    }
+                }
+                for request in RetransmitRequest::covering(
+                    session,
+                    piece.clone(),
+                    self.options.max_request_count,
+                ) {
                     socket.send_to(&request.encode(), server)?;
                     self.report.requests += 1;
                 }
-                state.requests += 1;
-                state.last_request = Some(now);
+                let n = piece.end - piece.start;
+                budget -= n;
+                state.last_request = Some((now, n, recovered));
             }
         }
         while let Some(g) = self.tracker.first_gap() {
             let state = self.gap_states[&g.start];
-            let expired = match (self.options.retransmit, state.last_request) {
-                (Some(_), Some(last)) => {
-                    state.requests >= self.options.max_requests
-                        && now >= last + self.options.request_timeout
-                }
-                (Some(_), None) => false,
-                (None, _) => {
-                    now >= state.found + self.options.arbitration + self.options.request_timeout
-                }
+            let expired = match self.options.retransmit {
+                Some(_) => state.failures >= self.options.max_requests,
+                None => now >= state.found + self.options.arbitration + self.options.request_timeout,
             } || self.pending.len() > self.options.max_pending;
             if !expired {
                 break;

@@ -198,7 +198,7 @@ impl UdpSocket {
 
     /// Asks for a receive buffer of `bytes`: beyond `net.core.rmem_max`
     /// only with CAP_NET_ADMIN (tried first), else up to that limit.
-    fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
         let want = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
         // The kernel doubles the value asked for (bookkeeping overhead).
         if self

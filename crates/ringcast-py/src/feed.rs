@@ -7,6 +7,7 @@ use crate::errors::{py_err, raise};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use ringcast_feed::file::{ReadError, SliceReader};
+use ringcast_feed::gen::{write_itch, DayConfig};
 use ringcast_feed::itch::MessageType;
 use ringcast_feed::mold::Session;
 use ringcast_feed::stats::Report;
@@ -44,6 +45,48 @@ pub fn itch_types(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         list.append(d)?;
     }
     Ok(list)
+}
+
+/// Writes a generated trading day of `messages` messages (deterministic by
+/// `seed`) to ITCH file `path`; returns the messages written.
+#[pyfunction]
+#[pyo3(signature = (path, *, seed, messages, symbols = None, halts = None))]
+pub fn itch_generate(
+    py: Python<'_>,
+    path: PathBuf,
+    seed: u64,
+    messages: u64,
+    symbols: Option<usize>,
+    halts: Option<usize>,
+) -> PyResult<u64> {
+    let mut config = DayConfig::new(seed, messages);
+    if let Some(n) = symbols {
+        if n == 0 || n > usize::from(u16::MAX) {
+            return Err(raise(
+                py,
+                "InvalidArgument",
+                format!("symbols must be between 1 and 65535, got {n}"),
+            ));
+        }
+        config.symbols = n;
+    }
+    if let Some(h) = halts {
+        config.halts = h;
+    }
+    py.allow_threads(|| {
+        let file = std::fs::File::create(&path)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let n = write_itch(&config, &mut out)?;
+        std::io::Write::flush(&mut out)?;
+        Ok(n)
+    })
+    .map_err(|e: std::io::Error| {
+        raise(
+            py,
+            "FeedError",
+            format!("cannot write ITCH file {}: {e}", path.display()),
+        )
+    })
 }
 
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {

@@ -37,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loadgen::bench_read, m)?)?;
     m.add_function(wrap_pyfunction!(feed::itch_types, m)?)?;
     m.add_function(wrap_pyfunction!(feed::itch_read, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::itch_generate, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_send, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;

@@ -1,0 +1,212 @@
+"""``ringcast feed ...``: generate, decode, send and handle NASDAQ ITCH 5.0
+over MoldUDP64 (the functions of :mod:`ringcast.itch` on the command line)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _drop(text: str) -> float | list[int]:
+    """``--drop 5`` (percent) or ``--drop 3,7,8`` (packet numbers)."""
+    try:
+        if "," in text or text.startswith("#"):
+            return [int(p) for p in text.lstrip("#").split(",") if p]
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a percentage (e.g. 5) or packet numbers (e.g. 3,7,8), got {text!r}"
+        ) from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"a percentage between 0 and 100, got {text}")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Adds ``feed`` and its subcommands to the ``ringcast`` parser."""
+    feed = commands.add_parser(
+        "feed",
+        help="NASDAQ TotalView-ITCH 5.0 over MoldUDP64: generate, decode, send, handle",
+        description="Market data in: generate a realistic ITCH day, decode ITCH files, send "
+        "one as MoldUDP64 multicast (with a retransmission server), and run the feed "
+        "handler that publishes every message into typed rings on a bus.",
+    )
+    sub = feed.add_subparsers(dest="feed_command", required=True)
+
+    gen = sub.add_parser("generate", help="write a generated trading day as an ITCH file")
+    gen.add_argument("--out", required=True, help="ITCH file to write")
+    gen.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
+    gen.add_argument("--messages", type=int, default=1_000_000, help="messages (default 1M)")
+    gen.add_argument("--symbols", type=int, default=None, help="stocks (default: messages/500)")
+    gen.add_argument("--halts", type=int, default=None, help="trading halts (default 2)")
+
+    dec = sub.add_parser(
+        "decode", help="count an ITCH file's messages by type and report bad frames"
+    )
+    dec.add_argument("file", help="ITCH file (2-byte big-endian length before each message)")
+    dec.add_argument("--json", action="store_true", help="print JSON")
+    dec.add_argument("--max-errors", type=int, default=20, help="bad frames listed (default 20)")
+
+    send = sub.add_parser("send", help="send an ITCH file as MoldUDP64 multicast")
+    send.add_argument("file", help="ITCH file")
+    send.add_argument("--group", required=True, help="multicast ADDRESS:PORT of line A")
+    send.add_argument("--group-b", default=None, help="ADDRESS:PORT of line B (same stream)")
+    pace = send.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, default=None, help="messages per second")
+    pace.add_argument(
+        "--speed", type=float, default=None, help="times the day's own pace (1: real time)"
+    )
+    send.add_argument(
+        "--retransmit",
+        default=None,
+        help="serve retransmission requests on this ADDRESS:PORT (port 0: any, printed)",
+    )
+    send.add_argument(
+        "--linger", type=float, default=5.0, help="seconds to go on serving after the end"
+    )
+    send.add_argument("--drop", type=_drop, default=None, help="skip line A packets on purpose")
+    send.add_argument("--drop-b", type=_drop, default=None, help="skip line B packets")
+    send.add_argument("--seed", type=int, default=1, help="seed of the --drop choices")
+    send.add_argument("--session", default="RINGCAST", help="MoldUDP64 session name")
+    send.add_argument("--interface", default="127.0.0.1", help="interface address to send from")
+    send.add_argument("--ttl", type=int, default=0, help="multicast TTL (0: this host only)")
+    send.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    handle = sub.add_parser(
+        "handle", help="receive MoldUDP64 and publish every message into typed rings"
+    )
+    handle.add_argument("--group", required=True, help="multicast ADDRESS:PORT of line A")
+    handle.add_argument("--group-b", default=None, help="ADDRESS:PORT of line B")
+    handle.add_argument("--bus", required=True, help="bus name: rings are BUS.<message type>")
+    handle.add_argument("--retransmit", default=None, help="retransmission server ADDRESS:PORT")
+    handle.add_argument("--dir", default=None, help="ring directory")
+    handle.add_argument("--capacity", type=int, default=1 << 16, help="slots per ring")
+    handle.add_argument(
+        "--bounded", action="store_true", help="lossless rings (slow readers hold it back)"
+    )
+    handle.add_argument(
+        "--types", default=None, help="only these message types (e.g. A,F,E,C,X,D,U)"
+    )
+    handle.add_argument(
+        "--idle-timeout", type=float, default=None, help="stop after this long without data"
+    )
+    handle.add_argument("--session", default=None, help="follow only this session")
+    handle.add_argument("--interface", default="127.0.0.1", help="interface to join on")
+    handle.add_argument(
+        "--arbitration", type=float, default=0.001, help="seconds a gap waits for line B"
+    )
+    handle.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``ringcast feed <subcommand>``."""
+    from . import itch
+
+    command = args.feed_command
+    if command == "generate":
+        n = itch.generate(
+            args.out,
+            seed=args.seed,
+            messages=args.messages,
+            symbols=args.symbols,
+            halts=args.halts,
+        )
+        print(f"wrote {n:,} messages to {args.out} (seed {args.seed})")
+        return 0
+    if command == "decode":
+        report = itch.decode_report(args.file, max_errors=args.max_errors)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print(_decode_text(report))
+        return 0 if report["errors"] == 0 else 1
+    if command == "send":
+
+        def ready(addr: str | None) -> None:
+            if addr is not None and not args.json:
+                print(f"retransmission server on {addr}", file=sys.stderr, flush=True)
+
+        report = itch.send(
+            args.file,
+            args.group,
+            group_b=args.group_b,
+            rate=args.rate,
+            speed=args.speed,
+            retransmit=args.retransmit,
+            linger=args.linger,
+            drop=args.drop,
+            drop_b=args.drop_b,
+            drop_seed=args.seed,
+            session=args.session,
+            interface=args.interface,
+            ttl=args.ttl,
+            ready=ready,
+        )
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            rate = report["messages"] / report["elapsed"] if report["elapsed"] else 0
+            print(
+                f"sent {report['messages']:,} messages in {report['packets']:,} packets "
+                f"in {report['elapsed']:.2f} s ({rate:,.0f} msgs/s); skipped on purpose "
+                f"{report['dropped']}; answered {report['requests']:,} retransmission "
+                f"requests ({report['retransmitted']:,} messages)"
+            )
+        return 0
+    if command == "handle":
+        report = itch.handle(
+            args.group,
+            bus=args.bus,
+            group_b=args.group_b,
+            dir=args.dir,
+            capacity=args.capacity,
+            bounded=args.bounded,
+            types=args.types.split(",") if args.types else None,
+            retransmit=args.retransmit,
+            arbitration=args.arbitration,
+            idle_timeout=args.idle_timeout,
+            session=args.session,
+            interface=args.interface,
+        )
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print(_handle_text(report))
+        return 0 if report["lost"] == 0 and report["ended"] else 1
+    raise AssertionError(command)
+
+
+def _decode_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['messages']:,} messages, {report['errors']:,} errors, {report['bytes']:,} bytes"
+    ]
+    lines += [f"  {name:<32} {n:>12,}" for name, n in report["by_type"].items()]
+    if report["errors"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in report["error_kinds"].items() if v)
+        lines.append(f"errors: {kinds}")
+        lines += [f"  at byte {offset}: {what}" for offset, what in report["first_errors"]]
+    return "\n".join(lines)
+
+
+def _handle_text(r: dict[str, Any]) -> str:
+    lines = [
+        f"session {r['session']!r}: {r['delivered']:,} messages delivered, "
+        f"{r['published']:,} records published; ended: {r['ended']}",
+    ]
+    for name, line in zip("AB", r["lines"], strict=False):
+        lines.append(
+            f"  line {name} {line['group']}: {line['packets']:,} packets, first for "
+            f"{line['first']:,} messages, {line['duplicates']:,} duplicates, "
+            f"{line['bad_packets']} bad, kernel drops {line['kernel_drops']}"
+        )
+    lines.append(
+        f"  gaps {r['gaps']:,}: filled by the other line {r['filled_by_line']:,}, recovered "
+        f"by retransmission {r['recovered']:,} ({r['requests']:,} requests), lost {r['lost']:,}"
+    )
+    if r["unrecovered"]:
+        shown = ", ".join(f"{a}..{b - 1}" for a, b in r["unrecovered"][:10])
+        more = len(r["unrecovered"]) - 10
+        lines.append(f"  unrecovered: {shown}{f' (+{more} more)' if more > 0 else ''}")
+    return "\n".join(lines)
