@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
     """Adds ``feed`` and its subcommands to the ``ringcast`` parser."""
     feed = commands.add_parser(
         "feed",
-        help="NASDAQ TotalView-ITCH 5.0 over MoldUDP64: generate, decode, send, handle",
+        help="NASDAQ TotalView-ITCH 5.0 over MoldUDP64: generate, decode, send, handle, book",
         description="Market data in: generate a realistic ITCH day, decode ITCH files, send "
         "one as MoldUDP64 multicast (with a retransmission server), and run the feed "
         "handler that publishes every message into typed rings on a bus.",
@@ -98,6 +98,15 @@ def add_parser(commands: Any) -> None:
         "--arbitration", type=float, default=0.001, help="seconds a gap waits for line B"
     )
     handle.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    book = sub.add_parser(
+        "book", help="build order books from a handler's stream into the BUS.book ring"
+    )
+    book.add_argument("--bus", required=True, help="bus of the feed handler")
+    book.add_argument("--dir", default=None, help="ring directory")
+    book.add_argument("--capacity", type=int, default=1 << 16, help="slots of the book ring")
+    book.add_argument("--bounded", action="store_true", help="lossless book ring")
+    book.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,6 +184,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(_handle_text(report))
         return 0 if report["lost"] == 0 and report["ended"] else 1
+    if command == "book":
+        report = itch.books(args.bus, dir=args.dir, capacity=args.capacity, bounded=args.bounded)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print(
+                f"{report['messages']:,} messages, {report['updates']:,} book updates, "
+                f"{report['live_orders']:,} orders live; book errors {report['book_errors']:,}, "
+                f"stream lost {report['lost']:,}"
+            )
+        return 0 if report["book_errors"] == 0 and report["lost"] == 0 else 1
     raise AssertionError(command)
 
 

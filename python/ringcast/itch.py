@@ -30,6 +30,7 @@ from .errors import InvalidArgument
 __all__ = [
     "MESSAGE_TYPES",
     "MessageType",
+    "books",
     "decode_report",
     "generate",
     "handle",
@@ -77,6 +78,18 @@ for _t in MESSAGE_TYPES.values():
     globals()[_t.const_name] = _t.dtype
     __all__.append(_t.const_name)
 del _t
+
+for _name, _descr in _native.feed_record_descrs():
+    globals()[_name] = _schema.decode(f"numpy:{_descr}".encode(), _name)
+    __all__.append(_name)
+del _name, _descr
+
+RAW_MESSAGE: np.dtype
+"""The in-order stream ring ``<bus>.itch``: ``recv_ns``, MoldUDP64
+``sequence``, ``length`` and the message's wire bytes (``message``, void)."""
+BOOK_UPDATE: np.dtype
+"""The book ring ``<bus>.book``: one record per price-level change, with the
+top of book after it and the causing message's ``recv_ns``."""
 
 
 def message_type(which: str) -> MessageType:
@@ -233,5 +246,29 @@ def handle(
         idle_timeout=idle_timeout,
         session=session,
         receive_buffer=receive_buffer,
+        ready=ready,
+    )
+
+
+def books(
+    bus: str,
+    *,
+    dir: str | os.PathLike[str] | None = None,
+    capacity: int = 1 << 16,
+    bounded: bool = False,
+    ready: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Run the order-book builder of bus ``bus``: read the handler's in-order
+    stream ``<bus>.itch`` from its oldest message, keep a price-level book
+    per instrument, and publish one :data:`BOOK_UPDATE` per level change into
+    ``<bus>.book``. Returns when the stream ends: messages, updates,
+    ``book_errors`` (messages a lossy stream made unappliable), ``lost``."""
+    if not isinstance(bus, str):
+        raise InvalidArgument(f"bus must be a bus name (str), got {bus!r}")
+    return _native.feed_books(
+        bus,
+        dir=None if dir is None else os.fspath(dir),
+        capacity=capacity,
+        bounded=bounded,
         ready=ready,
     )

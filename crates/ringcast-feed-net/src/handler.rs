@@ -457,7 +457,8 @@ impl Handler {
         }
         if seq > expected {
             self.report.gaps += 1;
-            self.gap_states.insert(expected, GapState::new(Instant::now()));
+            self.gap_states
+                .insert(expected, GapState::new(Instant::now()));
         }
         let below_gaps = self.tracker.first_gap().is_none_or(|g| seq < g.start);
         let first_pending = self.pending.first_key_value().map(|(k, _)| *k);
@@ -557,7 +558,9 @@ impl Handler {
             let state = self.gap_states[&g.start];
             let expired = match self.options.retransmit {
                 Some(_) => state.failures >= self.options.max_requests,
-                None => now >= state.found + self.options.arbitration + self.options.request_timeout,
+                None => {
+                    now >= state.found + self.options.arbitration + self.options.request_timeout
+                }
             } || self.pending.len() > self.options.max_pending;
             if !expired {
                 break;

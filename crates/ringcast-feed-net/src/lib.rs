@@ -7,9 +7,12 @@
 //! - [`sender`]: the MoldUDP64 sender and retransmission server;
 //! - [`handler`]: the feed handler (A/B arbitration, gaps, retransmission
 //!   requests, in-order delivery, an exact account of what was lost);
-//! - [`rings`]: decoded records into typed rings, one per message type.
+//! - [`rings`]: decoded records into typed rings, one per message type,
+//!   and the whole stream in order;
+//! - [`books`]: the book builder, from the stream to the book ring.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod books;
 pub mod handler;
 pub mod rings;
 pub mod sender;

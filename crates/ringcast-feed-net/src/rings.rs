@@ -1,12 +1,14 @@
 //! Decoded ITCH records into typed rings: one ring per message type, named
 //! `<bus>.<type name>` (`md.add_order`, ...) so that `ringcast.Bus(bus)`
 //! subscribes to them by topic, each holding that type's fixed-size
-//! little-endian record (dtype in the ring header, `recv_ns` first).
+//! little-endian record (dtype in the ring header, `recv_ns` first); and
+//! the whole stream in order, every message as received, in `<bus>.itch`
+//! ([`RAW_MESSAGE`] records: what order books and journals read).
 
 use crate::handler::{Deliver, DeliverError};
 use ringcast_core::{CreateOptions, Patience, Publisher};
 use ringcast_feed::itch::{decode, MessageType};
-use ringcast_feed::record::MAX_RECORD_SIZE;
+use ringcast_feed::record::{raw_record, RecordLayout, MAX_RECORD_SIZE, RAW_MESSAGE};
 use ringcast_feed::stats::Counts;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -25,6 +27,8 @@ pub struct TopicOptions {
     pub bounded: bool,
     /// The message types that get a ring; empty: all of them.
     pub types: Vec<MessageType>,
+    /// Slots of the in-order `<bus>.itch` ring of every message; 0: none.
+    pub stream_capacity: u64,
 }
 
 impl TopicOptions {
@@ -36,6 +40,7 @@ impl TopicOptions {
             capacity: 1 << 16,
             bounded: false,
             types: Vec::new(),
+            stream_capacity: 1 << 18,
         }
     }
 }
@@ -45,15 +50,42 @@ pub fn ring_name(bus: &str, t: MessageType) -> String {
     format!("{bus}.{}", t.name())
 }
 
-/// The schema a ring of `t`'s records carries: its numpy dtype, as the
-/// Python side stores dtypes.
-pub fn schema(t: MessageType) -> Vec<u8> {
-    format!("numpy:{}", t.record().npy_descr()).into_bytes()
+/// The in-order ring of every message on bus `bus`.
+pub fn stream_name(bus: &str) -> String {
+    format!("{bus}.itch")
+}
+
+/// The schema a ring of `layout`'s records carries: its numpy dtype, as
+/// the Python side stores dtypes.
+pub fn schema(layout: &RecordLayout) -> Vec<u8> {
+    format!("numpy:{}", layout.npy_descr()).into_bytes()
+}
+
+/// A ring of `layout`'s records with publish times, taken over (its
+/// sequence continued) if it exists with that layout.
+pub(crate) fn record_ring(
+    name: &str,
+    layout: &RecordLayout,
+    capacity: u64,
+    bounded: bool,
+    dir: Option<&std::path::Path>,
+) -> Result<Publisher, ringcast_core::Error> {
+    let mut create = CreateOptions::new(capacity, layout.size as u32);
+    create.fixed_size = true;
+    create.schema = schema(layout);
+    create.dir = dir.map(|d| d.to_owned());
+    create.exist_ok = true;
+    create.timestamps = true;
+    if bounded {
+        create.bounded = Some(capacity);
+    }
+    Publisher::create(name, &create)
 }
 
 /// Publishes each message it is given as its type's record.
 pub struct TopicRings {
     publishers: Vec<Option<Publisher>>,
+    stream: Option<Publisher>,
     buf: [u8; MAX_RECORD_SIZE],
     counts: Counts,
     published: u64,
@@ -71,21 +103,29 @@ impl TopicRings {
         };
         let mut publishers: Vec<Option<Publisher>> =
             (0..MessageType::ALL.len()).map(|_| None).collect();
+        let dir = options.dir.as_deref();
         for t in types {
-            let layout = t.record();
-            let mut create = CreateOptions::new(options.capacity, layout.size as u32);
-            create.fixed_size = true;
-            create.schema = schema(t);
-            create.dir.clone_from(&options.dir);
-            create.exist_ok = true;
-            create.timestamps = true;
-            if options.bounded {
-                create.bounded = Some(options.capacity);
-            }
-            publishers[t.index()] = Some(Publisher::create(&ring_name(&options.bus, t), &create)?);
+            publishers[t.index()] = Some(record_ring(
+                &ring_name(&options.bus, t),
+                t.record(),
+                options.capacity,
+                options.bounded,
+                dir,
+            )?);
         }
+        let stream = match options.stream_capacity {
+            0 => None,
+            n => Some(record_ring(
+                &stream_name(&options.bus),
+                &RAW_MESSAGE,
+                n,
+                options.bounded,
+                dir,
+            )?),
+        };
         Ok(Self {
             publishers,
+            stream,
             buf: [0; MAX_RECORD_SIZE],
             counts: Counts::new(),
             published: 0,
@@ -116,7 +156,7 @@ impl TopicRings {
 
     /// Closes every ring (subscribers see the end of the stream).
     pub fn close(self) {
-        for p in self.publishers.into_iter().flatten() {
+        for p in self.publishers.into_iter().flatten().chain(self.stream) {
             p.close();
         }
     }
@@ -124,7 +164,10 @@ impl TopicRings {
 
 impl Deliver for TopicRings {
     #[inline]
-    fn message(&mut self, _seq: u64, message: &[u8], recv_ns: u64) -> Result<(), DeliverError> {
+    fn message(&mut self, seq: u64, message: &[u8], recv_ns: u64) -> Result<(), DeliverError> {
+        if let (Some(stream), Some(raw)) = (&mut self.stream, raw_record(recv_ns, seq, message)) {
+            stream.publish_with(&raw, Patience::forever())?;
+        }
         let decoded = decode(message);
         self.counts.count(&decoded);
         let Ok(m) = decoded else {

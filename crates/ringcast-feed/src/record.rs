@@ -57,6 +57,9 @@ pub enum FieldKind {
     Price8,
     /// Nanoseconds since midnight: 6 bytes on the wire, `u64` in records.
     Timestamp,
+    /// `N` opaque bytes (a whole message in a [`RAW_MESSAGE`] record);
+    /// numpy `V<N>`, so trailing zero bytes are kept.
+    Bytes(usize),
 }
 
 impl FieldKind {
@@ -64,7 +67,7 @@ impl FieldKind {
     pub const fn wire_width(self) -> usize {
         match self {
             FieldKind::Char => 1,
-            FieldKind::Ascii(n) => n,
+            FieldKind::Ascii(n) | FieldKind::Bytes(n) => n,
             FieldKind::U16 => 2,
             FieldKind::U32 | FieldKind::Price4 => 4,
             FieldKind::U64 | FieldKind::Price8 => 8,
@@ -96,6 +99,7 @@ impl FieldKind {
         match self {
             FieldKind::Char => "S1".to_string(),
             FieldKind::Ascii(n) => format!("S{n}"),
+            FieldKind::Bytes(n) => format!("V{n}"),
             other => format!("<u{}", other.record_width()),
         }
     }
@@ -109,6 +113,7 @@ impl fmt::Display for FieldKind {
         match self {
             FieldKind::Char => write!(f, "ascii[1]"),
             FieldKind::Ascii(n) => write!(f, "ascii[{n}]"),
+            FieldKind::Bytes(n) => write!(f, "bytes[{n}]"),
             FieldKind::U16 => write!(f, "u16"),
             FieldKind::U32 => write!(f, "u32"),
             FieldKind::U64 | FieldKind::Timestamp => write!(f, "u64"),
@@ -182,6 +187,7 @@ impl RecordLayout {
             pad(&mut parts, at, f.offset);
             let code = match f.kind {
                 FieldKind::Char | FieldKind::Ascii(_) => format!("|S{}", f.kind.record_width()),
+                FieldKind::Bytes(n) => format!("|V{n}"),
                 other => format!("<u{}", other.record_width()),
             };
             parts.push(format!("('{}', '{code}')", f.name));
@@ -251,13 +257,64 @@ impl fmt::Debug for RecordBuf {
 pub fn read_le(record: &[u8], field: &RecordField) -> Option<u64> {
     let bytes = record.get(field.offset..field.offset + field.kind.record_width())?;
     match field.kind {
-        FieldKind::Char | FieldKind::Ascii(_) => None,
+        FieldKind::Char | FieldKind::Ascii(_) | FieldKind::Bytes(_) => None,
         _ => {
             let mut wide = [0u8; 8];
             wide[..bytes.len()].copy_from_slice(bytes);
             Some(u64::from_le_bytes(wide))
         }
     }
+}
+
+/// Size of a [`RAW_MESSAGE`] record.
+pub const RAW_MESSAGE_SIZE: usize = 72;
+
+/// Any message as received, in sequence order: the feed handler's `itch`
+/// topic, from which order books and journals take the whole stream in
+/// order (the per-type topics each hold one type). `message` holds the
+/// `length` wire bytes (big-endian, as sent), zero-padded.
+pub const RAW_MESSAGE: RecordLayout = RecordLayout {
+    type_byte: 0,
+    name: "raw_message",
+    const_name: "RAW_MESSAGE",
+    size: RAW_MESSAGE_SIZE,
+    fields: &[
+        RecordField {
+            name: "recv_ns",
+            kind: FieldKind::U64,
+            offset: 0,
+        },
+        RecordField {
+            name: "sequence",
+            kind: FieldKind::U64,
+            offset: 8,
+        },
+        RecordField {
+            name: "length",
+            kind: FieldKind::U16,
+            offset: 16,
+        },
+        RecordField {
+            name: "message",
+            kind: FieldKind::Bytes(crate::itch::MAX_MESSAGE_LEN),
+            offset: 18,
+        },
+    ],
+};
+
+/// The [`RAW_MESSAGE`] record of `message` (MoldUDP64 sequence `sequence`,
+/// received at `recv_ns`); `None` when it is longer than any ITCH message.
+pub fn raw_record(recv_ns: u64, sequence: u64, message: &[u8]) -> Option<[u8; RAW_MESSAGE_SIZE]> {
+    let body = 18;
+    if message.len() > crate::itch::MAX_MESSAGE_LEN {
+        return None;
+    }
+    let mut out = [0u8; RAW_MESSAGE_SIZE];
+    out[0..8].copy_from_slice(&recv_ns.to_le_bytes());
+    out[8..16].copy_from_slice(&sequence.to_le_bytes());
+    out[16..18].copy_from_slice(&(message.len() as u16).to_le_bytes());
+    out[body..body + message.len()].copy_from_slice(message);
+    Some(out)
 }
 
 #[cfg(test)]

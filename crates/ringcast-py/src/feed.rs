@@ -11,6 +11,7 @@ use ringcast_feed::gen::{write_itch, DayConfig};
 use ringcast_feed::itch::MessageType;
 use ringcast_feed::mold::Session;
 use ringcast_feed::stats::Report;
+use ringcast_feed_net::books::{BookOptions, BookService};
 use ringcast_feed_net::handler::{Handler, HandlerOptions, HandlerReport};
 use ringcast_feed_net::rings::{TopicOptions, TopicRings};
 use ringcast_feed_net::sender::{self, DropPlan, Line, Pace, Sender, SenderOptions};
@@ -226,15 +227,17 @@ fn drop_plan(py: Python<'_>, spec: &Bound<'_, PyAny>, seed: u64) -> PyResult<Dro
         }
         return Ok(DropPlan::Percent { percent, seed });
     }
-    spec.extract::<Vec<u64>>().map(DropPlan::Packets).map_err(|_| {
-        raise(
-            py,
-            "InvalidArgument",
-            format!(
-                "a line's drop is None, a percentage, or a list of packet numbers, got {spec}"
-            ),
-        )
-    })
+    spec.extract::<Vec<u64>>()
+        .map(DropPlan::Packets)
+        .map_err(|_| {
+            raise(
+                py,
+                "InvalidArgument",
+                format!(
+                    "a line's drop is None, a percentage, or a list of packet numbers, got {spec}"
+                ),
+            )
+        })
 }
 
 /// Sends ITCH file `path` as MoldUDP64 to `groups` (one or two lines);
@@ -261,34 +264,37 @@ pub fn feed_send<'py>(
     ready: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let bytes = read_path(py, &path)?;
-    let store = MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
+    let store =
+        MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
     if groups.is_empty() || groups.len() > 2 {
         return Err(raise(
             py,
             "InvalidArgument",
-            format!("give one group (line A) or two (A and B), got {}", groups.len()),
+            format!(
+                "give one group (line A) or two (A and B), got {}",
+                groups.len()
+            ),
         ));
     }
-    let pace = match (rate, speed) {
-        (Some(_), Some(_)) => {
-            return Err(raise(
+    let pace =
+        match (rate, speed) {
+            (Some(_), Some(_)) => return Err(raise(
                 py,
                 "InvalidArgument",
                 "give rate= (messages per second) or speed= (times the original pace), not both"
                     .to_owned(),
-            ))
-        }
-        (Some(r), None) if r.is_finite() && r > 0.0 => Pace::Rate(r),
-        (None, Some(s)) if s.is_finite() && s > 0.0 => Pace::Original { speed: s },
-        (None, None) => Pace::Max,
-        _ => {
-            return Err(raise(
-                py,
-                "InvalidArgument",
-                "rate and speed must be positive numbers".to_owned(),
-            ))
-        }
-    };
+            )),
+            (Some(r), None) if r.is_finite() && r > 0.0 => Pace::Rate(r),
+            (None, Some(s)) if s.is_finite() && s > 0.0 => Pace::Original { speed: s },
+            (None, None) => Pace::Max,
+            _ => {
+                return Err(raise(
+                    py,
+                    "InvalidArgument",
+                    "rate and speed must be positive numbers".to_owned(),
+                ))
+            }
+        };
     let drops = drops.unwrap_or_default();
     let mut lines = Vec::new();
     for (i, g) in groups.iter().enumerate() {
@@ -312,8 +318,8 @@ pub fn feed_send<'py>(
         .map(|r| endpoint(py, "retransmit", &r))
         .transpose()?;
     options.linger = seconds(py, "linger", linger)?;
-    let sender =
-        Sender::new(Arc::new(store), options).map_err(|e| io_err(py, "cannot start the sender", e))?;
+    let sender = Sender::new(Arc::new(store), options)
+        .map_err(|e| io_err(py, "cannot start the sender", e))?;
     if let Some(ready) = ready {
         let addr = sender.retransmit_addr().map(|a| a.to_string());
         ready.call1((addr,))?;
@@ -422,7 +428,10 @@ pub fn feed_handle<'py>(
         return Err(raise(
             py,
             "InvalidArgument",
-            format!("give one group (line A) or two (A and B), got {}", groups.len()),
+            format!(
+                "give one group (line A) or two (A and B), got {}",
+                groups.len()
+            ),
         ));
     }
     let mut options = HandlerOptions::new(endpoint(py, "group", &groups[0])?);
@@ -481,4 +490,63 @@ pub fn feed_handle<'py>(
     rings.close();
     outcome?;
     d
+}
+
+/// Runs the book builder of bus `bus`: reads `<bus>.itch` from its oldest
+/// message, publishes book updates into `<bus>.book`; returns its report
+/// once the stream ended (Ctrl-C closes the book ring and raises
+/// KeyboardInterrupt). `ready` is called once attached.
+#[pyfunction]
+#[pyo3(signature = (bus, *, dir = None, capacity = 65536, bounded = false, ready = None))]
+pub fn feed_books<'py>(
+    py: Python<'py>,
+    bus: &str,
+    dir: Option<PathBuf>,
+    capacity: u64,
+    bounded: bool,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut options = BookOptions::new(bus);
+    options.dir = dir;
+    options.capacity = capacity;
+    options.bounded = bounded;
+    let mut service = BookService::open(&options).map_err(py_err(py))?;
+    if let Some(ready) = ready {
+        ready.call0()?;
+    }
+    let outcome = loop {
+        match py.allow_threads(|| service.poll(Duration::from_millis(50))) {
+            Ok(true) => break Ok(()),
+            Ok(false) => {}
+            Err(e) => break Err(py_err(py)(e)),
+        }
+        if let Err(e) = py.check_signals() {
+            break Err(e);
+        }
+    };
+    let r = service.report();
+    service.close();
+    outcome?;
+    let d = PyDict::new(py);
+    d.set_item("messages", r.messages)?;
+    d.set_item("updates", r.updates)?;
+    d.set_item("book_errors", r.book_errors)?;
+    d.set_item("bad_records", r.bad_records)?;
+    d.set_item("lost", r.lost)?;
+    d.set_item("live_orders", r.live_orders)?;
+    d.set_item("ended", r.ended)?;
+    Ok(d)
+}
+
+/// The numpy `.npy` descrs of the records that are not ITCH messages:
+/// `{"RAW_MESSAGE": ..., "BOOK_UPDATE": ...}`.
+#[pyfunction]
+pub fn feed_record_descrs() -> Vec<(&'static str, String)> {
+    [
+        &ringcast_feed::record::RAW_MESSAGE,
+        &ringcast_feed::book::BOOK_UPDATE,
+    ]
+    .iter()
+    .map(|l| (l.const_name, l.npy_descr()))
+    .collect()
 }

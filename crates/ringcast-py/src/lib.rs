@@ -40,6 +40,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feed::itch_generate, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_send, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::feed_books, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::feed_record_descrs, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::format::name::DEFAULT_DIR)?;
     add_limits(m)?;

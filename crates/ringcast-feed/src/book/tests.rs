@@ -173,6 +173,7 @@ fn update_record_matches_its_description() {
         cause: b'U',
         level_orders: 9,
         pad: 0,
+        recv_ns: 10,
     };
     let bytes = u.to_bytes();
     assert_eq!(std::mem::size_of::<BookUpdate>(), BOOK_UPDATE.size);
@@ -181,7 +182,7 @@ fn update_record_matches_its_description() {
         .iter()
         .filter_map(|f| read_le(&bytes, f))
         .collect();
-    assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 0]);
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 10]);
     assert_eq!(&bytes[46..48], b"BU");
     let mut at = 0;
     for f in BOOK_UPDATE.fields {

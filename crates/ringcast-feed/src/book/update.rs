@@ -36,10 +36,13 @@ pub struct BookUpdate {
     pub level_orders: u32,
     /// Zero.
     pub pad: u32,
+    /// Receive time of the message that caused it (the feed handler's
+    /// `recv_ns`; 0 when not known), for wire-to-strategy latency.
+    pub recv_ns: u64,
 }
 
 /// Size of a [`BookUpdate`] record.
-pub const BOOK_UPDATE_SIZE: usize = 56;
+pub const BOOK_UPDATE_SIZE: usize = 64;
 
 const _: () = assert!(std::mem::size_of::<BookUpdate>() == BOOK_UPDATE_SIZE);
 
@@ -111,6 +114,11 @@ pub const BOOK_UPDATE: RecordLayout = RecordLayout {
             kind: FieldKind::U32,
             offset: 52,
         },
+        RecordField {
+            name: "recv_ns",
+            kind: FieldKind::U64,
+            offset: 56,
+        },
     ],
 };
 
@@ -137,6 +145,7 @@ impl BookUpdate {
             cause,
             level_orders: level.orders,
             pad: 0,
+            recv_ns: 0,
         }
     }
 
@@ -155,6 +164,7 @@ impl BookUpdate {
         out[47] = self.cause;
         out[48..52].copy_from_slice(&self.level_orders.to_le_bytes());
         out[52..56].copy_from_slice(&self.pad.to_le_bytes());
+        out[56..64].copy_from_slice(&self.recv_ns.to_le_bytes());
         out
     }
 }
