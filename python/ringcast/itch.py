@@ -207,6 +207,7 @@ def handle(
     group_b: str | None = None,
     dir: str | os.PathLike[str] | None = None,
     capacity: int = 1 << 16,
+    stream_capacity: int = 1 << 18,
     bounded: bool = False,
     types: Sequence[str] | None = None,
     retransmit: str | None = None,
@@ -222,7 +223,12 @@ def handle(
     """Run a feed handler: join ``group`` (and ``group_b``: first copy of each
     message wins), recover gaps from the ``retransmit`` server, and publish
     each message's record, stamped with its kernel receive time, to the ring
-    of its type on bus ``bus`` (``types``: only these, by byte or name).
+    of its type on bus ``bus`` (``types``: only these, by byte or name), and
+    every message in sequence order into ``<bus>.itch`` (:data:`RAW_MESSAGE`
+    records; ``stream_capacity`` slots, 0: none), which order books read.
+    Existing rings are taken over: a restarted handler goes on after the last
+    message of ``<bus>.itch`` (``first`` in the report), asking the
+    retransmission server for what it missed.
 
     Returns when the session ended and every message is delivered or
     declared lost (or after ``idle_timeout`` seconds without data): a report
@@ -236,6 +242,7 @@ def handle(
         bus=bus,
         dir=None if dir is None else os.fspath(dir),
         capacity=capacity,
+        stream_capacity=stream_capacity,
         bounded=bounded,
         types=None if types is None else [message_type(t).name for t in types],
         interface=interface,

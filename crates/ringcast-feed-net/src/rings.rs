@@ -6,7 +6,7 @@
 //! ([`RAW_MESSAGE`] records: what order books and journals read).
 
 use crate::handler::{Deliver, DeliverError};
-use ringcast_core::{CreateOptions, Patience, Publisher};
+use ringcast_core::{CreateOptions, Patience, Publisher, Start, Subscriber};
 use ringcast_feed::itch::{decode, MessageType};
 use ringcast_feed::record::{raw_record, RecordLayout, MAX_RECORD_SIZE, RAW_MESSAGE};
 use ringcast_feed::stats::Counts;
@@ -82,10 +82,28 @@ pub(crate) fn record_ring(
     Publisher::create(name, &create)
 }
 
+/// The MoldUDP64 sequence of the last record (number `count - 1`) of the
+/// stream ring of `bus`.
+fn last_sequence(
+    bus: &str,
+    dir: Option<&std::path::Path>,
+    count: u64,
+) -> Result<u64, ringcast_core::Error> {
+    let mut reader = Subscriber::attach(&stream_name(bus), dir, Start::At(count - 1))?;
+    let mut raw = [0u8; ringcast_feed::record::RAW_MESSAGE_SIZE];
+    match reader.try_recv(&mut raw)? {
+        Some(_) => Ok(u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"))),
+        None => Ok(0),
+    }
+}
+
 /// Publishes each message it is given as its type's record.
 pub struct TopicRings {
     publishers: Vec<Option<Publisher>>,
     stream: Option<Publisher>,
+    /// The MoldUDP64 sequence after the last message in the stream ring
+    /// when it was taken over (1 for a new ring).
+    next_sequence: u64,
     buf: [u8; MAX_RECORD_SIZE],
     counts: Counts,
     published: u64,
@@ -123,15 +141,27 @@ impl TopicRings {
                 dir,
             )?),
         };
+        let next_sequence = match &stream {
+            Some(p) if p.sequence() > 0 => last_sequence(&options.bus, dir, p.sequence())? + 1,
+            _ => 1,
+        };
         Ok(Self {
             publishers,
             stream,
+            next_sequence,
             buf: [0; MAX_RECORD_SIZE],
             counts: Counts::new(),
             published: 0,
             unrouted: 0,
             lost: 0,
         })
+    }
+
+    /// The MoldUDP64 sequence number to go on from: one past the last
+    /// message the stream ring holds from an earlier run of the handler (a
+    /// restarted handler resumes there), 1 for new rings.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
     }
 
     /// Messages by type, and the ones that did not decode.
@@ -165,23 +195,26 @@ impl TopicRings {
 impl Deliver for TopicRings {
     #[inline]
     fn message(&mut self, seq: u64, message: &[u8], recv_ns: u64) -> Result<(), DeliverError> {
+        let decoded = decode(message);
+        self.counts.count(&decoded);
+        match decoded {
+            Ok(m) => match &mut self.publishers[m.message_type().index()] {
+                Some(publisher) => {
+                    let n = m
+                        .write_record(recv_ns, &mut self.buf)
+                        .expect("records fit MAX_RECORD_SIZE");
+                    publisher.publish_with(&self.buf[..n], Patience::forever())?;
+                    self.published += 1;
+                }
+                None => self.unrouted += 1,
+            },
+            Err(_) => {}
+        }
+        // The stream goes last: a message in it is in its type's ring too,
+        // so a restarted handler resumes after the stream's last message.
         if let (Some(stream), Some(raw)) = (&mut self.stream, raw_record(recv_ns, seq, message)) {
             stream.publish_with(&raw, Patience::forever())?;
         }
-        let decoded = decode(message);
-        self.counts.count(&decoded);
-        let Ok(m) = decoded else {
-            return Ok(());
-        };
-        let Some(publisher) = &mut self.publishers[m.message_type().index()] else {
-            self.unrouted += 1;
-            return Ok(());
-        };
-        let n = m
-            .write_record(recv_ns, &mut self.buf)
-            .expect("records fit MAX_RECORD_SIZE");
-        publisher.publish_with(&self.buf[..n], Patience::forever())?;
-        self.published += 1;
         Ok(())
     }
 

@@ -367,6 +367,7 @@ fn handler_dict<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("session", r.session.clone())?;
+    d.set_item("first", rings.next_sequence())?;
     let lines = PyList::empty(py);
     for l in &r.lines {
         let ld = PyDict::new(py);
@@ -401,10 +402,13 @@ fn handler_dict<'py>(
 
 /// Receives a MoldUDP64 stream on `groups` (A, and B if given) and
 /// publishes every message's record into the rings of bus `bus`, one per
-/// message type; returns the handler's report once the session ended (or
-/// the idle timeout). Ctrl-C closes the rings and raises KeyboardInterrupt.
+/// message type, and every message in order into `<bus>.itch`; returns the
+/// handler's report once the session ended (or the idle timeout). Rings
+/// that exist are taken over and the handler resumes after the last
+/// message of `<bus>.itch`. Ctrl-C closes the rings and raises
+/// KeyboardInterrupt.
 #[pyfunction]
-#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None))]
+#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn feed_handle<'py>(
     py: Python<'py>,
@@ -412,6 +416,7 @@ pub fn feed_handle<'py>(
     bus: &str,
     dir: Option<PathBuf>,
     capacity: u64,
+    stream_capacity: u64,
     bounded: bool,
     types: Option<Vec<String>>,
     interface: &str,
@@ -453,6 +458,7 @@ pub fn feed_handle<'py>(
     let mut topics = TopicOptions::new(bus);
     topics.dir = dir;
     topics.capacity = capacity;
+    topics.stream_capacity = stream_capacity;
     topics.bounded = bounded;
     for name in types.unwrap_or_default() {
         let t = MessageType::ALL
@@ -471,6 +477,9 @@ pub fn feed_handle<'py>(
         topics.types.push(*t);
     }
     let mut rings = TopicRings::create(&topics).map_err(py_err(py))?;
+    // A handler restarted on its rings goes on after the last message they
+    // hold (what came meanwhile is asked from the retransmission server).
+    options.first = rings.next_sequence();
     let mut handler = Handler::new(options).map_err(|e| io_err(py, "cannot join the feed", e))?;
     if let Some(ready) = ready {
         ready.call0()?;
