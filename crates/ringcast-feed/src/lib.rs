@@ -8,7 +8,7 @@
 //!   view-to-record conversion and a message builder;
 //! - [`symbols`]: the stock directory (locate <-> symbol) from `R` messages;
 //! - [`stats`]: per-type and per-error counts, and the report;
-//! - [`file`]: the ITCH file format (2-byte length prefixes): reader over a
+//! - [`file`](mod@file): the ITCH file format (2-byte length prefixes): reader over a
 //!   slice or any `Read`, writer;
 //! - [`mold`]: MoldUDP64 packets (parse, build, heartbeats, end of session),
 //!   retransmission requests and the receiver's sequence tracker;
@@ -18,6 +18,7 @@
 //! No unsafe code, no dependency on `ringcast-core`; every parser returns
 //! errors on any input, never panics (property tests and fuzz targets).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod book;
 pub mod file;
