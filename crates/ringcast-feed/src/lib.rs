@@ -17,6 +17,25 @@
 //!
 //! No unsafe code, no dependency on `ringcast-core`; every parser returns
 //! errors on any input, never panics (property tests and fuzz targets).
+//!
+//! ```
+//! use ringcast_feed::file::SliceReader;
+//! use ringcast_feed::gen::{itch_bytes, DayConfig};
+//! use ringcast_feed::itch::{Message, MessageType};
+//!
+//! // A small generated day as an ITCH file, read back into records.
+//! let file = itch_bytes(&DayConfig::new(1, 1_000));
+//! let mut reader = SliceReader::new(&file);
+//! let mut records = Vec::new();
+//! for message in reader.by_ref().flatten() {
+//!     if let Message::AddOrder(add) = message {
+//!         assert!(add.shares() > 0);
+//!     }
+//!     records.extend_from_slice(message.record(0).as_bytes());
+//! }
+//! assert_eq!(reader.counts().messages(), 1_000);
+//! assert_eq!(MessageType::AddOrder.record().const_name, "ADD_ORDER");
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
