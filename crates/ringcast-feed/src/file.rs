@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use crate::itch::{decode, DecodeError, Message};
+use crate::itch::{decode, DecodeError, Message, OwnedMessage};
 use crate::stats::Counts;
 
 /// Bytes of the length prefix before each message.
@@ -154,8 +154,9 @@ impl<'a> Iterator for SliceReader<'a> {
 }
 
 /// Reads an ITCH file from any [`Read`], through its own buffer. Messages
-/// borrow the buffer, so this is a lending reader: call
-/// [`StreamReader::next_message`] in a loop.
+/// borrow the buffer, so the zero-copy way is a lending loop over
+/// [`StreamReader::next_message`]; as an [`Iterator`] it yields copies
+/// ([`OwnedMessage`]).
 pub struct StreamReader<R> {
     source: R,
     /// Holds at least one whole frame (prefix + up to 65,535 bytes).
@@ -245,6 +246,18 @@ impl<R: Read> StreamReader<R> {
         Ok(Some(
             decoded.map_err(|error| ReadError::Decode { offset, error }),
         ))
+    }
+}
+
+impl<R: Read> Iterator for StreamReader<R> {
+    type Item = io::Result<Result<OwnedMessage, ReadError>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_message() {
+            Ok(Some(item)) => Some(Ok(item.map(|m| OwnedMessage::new(&m)))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -408,6 +421,11 @@ mod tests {
             got.push(format!("{item:?}"));
         }
         assert_eq!(got, expected);
+        // As an iterator of copies: the same messages and errors.
+        let owned: Vec<String> = StreamReader::new(&file[..])
+            .map(|item| format!("{:?}", item.unwrap()))
+            .collect();
+        assert_eq!(owned, expected);
         let mut r = SliceReader::new(&file);
         r.by_ref().for_each(drop);
         assert_eq!(s.counts(), r.counts());

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{BookUpdate, Depth, Levels, Side, TopOfBook};
 use crate::itch::Message;
@@ -21,6 +22,33 @@ struct Order {
     price: u32,
     shares: u32,
 }
+
+/// A hasher for order reference numbers: one folded 128-bit multiply per
+/// key, much cheaper than SipHash on the per-message path. The keys are the
+/// exchange's own integers; a feed crafted to collide could slow lookups,
+/// never corrupt a book.
+#[derive(Default)]
+struct ReferenceHasher(u64);
+
+impl Hasher for ReferenceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        let p = (v ^ self.0) as u128 * 0x9e37_79b9_7f4a_7c15u128;
+        self.0 = (p as u64) ^ (p >> 64) as u64;
+    }
+}
+
+type OrderMap = HashMap<u64, Order, BuildHasherDefault<ReferenceHasher>>;
 
 /// One instrument's book.
 #[derive(Clone, Debug)]
@@ -115,8 +143,9 @@ impl Updates {
 /// Every instrument's book and the live orders behind them.
 #[derive(Clone, Debug, Default)]
 pub struct BookBuilder {
-    orders: HashMap<u64, Order>,
-    books: HashMap<u16, Book>,
+    orders: OrderMap,
+    /// Books by stock locate (`None`: no order seen for it yet).
+    books: Vec<Option<Book>>,
 }
 
 impl BookBuilder {
@@ -130,14 +159,27 @@ impl BookBuilder {
         self.orders.len()
     }
 
+    fn book(&self, locate: u16) -> Option<&Book> {
+        self.books.get(locate as usize)?.as_ref()
+    }
+
+    /// The book of `locate`, made on first use.
+    fn book_mut(&mut self, locate: u16) -> &mut Book {
+        let i = locate as usize;
+        if self.books.len() <= i {
+            self.books.resize_with(i + 1, || None);
+        }
+        self.books[i].get_or_insert_with(Book::new)
+    }
+
     /// Best bid and ask of `locate`.
     pub fn top(&self, locate: u16) -> TopOfBook {
-        self.books.get(&locate).map(Book::top).unwrap_or_default()
+        self.book(locate).map(Book::top).unwrap_or_default()
     }
 
     /// The best `n` levels of each side of `locate`.
     pub fn depth(&self, locate: u16, n: usize) -> Depth {
-        match self.books.get(&locate) {
+        match self.book(locate) {
             Some(b) => Depth {
                 bids: b.bids.best_first().take(n).collect(),
                 asks: b.asks.best_first().take(n).collect(),
@@ -148,9 +190,10 @@ impl BookBuilder {
 
     /// Instruments that have (had) a book, in locate order.
     pub fn locates(&self) -> Vec<u16> {
-        let mut l: Vec<u16> = self.books.keys().copied().collect();
-        l.sort_unstable();
-        l
+        (0..self.books.len())
+            .filter(|&i| self.books[i].is_some())
+            .map(|i| i as u16)
+            .collect()
     }
 
     fn add(
@@ -165,7 +208,7 @@ impl BookBuilder {
             return Err(BookError::DuplicateReference(reference));
         }
         self.orders.insert(reference, order);
-        let book = self.books.entry(order.locate).or_insert_with(Book::new);
+        let book = self.book_mut(order.locate);
         let level = book.side(order.side).add(order.price, order.shares);
         out.push(BookUpdate::new(
             t,
@@ -205,7 +248,7 @@ impl BookBuilder {
         if gone {
             self.orders.remove(&reference);
         }
-        let book = self.books.entry(before.locate).or_insert_with(Book::new);
+        let book = self.book_mut(before.locate);
         let level = book.side(before.side).remove(before.price, taken, gone);
         out.push(BookUpdate::new(
             t,

@@ -81,8 +81,17 @@ impl Levels {
     }
 
     /// The best level (highest bid, lowest ask).
+    #[inline]
     pub fn best(&self) -> Option<Level> {
-        self.best_first().next()
+        let best = match self.side {
+            Side::Bid => self.by_price.last_key_value(),
+            Side::Ask => self.by_price.first_key_value(),
+        };
+        best.map(|(&price, &(shares, orders))| Level {
+            price,
+            shares,
+            orders,
+        })
     }
 
     /// Levels from the best outwards.

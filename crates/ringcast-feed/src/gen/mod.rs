@@ -13,7 +13,7 @@
 
 use std::io::{self, Write};
 
-use crate::itch::{MessageBuilder, MessageType, MAX_MESSAGE_LEN};
+use crate::itch::{MessageBuilder, MessageType, OwnedMessage};
 
 pub mod clock;
 mod flow;
@@ -52,33 +52,7 @@ impl DayConfig {
     }
 }
 
-/// One generated message, by value (no allocation per message).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Generated {
-    bytes: [u8; MAX_MESSAGE_LEN],
-    len: u8,
-}
-
-impl Generated {
-    fn from_builder(b: MessageBuilder) -> Self {
-        let message = b
-            .finish()
-            .expect("the generator appends exactly the table's fields");
-        let mut bytes = [0; MAX_MESSAGE_LEN];
-        bytes[..message.len()].copy_from_slice(message);
-        Generated {
-            bytes,
-            len: message.len() as u8,
-        }
-    }
-
-    /// The message bytes (type byte first, no length prefix).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-/// A day being generated: an iterator of [`Generated`] messages.
+/// A day being generated: an iterator of [`OwnedMessage`]s.
 #[derive(Clone, Debug)]
 pub struct Day {
     rng: Rng,
@@ -270,9 +244,9 @@ impl Day {
 }
 
 impl Iterator for Day {
-    type Item = Generated;
+    type Item = OwnedMessage;
 
-    fn next(&mut self) -> Option<Generated> {
+    fn next(&mut self) -> Option<OwnedMessage> {
         if self.remaining == 0 {
             return None;
         }
@@ -295,7 +269,10 @@ impl Iterator for Day {
             self.flow(t)
         };
         self.remaining -= 1;
-        Some(Generated::from_builder(builder))
+        let message = builder.finish().and_then(crate::itch::decode);
+        Some(OwnedMessage::new(
+            &message.expect("the generator appends exactly the table's fields"),
+        ))
     }
 }
 

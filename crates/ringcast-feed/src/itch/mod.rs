@@ -17,8 +17,10 @@ use std::fmt;
 pub(crate) mod define;
 mod encode;
 mod messages;
+mod owned;
 
 pub use encode::MessageBuilder;
+pub use owned::OwnedMessage;
 
 pub use messages::*;
 

@@ -1,9 +1,11 @@
-//! Parsing a MoldUDP64 packet without copying: the header is checked at
-//! once, the message blocks as they are iterated.
+//! Parsing a MoldUDP64 packet without copying: the header's length is
+//! checked at once (its fields are decoded on access), the message blocks
+//! as they are iterated.
+
+use crate::wire::{be_u16, bytes_at};
 
 use super::{
-    parse_header, MoldError, Session, BLOCK_PREFIX_LEN, END_OF_SESSION_COUNT, HEADER_LEN,
-    HEARTBEAT_COUNT,
+    MoldError, Session, BLOCK_PREFIX_LEN, END_OF_SESSION_COUNT, HEADER_LEN, HEARTBEAT_COUNT,
 };
 
 /// What a packet is, from its count.
@@ -17,12 +19,11 @@ pub enum PacketKind {
     EndOfSession,
 }
 
-/// A packet whose header has been read (it has at least 20 bytes).
+/// A packet of at least 20 bytes: a view of its header (fields decoded on
+/// access) and of the blocks after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packet<'a> {
-    session: Session,
-    sequence: u64,
-    count: u16,
+    header: &'a [u8; HEADER_LEN],
     /// Everything after the header.
     payload: &'a [u8],
 }
@@ -30,37 +31,31 @@ pub struct Packet<'a> {
 impl<'a> Packet<'a> {
     /// Reads the header of `bytes`; `ShortPacket` below 20 bytes.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, MoldError> {
-        let Some((head, payload)) = bytes.split_first_chunk::<HEADER_LEN>() else {
+        let Some((header, payload)) = bytes.split_first_chunk::<HEADER_LEN>() else {
             return Err(MoldError::ShortPacket { len: bytes.len() });
         };
-        let (session, sequence, count) = parse_header(head);
-        Ok(Packet {
-            session,
-            sequence,
-            count,
-            payload,
-        })
+        Ok(Packet { header, payload })
     }
 
     /// The session name (10 bytes, space-padded).
-    pub fn session(&self) -> &Session {
-        &self.session
+    pub fn session(&self) -> &'a Session {
+        bytes_at(self.header, 0)
     }
 
     /// Sequence number of the first message (of the next message for a
     /// heartbeat or end of session).
     pub fn sequence(&self) -> u64 {
-        self.sequence
+        u64::from_be_bytes(*bytes_at(self.header, 10))
     }
 
     /// The raw count field.
     pub fn count(&self) -> u16 {
-        self.count
+        be_u16(*bytes_at(self.header, 18))
     }
 
     /// Messages, heartbeat or end of session.
     pub fn kind(&self) -> PacketKind {
-        match self.count {
+        match self.count() {
             HEARTBEAT_COUNT => PacketKind::Heartbeat,
             END_OF_SESSION_COUNT => PacketKind::EndOfSession,
             _ => PacketKind::Messages,
@@ -70,14 +65,14 @@ impl<'a> Packet<'a> {
     /// Messages carried (0 for heartbeats and end of session).
     pub fn message_count(&self) -> u16 {
         match self.kind() {
-            PacketKind::Messages => self.count,
+            PacketKind::Messages => self.count(),
             _ => 0,
         }
     }
 
     /// The sequence number after this packet's messages.
     pub fn next_sequence(&self) -> u64 {
-        self.sequence.wrapping_add(self.message_count() as u64)
+        self.sequence().wrapping_add(self.message_count() as u64)
     }
 
     /// The message blocks, in order.

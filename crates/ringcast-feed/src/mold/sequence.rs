@@ -32,6 +32,8 @@ pub struct SequenceTracker {
     received: u64,
     duplicates: u64,
     lost: u64,
+    /// Messages numbered `u64::MAX`, refused (`expected` could not pass them).
+    out_of_range: u64,
 }
 
 impl SequenceTracker {
@@ -44,6 +46,7 @@ impl SequenceTracker {
             received: 0,
             duplicates: 0,
             lost: 0,
+            out_of_range: 0,
         }
     }
 
@@ -54,16 +57,22 @@ impl SequenceTracker {
 
     /// Takes in message `seq`: `true` if it is new (deliver it), `false` if
     /// it was seen before (or declared lost). A jump ahead opens a gap.
+    /// Sequence `u64::MAX` is refused and counted apart (no sequence after
+    /// it could be expected).
     #[inline]
     pub fn accept(&mut self, seq: u64) -> bool {
+        if seq == u64::MAX {
+            self.out_of_range += 1;
+            return false;
+        }
         if seq == self.expected {
-            self.expected = seq.saturating_add(1);
+            self.expected = seq + 1;
             self.received += 1;
             return true;
         }
         if seq > self.expected {
             self.open_gap(seq);
-            self.expected = seq.saturating_add(1);
+            self.expected = seq + 1;
             self.received += 1;
             return true;
         }
@@ -176,6 +185,11 @@ impl SequenceTracker {
     /// Messages declared lost.
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Messages refused for their sequence number (`u64::MAX`).
+    pub fn out_of_range(&self) -> u64 {
+        self.out_of_range
     }
 
     /// The accounting invariant (see the module docs).

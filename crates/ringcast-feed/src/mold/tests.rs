@@ -228,5 +228,8 @@ fn tracker_splits_gaps_and_declares_losses() {
     assert_eq!(t.declare_lost(u64::MAX), 6);
     assert_eq!((t.missing(), t.lost(), t.received()), (0, 12, 2));
     assert!(t.accounts_balance());
-    assert!(t.accept(u64::MAX));
+    assert!(!t.accept(u64::MAX), "no sequence could follow u64::MAX");
+    assert!(t.accept(u64::MAX - 1));
+    assert_eq!((t.out_of_range(), t.expected()), (1, u64::MAX));
+    assert!(t.accounts_balance());
 }
