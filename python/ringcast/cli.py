@@ -30,14 +30,34 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="run a feed handler and N strategy processes over one ring"
+        "demo",
+        help="a generated ITCH day through sender, feed handler, rings, books and strategies",
+        description="Generates a NASDAQ TotalView-ITCH 5.0 day and runs it through the whole "
+        "pipeline in real processes: MoldUDP64 over loopback multicast (a few packets skipped "
+        "on purpose, recovered by retransmission) -> feed handler -> typed rings -> book "
+        "builder -> strategy processes, with a live view and a summary.",
     )
-    demo.add_argument("--subscribers", "-n", type=_positive(int), default=3)
-    demo.add_argument("--rate", type=_positive(float), default=100_000, help="quotes per second")
-    demo.add_argument("--duration", type=_positive(float), default=3.0, help="seconds")
+    demo.add_argument(
+        "--strategies", "--subscribers", "-n", type=_positive(int), default=2,
+        help="strategy processes reading the book updates (default 2)",
+    )  # fmt: skip
+    demo.add_argument("--rate", type=_positive(float), default=250_000, help="messages per second")
+    demo.add_argument(
+        "--duration", type=_positive(float), default=4.0, help="seconds of sending (default 4)"
+    )
+    demo.add_argument(
+        "--messages", type=_positive(int), default=None, help="messages (default rate x duration)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed of the generated day")
+    demo.add_argument(
+        "--drop", type=float, default=0.5, help="percent of packets skipped on purpose"
+    )
     demo.add_argument("--capacity", type=_positive(int), default=1 << 16, help="ring slots")
     demo.add_argument(
         "--dir", default=None, help="ring directory (default: $RINGCAST_DIR or /dev/shm/ringcast)"
+    )
+    demo.add_argument(
+        "--no-live", action="store_true", help="no live view (the default when not a terminal)"
     )
 
     bench = commands.add_parser(
@@ -149,15 +169,19 @@ def main(argv: list[str] | None = None) -> int:
 
         def demo() -> int:
             ok = demo_module.run(
-                subscribers=args.subscribers,
+                messages=args.messages,
                 rate=args.rate,
                 duration=args.duration,
+                strategies=args.strategies,
+                seed=args.seed,
+                drop=args.drop,
                 capacity=args.capacity,
                 dir=args.dir,
+                live=False if args.no_live else None,
             )
             return 0 if ok else 1
 
-        return _reported("demo", demo, 2, "processes stopped, ring removed")
+        return _reported("demo", demo, 2, "processes stopped, rings removed")
     if args.command == "bench":
         return _bench(args)
     if args.command == "info":

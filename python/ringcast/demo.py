@@ -1,224 +1,387 @@
-"""``ringcast demo``: one feed handler, N strategies, one ring, real processes.
+"""``ringcast demo``: a trading day through the whole pipeline, in real processes.
 
-The feed handler publishes synthetic quotes at a fixed rate, each carrying its
-publish time (CLOCK_MONOTONIC, which all processes on a host share). Every
-strategy checks ordering and a per-quote checksum, and measures one-way
-latency as receive time minus publish time.
+A generated NASDAQ TotalView-ITCH 5.0 day is sent as MoldUDP64 over loopback
+multicast (a few packets skipped on purpose, a retransmission server
+answering for them); the feed handler recovers the gaps and publishes every
+message into typed rings on a bus (``<bus>.add_order``, ...) and, in order,
+into ``<bus>.itch``; the book builder keeps every instrument's price levels
+and publishes each change into ``<bus>.book``; strategy processes read the
+book updates, keep the top of book, and time each update from the kernel's
+receive of its packet (wire) to their own read (strategy). A live view shows
+message rates by type, gaps and recoveries, ring lag and loss, latency
+percentiles and the busiest books; a summary and the checks come at the end.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
+import shutil
 import signal
+import socket
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._api import Publisher, Subscriber
-from .errors import RingClosed
+from . import itch
+from ._api import Subscriber, default_dir, list_rings
+from ._native import LatencyHistogram
+from .errors import InvalidArgument, RingClosed
 
-QUOTE = np.dtype(
-    [
-        ("seq", "<u8"),
-        ("ts_ns", "<u8"),
-        ("symbol", "S8"),
-        ("bid", "<f8"),
-        ("ask", "<f8"),
-        ("bid_size", "<u4"),
-        ("ask_size", "<u4"),
-        ("checksum", "<u8"),
-    ]
-)
-SYMBOLS = np.array([b"AAPL", b"MSFT", b"NVDA", b"AMZN", b"GOOG", b"META", b"TSLA", b"AVGO"])
-MAX_BURST = 64
-IDLE_SLEEP = 50e-6
-
-
-def quote_checksum(q: np.ndarray) -> np.ndarray:
-    """What the ``checksum`` field of each quote must hold."""
-    bits = q["bid"].view(np.uint64) ^ q["ask"].view(np.uint64)
-    return q["seq"] ^ (q["ts_ns"] << np.uint64(1)) ^ bits ^ q["bid_size"].astype(np.uint64)
+REPORT_EVERY = 0.25
+TOP_BOOKS = 8
 
 
 @dataclass
 class DemoConfig:
-    name: str
-    dir: str | None
-    subscribers: int
+    """What one run does."""
+
+    messages: int
     rate: float
-    duration: float
+    strategies: int
+    seed: int
+    drop: float
     capacity: int
+    dir: str | None
+    bus: str = ""
+    group: str = ""
+    server: str = ""
+    day: str = ""
+
+    def check(self) -> None:
+        if self.capacity < 2 or self.capacity & (self.capacity - 1):
+            raise InvalidArgument(
+                f"--capacity must be a power of two >= 2 (ring slots), got {self.capacity}"
+            )
+        if not 0 <= self.drop <= 50:
+            raise InvalidArgument(f"--drop is a percentage from 0 to 50, got {self.drop}")
+        if self.messages < 1000:
+            raise InvalidArgument(f"the day needs at least 1,000 messages, got {self.messages}")
 
 
 def _child() -> None:
     """What every demo process does first: leave Ctrl-C to the parent, which
-    stops the children and removes the ring (one message, no tracebacks)."""
+    stops the children and removes the rings (one message, no tracebacks)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def feed_handler(cfg: DemoConfig, ready: Any, go: Any, report: Any) -> None:
-    """Publishes quotes at ``cfg.rate`` per second for ``cfg.duration`` seconds
-    into the ring the parent created."""
+def _run_child(name: str, reports: Any, call: Any) -> None:
+    """Runs one stage; its final report (or its error) goes to the parent."""
     _child()
-    rng = np.random.default_rng(1)
-    with Publisher.attach(cfg.name, dtype=QUOTE, dir=cfg.dir) as pub:
-        ready.set()
+    try:
+        reports.put((name, "done", call()))
+    except BaseException as e:
+        reports.put((name, "failed", f"{type(e).__name__}: {e}"))
+
+
+def handler_stage(cfg: DemoConfig, ready: Any, reports: Any) -> None:
+    _run_child(
+        "handler",
+        reports,
+        lambda: itch.handle(
+            cfg.group,
+            bus=cfg.bus,
+            dir=cfg.dir,
+            retransmit=cfg.server,
+            capacity=cfg.capacity,
+            stream_capacity=max(cfg.capacity, 1 << 18),
+            idle_timeout=30.0,
+            ready=ready.set,
+            progress=lambda r: reports.put(("handler", "progress", r)),
+            progress_every=REPORT_EVERY,
+        ),
+    )
+
+
+def book_stage(cfg: DemoConfig, ready: Any, reports: Any) -> None:
+    _run_child(
+        "books",
+        reports,
+        lambda: itch.books(
+            cfg.bus,
+            dir=cfg.dir,
+            capacity=cfg.capacity,
+            ready=ready.set,
+            progress=lambda r: reports.put(("books", "progress", r)),
+            progress_every=REPORT_EVERY,
+        ),
+    )
+
+
+def sender_stage(cfg: DemoConfig, go: Any, reports: Any) -> None:
+    def send() -> dict[str, Any]:
         go.wait()
-        burst = np.zeros(MAX_BURST, dtype=QUOTE)
-        t0 = time.monotonic_ns()
-        end = t0 + int(cfg.duration * 1e9)
-        sent = 0
-        while True:
-            now = time.monotonic_ns()
-            if now >= end:
-                break
-            due = min(int((now - t0) * cfg.rate / 1e9) - sent, MAX_BURST)
-            if due <= 0:
-                # Leave the cores to the strategies: on a small host a
-                # spinning feed handler would measure the scheduler instead.
-                time.sleep(IDLE_SLEEP)
-                continue
-            q = burst[:due]
-            q["seq"] = np.arange(sent, sent + due)
-            q["symbol"] = SYMBOLS[q["seq"] % len(SYMBOLS)]
-            mid = 100.0 + rng.standard_normal(due).cumsum() * 0.01
-            q["bid"], q["ask"] = mid - 0.01, mid + 0.01
-            q["bid_size"] = rng.integers(1, 1000, due)
-            q["ask_size"] = rng.integers(1, 1000, due)
-            q["ts_ns"] = time.monotonic_ns()
-            q["checksum"] = quote_checksum(q)
-            if due == 1:
-                pub.publish(q[0])
-            else:
-                pub.publish_batch(q)
-            sent += due
-        elapsed = (time.monotonic_ns() - t0) / 1e9
-        report.put(("feed", {"published": pub.sequence, "seconds": elapsed}))
-
-
-class QuoteCheck:
-    """Order, checksum and latency of received quotes, checked in chunks so
-    that the receive loop itself does almost nothing per batch."""
-
-    def __init__(self) -> None:
-        self.latencies: list[np.ndarray] = []
-        self.bad = 0
-        self.out_of_order = 0
-        self.last = -1
-
-    def add(self, quotes: np.ndarray, received_ns: np.ndarray) -> None:
-        if len(quotes) == 0:
-            return
-        self.latencies.append(received_ns - quotes["ts_ns"].astype(np.int64))
-        self.bad += int(np.count_nonzero(quote_checksum(quotes) != quotes["checksum"]))
-        seqs = quotes["seq"].astype(np.int64)
-        self.out_of_order += int(np.count_nonzero(np.diff(seqs) <= 0)) + int(seqs[0] <= self.last)
-        self.last = int(seqs[-1])
-
-    def percentiles_us(self) -> dict[str, float]:
-        lat = np.concatenate(self.latencies) if self.latencies else np.zeros(0, np.int64)
-        if len(lat) == 0:
-            return {"p50": np.nan, "p99": np.nan, "p999": np.nan, "max": np.nan}
-        p50, p99, p999 = np.percentile(lat, [50, 99, 99.9]) / 1e3
-        return {"p50": p50, "p99": p99, "p999": p999, "max": lat.max() / 1e3}
-
-
-CHUNK = 1 << 18
-
-
-def strategy(cfg: DemoConfig, index: int, attached: Any, report: Any) -> None:
-    """Reads quotes until the feed closes; checks and times each one.
-
-    Quotes land straight in a preallocated chunk (``recv_batch_into``); each
-    batch adds only its end index and receive time to two lists.
-    """
-    _child()
-    check = QuoteCheck()
-    chunk = np.empty(CHUNK, dtype=QUOTE)
-    with Subscriber.attach(cfg.name, dir=cfg.dir, start="oldest", dtype=QUOTE) as sub:
-        attached.set()
-        ends: list[int] = []
-        times: list[int] = []
-        filled = 0
-        done = False
-        while not done:
-            try:
-                filled += sub.recv_batch_into(chunk[filled:], timeout=None)
-                ends.append(filled)
-                times.append(time.monotonic_ns())
-            except RingClosed:
-                done = True
-            if filled == CHUNK or (done and filled):
-                counts = np.diff(np.array([0, *ends]))
-                check.add(chunk[:filled], np.repeat(np.array(times, np.int64), counts))
-                filled = 0
-                ends.clear()
-                times.clear()
-        report.put(
-            (
-                index,
-                {
-                    "received": sub.received,
-                    "lost": sub.lost,
-                    "position": sub.position,
-                    "bad": check.bad,
-                    "out_of_order": check.out_of_order,
-                    **check.percentiles_us(),
-                },
-            )
+        return itch.send(
+            cfg.day,
+            cfg.group,
+            rate=cfg.rate,
+            retransmit=cfg.server,
+            drop=cfg.drop or None,
+            drop_seed=cfg.seed,
+            linger=5.0,
         )
+
+    _run_child("sender", reports, send)
+
+
+def strategy_stage(cfg: DemoConfig, index: int, attached: Any, reports: Any) -> None:
+    """Reads book updates until the book builder closes its ring: keeps the
+    top of book per instrument and times each update from wire to here."""
+    _child()
+    name = f"strategy {index}"
+    try:
+        latency = LatencyHistogram(highest=60.0)
+        updates = np.zeros(1 << 16, np.int64)
+        tops: dict[int, tuple] = {}
+        next_report = time.monotonic() + REPORT_EVERY
+        with Subscriber.attach(
+            f"{cfg.bus}.book", dir=cfg.dir, start="oldest", dtype=itch.BOOK_UPDATE
+        ) as sub:
+            attached.set()
+
+            def report(kind: str) -> None:
+                busiest = np.argsort(updates)[::-1][:TOP_BOOKS]
+                reports.put(
+                    (
+                        name,
+                        kind,
+                        {
+                            "received": sub.received,
+                            "lost": sub.lost,
+                            "position": sub.position,
+                            "latency": latency.encode(),
+                            "tops": [
+                                (int(loc), int(updates[loc]), tops[int(loc)])
+                                for loc in busiest
+                                if updates[loc]
+                            ],
+                        },
+                    )
+                )
+
+            while True:
+                try:
+                    batch = sub.recv_batch(4096, timeout=0.1)
+                except RingClosed:
+                    break
+                if len(batch):
+                    latency.record_many(time.monotonic_ns() - batch["recv_ns"].astype(np.int64))
+                    locs = batch["stock_locate"]
+                    np.add.at(updates, locs, 1)
+                    # The top of each book after its last update in the batch.
+                    _, from_end = np.unique(locs[::-1], return_index=True)
+                    for u in batch[len(batch) - 1 - from_end]:
+                        tops[int(u["stock_locate"])] = (
+                            int(u["best_bid"]),
+                            int(u["best_bid_shares"]),
+                            int(u["best_ask"]),
+                            int(u["best_ask_shares"]),
+                        )
+                if time.monotonic() >= next_report:
+                    report("progress")
+                    next_report = time.monotonic() + REPORT_EVERY
+            report("done")
+    except BaseException as e:
+        reports.put((name, "failed", f"{type(e).__name__}: {e}"))
+        attached.set()
+
+
+@dataclass
+class Board:
+    """What the parent knows of every stage, for the view and the summary."""
+
+    cfg: DemoConfig
+    symbols: dict[int, str]
+    started: float = field(default_factory=time.monotonic)
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    _last_counts: dict[str, int] = field(default_factory=dict)
+    _last_time: float = field(default_factory=time.monotonic)
+
+    def take(self, stage: str, kind: str, body: Any) -> None:
+        if kind == "failed":
+            self.failed[stage] = body
+            return
+        self.latest[stage] = body
+        if kind == "done":
+            self.done[stage] = body
+        if stage == "handler":
+            now = time.monotonic()
+            counts = body["decoded"]["by_type"]
+            dt = max(now - self._last_time, 1e-3)
+            self.rates = {k: (v - self._last_counts.get(k, 0)) / dt for k, v in counts.items()}
+            self._last_counts, self._last_time = dict(counts), now
+
+    def latency(self) -> LatencyHistogram:
+        total = LatencyHistogram(highest=60.0)
+        for stage, body in self.latest.items():
+            if stage.startswith("strategy"):
+                total.add(body["latency"])
+        return total
+
+    def finished(self) -> bool:
+        return bool(self.failed) or len(self.done) == 3 + self.cfg.strategies
+
+
+def _view(board: Board) -> Any:
+    """The live view (rich renderables)."""
+    from rich.columns import Columns
+    from rich.panel import Panel
+    from rich.table import Table
+
+    h = board.latest.get("handler", {})
+    b = board.latest.get("books", {})
+    elapsed = time.monotonic() - board.started
+    feed = Table(title="feed handler", expand=True)
+    feed.add_column("message type")
+    feed.add_column("count", justify="right")
+    feed.add_column("per s", justify="right")
+    counts = h.get("decoded", {}).get("by_type", {})
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1])[:10]:
+        feed.add_row(name, f"{n:,}", f"{board.rates.get(name, 0):,.0f}")
+    lines = h.get("lines", [{}])
+    gaps = Table(title="gaps and recovery", expand=True)
+    gaps.add_column("")
+    gaps.add_column("", justify="right")
+    for label, value in (
+        ("delivered", h.get("delivered", 0)),
+        ("packets", lines[0].get("packets", 0)),
+        ("gaps", h.get("gaps", 0)),
+        ("recovered", h.get("recovered", 0)),
+        ("requests", h.get("requests", 0)),
+        ("lost", h.get("lost", 0)),
+        ("kernel drops", lines[0].get("kernel_drops") or 0),
+    ):
+        gaps.add_row(label, f"{value:,}")
+    rings = Table(title="rings", expand=True)
+    rings.add_column("reader")
+    rings.add_column("read", justify="right")
+    rings.add_column("lag", justify="right")
+    rings.add_column("lost", justify="right")
+    published = b.get("updates", 0)
+    rings.add_row(
+        "book builder", f"{b.get('messages', 0):,}",
+        f"{max(h.get('delivered', 0) - b.get('messages', 0), 0):,}", f"{b.get('lost', 0):,}",
+    )  # fmt: skip
+    for i in range(1, board.cfg.strategies + 1):
+        s = board.latest.get(f"strategy {i}", {})
+        rings.add_row(
+            f"strategy {i}", f"{s.get('received', 0):,}",
+            f"{max(published - s.get('position', 0), 0):,}", f"{s.get('lost', 0):,}",
+        )  # fmt: skip
+    lat = board.latency()
+    latency = Table(title="wire -> strategy latency (us)", expand=True)
+    for col in ("p50", "p99", "p99.9", "max", "updates"):
+        latency.add_column(col, justify="right")
+    if lat.count:
+        latency.add_row(
+            *(f"{lat.value_at_percentile(p) / 1e3:,.1f}" for p in (50, 99, 99.9)),
+            f"{lat.max / 1e3:,.1f}",
+            f"{lat.count:,}",
+        )
+    books = Table(title="busiest books (strategy 1)", expand=True)
+    for col in ("symbol", "updates", "bid", "size", "ask", "size"):
+        books.add_column(col, justify="right" if col != "symbol" else "left")
+    for loc, n, (bid, bid_size, ask, ask_size) in board.latest.get("strategy 1", {}).get(
+        "tops", []
+    ):
+        books.add_row(
+            board.symbols.get(loc, str(loc)), f"{n:,}", f"{bid / 1e4:,.2f}" if bid else "-",
+            f"{bid_size:,}", f"{ask / 1e4:,.2f}" if ask else "-", f"{ask_size:,}",
+        )  # fmt: skip
+    title = (
+        f"ringcast demo: {board.cfg.messages:,} ITCH messages at {board.cfg.rate:,.0f}/s, "
+        f"{elapsed:.1f} s"
+    )
+    return Panel(
+        Columns([feed, gaps, rings, latency, books], expand=True, equal=False), title=title
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run(
-    subscribers: int = 3,
-    rate: float = 100_000,
-    duration: float = 3.0,
+    messages: int | None = None,
+    rate: float = 250_000,
+    duration: float = 4.0,
+    strategies: int = 2,
+    seed: int = 1,
+    drop: float = 0.5,
     capacity: int = 1 << 16,
     dir: str | None = None,
+    live: bool | None = None,
     out: Any = print,
 ) -> bool:
-    """Runs the demo; prints a summary; returns whether every check passed.
+    """Runs the demo; prints the summary; returns whether every check passed.
 
-    The ring is created here, before any process starts, so that a bad
-    argument is one error at once; it is removed at the end, and when the
-    run is interrupted (KeyboardInterrupt is raised again once the children
-    are stopped)."""
-    cfg = DemoConfig(f"demo.quotes.{os.getpid()}", dir, subscribers, rate, duration, capacity)
-    ring = Publisher.create(cfg.name, dtype=QUOTE, capacity=capacity, dir=dir)
-    ring.close()  # the feed handler takes it over
+    The day is ``messages`` messages (default: ``rate * duration``) sent at
+    ``rate`` per second. Everything is made before any process starts, so a
+    bad argument is one error at once; the rings and the day file are
+    removed at the end, and when the run is interrupted (KeyboardInterrupt
+    is raised again once the children are stopped)."""
+    cfg = DemoConfig(
+        messages=int(messages or rate * duration), rate=rate, strategies=strategies,
+        seed=seed, drop=drop, capacity=capacity, dir=default_dir(dir),
+    )  # fmt: skip
+    cfg.check()
+    if live is None:
+        live = sys.stdout.isatty()
+    cfg.bus = f"demo{os.getpid()}"
+    port = _free_port()
+    cfg.group = f"239.255.{os.getpid() % 250}.{(os.getpid() >> 8) % 250 + 1}:{port}"
+    cfg.server = f"127.0.0.1:{_free_port()}"
+    work = tempfile.mkdtemp(prefix="ringcast-demo-")
+    cfg.day = os.path.join(work, "day.itch")
     ctx = mp.get_context("spawn")
-    ready, go, report = ctx.Event(), ctx.Event(), ctx.Queue()
-    feed = ctx.Process(target=feed_handler, args=(cfg, ready, go, report), name="feed-handler")
-    procs = [feed]
+    reports = ctx.Queue()
+    procs: list[Any] = []
     try:
-        feed.start()
-        if not ready.wait(30):
-            raise RuntimeError("the feed handler did not create its ring within 30 s")
-        for i in range(subscribers):
-            attached = ctx.Event()
-            p = ctx.Process(
-                target=strategy, args=(cfg, i + 1, attached, report), name=f"strategy-{i + 1}"
+        itch.generate(cfg.day, seed=seed, messages=cfg.messages)
+        directory = itch.read_file(cfg.day)["stock_directory"]
+        symbols = {int(r["stock_locate"]): r["stock"].decode().strip() for r in directory}
+        out(
+            f"ringcast demo: generated ITCH day of {cfg.messages:,} messages "
+            f"({len(symbols):,} stocks) -> MoldUDP64 {cfg.group} ({drop:g}% of packets "
+            f"skipped on purpose, retransmission server {cfg.server}) -> feed handler -> "
+            f"rings {cfg.bus}.* -> book builder -> {strategies} strategies"
+        )
+        stages = 4 + strategies
+        cpus = len(os.sched_getaffinity(0))
+        if stages > cpus:
+            out(
+                f"note: {stages} processes (sender, handler, book builder, {strategies} "
+                f"strategies, this view) share {cpus} CPUs: latency figures include time "
+                "spent waiting for a CPU"
             )
+        for target, args in (
+            (handler_stage, (cfg,)),
+            (book_stage, (cfg,)),
+            *((strategy_stage, (cfg, i)) for i in range(1, strategies + 1)),
+        ):
+            ready = ctx.Event()
+            p = ctx.Process(target=target, args=(*args, ready, reports))
             p.start()
             procs.append(p)
-            if not attached.wait(30):
-                raise RuntimeError(f"strategy {i + 1} did not attach within 30 s")
-        out(
-            f"ringcast demo: 1 feed handler -> {subscribers} strategies, {rate:,.0f} quotes/s "
-            f"for {duration:g} s; ring {cfg.name!r} of {capacity:,} slots x {QUOTE.itemsize} B"
-        )
-        cpus = len(os.sched_getaffinity(0))
-        if subscribers + 1 > cpus:
-            out(
-                f"note: {subscribers + 1} processes share {cpus} CPUs and a waiting strategy "
-                "spins before it sleeps, so the latency figures include time spent waiting "
-                "for a CPU (run with fewer --subscribers to see the ring itself)"
-            )
+            if not ready.wait(30):
+                raise RuntimeError(f"{p.name} did not start within 30 s")
+        go = ctx.Event()
+        sender = ctx.Process(target=sender_stage, args=(cfg, go, reports))
+        sender.start()
+        procs.append(sender)
+        board = Board(cfg, symbols)
         go.set()
-        results = dict(report.get(timeout=duration + 120) for _ in range(subscribers + 1))
+        _watch(board, reports, live, deadline=time.monotonic() + cfg.messages / rate + 120)
     except BaseException:
         for p in procs:
             if p.is_alive():
@@ -230,30 +393,91 @@ def run(
             if p.is_alive():
                 p.kill()
                 p.join(5)
-        ring.unlink()
-    feed_stats = results.pop("feed")
-    published = feed_stats["published"]
+        _remove_rings(cfg)
+        shutil.rmtree(work, ignore_errors=True)
+    return _summary(board, out)
+
+
+def _watch(board: Board, reports: Any, live: bool, deadline: float) -> None:
+    """Takes the stages' reports until every stage is done (or one failed),
+    showing them live when asked to."""
+
+    def drain(wait: float) -> None:
+        try:
+            board.take(*reports.get(timeout=wait))
+            while True:
+                board.take(*reports.get_nowait())
+        except queue.Empty:
+            pass
+
+    if not live:
+        while not board.finished() and time.monotonic() < deadline:
+            drain(REPORT_EVERY)
+        return
+    from rich.live import Live
+
+    with Live(_view(board), refresh_per_second=4, transient=False) as view:
+        while not board.finished() and time.monotonic() < deadline:
+            drain(REPORT_EVERY)
+            view.update(_view(board))
+
+
+def _remove_rings(cfg: DemoConfig) -> None:
+    from . import _native
+
+    for name in list_rings(cfg.dir):
+        if name.startswith(f"{cfg.bus}."):
+            try:
+                os.unlink(_native.ring_path(name, cfg.dir))
+            except FileNotFoundError:
+                pass
+
+
+def _summary(board: Board, out: Any) -> bool:
+    cfg = board.cfg
+    if board.failed:
+        for stage, why in board.failed.items():
+            out(f"{stage} failed: {why}")
+        return False
+    if not board.finished():
+        out("CHECKS FAILED: the stages did not finish in time")
+        return False
+    s, h, b = board.done["sender"], board.done["handler"], board.done["books"]
     out(
-        f"published {published:,} quotes in {feed_stats['seconds']:.2f} s "
-        f"({published / feed_stats['seconds']:,.0f}/s)"
+        f"sent {s['messages']:,} messages in {s['packets']:,} packets in {s['elapsed']:.2f} s "
+        f"({s['messages'] / max(s['elapsed'], 1e-9):,.0f}/s), {s['dropped'][0]:,} packets "
+        f"skipped on purpose"
     )
-    header = (
-        f"{'strategy':>8} {'received':>10} {'lost':>8} {'torn':>5} {'order':>5} "
-        f"{'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} {'max us':>9}"
+    line = h["lines"][0]
+    out(
+        f"feed handler: {h['delivered']:,} delivered in order, {h['gaps']:,} gaps, "
+        f"{h['recovered']:,} recovered by retransmission, {h['lost']:,} lost; "
+        f"{line['kernel_drops'] or 0:,} datagrams dropped by the kernel"
     )
-    out(header)
-    ok = True
-    for i in sorted(results):
-        r = results[i]
-        exact = r["received"] + r["lost"] == published == r["position"]
-        ok &= exact and r["bad"] == 0 and r["out_of_order"] == 0
+    out(
+        f"book builder: {b['messages']:,} messages, {b['updates']:,} book updates, "
+        f"{b['live_orders']:,} orders live at the close, {b['book_errors']:,} book errors"
+    )
+    out(
+        f"{'strategy':>8} {'updates':>10} {'lost':>8} {'p50 us':>8} {'p99 us':>8} "
+        f"{'p99.9 us':>9} {'max us':>9}"
+    )
+    ok = h["delivered"] == s["messages"] and h["lost"] == 0 and h["ended"]
+    ok &= b["book_errors"] == 0 and b["lost"] == 0 and b["messages"] == s["messages"]
+    for i in range(1, cfg.strategies + 1):
+        r = board.done[f"strategy {i}"]
+        lat = LatencyHistogram.decode(r["latency"])
+        exact = r["received"] + r["lost"] == b["updates"] == r["position"]
+        ok &= exact
+        p = [lat.value_at_percentile(q) / 1e3 for q in (50, 99, 99.9)]
         out(
-            f"{i:>8} {r['received']:>10,} {r['lost']:>8,} {r['bad']:>5} {r['out_of_order']:>5} "
-            f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['p999']:>9.1f} {r['max']:>9.1f}"
+            f"{i:>8} {r['received']:>10,} {r['lost']:>8,} {p[0]:>8.1f} {p[1]:>8.1f} "
+            f"{p[2]:>9.1f} {lat.max / 1e3:>9.1f}"
             + ("" if exact else "  received + lost != published!")
         )
     out(
-        "all checks passed: every quote whole and in order, received + lost = published"
+        "all checks passed: every message delivered in order (gaps recovered), books applied "
+        "without error, every book update received or counted lost"
         if ok
         else "CHECKS FAILED"
     )

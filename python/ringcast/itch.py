@@ -219,6 +219,8 @@ def handle(
     interface: str = "127.0.0.1",
     receive_buffer: int = 8 << 20,
     ready: Callable[[], Any] | None = None,
+    progress: Callable[[dict[str, Any]], Any] | None = None,
+    progress_every: float = 0.25,
 ) -> dict[str, Any]:
     """Run a feed handler: join ``group`` (and ``group_b``: first copy of each
     message wins), recover gaps from the ``retransmit`` server, and publish
@@ -234,7 +236,8 @@ def handle(
     declared lost (or after ``idle_timeout`` seconds without data): a report
     with per-line counts, gaps, ``recovered``, the exact ``unrecovered``
     sequence ranges, and messages decoded by type. ``ready`` is called once
-    the rings exist and the groups are joined."""
+    the rings exist and the groups are joined; ``progress`` with the report
+    so far every ``progress_every`` seconds."""
     if not isinstance(bus, str):
         raise InvalidArgument(f"bus must be a bus name (str), got {bus!r}")
     return _native.feed_handle(
@@ -254,6 +257,8 @@ def handle(
         session=session,
         receive_buffer=receive_buffer,
         ready=ready,
+        progress=progress,
+        progress_every=progress_every,
     )
 
 
@@ -264,12 +269,15 @@ def books(
     capacity: int = 1 << 16,
     bounded: bool = False,
     ready: Callable[[], Any] | None = None,
+    progress: Callable[[dict[str, Any]], Any] | None = None,
+    progress_every: float = 0.25,
 ) -> dict[str, Any]:
     """Run the order-book builder of bus ``bus``: read the handler's in-order
     stream ``<bus>.itch`` from its oldest message, keep a price-level book
     per instrument, and publish one :data:`BOOK_UPDATE` per level change into
     ``<bus>.book``. Returns when the stream ends: messages, updates,
-    ``book_errors`` (messages a lossy stream made unappliable), ``lost``."""
+    ``book_errors`` (messages a lossy stream made unappliable), ``lost``;
+    ``progress`` gets the report so far every ``progress_every`` seconds."""
     if not isinstance(bus, str):
         raise InvalidArgument(f"bus must be a bus name (str), got {bus!r}")
     return _native.feed_books(
@@ -278,4 +286,6 @@ def books(
         capacity=capacity,
         bounded=bounded,
         ready=ready,
+        progress=progress,
+        progress_every=progress_every,
     )

@@ -3,6 +3,7 @@
 //! Python module `ringcast.itch` builds the API on these; the sender and
 //! the handler run with the GIL released, in slices, so Ctrl-C stops them.
 
+use crate::args::seconds;
 use crate::errors::{py_err, raise};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -11,7 +12,7 @@ use ringcast_feed::gen::{write_itch, DayConfig};
 use ringcast_feed::itch::MessageType;
 use ringcast_feed::mold::Session;
 use ringcast_feed::stats::Report;
-use ringcast_feed_net::books::{BookOptions, BookService};
+use ringcast_feed_net::books::{BookOptions, BookReport, BookService};
 use ringcast_feed_net::handler::{Handler, HandlerOptions, HandlerReport};
 use ringcast_feed_net::rings::{TopicOptions, TopicRings};
 use ringcast_feed_net::sender::{self, DropPlan, Line, Pace, Sender, SenderOptions};
@@ -88,6 +89,38 @@ pub fn itch_generate(
             format!("cannot write ITCH file {}: {e}", path.display()),
         )
     })
+}
+
+/// A Python callable told a report every `every` seconds, between slices.
+struct Progress<'py> {
+    call: Option<Bound<'py, PyAny>>,
+    every: Duration,
+    next: std::time::Instant,
+}
+
+impl<'py> Progress<'py> {
+    fn new(py: Python<'py>, call: Option<Bound<'py, PyAny>>, every: f64) -> PyResult<Self> {
+        let every = seconds(py, "progress_every", every)?;
+        Ok(Self {
+            call,
+            every,
+            next: std::time::Instant::now() + every,
+        })
+    }
+
+    /// Calls back with `report()` when it is time.
+    fn tell(&mut self, report: impl FnOnce() -> PyResult<Bound<'py, PyDict>>) -> PyResult<()> {
+        let Some(call) = &self.call else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        if now < self.next {
+            return Ok(());
+        }
+        self.next = now + self.every;
+        call.call1((report()?,))?;
+        Ok(())
+    }
 }
 
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
@@ -197,14 +230,13 @@ fn session_arg(py: Python<'_>, name: &str) -> PyResult<Session> {
     sender::session(name).map_err(|e| raise(py, "InvalidArgument", e))
 }
 
-fn seconds(py: Python<'_>, what: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        raise(
-            py,
-            "InvalidArgument",
-            format!("{what} must be a number of seconds >= 0, got {value}"),
-        )
-    })
+/// [`seconds`], or zero for 0 (no linger, no arbitration wait).
+fn seconds_or_zero(py: Python<'_>, what: &str, value: f64) -> PyResult<Duration> {
+    if value == 0.0 {
+        Ok(Duration::ZERO)
+    } else {
+        seconds(py, what, value)
+    }
 }
 
 fn io_err(py: Python<'_>, what: &str, e: std::io::Error) -> PyErr {
@@ -317,7 +349,7 @@ pub fn feed_send<'py>(
     options.retransmit = retransmit
         .map(|r| endpoint(py, "retransmit", &r))
         .transpose()?;
-    options.linger = seconds(py, "linger", linger)?;
+    options.linger = seconds_or_zero(py, "linger", linger)?;
     let sender = Sender::new(Arc::new(store), options)
         .map_err(|e| io_err(py, "cannot start the sender", e))?;
     if let Some(ready) = ready {
@@ -408,7 +440,7 @@ fn handler_dict<'py>(
 /// message of `<bus>.itch`. Ctrl-C closes the rings and raises
 /// KeyboardInterrupt.
 #[pyfunction]
-#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None))]
+#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None, progress = None, progress_every = 0.25))]
 #[allow(clippy::too_many_arguments)]
 pub fn feed_handle<'py>(
     py: Python<'py>,
@@ -428,7 +460,10 @@ pub fn feed_handle<'py>(
     session: Option<&str>,
     receive_buffer: usize,
     ready: Option<Bound<'py, PyAny>>,
+    progress: Option<Bound<'py, PyAny>>,
+    progress_every: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut progress = Progress::new(py, progress, progress_every)?;
     if groups.is_empty() || groups.len() > 2 {
         return Err(raise(
             py,
@@ -447,7 +482,7 @@ pub fn feed_handle<'py>(
     options.retransmit = retransmit
         .map(|r| endpoint(py, "retransmit", &r))
         .transpose()?;
-    options.arbitration = seconds(py, "arbitration", arbitration)?;
+    options.arbitration = seconds_or_zero(py, "arbitration", arbitration)?;
     options.request_timeout = seconds(py, "request_timeout", request_timeout)?;
     options.max_requests = max_requests;
     options.idle_timeout = idle_timeout
@@ -490,7 +525,10 @@ pub fn feed_handle<'py>(
             Ok(false) => {}
             Err(e) => break Err(io_err(py, "the feed handler failed", e)),
         }
-        if let Err(e) = py.check_signals() {
+        if let Err(e) = py
+            .check_signals()
+            .and_then(|()| progress.tell(|| handler_dict(py, &handler.report(), &rings)))
+        {
             break Err(e);
         }
     };
@@ -506,7 +544,7 @@ pub fn feed_handle<'py>(
 /// once the stream ended (Ctrl-C closes the book ring and raises
 /// KeyboardInterrupt). `ready` is called once attached.
 #[pyfunction]
-#[pyo3(signature = (bus, *, dir = None, capacity = 65536, bounded = false, ready = None))]
+#[pyo3(signature = (bus, *, dir = None, capacity = 65536, bounded = false, ready = None, progress = None, progress_every = 0.25))]
 pub fn feed_books<'py>(
     py: Python<'py>,
     bus: &str,
@@ -514,7 +552,10 @@ pub fn feed_books<'py>(
     capacity: u64,
     bounded: bool,
     ready: Option<Bound<'py, PyAny>>,
+    progress: Option<Bound<'py, PyAny>>,
+    progress_every: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut progress = Progress::new(py, progress, progress_every)?;
     let mut options = BookOptions::new(bus);
     options.dir = dir;
     options.capacity = capacity;
@@ -529,13 +570,20 @@ pub fn feed_books<'py>(
             Ok(false) => {}
             Err(e) => break Err(py_err(py)(e)),
         }
-        if let Err(e) = py.check_signals() {
+        if let Err(e) = py
+            .check_signals()
+            .and_then(|()| progress.tell(|| book_dict(py, &service.report())))
+        {
             break Err(e);
         }
     };
     let r = service.report();
     service.close();
     outcome?;
+    book_dict(py, &r)
+}
+
+fn book_dict<'py>(py: Python<'py>, r: &BookReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("messages", r.messages)?;
     d.set_item("updates", r.updates)?;

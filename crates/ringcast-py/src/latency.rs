@@ -91,6 +91,20 @@ impl PyLatencyHistogram {
         self.inner.record(value_ns);
     }
 
+    /// Records many latencies at once: a 1-D array of nanoseconds (int64;
+    /// negative values are recorded as 0 and counted in `negative`), e.g.
+    /// `time.monotonic_ns() - batch["recv_ns"].astype("i8")`.
+    fn record_many(&mut self, values: numpy::PyReadonlyArray1<'_, i64>) {
+        let mut record = |v: i64| match u64::try_from(v) {
+            Ok(ns) => self.inner.record(ns),
+            Err(_) => self.inner.record_since(v.unsigned_abs(), 0),
+        };
+        match values.as_slice() {
+            Ok(contiguous) => contiguous.iter().copied().for_each(&mut record),
+            Err(_) => values.as_array().iter().copied().for_each(&mut record),
+        }
+    }
+
     /// Records `now_ns - sent_ns` (default now: `time.monotonic_ns()`, the
     /// clock of ring timestamps).
     #[pyo3(signature = (sent_ns, now_ns=None))]
