@@ -13,7 +13,7 @@
 //! expected; a ring delivering a wrong or torn message shows up as
 //! `mismatched`, never as a latency.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, RecvError, Result};
 use crate::publish::{Patience, Publisher};
 use crate::subscribe::Subscriber;
 use crate::sys::clock;
@@ -52,9 +52,10 @@ pub fn publish_paced(
 ) -> Result<PublishRun> {
     if let Pace::Rate(rate) = pace {
         if !(rate.is_finite() && rate > 0.0) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(ArgumentError::Latency(format!(
                 "the rate must be a positive number of messages per second, got {rate}"
-            )));
+            ))
+            .into());
         }
     }
     let mut msg = vec![0u8; size];
@@ -118,7 +119,7 @@ pub fn read_until(
     deadline_ns: u64,
     waiter: &mut Waiter,
     buf: &mut [u8],
-) -> Result<ReadRun> {
+) -> Result<ReadRun, RecvError> {
     let lost_before = subscriber.lost();
     let mut run = ReadRun::default();
     let mut polls = 0u32;
@@ -143,8 +144,8 @@ pub fn read_until(
                 let deadline = Instant::now() + Duration::from_nanos(deadline_ns - now);
                 match subscriber.wait_readable(Some(deadline), waiter) {
                     Ok(()) => {}
-                    Err(Error::Timeout) => break,
-                    Err(Error::Closed { .. }) => {
+                    Err(RecvError::Timeout) => break,
+                    Err(RecvError::Closed { .. }) => {
                         run.ended = true;
                         break;
                     }

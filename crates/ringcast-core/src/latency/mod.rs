@@ -23,7 +23,7 @@
 
 pub mod interval_log;
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
@@ -76,21 +76,21 @@ pub struct LatencyRecorder {
 
 impl LatencyRecorder {
     /// A recorder whose histograms have the shape `config` says.
-    pub fn new(config: RecorderConfig) -> Result<Self> {
+    pub fn new(config: RecorderConfig) -> Result<Self, ArgumentError> {
         if !(1..=5).contains(&config.digits) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(ArgumentError::Latency(format!(
                 "latency histograms keep 1 to 5 significant digits, not {}",
                 config.digits
             )));
         }
         if config.highest_ns < 2 {
-            return Err(Error::InvalidArgument(format!(
+            return Err(ArgumentError::Latency(format!(
                 "the highest trackable latency must be at least 2 ns, not {}",
                 config.highest_ns
             )));
         }
         if config.expected_interval_ns == Some(0) {
-            return Err(Error::InvalidArgument(
+            return Err(ArgumentError::Latency(
                 "the expected interval between messages must be at least 1 ns".into(),
             ));
         }
@@ -173,9 +173,9 @@ impl LatencyRecorder {
     /// Adds every value of `hist` (an interval from another recorder, or a
     /// decoded one) to this recorder's total. Fails, adding nothing, when
     /// `hist` holds values above this recorder's highest trackable value.
-    pub fn add(&mut self, hist: &LatencyHistogram) -> Result<()> {
+    pub fn add(&mut self, hist: &LatencyHistogram) -> Result<(), ArgumentError> {
         if !hist.is_empty() && hist.max() > self.total.high() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(ArgumentError::Latency(format!(
                 "the histogram holds values up to {} ns, above this one's highest \
                  trackable value of {} ns; use a recorder with a larger highest value",
                 hist.max(),
@@ -184,7 +184,7 @@ impl LatencyRecorder {
         }
         self.total
             .add(hist)
-            .map_err(|e| Error::InvalidArgument(format!("cannot add the histogram: {e:?}")))
+            .map_err(|e| ArgumentError::Latency(format!("cannot add the histogram: {e:?}")))
     }
 
     /// Values recorded, including those added to correct for coordinated
@@ -213,9 +213,9 @@ impl LatencyRecorder {
 }
 
 /// An empty histogram from 1 ns to `highest_ns` with `digits` significant digits.
-pub fn new_histogram(highest_ns: u64, digits: u8) -> Result<LatencyHistogram> {
+pub fn new_histogram(highest_ns: u64, digits: u8) -> Result<LatencyHistogram, ArgumentError> {
     Histogram::new_with_bounds(1, highest_ns.max(2), digits)
-        .map_err(|e| Error::InvalidArgument(format!("cannot make a latency histogram: {e:?}")))
+        .map_err(|e| ArgumentError::Latency(format!("cannot make a latency histogram: {e:?}")))
 }
 
 /// The standard compressed encoding of `hist` (V2, deflate, base64; starts
@@ -231,9 +231,9 @@ pub fn encode(hist: &LatencyHistogram) -> String {
 
 /// Decodes a histogram encoded by [`encode`] (or any HdrHistogram
 /// implementation's base64 V2 encoding, compressed or not).
-pub fn decode(text: &str) -> Result<LatencyHistogram> {
+pub fn decode(text: &str) -> Result<LatencyHistogram, ArgumentError> {
     let bad = |why: String| {
-        Error::InvalidArgument(format!(
+        ArgumentError::Latency(format!(
             "not an encoded HdrHistogram ({why}); expected the base64 text of a \
              V2 histogram such as HdrHistogram.encode() returns"
         ))
@@ -258,9 +258,9 @@ pub fn percentile_distribution(
     hist: &LatencyHistogram,
     unit_ns: f64,
     ticks: u64,
-) -> Result<String> {
+) -> Result<String, ArgumentError> {
     if !(1..=MAX_TICKS).contains(&ticks) {
-        return Err(Error::InvalidArgument(format!(
+        return Err(ArgumentError::Latency(format!(
             "ticks must be between 1 and {MAX_TICKS} (rows per halving of the distance to the \
              100th percentile; HdrHistogram's tools print 5), got {ticks}"
         )));
