@@ -10,7 +10,6 @@
 //! - [`RecvError`], receiving, waiting and reading through a group;
 //! - [`Error`], any of them, for code that mixes operations.
 
-use crate::format::layout::{MAX_CAPACITY, MAX_FILE_LEN, MAX_SCHEMA_LEN};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -29,10 +28,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ArgumentError {
     /// The ring name cannot be used (empty, path separators, NUL, ...).
     InvalidName { name: String, reason: &'static str },
-    /// The stage name cannot be used.
-    InvalidStageName { name: String },
-    /// `capacity` is not a power of two in range.
-    Capacity { capacity: u64 },
+    /// The stage name cannot be used (1 to `max_len` letters, digits, `.`,
+    /// `_`, `-`).
+    InvalidStageName { name: String, max_len: usize },
+    /// `capacity` is not a power of two from 2 to `max`.
+    Capacity { capacity: u64, max: u64 },
     /// `argument` is not between 1 and `max` (`unit` follows `max`).
     OutOfRange {
         argument: &'static str,
@@ -51,13 +51,15 @@ pub enum ArgumentError {
         arguments: &'static str,
         rings: &'static str,
     },
-    /// The schema description is longer than a ring header holds.
-    SchemaTooLong { len: usize },
-    /// The ring file would exceed the largest allowed size.
+    /// The schema description is longer than the `max` bytes a ring header
+    /// holds.
+    SchemaTooLong { len: usize, max: usize },
+    /// The ring file would exceed the largest allowed size, `max` bytes.
     RingTooLarge {
         capacity: u64,
         slot_size: u32,
         file_len: u64,
+        max: u64,
     },
     /// The file `mode` has bits besides the permission bits.
     Mode { mode: u32 },
@@ -65,20 +67,21 @@ pub enum ArgumentError {
     HugePageSize { size: u64 },
     /// The ring directory (`dir=`) exists but is not a directory.
     NotADirectory { dir: PathBuf },
-    /// `after=` names more upstream stages than a subscriber can follow.
-    TooManyUpstream { count: usize },
+    /// `after=` names more upstream stages than the `max` a subscriber can
+    /// follow.
+    TooManyUpstream { count: usize, max: usize },
     /// `after=` names the subscriber's own stage.
     GatedAfterItself { stage: String },
     /// `after=` names a stage twice.
     StageNamedTwice { stage: String },
     /// `start="resume"` was given to a subscriber without a stage name.
     ResumeWithoutStage,
-    /// The start sequence is beyond any sequence a ring can reach.
-    StartBeyondMax { seq: u64 },
+    /// The start sequence is beyond `max`, the last a ring can reach.
+    StartBeyondMax { seq: u64, max: u64 },
     /// A rows read was given rows of 0 bytes.
     EmptyRows,
-    /// A subscriber group's `buffer` is out of range.
-    GroupBuffer { buffer: usize },
+    /// A subscriber group's `buffer` is not from 1 to `max` messages.
+    GroupBuffer { buffer: usize, max: usize },
     /// A subscriber group's buffer cannot be allocated.
     GroupBufferTooLarge { buffer: usize, row: usize },
     /// A subscriber group was given no consumers.
@@ -111,24 +114,20 @@ pub enum ArgumentError {
 
 impl fmt::Display for ArgumentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::format::stage_name::MAX_NAME_LEN as MAX_STAGE_NAME_LEN;
-        use crate::protocol::stamp::MAX_SEQ;
-        use crate::subscribe::group::MAX_BUFFER;
-        use crate::subscribe::stage::MAX_UPSTREAM;
         match self {
             Self::InvalidName { name, reason } => write!(
                 f,
                 "invalid ring name {name:?}: {reason}; use 1-200 characters from \
                  A-Z a-z 0-9 . _ - not starting with '.', e.g. \"md.quotes\""
             ),
-            Self::InvalidStageName { name } => write!(
+            Self::InvalidStageName { name, max_len } => write!(
                 f,
-                "stage name {name:?} is not usable: use 1 to {MAX_STAGE_NAME_LEN} letters, \
+                "stage name {name:?} is not usable: use 1 to {max_len} letters, \
                  digits, '.', '_' or '-'"
             ),
-            Self::Capacity { capacity: c } => {
+            Self::Capacity { capacity: c, max } => {
                 let c = *c;
-                let hint = if (2..=MAX_CAPACITY).contains(&c) {
+                let hint = if (2..=*max).contains(&c) {
                     format!(
                         " (nearest: {} or {})",
                         c.next_power_of_two() / 2,
@@ -165,19 +164,20 @@ impl fmt::Display for ArgumentError {
             Self::OnlyFor { arguments, rings } => {
                 write!(f, "{arguments} apply only to {rings} rings")
             }
-            Self::SchemaTooLong { len } => write!(
+            Self::SchemaTooLong { len, max } => write!(
                 f,
-                "schema description of {len} bytes exceeds {MAX_SCHEMA_LEN} bytes; use a \
+                "schema description of {len} bytes exceeds {max} bytes; use a \
                  message type with fewer fields"
             ),
             Self::RingTooLarge {
                 capacity: c,
                 slot_size,
                 file_len,
+                max,
             } => write!(
                 f,
                 "a ring of {c} slots of {slot_size} bytes needs {file_len} bytes, more than \
-                 the {MAX_FILE_LEN} allowed; lower capacity or slot_size"
+                 the {max} allowed; lower capacity or slot_size"
             ),
             Self::Mode { mode } => write!(
                 f,
@@ -192,9 +192,9 @@ impl fmt::Display for ArgumentError {
                 "{} exists but is not a directory; pass dir= pointing at a directory",
                 dir.display()
             ),
-            Self::TooManyUpstream { count } => write!(
+            Self::TooManyUpstream { count, max } => write!(
                 f,
-                "a subscriber can be gated after at most {MAX_UPSTREAM} stages, got {count}"
+                "a subscriber can be gated after at most {max} stages, got {count}"
             ),
             Self::GatedAfterItself { stage } => {
                 write!(f, "stage {stage:?} cannot be gated after itself")
@@ -205,14 +205,14 @@ impl fmt::Display for ArgumentError {
             Self::ResumeWithoutStage => f.write_str(
                 "start=\"resume\" resumes a named stage; give the subscriber a stage name",
             ),
-            Self::StartBeyondMax { seq } => write!(
+            Self::StartBeyondMax { seq, max } => write!(
                 f,
-                "start sequence {seq} is beyond the largest sequence a ring can reach ({MAX_SEQ})"
+                "start sequence {seq} is beyond the largest sequence a ring can reach ({max})"
             ),
             Self::EmptyRows => f.write_str("rows of 0 bytes cannot hold messages"),
-            Self::GroupBuffer { buffer } => write!(
+            Self::GroupBuffer { buffer, max } => write!(
                 f,
-                "buffer must be a number of messages between 1 and {MAX_BUFFER}, got {buffer}"
+                "buffer must be a number of messages between 1 and {max}, got {buffer}"
             ),
             Self::GroupBufferTooLarge { buffer, row } => write!(
                 f,
@@ -926,7 +926,10 @@ mod tests {
                 "watermark and liveness_timeout apply only to bounded rings",
             ),
             (
-                ArgumentError::Capacity { capacity: 1000 },
+                ArgumentError::Capacity {
+                    capacity: 1000,
+                    max: 1 << 32,
+                },
                 "capacity 1000 is not a power of two between 2 and 2**32 (nearest: 512 or 1024); \
                  pass e.g. capacity=1 << 16",
             ),

@@ -328,7 +328,10 @@ impl Layout {
     fn problem(&self) -> Option<ArgumentError> {
         let c = self.capacity;
         if c < 2 || !c.is_power_of_two() || c > MAX_CAPACITY {
-            return Some(ArgumentError::Capacity { capacity: c });
+            return Some(ArgumentError::Capacity {
+                capacity: c,
+                max: MAX_CAPACITY,
+            });
         }
         let out_of_range = |argument, value: u32, max: u32, unit| ArgumentError::OutOfRange {
             argument,
@@ -396,6 +399,7 @@ impl Layout {
         if self.schema.len() > MAX_SCHEMA_LEN {
             return Some(ArgumentError::SchemaTooLong {
                 len: self.schema.len(),
+                max: MAX_SCHEMA_LEN,
             });
         }
         if self.file_len() > MAX_FILE_LEN {
@@ -403,6 +407,7 @@ impl Layout {
                 capacity: c,
                 slot_size: self.slot_size,
                 file_len: self.file_len(),
+                max: MAX_FILE_LEN,
             });
         }
         None

@@ -30,6 +30,7 @@ impl StageName {
         if !ok {
             return Err(ArgumentError::InvalidStageName {
                 name: name.to_owned(),
+                max_len: MAX_NAME_LEN,
             });
         }
         let mut bytes = [0u8; MAX_NAME_LEN];

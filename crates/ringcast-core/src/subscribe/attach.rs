@@ -65,7 +65,7 @@ impl Subscriber {
         let end_memory = crate::memory::settle(&ring, memory)?;
         if let Start::At(seq) = start {
             if seq > MAX_SEQ {
-                return Err(ArgumentError::StartBeyondMax { seq }.into());
+                return Err(ArgumentError::StartBeyondMax { seq, max: MAX_SEQ }.into());
             }
         }
         let cursor = ring.cursor().load(Ordering::Acquire);

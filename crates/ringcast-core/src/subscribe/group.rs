@@ -129,7 +129,10 @@ impl SubscriberGroup {
         buffer: usize,
     ) -> Result<Self, ArgumentError> {
         if !(1..=MAX_BUFFER).contains(&buffer) {
-            return Err(ArgumentError::GroupBuffer { buffer });
+            return Err(ArgumentError::GroupBuffer {
+                buffer,
+                max: MAX_BUFFER,
+            });
         }
         if consumers.is_empty() {
             return Err(ArgumentError::NoConsumers);

@@ -108,7 +108,10 @@ impl Dependencies {
         own: Option<&StageName>,
     ) -> Result<Vec<StageName>, ArgumentError> {
         if after.len() > MAX_UPSTREAM {
-            return Err(ArgumentError::TooManyUpstream { count: after.len() });
+            return Err(ArgumentError::TooManyUpstream {
+                count: after.len(),
+                max: MAX_UPSTREAM,
+            });
         }
         let mut names: Vec<StageName> = Vec::with_capacity(after.len());
         for text in after {
