@@ -403,10 +403,11 @@ impl std::error::Error for PlacementError {
     }
 }
 
-/// Creating, opening or attaching a ring end: `Publisher::create`,
-/// `open_or_create` and `attach`, `Subscriber::attach*`, the `create`,
-/// `open_or_create` and `attach` of [`crate::PublisherBuilder`] and
-/// [`crate::SubscriberBuilder`], and [`crate::info::inspect`].
+/// Creating, opening or attaching a ring end: `create` (also with
+/// `exist_ok`) and `attach*` of [`crate::Publisher`], `create`,
+/// `open_or_create` and `attach` of [`crate::PublisherBuilder`], `attach*`
+/// of [`crate::Subscriber`], [`crate::SubscriberBuilder::attach`], and
+/// [`crate::info::inspect`].
 #[derive(Debug)]
 pub enum OpenError {
     /// No ring file under that name.
