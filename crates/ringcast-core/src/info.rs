@@ -5,7 +5,7 @@
 //! Inspecting maps the ring like a subscriber but claims no record and
 //! writes nothing, so it never disturbs the publisher or the readers.
 
-use crate::error::Result;
+use crate::error::{OpenError, Result};
 use crate::format::layout::{Layout, RECORD_ACTIVE, RECORD_EVICTED, RECORD_JOINING};
 use crate::format::stage_name as stage;
 use crate::memory::{self, EndMemory, NodeResidency};
@@ -87,7 +87,7 @@ pub struct EndReport {
 }
 
 /// Inspects ring `name` in `dir` (`None`: the default directory).
-pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport> {
+pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport, OpenError> {
     let file = crate::shm::backing::open_named(name, dir)?;
     let ring = RingMap::open(file, name)?;
     let header = ring.header();

@@ -53,7 +53,9 @@ pub mod sys;
 pub mod wait;
 
 #[cfg(not(loom))]
-pub use error::{Error, Result};
+pub use error::{
+    ArgumentError, Error, OpenError, PlacementError, PublishError, RecvError, Result, RingFault,
+};
 #[cfg(not(loom))]
 pub use format::layout::Layout;
 #[cfg(not(loom))]

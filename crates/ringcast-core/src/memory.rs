@@ -6,7 +6,7 @@
 //! in its [`EndMemory`] word in the ring (publisher state, subscriber or
 //! producer record), so that `ringcast info` in another process can report it.
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, RingFault};
 use crate::shm::mapping::Mapping;
 use crate::shm::ring::RingMap;
 use crate::sys::vm;
@@ -120,7 +120,10 @@ pub struct MemoryOptions {
 /// `opts` says: pinned first, so that pages the thread allocates land on its
 /// CPU's node. If opening fails, the thread gets its previous CPUs back: a
 /// refused end leaves nothing changed.
-pub(crate) fn pinned<T>(opts: &MemoryOptions, open: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn pinned<T>(
+    opts: &MemoryOptions,
+    open: impl FnOnce() -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
     let Some(cpu) = opts.pin_cpu else {
         return open();
     };
@@ -133,12 +136,12 @@ pub(crate) fn pinned<T>(opts: &MemoryOptions, open: impl FnOnce() -> Result<T>) 
 }
 
 /// Locks and prefaults `ring`'s mapping as `opts` says; returns what was done.
-pub(crate) fn settle(ring: &RingMap, opts: &MemoryOptions) -> Result<EndMemory> {
+pub(crate) fn settle(ring: &RingMap, opts: &MemoryOptions) -> Result<EndMemory, OpenError> {
     let map = ring.mapping();
     if opts.lock {
         vm::lock(map.region()).map_err(|source| {
             let (soft, hard) = vm::memlock_limits();
-            Error::MemoryLockFailed {
+            OpenError::MemoryLockFailed {
                 path: ring.path().to_owned(),
                 bytes: map.len() as u64,
                 soft,
@@ -149,7 +152,7 @@ pub(crate) fn settle(ring: &RingMap, opts: &MemoryOptions) -> Result<EndMemory> 
     }
     if opts.prefault {
         prefault(map, ring.backing().page_size as usize)
-            .map_err(|e| Error::io("prefault the pages of", ring.path(), e))?;
+            .map_err(|e| RingFault::io("prefault the pages of", ring.path(), e))?;
     }
     Ok(EndMemory {
         locked: opts.lock,

@@ -2,7 +2,7 @@
 //! their errors are the same typed errors.
 #![cfg(not(loom))]
 
-use ringcast_core::{Error, Publisher, Start, Subscriber};
+use ringcast_core::{ArgumentError, OpenError, Publisher, Start, Subscriber};
 
 #[test]
 fn builder_creates_opens_and_refuses_as_the_options_do() {
@@ -29,11 +29,11 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
         .timestamps(true);
     assert!(matches!(
         again.clone().create(),
-        Err(Error::PublisherExists { .. })
+        Err(OpenError::PublisherExists { .. })
     ));
     assert!(matches!(
         again.clone().open_or_create(),
-        Err(Error::PublisherExists { .. })
+        Err(OpenError::PublisherExists { .. })
     ));
 
     let mut subscriber = Subscriber::builder("built")
@@ -49,7 +49,10 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
     // Once it closed, the name is still taken for create(), and
     // open_or_create() takes the ring over: the sequence continues.
     publisher.close();
-    assert!(matches!(again.clone().create(), Err(Error::Exists { .. })));
+    assert!(matches!(
+        again.clone().create(),
+        Err(OpenError::Exists { .. })
+    ));
     let mut successor = again.open_or_create().unwrap();
     assert_eq!(successor.publish(b"next").unwrap(), 1);
 
@@ -60,7 +63,7 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
         .capacity(16)
         .slot_size(16)
         .open_or_create();
-    assert!(matches!(other, Err(Error::SchemaMismatch { .. })));
+    assert!(matches!(other, Err(OpenError::SchemaMismatch { .. })));
 
     // A stage that names itself among those it follows is refused.
     let looped = Subscriber::builder("built")
@@ -68,7 +71,10 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
         .stage("risk")
         .after(["risk"])
         .attach();
-    assert!(matches!(looped, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        looped,
+        Err(OpenError::Argument(ArgumentError::GatedAfterItself { .. }))
+    ));
 }
 
 #[test]

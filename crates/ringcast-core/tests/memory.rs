@@ -9,7 +9,8 @@
 
 use ringcast_core::shm::hugepages::{self, HugePages};
 use ringcast_core::{
-    info, CreateOptions, Error, MemoryOptions, Placement, Publisher, Start, Subscriber,
+    info, CreateOptions, MemoryOptions, OpenError, Placement, PlacementError, Publisher, RingFault,
+    Start, Subscriber,
 };
 use std::path::{Path, PathBuf};
 
@@ -160,7 +161,10 @@ fn huge_page_ring_is_taken_over_after_its_publisher_goes() {
     )
     .err()
     .unwrap();
-    assert!(matches!(err, Error::HugePagesUnavailable { .. }), "{err}");
+    assert!(
+        matches!(err, OpenError::HugePagesUnavailable { .. }),
+        "{err}"
+    );
     second.unlink().unwrap();
 }
 
@@ -207,7 +211,10 @@ fn prefer_falls_back_and_require_refuses_where_there_are_no_huge_pages() {
     let err = Publisher::create("r", &huge(dir.path(), not_huge.path(), HugePages::Require))
         .err()
         .unwrap();
-    assert!(matches!(err, Error::HugePagesUnavailable { .. }), "{err}");
+    assert!(
+        matches!(err, OpenError::HugePagesUnavailable { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("RINGCAST_HUGE_DIR"), "{err}");
     assert!(!dir.path().join("r.ring").exists());
 }
@@ -230,7 +237,10 @@ fn require_names_the_pool_to_raise_when_pages_run_short() {
     };
     let err = Publisher::create("big", &o).err().unwrap();
     let msg = err.to_string();
-    assert!(matches!(err, Error::HugePagesUnavailable { .. }), "{msg}");
+    assert!(
+        matches!(err, OpenError::HugePagesUnavailable { .. }),
+        "{msg}"
+    );
     assert!(
         msg.contains("nr_hugepages") || msg.contains("mount") || msg.contains("offers no"),
         "{msg}"
@@ -265,7 +275,7 @@ fn locked_prefaulted_and_placed_rings_report_it() {
     let publisher = match Publisher::create("m", &o) {
         Ok(p) => p,
         // Unprivileged with a small RLIMIT_MEMLOCK: the documented refusal.
-        Err(e @ Error::MemoryLockFailed { .. }) => {
+        Err(e @ OpenError::MemoryLockFailed { .. }) => {
             assert!(soft.is_some(), "{e}");
             assert!(e.to_string().contains("RLIMIT_MEMLOCK"), "{e}");
             return;
@@ -312,7 +322,10 @@ fn bad_nodes_and_cpus_are_refused_before_anything_is_made() {
     };
     let err = Publisher::create("n", &o).err().unwrap();
     assert!(
-        matches!(err, Error::NumaNodeUnavailable { node: 4000, .. }),
+        matches!(
+            err,
+            OpenError::Placement(PlacementError::NumaNodeUnavailable { node: 4000, .. })
+        ),
         "{err}"
     );
     let o = CreateOptions {
@@ -324,7 +337,10 @@ fn bad_nodes_and_cpus_are_refused_before_anything_is_made() {
     };
     let err = Publisher::create("n", &o).err().unwrap();
     assert!(
-        matches!(err, Error::CpuUnavailable { cpu: 100_000, .. }),
+        matches!(
+            err,
+            OpenError::Placement(PlacementError::CpuUnavailable { cpu: 100_000, .. })
+        ),
         "{err}"
     );
     assert!(files_in(dir.path()).is_empty());
@@ -339,14 +355,20 @@ fn a_link_to_a_file_outside_hugetlbfs_is_refused() {
     let err = Subscriber::attach("x", Some(dir.path()), Start::Latest)
         .err()
         .unwrap();
-    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(
+        matches!(err, OpenError::Fault(RingFault::Corrupt { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("not on a hugetlbfs"), "{err}");
     // A link whose huge-page file was removed by hand.
     std::os::unix::fs::symlink(dir.path().join("gone.file"), dir.path().join("g.ring")).unwrap();
     let err = Subscriber::attach("g", Some(dir.path()), Start::Latest)
         .err()
         .unwrap();
-    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    assert!(
+        matches!(err, OpenError::Fault(RingFault::Corrupt { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("which is gone"), "{err}");
 }
 
@@ -363,7 +385,7 @@ fn a_refused_end_gives_its_thread_its_cpus_back() {
         let err = Subscriber::attach_with("missing", Some(dir.path()), Start::Latest, &pin)
             .err()
             .unwrap();
-        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert!(matches!(err, OpenError::NotFound { .. }), "{err}");
         assert_eq!(
             ringcast_core::sys::placement::thread_cpus().unwrap(),
             before

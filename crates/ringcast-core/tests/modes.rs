@@ -3,7 +3,10 @@
 #![cfg(not(loom))]
 
 use ringcast_core::wait::WaitStrategy;
-use ringcast_core::{CreateOptions, Error, Patience, Producers, Publisher, Start, Subscriber};
+use ringcast_core::{
+    CreateOptions, OpenError, Patience, Producers, PublishError, Publisher, RecvError, Start,
+    Subscriber,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,7 +46,7 @@ fn bounded_ring_fills_up_and_drains() {
         publisher.try_publish(&msg(0, i)).unwrap();
     }
     match publisher.try_publish(&msg(0, 8)) {
-        Err(Error::RingFull {
+        Err(PublishError::RingFull {
             published: 0,
             requested: 1,
             ..
@@ -54,7 +57,7 @@ fn bounded_ring_fills_up_and_drains() {
     let deadline = Some(t0 + Duration::from_millis(30));
     assert!(matches!(
         publisher.publish_with(&msg(0, 8), Patience::until(deadline)),
-        Err(Error::PublishTimeout { .. })
+        Err(PublishError::Timeout { .. })
     ));
     assert!(t0.elapsed() >= Duration::from_millis(30));
     let mut buf = [0u8; 16];
@@ -131,7 +134,10 @@ fn stalled_subscriber_is_evicted_and_told() {
     assert_eq!(publisher.evictions(), 1);
     assert!(sub.evicted());
     let mut buf = [0u8; 16];
-    assert!(matches!(sub.try_recv(&mut buf), Err(Error::Evicted { .. })));
+    assert!(matches!(
+        sub.try_recv(&mut buf),
+        Err(RecvError::Evicted { .. })
+    ));
 }
 
 /// `producers` threads publish `per` messages each into one ring (in
@@ -216,7 +222,7 @@ fn second_producer_joins_only_multi_producer_rings() {
     let _single = Publisher::create("one", &opts(dir.path(), 8)).unwrap();
     assert!(matches!(
         Publisher::attach("one", Some(dir.path()), WaitStrategy::default()),
-        Err(Error::PublisherExists { .. })
+        Err(OpenError::PublisherExists { .. })
     ));
     let o = CreateOptions {
         producers: Producers::Many { max: 2 },
@@ -227,7 +233,7 @@ fn second_producer_joins_only_multi_producer_rings() {
     assert_eq!(a.producer_count(), 2);
     assert!(matches!(
         Publisher::attach("two", Some(dir.path()), WaitStrategy::default()),
-        Err(Error::ProducerTableFull {
+        Err(OpenError::ProducerTableFull {
             max_producers: 2,
             ..
         })

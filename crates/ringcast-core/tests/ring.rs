@@ -1,7 +1,10 @@
 //! End-to-end tests of the shared-memory ring through its public API.
 #![cfg(not(loom))]
 
-use ringcast_core::{CreateOptions, Error, Patience, Publisher, Start, Subscriber};
+use ringcast_core::{
+    ArgumentError, CreateOptions, OpenError, Patience, PublishError, Publisher, RecvError,
+    RingFault, Start, Subscriber,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -88,7 +91,7 @@ fn second_publisher_is_refused_and_restart_continues_sequence() {
     first.publish(b"12345678").unwrap();
     o.exist_ok = true;
     match Publisher::create("p", &o) {
-        Err(Error::PublisherExists { pid, .. }) => assert_eq!(pid, std::process::id()),
+        Err(OpenError::PublisherExists { pid, .. }) => assert_eq!(pid, std::process::id()),
         other => panic!("expected PublisherExists, got {:?}", other.err()),
     }
     let mut sub = Subscriber::attach("p", Some(dir.path()), Start::Oldest).unwrap();
@@ -96,7 +99,7 @@ fn second_publisher_is_refused_and_restart_continues_sequence() {
     o.exist_ok = false;
     assert!(matches!(
         Publisher::create("p", &o),
-        Err(Error::Exists { .. })
+        Err(OpenError::Exists { .. })
     ));
     o.exist_ok = true;
     let mut second = Publisher::create("p", &o).unwrap();
@@ -117,7 +120,7 @@ fn take_over_with_another_layout_is_a_schema_mismatch() {
     let mut o = opts(dir.path(), 16, 8);
     o.exist_ok = true;
     let err = Publisher::create("m", &o).err().unwrap();
-    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    assert!(matches!(err, OpenError::SchemaMismatch { .. }), "{err}");
     assert!(err.to_string().contains("capacity=8") && err.to_string().contains("capacity=16"));
 }
 
@@ -134,7 +137,7 @@ fn closed_ring_ends_the_stream_after_the_last_message() {
     assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(4));
     assert!(matches!(
         sub.wait_readable(None, &mut backoff),
-        Err(Error::Closed { .. })
+        Err(RecvError::Closed { .. })
     ));
     assert!(sub.publisher_status().closed);
 }
@@ -149,7 +152,7 @@ fn wait_times_out_at_the_deadline() {
         Some(t0 + Duration::from_millis(30)),
         &mut Default::default(),
     );
-    assert!(matches!(res, Err(Error::Timeout)));
+    assert!(matches!(res, Err(RecvError::Timeout)));
     assert!(t0.elapsed() >= Duration::from_millis(30));
 }
 
@@ -160,7 +163,7 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
     let mut sub = Subscriber::attach("b", Some(dir.path()), Start::Latest).unwrap();
     assert!(matches!(
         publisher.publish(&[0; 17]),
-        Err(Error::MessageTooLarge {
+        Err(PublishError::MessageTooLarge {
             len: 17,
             slot_size: 16
         })
@@ -169,7 +172,7 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
     let mut small = [0u8; 4];
     assert!(matches!(
         sub.try_recv(&mut small),
-        Err(Error::BufferTooSmall { len: 4, needed: 12 })
+        Err(RecvError::BufferTooSmall { len: 4, needed: 12 })
     ));
     let mut buf = [0u8; 16];
     assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(12));
@@ -179,7 +182,9 @@ fn small_buffer_consumes_nothing_and_sizes_are_enforced() {
     let mut typed = Publisher::create("f", &fixed).unwrap();
     assert!(matches!(
         typed.publish(&[0; 12]),
-        Err(Error::InvalidArgument(_))
+        Err(PublishError::Argument(
+            ArgumentError::RecordSizeMismatch { .. }
+        ))
     ));
     typed
         .publish_records(&[1; 48], Patience::forever())
@@ -208,7 +213,7 @@ fn subscriber_table_fills_and_frees() {
     assert!(
         matches!(
             err,
-            Error::SubscriberTableFull {
+            OpenError::SubscriberTableFull {
                 max_subscribers: 2,
                 ..
             }
@@ -234,24 +239,36 @@ fn damaged_files_are_refused() {
     };
 
     std::fs::write(&path, &good[..good.len() / 2]).unwrap();
-    assert!(matches!(attach(), Error::Corrupt { .. }));
+    assert!(matches!(
+        attach(),
+        OpenError::Fault(RingFault::Corrupt { .. })
+    ));
     std::fs::write(&path, &good[..100]).unwrap();
-    assert!(matches!(attach(), Error::Corrupt { .. }));
+    assert!(matches!(
+        attach(),
+        OpenError::Fault(RingFault::Corrupt { .. })
+    ));
     std::fs::write(&path, b"").unwrap();
-    assert!(matches!(attach(), Error::Corrupt { .. }));
+    assert!(matches!(
+        attach(),
+        OpenError::Fault(RingFault::Corrupt { .. })
+    ));
 
     let mut bad = good.clone();
     bad[8] = 99; // version
     std::fs::write(&path, &bad).unwrap();
     assert!(matches!(
         attach(),
-        Error::IncompatibleVersion { found: 99, .. }
+        OpenError::IncompatibleVersion { found: 99, .. }
     ));
 
     let mut bad = good.clone();
     bad[16] ^= 1; // capacity
     std::fs::write(&path, &bad).unwrap();
-    assert!(matches!(attach(), Error::Corrupt { .. }));
+    assert!(matches!(
+        attach(),
+        OpenError::Fault(RingFault::Corrupt { .. })
+    ));
 
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut random = good.clone();
@@ -262,7 +279,10 @@ fn damaged_files_are_refused() {
         *b = state as u8;
     }
     std::fs::write(&path, &random).unwrap();
-    assert!(matches!(attach(), Error::Corrupt { .. }));
+    assert!(matches!(
+        attach(),
+        OpenError::Fault(RingFault::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -272,7 +292,7 @@ fn names_are_validated_and_missing_rings_list_what_exists() {
     for bad in ["", "../x", "a\0b"] {
         assert!(matches!(
             Subscriber::attach(bad, Some(dir.path()), Start::Latest),
-            Err(Error::InvalidName { .. })
+            Err(OpenError::Argument(ArgumentError::InvalidName { .. }))
         ));
     }
     let err = Subscriber::attach("there", Some(dir.path()), Start::Latest)
@@ -316,7 +336,7 @@ fn concurrent_readers_never_see_torn_messages() {
                         }
                         None => match sub.wait_readable(None, &mut backoff) {
                             Ok(()) => {}
-                            Err(Error::Closed { .. }) => break,
+                            Err(RecvError::Closed { .. }) => break,
                             Err(e) => panic!("{e}"),
                         },
                     }
@@ -362,7 +382,7 @@ fn parked_reader_wakes_for_every_burst() {
                 }
                 None => match sub.wait_readable(None, &mut waiter) {
                     Ok(()) => {}
-                    Err(Error::Closed { .. }) => break,
+                    Err(RecvError::Closed { .. }) => break,
                     Err(e) => panic!("{e}"),
                 },
             }
@@ -513,7 +533,7 @@ fn wait_any_parks_on_every_ring_at_once() {
     );
     assert!(matches!(
         handles[2].wait(soon(), &mut waiter, None, || true),
-        Err(Error::Closed { .. })
+        Err(RecvError::Closed { .. })
     ));
     assert_eq!(
         wait_any(

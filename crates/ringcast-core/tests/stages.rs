@@ -4,8 +4,8 @@
 
 use ringcast_core::wait::WaitStrategy;
 use ringcast_core::{
-    CreateOptions, Error, MemoryOptions, Patience, Publisher, StageOptions, Start, Subscriber,
-    Waiter,
+    ArgumentError, CreateOptions, MemoryOptions, OpenError, Patience, PublishError, Publisher,
+    RecvError, StageOptions, Start, Subscriber, Waiter,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ fn attach(
     start: Start,
     stage: Option<&str>,
     after: &[&str],
-) -> Result<Subscriber, Error> {
+) -> Result<Subscriber, OpenError> {
     Subscriber::attach_stage(
         "events",
         Some(dir),
@@ -49,7 +49,7 @@ fn next(sub: &mut Subscriber, waiter: &mut Waiter) -> Option<u64> {
         }
         match sub.wait_readable(Some(deadline), waiter) {
             Ok(()) => {}
-            Err(Error::Closed { .. }) => return None,
+            Err(RecvError::Closed { .. }) => return None,
             Err(e) => panic!("waiting: {e}"),
         }
     }
@@ -141,7 +141,7 @@ fn reader_waiting_on_its_gate_is_not_evicted() {
     let deadline = Instant::now() + Duration::from_millis(300);
     let full = publisher.publish_with(&4u64.to_le_bytes(), Patience::until(Some(deadline)));
     assert!(
-        matches!(full, Err(Error::PublishTimeout { .. })),
+        matches!(full, Err(PublishError::Timeout { .. })),
         "{full:?}"
     );
     assert_eq!(
@@ -183,7 +183,7 @@ fn departed_stage_holds_its_dependants_and_resumes() {
     let mut b = attach(dir.path(), Start::At(0), Some("b"), &[]).unwrap();
     let taken = attach(dir.path(), Start::At(0), Some("b"), &[]);
     assert!(
-        matches!(&taken, Err(Error::StageExists { stage, .. }) if stage == "b"),
+        matches!(&taken, Err(OpenError::StageExists { stage, .. }) if stage == "b"),
         "{:?}",
         taken.err()
     );
@@ -215,7 +215,10 @@ fn departed_stage_holds_its_dependants_and_resumes() {
     b2.try_recv(&mut buf).unwrap().unwrap();
     assert_eq!(u64::from_le_bytes(buf), 6);
     let resume_anonymous = attach(dir.path(), Start::Resume, None, &[]);
-    assert!(matches!(resume_anonymous, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        resume_anonymous,
+        Err(OpenError::Argument(ArgumentError::ResumeWithoutStage))
+    ));
 }
 
 /// A parked gated reader is woken by its stage's commit, not by a timeout.

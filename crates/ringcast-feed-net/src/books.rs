@@ -10,7 +10,7 @@
 //! with bounded rings to make the builder hold it back instead.
 
 use crate::rings::{record_ring, stream_name};
-use ringcast_core::{Error, Publisher, Start, Subscriber, WaitStrategy, Waiter};
+use ringcast_core::{Error, Publisher, RecvError, Start, Subscriber, WaitStrategy, Waiter};
 use ringcast_feed::book::{BookBuilder, BOOK_UPDATE};
 use ringcast_feed::itch::decode;
 use ringcast_feed::record::RAW_MESSAGE_SIZE;
@@ -127,12 +127,12 @@ impl BookService {
                 Some(_) => self.apply()?,
                 None => match self.stream.wait_readable(Some(until), &mut self.waiter) {
                     Ok(()) => {}
-                    Err(Error::Timeout) => return Ok(false),
-                    Err(Error::Closed { .. }) => {
+                    Err(RecvError::Timeout) => return Ok(false),
+                    Err(RecvError::Closed { .. }) => {
                         self.report.ended = true;
                         return Ok(true);
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 },
             }
         }

@@ -85,11 +85,23 @@ impl From<LatencyError> for Error {
     }
 }
 
-impl From<ringcast_core::Error> for Error {
-    fn from(e: ringcast_core::Error) -> Self {
-        Error::Ring(e)
-    }
+/// Errors of the ring operations the load generator and recording use.
+macro_rules! ring_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Ring(e.into())
+            }
+        }
+    )*};
 }
+
+ring_error!(
+    ringcast_core::Error,
+    ringcast_core::ArgumentError,
+    ringcast_core::PublishError,
+    ringcast_core::RecvError
+);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

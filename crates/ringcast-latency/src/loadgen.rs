@@ -15,7 +15,7 @@
 
 use crate::error::{Error, LatencyError};
 use ringcast_core::sys::clock;
-use ringcast_core::{Patience, Publisher, Subscriber, Waiter};
+use ringcast_core::{Patience, Publisher, RecvError, Subscriber, Waiter};
 use std::time::{Duration, Instant};
 
 /// How the publisher sends.
@@ -139,8 +139,8 @@ pub fn read_until(
                 let deadline = Instant::now() + Duration::from_nanos(deadline_ns - now);
                 match subscriber.wait_readable(Some(deadline), waiter) {
                     Ok(()) => {}
-                    Err(ringcast_core::Error::Timeout) => break,
-                    Err(ringcast_core::Error::Closed { .. }) => {
+                    Err(RecvError::Timeout) => break,
+                    Err(RecvError::Closed { .. }) => {
                         run.ended = true;
                         break;
                     }

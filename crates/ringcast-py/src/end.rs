@@ -53,7 +53,7 @@ impl<'a> Core<'a> {
 
     /// Refused once the ring file shrank under the mapping, or in a fork()
     /// child of the process that opened the end.
-    fn check_usable(self) -> ringcast_core::Result<()> {
+    fn check_usable(self) -> Result<(), ringcast_core::RingFault> {
         match self {
             Core::Publisher(p) => p.check_usable(),
             Core::Subscriber(s) => s.check_usable(),

@@ -545,6 +545,7 @@ pub fn feed_handle<'py>(
 /// KeyboardInterrupt). `ready` is called once attached.
 #[pyfunction]
 #[pyo3(signature = (bus, *, dir = None, capacity = 65536, bounded = false, ready = None, progress = None, progress_every = 0.25))]
+#[allow(clippy::too_many_arguments)]
 pub fn feed_books<'py>(
     py: Python<'py>,
     bus: &str,

@@ -24,7 +24,7 @@ use numpy::{PyArrayDescr, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyList, PyTuple};
 use ringcast_core::subscribe::group::SubscriberGroup as CoreGroup;
-use ringcast_core::{Error, WaitHandle, WaitStrategy, Waiter};
+use ringcast_core::{RecvError, WaitHandle, WaitStrategy, Waiter};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -117,7 +117,7 @@ enum Blocked {
 /// What one attempt under the lock came to.
 enum Attempt {
     Got(Copied),
-    Failed(Error),
+    Failed(RecvError),
     /// The publisher closed the ring and this consumer has read everything.
     Ended,
     /// Nothing now; wait as said, or (`None`) give up.
@@ -384,7 +384,7 @@ impl PyGroupConsumer {
                         // looks readable but gives nothing (damage can do
                         // that) brings us back here at once: the deadline
                         // and this signal check end such a loop.
-                        Ok(_) | Err(Error::Closed { .. }) => py.check_signals()?,
+                        Ok(_) | Err(RecvError::Closed { .. }) => py.check_signals()?,
                         Err(e) => return Err(py_err(py)(e)),
                     }
                 }

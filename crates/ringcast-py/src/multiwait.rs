@@ -7,7 +7,7 @@ use crate::errors::py_err;
 use crate::subscriber::PySubscriber;
 use crate::wait::{patience, without_gil, Ends, Patience, PyWaitStrategy};
 use pyo3::prelude::*;
-use ringcast_core::{AnyEnd, Error, Waiter};
+use ringcast_core::{AnyEnd, RecvError, Waiter};
 
 /// Waits until one of `subscribers` has something for its next receive: a
 /// message, the end of its stream, or its eviction (which that receive
@@ -49,7 +49,7 @@ pub fn wait_any(
     match end {
         Ok(AnyEnd::Ready(i)) => Ok(Some(i)),
         Ok(AnyEnd::Deadline | AnyEnd::Stopped) => Ok(None),
-        Err((i, Error::PublisherDied { .. } | Error::Evicted { .. })) => Ok(Some(i)),
+        Err((i, RecvError::PublisherDied { .. } | RecvError::Evicted { .. })) => Ok(Some(i)),
         Err((_, e)) => Err(py_err(py)(e)),
     }
 }

@@ -17,7 +17,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use ringcast_core::{
-    CreateOptions, Error, HugePages, Patience, Producers, Publisher as CorePublisher, RingIdentity,
+    CreateOptions, HugePages, Patience, Producers, PublishError, Publisher as CorePublisher,
+    RingIdentity,
 };
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -82,7 +83,7 @@ fn publish_bytes(
     bytes: &[u8],
     time: Option<u64>,
     patience: Patience<'_>,
-) -> ringcast_core::Result<u64> {
+) -> Result<u64, PublishError> {
     match time {
         None => core.publish_with(bytes, patience),
         Some(t) => core.publish_at(bytes, t, patience),
@@ -162,7 +163,7 @@ fn holding_gil<R>(
     py: Python<'_>,
     core: &mut CorePublisher,
     until: Option<Option<Instant>>,
-    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R>,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> Result<R, PublishError>,
 ) -> PyResult<Attempt<R>> {
     let claim_timeout = Duration::from_nanos(core.layout().claim_timeout_ns);
     let stall_limit = until.is_none().then_some(claim_timeout);
@@ -188,7 +189,7 @@ fn holding_gil<R>(
     }
     match res {
         Ok(r) => Ok(Attempt::Sent(r)),
-        Err(Error::RingFull { .. }) if until.is_some() => Ok(Attempt::Full),
+        Err(PublishError::RingFull { .. }) if until.is_some() => Ok(Attempt::Full),
         Err(e) => Err(py_err(py)(e)),
     }
 }
@@ -200,7 +201,7 @@ fn holding_gil<R>(
 fn waiting<R: Send>(
     slf: &Bound<'_, PyPublisher>,
     deadline: Option<Instant>,
-    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<R> + Send,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> Result<R, PublishError> + Send,
 ) -> PyResult<R> {
     let py = slf.py();
     let (mut core, closed) = {
@@ -247,7 +248,7 @@ fn waiting<R: Send>(
 fn send_batch(
     slf: &Bound<'_, PyPublisher>,
     until: Option<Instant>,
-    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> ringcast_core::Result<u64> + Send,
+    f: impl FnOnce(&mut CorePublisher, Patience<'_>) -> Result<u64, PublishError> + Send,
 ) -> PyResult<u64> {
     let py = slf.py();
     let bounded = slf.try_borrow()?.end.core_ref(py)?.layout().bounded();

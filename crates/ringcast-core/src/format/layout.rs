@@ -15,7 +15,7 @@
 //! A file is trusted only after [`read_layout`] has checked magic, version, a
 //! checksum over the immutable fields, each field's range, and the file size.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use std::mem::{offset_of, size_of};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -320,87 +320,95 @@ pub struct Layout {
 
 impl Layout {
     /// Checks a layout requested by a creator; errors say which argument to fix.
-    pub fn check(&self) -> Result<()> {
-        self.problem()
-            .map_or(Ok(()), |p| Err(Error::InvalidArgument(p)))
+    pub fn check(&self) -> Result<(), ArgumentError> {
+        self.problem().map_or(Ok(()), Err)
     }
 
     /// What is wrong with this layout, if anything.
-    fn problem(&self) -> Option<String> {
+    fn problem(&self) -> Option<ArgumentError> {
         let c = self.capacity;
         if c < 2 || !c.is_power_of_two() || c > MAX_CAPACITY {
-            let hint = if (2..=MAX_CAPACITY).contains(&c) {
-                format!(
-                    " (nearest: {} or {})",
-                    c.next_power_of_two() / 2,
-                    c.next_power_of_two()
-                )
-            } else {
-                String::new()
-            };
-            return Some(format!(
-                "capacity {c} is not a power of two between 2 and 2**32{hint}; \
-                 pass e.g. capacity=1 << 16"
-            ));
+            return Some(ArgumentError::Capacity {
+                capacity: c,
+                max: MAX_CAPACITY,
+            });
         }
+        let out_of_range = |argument, value: u32, max: u32, unit| ArgumentError::OutOfRange {
+            argument,
+            value: value.into(),
+            max: max.into(),
+            unit,
+        };
         if self.slot_size == 0 || self.slot_size > MAX_SLOT_SIZE {
-            return Some(format!(
-                "slot_size {} is out of range; it must be between 1 and {MAX_SLOT_SIZE} bytes",
-                self.slot_size
+            return Some(out_of_range(
+                "slot_size",
+                self.slot_size,
+                MAX_SLOT_SIZE,
+                " bytes",
             ));
         }
         if self.max_subscribers == 0 || self.max_subscribers > MAX_SUBSCRIBERS {
-            return Some(format!(
-                "max_subscribers {} is out of range; it must be between 1 and {MAX_SUBSCRIBERS}",
-                self.max_subscribers
+            return Some(out_of_range(
+                "max_subscribers",
+                self.max_subscribers,
+                MAX_SUBSCRIBERS,
+                "",
             ));
         }
         if self.flags & !KNOWN_FLAGS != 0 {
-            return Some(format!("unknown ring flags {:#x}", self.flags));
+            return Some(ArgumentError::UnknownFlags { flags: self.flags });
         }
         if self.bounded() {
             if self.watermark == 0 || self.watermark > c {
-                return Some(format!(
-                    "watermark {} is out of range; a bounded ring of capacity {c} needs \
-                     1 <= watermark <= {c} (the most unread messages a publisher may be ahead)",
-                    self.watermark
-                ));
+                return Some(ArgumentError::Watermark {
+                    watermark: self.watermark,
+                    capacity: c,
+                });
             }
             if self.liveness_timeout_ns == 0 {
-                return Some("liveness_timeout must be positive".to_owned());
+                return Some(ArgumentError::NotPositive {
+                    argument: "liveness_timeout",
+                });
             }
         } else if self.watermark != 0 || self.liveness_timeout_ns != 0 {
-            return Some("watermark and liveness_timeout apply only to bounded rings".to_owned());
+            return Some(ArgumentError::OnlyFor {
+                arguments: "watermark and liveness_timeout",
+                rings: "bounded",
+            });
         }
         if self.multi_producer() {
             if self.max_producers == 0 || self.max_producers > MAX_PRODUCERS {
-                return Some(format!(
-                    "max_producers {} is out of range; it must be between 1 and {MAX_PRODUCERS}",
-                    self.max_producers
+                return Some(out_of_range(
+                    "max_producers",
+                    self.max_producers,
+                    MAX_PRODUCERS,
+                    "",
                 ));
             }
             if self.claim_timeout_ns == 0 {
-                return Some("claim_timeout must be positive".to_owned());
+                return Some(ArgumentError::NotPositive {
+                    argument: "claim_timeout",
+                });
             }
         } else if self.max_producers != 0 || self.claim_timeout_ns != 0 {
-            return Some(
-                "max_producers and claim_timeout apply only to multi-producer rings".to_owned(),
-            );
+            return Some(ArgumentError::OnlyFor {
+                arguments: "max_producers and claim_timeout",
+                rings: "multi-producer",
+            });
         }
         if self.schema.len() > MAX_SCHEMA_LEN {
-            return Some(format!(
-                "schema description of {} bytes exceeds {MAX_SCHEMA_LEN} bytes; use a \
-                 message type with fewer fields",
-                self.schema.len()
-            ));
+            return Some(ArgumentError::SchemaTooLong {
+                len: self.schema.len(),
+                max: MAX_SCHEMA_LEN,
+            });
         }
         if self.file_len() > MAX_FILE_LEN {
-            return Some(format!(
-                "a ring of {c} slots of {} bytes needs {} bytes, more than the {MAX_FILE_LEN} \
-                 allowed; lower capacity or slot_size",
-                self.slot_size,
-                self.file_len()
-            ));
+            return Some(ArgumentError::RingTooLarge {
+                capacity: c,
+                slot_size: self.slot_size,
+                file_len: self.file_len(),
+                max: MAX_FILE_LEN,
+            });
         }
         None
     }
@@ -556,7 +564,7 @@ pub(crate) fn read_layout(
     file_len: u64,
     granule: u64,
     path: &Path,
-) -> Result<Layout> {
+) -> Result<Layout, OpenError> {
     let r = Ordering::Relaxed;
     let magic = header.magic.load(Ordering::Acquire);
     if magic != MAGIC {
@@ -568,11 +576,11 @@ pub(crate) fn read_layout(
                 magic.to_le_bytes()
             )
         };
-        return Err(Error::corrupt(path, what));
+        return Err(RingFault::corrupt(path, what).into());
     }
     let version = header.version.load(r);
     if version != VERSION {
-        return Err(Error::IncompatibleVersion {
+        return Err(OpenError::IncompatibleVersion {
             path: path.to_owned(),
             found: version,
             supported: VERSION,
@@ -580,10 +588,11 @@ pub(crate) fn read_layout(
     }
     let schema_len = header.schema_len.load(r) as usize;
     if schema_len > MAX_SCHEMA_LEN {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             format!("schema length {schema_len} exceeds {MAX_SCHEMA_LEN}"),
-        ));
+        )
+        .into());
     }
     let mut schema = vec![0u8; schema_len];
     crate::protocol::copy::load_bytes(&header.schema, &mut schema);
@@ -604,26 +613,26 @@ pub(crate) fn read_layout(
         || header.header_len.load(r) as usize != layout.header_len()
         || header.slot_stride.load(r) as usize != layout.slot_stride()
     {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             "its header checksum does not match its layout fields",
-        ));
+        )
+        .into());
     }
     if let Some(problem) = layout.problem() {
-        return Err(Error::corrupt(
-            path,
-            format!("its layout is impossible: {problem}"),
-        ));
+        return Err(
+            RingFault::corrupt(path, format!("its layout is impossible: {problem}")).into(),
+        );
     }
     if file_len != layout.file_len_on(granule) {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             format!(
                 "it has {file_len} bytes but its layout ({}) needs exactly {} (truncated or extended)",
                 layout.describe(),
                 layout.file_len_on(granule)
             ),
-        ));
+        ).into());
     }
     Ok(layout)
 }
@@ -632,7 +641,12 @@ pub(crate) fn read_layout(
 /// opening the ring validates it (`file_len`: the file's size; `granule`:
 /// the page size of a filesystem whose files are whole pages, else 1).
 /// For tools that inspect ring images, and for fuzzing the validation.
-pub fn parse_header(bytes: &[u8], file_len: u64, granule: u64, path: &Path) -> Result<Layout> {
+pub fn parse_header(
+    bytes: &[u8],
+    file_len: u64,
+    granule: u64,
+    path: &Path,
+) -> Result<Layout, OpenError> {
     let words = size_of::<Header>() / 8;
     // A 64-byte aligned copy made of atomics, as the mapped header is.
     let lines: Box<[Line<[AtomicU64; 8]>]> =
@@ -653,9 +667,9 @@ pub fn parse_header(bytes: &[u8], file_len: u64, granule: u64, path: &Path) -> R
 
 /// Refuses a file too short to hold a header, or longer than any ring,
 /// before anything is mapped or read.
-pub(crate) fn check_file_len(file_len: u64, path: &Path) -> Result<()> {
+pub(crate) fn check_file_len(file_len: u64, path: &Path) -> Result<(), RingFault> {
     if file_len < min_file_len() {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             format!(
                 "it has {file_len} bytes, less than a ring header ({} bytes): truncated",
@@ -664,7 +678,7 @@ pub(crate) fn check_file_len(file_len: u64, path: &Path) -> Result<()> {
         ));
     }
     if file_len > MAX_FILE_LEN {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             format!("it has {file_len} bytes, more than any ring"),
         ));
@@ -826,7 +840,7 @@ mod tests {
             init_header(s.header(), &layout, 7);
             s.word(word).fetch_xor(1 << bit, Ordering::Relaxed);
             let res = read_layout(s.header(), layout.file_len(), 1, Path::new("t"));
-            prop_assert!(matches!(res, Err(Error::Corrupt { .. } | Error::IncompatibleVersion { .. })), "{:?}", res);
+            prop_assert!(matches!(res, Err(OpenError::Fault(RingFault::Corrupt { .. }) | OpenError::IncompatibleVersion { .. })), "{:?}", res);
         }
 
         /// A schema byte flipped is caught by the checksum.

@@ -3,7 +3,7 @@
 //! A name becomes one file name inside the ring directory, so anything that
 //! could escape the directory or hide the file is refused up front.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, Result};
 use std::path::{Path, PathBuf};
 
 /// Directory rings live in unless the caller or `RINGCAST_DIR` says otherwise.
@@ -16,7 +16,7 @@ pub const RING_SUFFIX: &str = ".ring";
 pub const MAX_NAME_LEN: usize = 200;
 
 /// Checks that `name` is usable as a ring name.
-pub fn validate(name: &str) -> Result<()> {
+pub fn validate(name: &str) -> Result<(), ArgumentError> {
     let reason = if name.is_empty() {
         Some("it is empty")
     } else if name.len() > MAX_NAME_LEN {
@@ -36,7 +36,7 @@ pub fn validate(name: &str) -> Result<()> {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidName {
+        Some(reason) => Err(ArgumentError::InvalidName {
             name: name.to_owned(),
             reason,
         }),
@@ -100,7 +100,7 @@ mod tests {
             &"n".repeat(201),
         ] {
             let err = validate(bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}");
+            assert!(matches!(err, ArgumentError::InvalidName { .. }), "{bad:?}");
             assert!(err.to_string().contains("md.quotes"));
         }
     }

@@ -4,7 +4,7 @@
 //! [`crate::subscribe::stage`] for what a stage is), as four little-endian
 //! words, zero-padded; a record whose first word is zero names no stage.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, Result};
 use crate::format::layout::SubscriberRecord;
 use std::sync::atomic::Ordering;
 
@@ -21,17 +21,17 @@ pub struct StageName {
 
 impl StageName {
     /// Checks `name`: 1 to 32 bytes of letters, digits, '.', '_' and '-'.
-    pub fn new(name: &str) -> Result<Self> {
+    pub fn new(name: &str) -> Result<Self, ArgumentError> {
         let ok = !name.is_empty()
             && name.len() <= MAX_NAME_LEN
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !ok {
-            return Err(Error::InvalidArgument(format!(
-                "stage name {name:?} is not usable: use 1 to {MAX_NAME_LEN} letters, digits, \
-                 '.', '_' or '-'"
-            )));
+            return Err(ArgumentError::InvalidStageName {
+                name: name.to_owned(),
+                max_len: MAX_NAME_LEN,
+            });
         }
         let mut bytes = [0u8; MAX_NAME_LEN];
         bytes[..name.len()].copy_from_slice(name.as_bytes());

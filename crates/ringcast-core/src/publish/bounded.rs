@@ -17,7 +17,7 @@
 //! record state, so it is counted once.
 
 use super::patience::Patience;
-use crate::error::{Error, Result};
+use crate::error::{PublishError, Result};
 use crate::format::layout::{RECORD_ACTIVE, RECORD_EVICTED};
 use crate::protocol::room::{self, Progress, Verdict};
 use crate::shm::ring::RingMap;
@@ -213,7 +213,7 @@ pub(super) fn wait_for_room(
     patience: &mut Patience<'_>,
     done: usize,
     count: usize,
-) -> Result<()> {
+) -> Result<(), PublishError> {
     // Hysteresis: resume once a sixteenth of the watermark is free, not
     // at the first free slot. A publisher resuming slot by slot would
     // pull the reader's record line (and the reader pull it back) for
@@ -229,14 +229,14 @@ pub(super) fn wait_for_room(
         if room.judge_if_due(ring, first) && room.free(first) > 0 {
             return Ok(());
         }
-        return Err(Error::RingFull {
+        return Err(PublishError::RingFull {
             name: ring.name().to_owned(),
             published: done,
             requested: count,
         });
     }
     let deadline = patience.deadline;
-    let timeout = || Error::PublishTimeout {
+    let timeout = || PublishError::Timeout {
         name: ring.name().to_owned(),
         published: done,
         requested: count,

@@ -14,7 +14,7 @@
 //! ```
 
 use super::{CreateOptions, Producers, Publisher};
-use crate::error::Result;
+use crate::error::{OpenError, Result};
 use crate::memory::MemoryOptions;
 use crate::shm::backing::Placement;
 use crate::wait::WaitStrategy;
@@ -132,23 +132,23 @@ impl PublisherBuilder {
         self
     }
 
-    /// Creates the ring; fails with [`crate::Error::Exists`] if the name is
+    /// Creates the ring; fails with [`crate::OpenError::Exists`] if the name is
     /// taken.
-    pub fn create(mut self) -> Result<Publisher> {
+    pub fn create(mut self) -> Result<Publisher, OpenError> {
         self.opts.exist_ok = false;
         Publisher::create(&self.name, &self.opts)
     }
 
     /// Creates the ring, or takes over (single producer) / joins (many
     /// producers) an existing ring of the same layout.
-    pub fn open_or_create(mut self) -> Result<Publisher> {
+    pub fn open_or_create(mut self) -> Result<Publisher, OpenError> {
         self.opts.exist_ok = true;
         Publisher::create(&self.name, &self.opts)
     }
 
     /// Opens the existing ring, whatever its layout (the layout options
     /// given are not used; `dir`, `wait` and `memory` are).
-    pub fn attach(self) -> Result<Publisher> {
+    pub fn attach(self) -> Result<Publisher, OpenError> {
         Publisher::attach_with(
             &self.name,
             self.opts.dir.as_deref(),

@@ -23,7 +23,7 @@ pub use builder::PublisherBuilder;
 pub use options::{CreateOptions, Producers};
 pub use patience::Patience;
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, PublishError, Result, RingFault};
 use crate::format::layout::{
     Layout, PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
@@ -77,21 +77,25 @@ impl Publisher {
     /// Publishes one message, waiting for room in a bounded ring as long as
     /// it takes; returns its sequence number.
     #[inline]
-    pub fn publish(&mut self, msg: &[u8]) -> Result<u64> {
+    pub fn publish(&mut self, msg: &[u8]) -> Result<u64, PublishError> {
         self.publish_with(msg, Patience::forever())
     }
 
     /// Publishes one message if a bounded ring has room for it now, else
-    /// fails with [`Error::RingFull`] (lossy rings always have room).
+    /// fails with [`PublishError::RingFull`] (lossy rings always have room).
     #[inline]
-    pub fn try_publish(&mut self, msg: &[u8]) -> Result<u64> {
+    pub fn try_publish(&mut self, msg: &[u8]) -> Result<u64, PublishError> {
         self.publish_with(msg, Patience::never())
     }
 
     /// Publishes one message, waiting for room as `patience` says. On a ring
     /// with timestamps the message carries the time of this call.
     #[inline]
-    pub fn publish_with(&mut self, msg: &[u8], patience: Patience<'_>) -> Result<u64> {
+    pub fn publish_with(
+        &mut self,
+        msg: &[u8],
+        patience: Patience<'_>,
+    ) -> Result<u64, PublishError> {
         self.publish_one(msg, None, patience)
     }
 
@@ -99,15 +103,20 @@ impl Publisher {
     /// clock the subscribers share) as its publish time instead of now: the
     /// time it was due, so that a paced sender that falls behind is charged
     /// for the delay (no coordinated omission), or an upstream event time.
-    /// Fails with [`Error::InvalidArgument`] on rings without timestamps.
+    /// Fails with [`ArgumentError::PublishTimeWithoutTimestamps`] on rings
+    /// without timestamps.
     #[inline]
-    pub fn publish_at(&mut self, msg: &[u8], time: u64, patience: Patience<'_>) -> Result<u64> {
+    pub fn publish_at(
+        &mut self,
+        msg: &[u8],
+        time: u64,
+        patience: Patience<'_>,
+    ) -> Result<u64, PublishError> {
         if !self.ring.layout().timestamps() {
-            return Err(Error::InvalidArgument(format!(
-                "ring '{}' carries no timestamps; create it with timestamps enabled \
-                 to publish with a time",
-                self.ring.name()
-            )));
+            return Err(ArgumentError::PublishTimeWithoutTimestamps {
+                name: self.ring.name().to_owned(),
+            }
+            .into());
         }
         self.publish_one(msg, Some(time), patience)
     }
@@ -118,7 +127,7 @@ impl Publisher {
         msg: &[u8],
         time: Option<u64>,
         patience: Patience<'_>,
-    ) -> Result<u64> {
+    ) -> Result<u64, PublishError> {
         self.check_size(msg.len())?;
         let time = self.time_or_now(time);
         if let Flavor::Single(single) = &mut self.flavor {
@@ -126,7 +135,7 @@ impl Publisher {
             // to claim, nothing to wait for.
             if let Some((seq, _)) = single.reserve(&self.ring, 1) {
                 single.write(&self.ring, seq, 1, |_| msg, time);
-                return self.wake_parked().map(|()| seq);
+                return Ok(self.wake_parked().map(|()| seq)?);
             }
         }
         self.send(1, |_| msg, time, patience)
@@ -147,7 +156,11 @@ impl Publisher {
     /// nothing is published), waking parked subscribers once at the end.
     /// Returns the sequence of the first message (on multi-producer rings,
     /// other producers' messages may come between the batch's messages).
-    pub fn publish_all<'a, I>(&mut self, msgs: I, patience: Patience<'_>) -> Result<u64>
+    pub fn publish_all<'a, I>(
+        &mut self,
+        msgs: I,
+        patience: Patience<'_>,
+    ) -> Result<u64, PublishError>
     where
         I: IntoIterator<Item = &'a [u8]>,
         I::IntoIter: Clone,
@@ -162,13 +175,18 @@ impl Publisher {
 
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
     /// each (fixed-size rings); returns the sequence of the first message.
-    pub fn publish_records(&mut self, data: &[u8], patience: Patience<'_>) -> Result<u64> {
+    pub fn publish_records(
+        &mut self,
+        data: &[u8],
+        patience: Patience<'_>,
+    ) -> Result<u64, PublishError> {
         let size = self.ring.slot_size();
         if data.len() % size != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "a batch of {} bytes is not a whole number of {size}-byte records",
-                data.len()
-            )));
+            return Err(ArgumentError::BatchNotWholeRecords {
+                len: data.len(),
+                record: size,
+            }
+            .into());
         }
         let time = self.time_or_now(None);
         self.send(
@@ -189,7 +207,7 @@ impl Publisher {
         msg_at: impl Fn(usize) -> &'m [u8],
         time: u64,
         mut patience: Patience<'_>,
-    ) -> Result<u64> {
+    ) -> Result<u64, PublishError> {
         let mut done = 0usize;
         let mut first_seq = None;
         while done < count {
@@ -232,7 +250,7 @@ impl Publisher {
         patience: &mut Patience<'_>,
         done: usize,
         count: usize,
-    ) -> Result<()> {
+    ) -> Result<(), PublishError> {
         let (room, own_next) = match &mut self.flavor {
             Flavor::Single(single) => (single.room.as_mut(), Some(single.next)),
             Flavor::Multi(multi) => (multi.room.as_mut(), None),
@@ -248,7 +266,7 @@ impl Publisher {
     /// [`crate::shm::guard`]) reads a non-zero count, so this is also where a
     /// publish finds out that its ring's memory is gone.
     #[inline]
-    fn wake_parked(&mut self) -> Result<()> {
+    fn wake_parked(&mut self) -> Result<(), RingFault> {
         if self.ring.nobody_parked(self.membarrier_registered) {
             return Ok(());
         }
@@ -260,7 +278,7 @@ impl Publisher {
     /// died parked: its record is released (rarely: the sweep costs a
     /// syscall per record).
     #[cold]
-    fn wake_parked_slow(&mut self) -> Result<()> {
+    fn wake_parked_slow(&mut self) -> Result<(), RingFault> {
         self.ring.usable()?;
         if self.ring.wake_all_parked() == 0 {
             self.fruitless_wakes += 1;
@@ -272,24 +290,21 @@ impl Publisher {
     }
 
     /// Fails if this publisher can no longer be used: its ring file shrank
-    /// under it ([`Error::Corrupt`]), or this process is a fork() child of
-    /// the one that opened it ([`Error::UsedAfterFork`]). Publishing finds
+    /// under it ([`RingFault::Corrupt`]), or this process is a fork() child of
+    /// the one that opened it ([`RingFault::UsedAfterFork`]). Publishing finds
     /// this out by itself; this is for everything else.
-    pub fn check_usable(&self) -> Result<()> {
+    pub fn check_usable(&self) -> Result<(), RingFault> {
         self.ring.usable()
     }
 
     #[inline]
-    fn check_size(&self, len: usize) -> Result<()> {
+    fn check_size(&self, len: usize) -> Result<(), PublishError> {
         let slot_size = self.ring.slot_size();
         if len > slot_size {
-            return Err(Error::MessageTooLarge { len, slot_size });
+            return Err(PublishError::MessageTooLarge { len, slot_size });
         }
         if len != slot_size && self.ring.layout().fixed_size() {
-            return Err(Error::InvalidArgument(format!(
-                "message of {len} bytes does not match this ring's {slot_size}-byte records; \
-                 publish whole records of the ring's type"
-            )));
+            return Err(ArgumentError::RecordSizeMismatch { len, slot_size }.into());
         }
         Ok(())
     }
@@ -341,9 +356,9 @@ impl Publisher {
     /// written and stop the whole process with SIGSTOP, so that a test can
     /// kill it between claim and commit. Multi-producer rings only.
     #[cfg(feature = "test-hooks")]
-    pub fn stop_after_claim(&mut self, seq: u64) -> Result<()> {
+    pub fn stop_after_claim(&mut self, seq: u64) -> Result<(), ArgumentError> {
         let Flavor::Multi(multi) = &mut self.flavor else {
-            return Err(Error::WrongMode {
+            return Err(ArgumentError::WrongMode {
                 name: self.ring.name().to_owned(),
                 detail: "the claim hook applies to multi-producer rings only".into(),
             });
@@ -387,7 +402,7 @@ impl Publisher {
 
     /// Removes the ring file (if it is still this ring's). Subscribers already
     /// attached keep their mapping; new ones no longer find the ring.
-    pub fn unlink(&self) -> Result<()> {
+    pub fn unlink(&self) -> Result<(), RingFault> {
         self.identity.unlink()
     }
 }

@@ -10,7 +10,7 @@
 
 use super::bounded::Room;
 use super::patience::Patience;
-use crate::error::Error;
+use crate::error::{PublishError, Result, RingFault};
 use crate::format::layout::{CLAIM_IDLE, CLAIM_PENDING};
 use crate::protocol::{self, stamp, Entered, Slots};
 use crate::shm::ring::{Recovery, RingMap};
@@ -57,7 +57,7 @@ pub(super) enum Blocked {
     /// The slot holds a stamp no protocol step leaves there.
     Damaged { observed: u64 },
     /// The ring's mapping was revoked (see [`crate::shm::guard`]).
-    Revoked(Error),
+    Revoked(RingFault),
 }
 
 impl Multi {
@@ -160,12 +160,18 @@ impl Multi {
 impl Stop {
     /// The error a publish that stopped reports; `published` of the
     /// `requested` messages of the call went out before the stop.
-    pub(super) fn into_error(self, ring: &RingMap, published: usize, requested: usize) -> Error {
+    pub(super) fn into_error(
+        self,
+        ring: &RingMap,
+        published: usize,
+        requested: usize,
+    ) -> PublishError {
         match self {
-            Stop::CursorDamaged { seq } => Error::corrupt(
+            Stop::CursorDamaged { seq } => RingFault::corrupt(
                 ring.path(),
                 format!("its cursor {seq} is beyond any possible sequence"),
-            ),
+            )
+            .into(),
             Stop::Abandoned {
                 why,
                 seq,
@@ -174,16 +180,17 @@ impl Stop {
             } => {
                 let published = published + written as usize;
                 match why {
-                    Blocked::Revoked(e) => e,
-                    Blocked::Damaged { observed } => Error::corrupt(
+                    Blocked::Revoked(e) => e.into(),
+                    Blocked::Damaged { observed } => RingFault::corrupt(
                         ring.path(),
                         format!(
                             "the slot of message {seq} holds stamp {observed:#x}, which no \
                              producer leaves in a slot whose next message is claimed \
                              ({published} of the {requested} messages were published)"
                         ),
-                    ),
-                    Blocked::Stalled => Error::SlotStalled {
+                    )
+                    .into(),
+                    Blocked::Stalled => PublishError::SlotStalled {
                         name: ring.name().to_owned(),
                         seq,
                         abandoned: end - seq,

@@ -6,7 +6,7 @@ use super::bounded::Room;
 use super::multi::Multi;
 use super::single::Single;
 use super::{CreateOptions, Flavor, Publisher};
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use crate::format::layout::{self, Layout, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN};
 use crate::format::name;
 use crate::memory::{self, MemoryOptions};
@@ -27,15 +27,12 @@ use std::sync::atomic::Ordering;
 impl Publisher {
     /// Creates ring `name`, or (with `exist_ok`) takes it over when no live
     /// publisher holds it (single producer) / joins it (multi-producer).
-    pub fn create(name: &str, opts: &CreateOptions) -> Result<Self> {
+    pub fn create(name: &str, opts: &CreateOptions) -> Result<Self, OpenError> {
         name::validate(name)?;
         let wanted = opts.layout();
         wanted.check()?;
         if opts.mode & !0o777 != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "mode {:#o} has bits outside 0o777; pass permission bits such as 0o600 or 0o660",
-                opts.mode
-            )));
+            return Err(ArgumentError::Mode { mode: opts.mode }.into());
         }
         if let Some(node) = opts.placement.numa_node {
             placement::check_node(node)?;
@@ -45,10 +42,10 @@ impl Publisher {
             .huge_page_size
             .is_some_and(|s| !s.is_power_of_two() || s < 4096)
         {
-            return Err(Error::InvalidArgument(format!(
-                "huge_page_size {} is not a page size; use 2 MiB (2097152) or 1 GiB (1073741824)",
-                opts.placement.huge_page_size.unwrap_or(0)
-            )));
+            return Err(ArgumentError::HugePageSize {
+                size: opts.placement.huge_page_size.unwrap_or(0),
+            }
+            .into());
         }
         let dir = name::resolve_dir(opts.dir.as_deref());
         backing::ensure_dir(
@@ -69,7 +66,7 @@ impl Publisher {
         name: &str,
         wanted: &Layout,
         opts: &CreateOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self, OpenError> {
         // Each pass either opens the existing file or publishes a new one; a
         // lost creation race sends us round again to open the winner's file.
         for _ in 0..16 {
@@ -80,14 +77,15 @@ impl Publisher {
                         None => continue, // the name was replaced while we locked
                     }
                 }
-                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(OpenError::Fault(RingFault::Io { source, .. }))
+                    if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
             if let Some(publisher) = Self::create_new(dir, path, name, wanted, opts)? {
                 return Ok(publisher);
             }
         }
-        Err(Error::Exists {
+        Err(OpenError::Exists {
             name: name.to_owned(),
             path: path.to_owned(),
         })
@@ -96,7 +94,7 @@ impl Publisher {
     /// Opens the existing ring `name` as a publisher, whatever its layout:
     /// joins a multi-producer ring as one more producer, or takes over a
     /// single-producer ring whose publisher is gone (its sequence continues).
-    pub fn attach(name: &str, dir: Option<&Path>, wait: WaitStrategy) -> Result<Self> {
+    pub fn attach(name: &str, dir: Option<&Path>, wait: WaitStrategy) -> Result<Self, OpenError> {
         Self::attach_with(name, dir, wait, &MemoryOptions::default())
     }
 
@@ -106,7 +104,7 @@ impl Publisher {
         dir: Option<&Path>,
         wait: WaitStrategy,
         memory: &MemoryOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self, OpenError> {
         memory::pinned(memory, || {
             let file = backing::open_named(name, dir)?;
             let path = file.path.clone();
@@ -118,7 +116,7 @@ impl Publisher {
             };
             Self::open_existing(file, name, None, &opts)?.ok_or_else(|| {
                 // The name was replaced while we locked it.
-                Error::NotFound {
+                OpenError::NotFound {
                     name: name.to_owned(),
                     available: path.parent().map(name::list).unwrap_or_default(),
                     path,
@@ -136,17 +134,18 @@ impl Publisher {
         name: &str,
         layout: &Layout,
         opts: &CreateOptions,
-    ) -> Result<Option<Self>> {
+    ) -> Result<Option<Self>, OpenError> {
         let new = backing::create(dir, name, layout, &opts.placement, opts.mode)?;
         if !layout.multi_producer()
             && !sys::fs::try_lock_exclusive(&new.file)
-                .map_err(|e| Error::io("lock", &new.bytes_at, e))?
+                .map_err(|e| RingFault::io("lock", &new.bytes_at, e))?
         {
-            return Err(Error::io(
+            return Err(RingFault::io(
                 "lock",
                 &new.bytes_at,
                 io::Error::other("fresh file already locked"),
-            ));
+            )
+            .into());
         }
         let backing::NewRing {
             file,
@@ -181,7 +180,7 @@ impl Publisher {
         name: &str,
         wanted: Option<&Layout>,
         opts: &CreateOptions,
-    ) -> Result<Option<Self>> {
+    ) -> Result<Option<Self>, OpenError> {
         let path = &file.path.clone();
         // A single-producer ring is told apart from a multi-producer one by
         // its layout, which needs a mapping; the lock comes first for the
@@ -189,16 +188,17 @@ impl Publisher {
         let ring = RingMap::open(file, name)?;
         let existing = ring.layout().clone();
         if !existing.multi_producer()
-            && !sys::fs::try_lock_exclusive(ring.file()).map_err(|e| Error::io("lock", path, e))?
+            && !sys::fs::try_lock_exclusive(ring.file())
+                .map_err(|e| RingFault::io("lock", path, e))?
         {
-            return Err(Error::PublisherExists {
+            return Err(OpenError::PublisherExists {
                 name: name.to_owned(),
                 path: path.to_owned(),
                 pid: ring.header().publisher.0.pid.load(Ordering::Relaxed),
             });
         }
         if !opts.exist_ok {
-            return Err(Error::Exists {
+            return Err(OpenError::Exists {
                 name: name.to_owned(),
                 path: path.to_owned(),
             });
@@ -206,14 +206,14 @@ impl Publisher {
         let meta = ring
             .file()
             .metadata()
-            .map_err(|e| Error::io("inspect", path, e))?;
+            .map_err(|e| RingFault::io("inspect", path, e))?;
         // (Following a huge-page ring's link to its file.)
         match std::fs::metadata(path) {
             Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
             _ => return Ok(None),
         }
         if opts.placement.huge_pages == HugePages::Require && !ring.backing().huge {
-            return Err(Error::HugePagesUnavailable {
+            return Err(OpenError::HugePagesUnavailable {
                 name: name.to_owned(),
                 detail: format!(
                     "the existing ring at {} is on normal pages, and taking it over keeps \
@@ -233,7 +233,7 @@ impl Publisher {
                     .max_subscribers
                     .is_none_or(|m| m == existing.max_subscribers);
             if !same {
-                return Err(Error::SchemaMismatch {
+                return Err(OpenError::SchemaMismatch {
                     name: name.to_owned(),
                     existing: existing.describe(),
                     requested: wanted.describe(),
@@ -245,10 +245,11 @@ impl Publisher {
         ring.release_dead_records(None);
         let cursor = ring.cursor().load(Ordering::Acquire);
         if cursor > stamp::MAX_SEQ {
-            return Err(Error::corrupt(
+            return Err(RingFault::corrupt(
                 path,
                 format!("its cursor {cursor} is beyond any possible sequence"),
-            ));
+            )
+            .into());
         }
         // A single publisher that died between Commit and Advance left
         // message `cursor` complete: count it. One that died inside
@@ -263,7 +264,7 @@ impl Publisher {
 
     /// Marks the ring as published by this process (and, on multi-producer
     /// rings, claims a producer record).
-    fn claim(ring: RingMap, opts: &CreateOptions) -> Result<Self> {
+    fn claim(ring: RingMap, opts: &CreateOptions) -> Result<Self, OpenError> {
         let identity = RingIdentity::of(&ring)?;
         let end_memory = memory::settle(&ring, &opts.memory)?;
         // A single producer holds the publisher lock (subscribers test it to
@@ -272,9 +273,9 @@ impl Publisher {
         // The exclusive flock taken before makes it ours to take.
         if !ring.layout().multi_producer()
             && !liveness::try_lock(ring.file(), PUBLISHER_LOCK_OFFSET)
-                .map_err(|e| Error::io("lock", ring.path(), e))?
+                .map_err(|e| RingFault::io("lock", ring.path(), e))?
         {
-            return Err(Error::PublisherExists {
+            return Err(OpenError::PublisherExists {
                 name: ring.name().to_owned(),
                 path: ring.path().to_owned(),
                 pid: ring.header().publisher.0.pid.load(Ordering::Relaxed),

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 /// and when `between` (called every `slice` of waiting) returns `false`.
 /// A claimed sequence cannot be given back: one still unwritten when the
 /// wait ends is abandoned (subscribers count it lost once its slot frees up)
-/// and the publish fails with [`crate::Error::SlotStalled`].
+/// and the publish fails with [`crate::PublishError::SlotStalled`].
 pub struct Patience<'a> {
     /// Bounded rings: wait for room when the ring is full; `false`: fail
-    /// with [`crate::Error::RingFull`] at once.
+    /// with [`crate::PublishError::RingFull`] at once.
     pub wait_for_room: bool,
     /// When to give up waiting (`None`: never); then fail with
-    /// [`crate::Error::PublishTimeout`] (room) or [`crate::Error::SlotStalled`].
+    /// [`crate::PublishError::Timeout`] (room) or [`crate::PublishError::SlotStalled`].
     pub deadline: Option<Instant>,
     /// How often to call `between` while waiting.
     pub slice: Option<Duration>,

@@ -13,7 +13,7 @@
 //! `symlink(2)`, neither of which replaces an existing name), so nobody ever
 //! opens a half-made ring and two creators never both win.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use crate::format::layout::Layout;
 use crate::shm::hugepages::{self, Backing, HugePages};
 use crate::shm::mapping::Mapping;
@@ -40,15 +40,17 @@ pub(crate) struct RingFile {
 /// reopens that very inode whatever `path` names meanwhile; else (no /proc)
 /// by path, without following links and without blocking, and only if it
 /// is still the same file.
-fn reopen(handle: &File, path: &Path, meta: &std::fs::Metadata) -> Result<File> {
+fn reopen(handle: &File, path: &Path, meta: &std::fs::Metadata) -> Result<File, RingFault> {
     let file = match sysfs::reopen_read_write(handle) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => sysfs::open_read_write_no_follow(path),
         other => other,
     }
-    .map_err(|e| Error::io("open", path, e))?;
-    let now = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    .map_err(|e| RingFault::io("open", path, e))?;
+    let now = file
+        .metadata()
+        .map_err(|e| RingFault::io("inspect", path, e))?;
     if now.dev() != meta.dev() || now.ino() != meta.ino() {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             "it was replaced by another file while being opened; try again",
         ));
@@ -79,23 +81,24 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// or a link to a huge-page ring file (see the module comment), owned by a
 /// trusted user (see [`crate::shm::trust`]). Nothing else is ever opened: what
 /// the name is, and whose, is looked at first through an `O_PATH` handle.
-pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
-    let handle = sysfs::open_handle(path).map_err(|e| Error::io("open", path, e))?;
+pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile, OpenError> {
+    let handle = sysfs::open_handle(path).map_err(|e| RingFault::io("open", path, e))?;
     let meta = handle
         .metadata()
-        .map_err(|e| Error::io("inspect", path, e))?;
+        .map_err(|e| RingFault::io("inspect", path, e))?;
     trust::check_file(path, &meta)?;
     if meta.file_type().is_symlink() {
         return open_huge_link(path, &handle, &meta);
     }
     if !meta.file_type().is_file() {
-        return Err(Error::corrupt(
+        return Err(RingFault::corrupt(
             path,
             format!(
                 "it is a {}, not a ring file; remove it (ringcast never opens it)",
                 kind_of(&meta)
             ),
-        ));
+        )
+        .into());
     }
     Ok(RingFile {
         file: reopen(&handle, path, &meta)?,
@@ -106,9 +109,18 @@ pub(crate) fn open_ring_file(path: &Path) -> Result<RingFile> {
 
 /// Opens the huge-page ring file that the link `link` (an `O_PATH` handle of
 /// `path`, owned by a trusted user: `link_meta`) names.
-fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Result<RingFile> {
-    let not_ours = |why: String| Error::corrupt(path, format!("it is a symbolic link {why}"));
-    let target = sysfs::read_link_at(link).map_err(|e| Error::io("read the link", path, e))?;
+fn open_huge_link(
+    path: &Path,
+    link: &File,
+    link_meta: &std::fs::Metadata,
+) -> Result<RingFile, OpenError> {
+    let not_ours = |why: String| {
+        OpenError::from(RingFault::corrupt(
+            path,
+            format!("it is a symbolic link {why}"),
+        ))
+    };
+    let target = sysfs::read_link_at(link).map_err(|e| RingFault::io("read the link", path, e))?;
     if !target.is_absolute() {
         return Err(not_ours(format!(
             "to {}, not to a huge-page ring file",
@@ -126,11 +138,11 @@ fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Re
         Err(e) if sysfs::is_link_loop(&e) => {
             return Err(not_ours(format!("to {}, another link", target.display())))
         }
-        Err(e) => return Err(Error::io("open", &target, e)),
+        Err(e) => return Err(RingFault::io("open", &target, e).into()),
     };
     let meta = handle
         .metadata()
-        .map_err(|e| Error::io("inspect", &target, e))?;
+        .map_err(|e| RingFault::io("inspect", &target, e))?;
     if !meta.file_type().is_file() {
         return Err(not_ours(format!(
             "to {}, a {}, not a ring file",
@@ -162,14 +174,16 @@ fn open_huge_link(path: &Path, link: &File, link_meta: &std::fs::Metadata) -> Re
 
 /// Opens ring `name` in `dir` (`None`: the default directory). A missing
 /// ring is `NotFound`, listing the rings that are there.
-pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<RingFile> {
+pub(crate) fn open_named(name: &str, dir: Option<&Path>) -> Result<RingFile, OpenError> {
     crate::format::name::validate(name)?;
     let dir = crate::format::name::resolve_dir(dir);
     trust::check_dir(&dir)?;
     let path = crate::format::name::ring_path(&dir, name);
     match open_ring_file(&path) {
-        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Err(Error::NotFound {
+        Err(OpenError::Fault(RingFault::Io { source, .. }))
+            if source.kind() == io::ErrorKind::NotFound =>
+        {
+            Err(OpenError::NotFound {
                 name: name.to_owned(),
                 path,
                 available: crate::format::name::list(&dir),
@@ -222,7 +236,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// Gives the ring its name `path`; `false` when another creator linked a
     /// ring of that name first (this one is then removed on drop).
-    pub(crate) fn link(&mut self, path: &Path) -> Result<bool> {
+    pub(crate) fn link(&mut self, path: &Path) -> Result<bool, RingFault> {
         let result = if self.huge {
             std::os::unix::fs::symlink(&self.file, path)
         } else {
@@ -236,7 +250,7 @@ impl Pending {
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(Error::io("create", path, e)),
+            Err(e) => Err(RingFault::io("create", path, e)),
         }
     }
 }
@@ -257,13 +271,13 @@ pub(crate) fn create(
     layout: &Layout,
     placement: &Placement,
     mode: u32,
-) -> Result<NewRing> {
+) -> Result<NewRing, OpenError> {
     let huge_fallback = match placement.huge_pages {
         HugePages::Off => None,
         mode_wanted => match create_huge(dir, name, layout, placement, mode)? {
             Ok(ring) => return Ok(ring),
             Err(detail) if mode_wanted == HugePages::Require => {
-                return Err(Error::HugePagesUnavailable {
+                return Err(OpenError::HugePagesUnavailable {
                     name: name.to_owned(),
                     detail,
                 })
@@ -277,7 +291,7 @@ pub(crate) fn create(
         std::process::id(),
         unix_now_ns()
     ));
-    let file = create_file(&temp, mode).map_err(|e| Error::io("create files in", dir, e))?;
+    let file = create_file(&temp, mode).map_err(|e| RingFault::io("create files in", dir, e))?;
     let pending = Pending {
         file: temp.clone(),
         huge: false,
@@ -289,12 +303,12 @@ pub(crate) fn create(
     allocate(&file, len).map_err(|e| {
         // ENOSPC
         if e.kind() == io::ErrorKind::StorageFull {
-            Error::NoSpace {
+            OpenError::NoSpace {
                 dir: dir.to_owned(),
                 needed: len,
             }
         } else {
-            Error::io("size", &temp, e)
+            RingFault::io("size", &temp, e).into()
         }
     })?;
     Ok(NewRing {
@@ -316,7 +330,7 @@ fn create_huge(
     layout: &Layout,
     placement: &Placement,
     mode: u32,
-) -> Result<std::result::Result<NewRing, String>> {
+) -> Result<std::result::Result<NewRing, String>, OpenError> {
     let target = match hugepages::choose(
         layout.file_len(),
         placement.huge_page_size,
@@ -391,13 +405,15 @@ fn size_and_place(
     path: &Path,
     len: u64,
     numa_node: Option<usize>,
-) -> Result<(Mapping, bool)> {
-    file.set_len(len).map_err(|e| Error::io("size", path, e))?;
-    let map = Mapping::map(file, len as usize).map_err(|e| Error::io("map", path, e))?;
+) -> Result<(Mapping, bool), RingFault> {
+    file.set_len(len)
+        .map_err(|e| RingFault::io("size", path, e))?;
+    let map = Mapping::map(file, len as usize).map_err(|e| RingFault::io("map", path, e))?;
     let bound = match numa_node {
         None => false,
-        Some(node) => crate::sys::vm::bind_to_node(map.region(), node)
-            .map_err(|e| Error::io(format!("bind to NUMA node {node} the pages of"), path, e))?,
+        Some(node) => crate::sys::vm::bind_to_node(map.region(), node).map_err(|e| {
+            RingFault::io(format!("bind to NUMA node {node} the pages of"), path, e)
+        })?,
     };
     Ok((map, bound))
 }
@@ -417,19 +433,19 @@ fn allocate(file: &File, len: u64) -> io::Result<()> {
 }
 
 /// Creates the ring directory if needed; the default one is shared like /tmp.
-pub(crate) fn ensure_dir(dir: &Path, shared_default: bool) -> Result<()> {
+pub(crate) fn ensure_dir(dir: &Path, shared_default: bool) -> Result<(), OpenError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => {
-            return Err(Error::InvalidArgument(format!(
-                "{} exists but is not a directory; pass dir= pointing at a directory",
-                dir.display()
-            )))
+            return Err(ArgumentError::NotADirectory {
+                dir: dir.to_owned(),
+            }
+            .into())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("inspect", dir, e)),
+        Err(e) => return Err(RingFault::io("inspect", dir, e).into()),
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| RingFault::io("create directory", dir, e))?;
     if shared_default {
         // World-writable with the sticky bit: every user may create rings,
         // only the owner may remove them. Best effort (another user's dir).
@@ -460,8 +476,8 @@ fn remove_stale_temp_files(dir: &Path, name: &str) {
 /// Identifies a ring directory in huge-page file names (`NAME.KEY.PID.NS.ring`),
 /// so that rings of the same name in different ring directories sharing one
 /// hugetlbfs directory never take each other for stale.
-fn dir_key(dir: &Path) -> Result<String> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::io("inspect", dir, e))?;
+fn dir_key(dir: &Path) -> Result<String, RingFault> {
+    let meta = std::fs::metadata(dir).map_err(|e| RingFault::io("inspect", dir, e))?;
     Ok(format!("{:x}-{:x}", meta.dev(), meta.ino()))
 }
 
@@ -507,11 +523,11 @@ pub struct RingIdentity {
 
 impl RingIdentity {
     /// The identity of the mapped ring `ring`.
-    pub(crate) fn of(ring: &crate::shm::ring::RingMap) -> Result<Self> {
+    pub(crate) fn of(ring: &crate::shm::ring::RingMap) -> Result<Self, RingFault> {
         let meta = ring
             .file()
             .metadata()
-            .map_err(|e| Error::io("inspect", ring.path(), e))?;
+            .map_err(|e| RingFault::io("inspect", ring.path(), e))?;
         Ok(Self {
             path: ring.path().to_owned(),
             huge_file: (ring.bytes_at() != ring.path()).then(|| ring.bytes_at().to_owned()),
@@ -525,20 +541,20 @@ impl RingIdentity {
         &self.path
     }
 
-    fn is_ours(&self, path: &Path) -> Result<bool> {
+    fn is_ours(&self, path: &Path) -> Result<bool, RingFault> {
         match std::fs::metadata(path) {
             Ok(there) => Ok(there.dev() == self.dev && there.ino() == self.ino),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io("inspect", path, e)),
+            Err(e) => Err(RingFault::io("inspect", path, e)),
         }
     }
 
     /// Removes the ring: its name if the name still leads to this ring (a
     /// missing name, or one taken by another ring, is left alone), and a
     /// huge-page ring's file, which nothing can reach any more.
-    pub fn unlink(&self) -> Result<()> {
+    pub fn unlink(&self) -> Result<(), RingFault> {
         let remove = |p: &Path| match std::fs::remove_file(p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", p, e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(RingFault::io("remove", p, e)),
             _ => Ok(()),
         };
         if self.is_ours(&self.path)? {

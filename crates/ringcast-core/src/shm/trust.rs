@@ -11,7 +11,7 @@
 //! trusted user, and if others may write it, have the sticky bit (else they
 //! could rename or replace ring files).
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use crate::sys::process::effective_uid;
 use crate::sys::users::{gid_of, group_name, uid_of, user_name};
 use std::fs::Metadata;
@@ -37,7 +37,7 @@ pub const TRUST_ENV: &str = "RINGCAST_TRUST";
 /// Trusts the users and groups in `spec` (the `RINGCAST_TRUST` syntax:
 /// comma-separated user names or uids, `@group` names or gids) for the rest
 /// of this process's life.
-pub fn trust(spec: &str) -> Result<()> {
+pub fn trust(spec: &str) -> Result<(), ArgumentError> {
     let more = parse(spec)?;
     let mut extra = EXTRA.write().unwrap_or_else(|e| e.into_inner());
     let now = extra.get_or_insert_with(from_env);
@@ -79,7 +79,7 @@ fn from_env() -> Trusted {
 }
 
 /// Parses a trust specification.
-pub fn parse(spec: &str) -> Result<Trusted> {
+pub fn parse(spec: &str) -> Result<Trusted, ArgumentError> {
     let mut t = Trusted::default();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(group) = item.strip_prefix('@') {
@@ -88,19 +88,16 @@ pub fn parse(spec: &str) -> Result<Trusted> {
                     .parse()
                     .ok()
                     .or_else(|| gid_of(group))
-                    .ok_or_else(|| {
-                        Error::InvalidArgument(format!(
-                            "no group named {group:?} on this host; trust groups as @name or @gid"
-                        ))
+                    .ok_or_else(|| ArgumentError::UnknownGroup {
+                        group: group.to_owned(),
                     })?,
             );
         } else {
             t.users
                 .push(item.parse().ok().or_else(|| uid_of(item)).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "no user named {item:?} on this host; trust users by name or uid, groups \
-                     as @name"
-                    ))
+                    ArgumentError::UnknownUser {
+                        user: item.to_owned(),
+                    }
                 })?);
         }
     }
@@ -118,11 +115,11 @@ pub(crate) fn trusts(uid: u32, gid: u32) -> bool {
 
 /// Refuses the ring file at `path` (of metadata `meta`) unless its owner or
 /// group is trusted.
-pub(crate) fn check_file(path: &Path, meta: &Metadata) -> Result<()> {
+pub(crate) fn check_file(path: &Path, meta: &Metadata) -> Result<(), OpenError> {
     if trusts(meta.uid(), meta.gid()) {
         return Ok(());
     }
-    Err(Error::Untrusted {
+    Err(OpenError::Untrusted {
         path: path.to_owned(),
         what: format!(
             "is owned by {} (group {}), not by you ({}) or root",
@@ -136,15 +133,15 @@ pub(crate) fn check_file(path: &Path, meta: &Metadata) -> Result<()> {
 
 /// Refuses a ring directory that an untrusted user owns, or that others may
 /// write without the sticky bit (they could rename or replace ring files).
-pub(crate) fn check_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_dir(dir: &Path) -> Result<(), OpenError> {
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("inspect", dir, e)),
+        Err(e) => return Err(RingFault::io("inspect", dir, e).into()),
     };
     let mode = meta.permissions().mode();
     if !trusts(meta.uid(), u32::MAX) {
-        return Err(Error::Untrusted {
+        return Err(OpenError::Untrusted {
             path: dir.to_owned(),
             what: format!(
                 "is a ring directory owned by {}, who can replace any ring file in it",
@@ -154,7 +151,7 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
         });
     }
     if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-        return Err(Error::UnsafeDirectory {
+        return Err(OpenError::UnsafeDirectory {
             dir: dir.to_owned(),
             mode: mode & 0o7777,
         });

@@ -3,7 +3,7 @@
 
 use super::stage::Dependencies;
 use super::{StageOptions, Start, Subscriber};
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use crate::format::layout::RECORD_ACTIVE;
 use crate::format::stage_name::{self as stage_name, StageName};
 use crate::memory::MemoryOptions;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 impl Subscriber {
     /// Attaches to ring `name`; layout and schema come from the ring header.
-    pub fn attach(name: &str, dir: Option<&Path>, start: Start) -> Result<Self> {
+    pub fn attach(name: &str, dir: Option<&Path>, start: Start) -> Result<Self, OpenError> {
         Self::attach_with(name, dir, start, &MemoryOptions::default())
     }
 
@@ -27,7 +27,7 @@ impl Subscriber {
         dir: Option<&Path>,
         start: Start,
         memory: &MemoryOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self, OpenError> {
         Self::attach_stage(name, dir, start, memory, &StageOptions::default())
     }
 
@@ -39,13 +39,11 @@ impl Subscriber {
         start: Start,
         memory: &MemoryOptions,
         stage: &StageOptions,
-    ) -> Result<Self> {
+    ) -> Result<Self, OpenError> {
         let own = stage.name.as_deref().map(StageName::new).transpose()?;
         let after = Dependencies::check_names(&stage.after, own.as_ref())?;
         if start == Start::Resume && own.is_none() {
-            return Err(Error::InvalidArgument(
-                "start=\"resume\" resumes a named stage; give the subscriber a stage name".into(),
-            ));
+            return Err(ArgumentError::ResumeWithoutStage.into());
         }
         crate::memory::pinned(memory, || {
             Self::attach_pinned(name, dir, start, memory, own, after)
@@ -60,24 +58,23 @@ impl Subscriber {
         memory: &MemoryOptions,
         own: Option<StageName>,
         after: Vec<StageName>,
-    ) -> Result<Self> {
+    ) -> Result<Self, OpenError> {
         let file = crate::shm::backing::open_named(name, dir)?;
         let path = file.path.clone();
         let ring = Arc::new(RingMap::open(file, name)?);
         let end_memory = crate::memory::settle(&ring, memory)?;
         if let Start::At(seq) = start {
             if seq > MAX_SEQ {
-                return Err(Error::InvalidArgument(format!(
-                    "start sequence {seq} is beyond the largest sequence a ring can reach ({MAX_SEQ})"
-                )));
+                return Err(ArgumentError::StartBeyondMax { seq, max: MAX_SEQ }.into());
             }
         }
         let cursor = ring.cursor().load(Ordering::Acquire);
         if cursor > MAX_SEQ {
-            return Err(Error::corrupt(
+            return Err(RingFault::corrupt(
                 &path,
                 format!("its cursor {cursor} is beyond any possible sequence"),
-            ));
+            )
+            .into());
         }
         // Records of dead processes first: they may hold parked counts that
         // make the publisher wake nobody on every publish.
@@ -147,8 +144,12 @@ impl Subscriber {
 
     /// Publishes this stage's name and starting progress in its record; a
     /// stage that lost a race with a same-named stage attaching at the same
-    /// moment (the lower record wins) gets [`Error::StageExists`].
-    pub(super) fn claim_stage_name(&self, name: &StageName, remembered: bool) -> Result<()> {
+    /// moment (the lower record wins) gets [`OpenError::StageExists`].
+    pub(super) fn claim_stage_name(
+        &self,
+        name: &StageName,
+        remembered: bool,
+    ) -> Result<(), OpenError> {
         let rec = self.record();
         // Progress first, then the name (see `stage_name::forget`).
         protocol::commit_progress(&rec.processed, self.pos.next);

@@ -14,7 +14,7 @@
 //! ```
 
 use super::{StageOptions, Start, Subscriber};
-use crate::error::Result;
+use crate::error::{OpenError, Result};
 use crate::memory::MemoryOptions;
 use std::path::PathBuf;
 
@@ -75,7 +75,7 @@ impl SubscriberBuilder {
     }
 
     /// Attaches to the ring.
-    pub fn attach(self) -> Result<Subscriber> {
+    pub fn attach(self) -> Result<Subscriber, OpenError> {
         Subscriber::attach_stage(
             &self.name,
             self.dir.as_deref(),

@@ -31,7 +31,7 @@
 //! buffer is full ([`SubscriberGroup::take`] says when it made enough).
 
 use super::{Subscriber, WaitHandle};
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, RecvError, Result};
 
 /// Largest buffer of a group, in messages.
 pub const MAX_BUFFER: usize = 1 << 20;
@@ -123,22 +123,26 @@ impl SubscriberGroup {
     /// A group of the named `consumers` (unique, non-empty names) over `sub`,
     /// buffering up to `buffer` messages (1 to [`MAX_BUFFER`]). Every
     /// consumer starts where `sub` is.
-    pub fn new(sub: Subscriber, consumers: &[String], buffer: usize) -> Result<Self> {
-        let invalid = |msg: String| Err(Error::InvalidArgument(msg));
+    pub fn new(
+        sub: Subscriber,
+        consumers: &[String],
+        buffer: usize,
+    ) -> Result<Self, ArgumentError> {
         if !(1..=MAX_BUFFER).contains(&buffer) {
-            return invalid(format!(
-                "buffer must be a number of messages between 1 and {MAX_BUFFER}, got {buffer}"
-            ));
+            return Err(ArgumentError::GroupBuffer {
+                buffer,
+                max: MAX_BUFFER,
+            });
         }
         if consumers.is_empty() {
-            return invalid("a group needs at least one consumer".into());
+            return Err(ArgumentError::NoConsumers);
         }
         for (i, name) in consumers.iter().enumerate() {
             if name.is_empty() {
-                return invalid("consumer names must be non-empty".into());
+                return Err(ArgumentError::EmptyConsumerName);
             }
             if consumers[..i].contains(name) {
-                return invalid(format!("consumer names must be unique, {name:?} repeats"));
+                return Err(ArgumentError::RepeatedConsumer { name: name.clone() });
             }
         }
         let row = sub.layout().slot_size as usize;
@@ -152,10 +156,7 @@ impl SubscriberGroup {
                 && seqs.try_reserve_exact(buffer).is_ok()
         });
         if !reserved {
-            return invalid(format!(
-                "a buffer of {buffer} messages of {row} bytes cannot be allocated; give a \
-                 smaller buffer"
-            ));
+            return Err(ArgumentError::GroupBufferTooLarge { buffer, row });
         }
         let position = sub.position();
         Ok(Self {
@@ -187,8 +188,8 @@ impl SubscriberGroup {
         self.size - (self.head - slowest) as usize
     }
 
-    fn open(&self) -> Result<&Subscriber> {
-        self.sub.as_ref().ok_or_else(|| Error::GroupClosed {
+    fn open(&self) -> Result<&Subscriber, RecvError> {
+        self.sub.as_ref().ok_or_else(|| RecvError::GroupClosed {
             name: self.name.clone(),
         })
     }
@@ -197,7 +198,7 @@ impl SubscriberGroup {
     /// waiting; returns how many messages were buffered. A read error is
     /// returned only when nothing was buffered (it comes back on the next
     /// read), so that no message read is held back by it.
-    pub fn fill(&mut self) -> Result<usize> {
+    pub fn fill(&mut self) -> Result<usize, RecvError> {
         self.open()?;
         let (size, row) = (self.size, self.row);
         let mut got = 0;
@@ -243,7 +244,7 @@ impl SubscriberGroup {
     /// Messages consumer `c` can take now: what it has buffered, topped up
     /// from the ring (without waiting) when that is fewer than `want`. A
     /// read error is returned only when `c` has nothing buffered.
-    pub fn ready(&mut self, c: usize, want: usize) -> Result<usize> {
+    pub fn ready(&mut self, c: usize, want: usize) -> Result<usize, RecvError> {
         self.open()?;
         let have = self.buffered_for(c);
         if have >= want.max(1) {
@@ -280,7 +281,7 @@ impl SubscriberGroup {
     }
 
     /// Detaches from the ring (gives its subscriber record back). Counters
-    /// stay readable; everything else fails with [`Error::GroupClosed`].
+    /// stay readable; everything else fails with [`RecvError::GroupClosed`].
     pub fn close(&mut self) {
         self.sub = None;
         self.data = Vec::new();
@@ -294,12 +295,12 @@ impl SubscriberGroup {
 
     /// What a wait for the next message the group reads needs (see
     /// [`Subscriber::wait_handle`]).
-    pub fn wait_handle(&self) -> Result<WaitHandle> {
+    pub fn wait_handle(&self) -> Result<WaitHandle, RecvError> {
         Ok(self.open()?.wait_handle())
     }
 
     /// The group's subscriber (layout, publisher status, ...).
-    pub fn subscriber(&self) -> Result<&Subscriber> {
+    pub fn subscriber(&self) -> Result<&Subscriber, RecvError> {
         self.open()
     }
 
@@ -355,13 +356,13 @@ impl SubscriberGroup {
     }
 
     /// Messages published so far, as the ring says now.
-    fn cursor(&self) -> Result<u64> {
+    fn cursor(&self) -> Result<u64, RecvError> {
         let sub = self.open()?;
         Ok(sub.position() + sub.lag())
     }
 
     /// Messages published that the group has not read from the ring yet.
-    pub fn lag(&self) -> Result<u64> {
+    pub fn lag(&self) -> Result<u64, RecvError> {
         Ok(self.cursor()? - self.position)
     }
 
@@ -392,12 +393,12 @@ impl SubscriberGroup {
     }
 
     /// Messages published that consumer `c` has not taken yet.
-    pub fn lag_for(&self, c: usize) -> Result<u64> {
+    pub fn lag_for(&self, c: usize) -> Result<u64, RecvError> {
         Ok(self.cursor()?.saturating_sub(self.position_for(c)))
     }
 
     /// The publisher closed the ring and consumer `c` has taken everything.
-    pub fn ended_for(&self, c: usize) -> Result<bool> {
+    pub fn ended_for(&self, c: usize) -> Result<bool, RecvError> {
         let sub = self.open()?;
         Ok(self.cursors[c] == self.head && sub.ended())
     }
@@ -530,8 +531,8 @@ mod tests {
         assert_eq!(take(&mut g, 0, 10), vec![0, 1]);
         assert!(g.ended_for(0).unwrap() && !g.ended_for(1).unwrap());
         g.close();
-        assert!(matches!(g.ready(1, 1), Err(Error::GroupClosed { .. })));
-        assert!(matches!(g.lag(), Err(Error::GroupClosed { .. })));
+        assert!(matches!(g.ready(1, 1), Err(RecvError::GroupClosed { .. })));
+        assert!(matches!(g.lag(), Err(RecvError::GroupClosed { .. })));
         assert_eq!(
             (g.received_for(0), g.position_for(0), g.position_for(1)),
             (2, 2, 0)
@@ -545,10 +546,8 @@ mod tests {
             (names(&["a"]), 0),
             (names(&["a"]), MAX_BUFFER + 1),
         ] {
-            assert!(matches!(
-                SubscriberGroup::new(sub(), &consumers, buffer),
-                Err(Error::InvalidArgument(_))
-            ));
+            // Only an argument can be wrong: the type says so.
+            assert!(SubscriberGroup::new(sub(), &consumers, buffer).is_err());
         }
     }
 }

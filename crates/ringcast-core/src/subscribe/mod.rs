@@ -26,7 +26,7 @@ pub(crate) use wait::DeathWatch;
 pub use wait::{wait_any, AnyEnd, WaitEnd, WaitHandle};
 
 use self::stage::Dependencies;
-use crate::error::{Error, Result};
+use crate::error::{RecvError, Result, RingFault};
 use crate::format::layout::{Layout, SubscriberRecord, RECORD_EVICTED};
 use crate::format::stage_name::StageName;
 use crate::memory::{EndMemory, MemoryReport};
@@ -40,11 +40,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The error for a subscriber evicted from a bounded ring, if it was.
-fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<()> {
+fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<(), RecvError> {
     if ring.layout().bounded()
         && ring.record(record).state.load(Ordering::Relaxed) == RECORD_EVICTED
     {
-        return Err(Error::Evicted {
+        return Err(RecvError::Evicted {
             name: ring.name().to_owned(),
             position,
         });
@@ -119,10 +119,10 @@ impl Subscriber {
     }
 
     /// Fails if this subscriber can no longer be used: its ring file shrank
-    /// under it ([`Error::Corrupt`]), or this process is a fork() child of
-    /// the one that attached it ([`Error::UsedAfterFork`]). Receiving finds
+    /// under it ([`RingFault::Corrupt`]), or this process is a fork() child of
+    /// the one that attached it ([`RingFault::UsedAfterFork`]). Receiving finds
     /// this out by itself; this is for everything else.
-    pub fn check_usable(&self) -> Result<()> {
+    pub fn check_usable(&self) -> Result<(), RingFault> {
         self.ring.usable()
     }
 

@@ -7,7 +7,7 @@
 //! its first message is read) and one dynamic call per message.
 
 use super::Subscriber;
-use crate::error::{Error, Result};
+use crate::error::ArgumentError;
 use std::any::Any;
 
 /// Told the publish time and the receive time of every message its
@@ -27,13 +27,14 @@ pub trait ReceiveObserver: Any + Send + Sync {
 impl Subscriber {
     /// Hands every message read from now on to `observer`, replacing any
     /// observer; `None` stops observing. Fails on rings without timestamps.
-    pub fn set_observer(&mut self, observer: Option<Box<dyn ReceiveObserver>>) -> Result<()> {
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn ReceiveObserver>>,
+    ) -> Result<(), ArgumentError> {
         if observer.is_some() && !self.ring.layout().timestamps() {
-            return Err(Error::InvalidArgument(format!(
-                "ring '{}' carries no publish times, so latency cannot be recorded; \
-                 create it with timestamps enabled",
-                self.ring.name()
-            )));
+            return Err(ArgumentError::LatencyWithoutTimestamps {
+                name: self.ring.name().to_owned(),
+            });
         }
         self.observer = observer;
         Ok(())

@@ -3,7 +3,7 @@
 //! progress, and the observer's view of each message.
 
 use super::{evicted, Subscriber};
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, RecvError, Result, RingFault};
 use crate::protocol::stamp::MAX_SEQ;
 use crate::protocol::{self, ReadFault, Slots};
 use std::sync::atomic::Ordering;
@@ -57,7 +57,7 @@ impl Subscriber {
 
     /// Reads the next message into `out` without waiting; `None` when caught up.
     #[inline]
-    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<Option<usize>, RecvError> {
         self.commit();
         let got = self.read_one(out)?;
         if got.is_some() {
@@ -74,7 +74,7 @@ impl Subscriber {
     }
 
     #[inline]
-    pub(super) fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>> {
+    pub(super) fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>, RecvError> {
         if self.bounded {
             // TLA+ (BoundedRing): Read, "told evicted before it reads".
             evicted(&self.ring, self.record, self.pos.next)?;
@@ -93,7 +93,11 @@ impl Subscriber {
     /// One read below `limit`; what a damaged slot or a stuck one means is
     /// sorted out off the message path.
     #[inline]
-    pub(super) fn read_below(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+    pub(super) fn read_below(
+        &mut self,
+        out: &mut [u8],
+        limit: u64,
+    ) -> Result<Option<usize>, RecvError> {
         match self.step(out, limit) {
             Ok(Some(len)) => Ok(Some(len)),
             Ok(None) => self.nothing_to_read(out, limit),
@@ -121,7 +125,11 @@ impl Subscriber {
     /// [`crate::shm::guard`]) reads as zeros, so a zero magic number is the hint
     /// to ask why (a live ring's header always holds the magic).
     #[inline]
-    pub(super) fn nothing_to_read(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+    pub(super) fn nothing_to_read(
+        &mut self,
+        out: &mut [u8],
+        limit: u64,
+    ) -> Result<Option<usize>, RecvError> {
         if self.ring.layout().multi_producer() {
             return self.recover(out, limit);
         }
@@ -136,7 +144,11 @@ impl Subscriber {
     /// or at once while the mapping is hot), a bounded number per call so
     /// that a call returns promptly whatever the ring holds.
     #[cold]
-    pub(super) fn recover(&mut self, out: &mut [u8], limit: u64) -> Result<Option<usize>> {
+    pub(super) fn recover(
+        &mut self,
+        out: &mut [u8],
+        limit: u64,
+    ) -> Result<Option<usize>, RecvError> {
         for _ in 0..MAX_RECOVERIES_PER_READ {
             if !self.stuck.nothing_at(&self.ring, self.pos.next, None) {
                 break;
@@ -153,33 +165,39 @@ impl Subscriber {
 
     /// What a read fault means for the caller (`len`: its buffer's size).
     #[cold]
-    pub(super) fn fault(&mut self, fault: ReadFault, len: usize) -> Result<Option<usize>> {
+    pub(super) fn fault(
+        &mut self,
+        fault: ReadFault,
+        len: usize,
+    ) -> Result<Option<usize>, RecvError> {
         match fault {
-            ReadFault::TooSmall(needed) => Err(Error::BufferTooSmall { len, needed }),
-            ReadFault::BadLength(claimed) => Err(self.damage(format!(
-                "the slot of message {} claims {claimed} bytes in a ring of {}{}-byte messages",
-                self.pos.next,
-                if self.ring.layout().fixed_size() {
-                    ""
-                } else {
-                    "up to "
-                },
-                self.ring.slot_size()
-            ))),
-            ReadFault::Damaged { claims, cursor } => Err(self.damaged_stamp(claims, cursor)),
+            ReadFault::TooSmall(needed) => Err(RecvError::BufferTooSmall { len, needed }),
+            ReadFault::BadLength(claimed) => Err(self
+                .damage(format!(
+                    "the slot of message {} claims {claimed} bytes in a ring of {}{}-byte messages",
+                    self.pos.next,
+                    if self.ring.layout().fixed_size() {
+                        ""
+                    } else {
+                        "up to "
+                    },
+                    self.ring.slot_size()
+                ))
+                .into()),
+            ReadFault::Damaged { claims, cursor } => Err(self.damaged_stamp(claims, cursor).into()),
             ReadFault::Unverified { claims, cursor } => self.unverified_lap(claims, cursor),
         }
     }
 
     /// The error for damaged ring memory found at this subscriber's position.
     #[cold]
-    pub(super) fn damage(&self, detail: String) -> Error {
-        Error::corrupt(self.ring.path(), detail)
+    pub(super) fn damage(&self, detail: String) -> RingFault {
+        RingFault::corrupt(self.ring.path(), detail)
     }
 
     /// The error for a slot stamp that the protocol cannot have written.
     #[cold]
-    pub(super) fn damaged_stamp(&self, claims: u64, cursor: u64) -> Error {
+    pub(super) fn damaged_stamp(&self, claims: u64, cursor: u64) -> RingFault {
         let position = self.pos.next;
         let detail = if cursor > MAX_SEQ {
             format!("its cursor {cursor} is beyond any possible sequence")
@@ -208,17 +226,23 @@ impl Subscriber {
     /// yet (a single producer's odd stamp may be seen before its cursor),
     /// or damage once it has persisted for [`UNVERIFIED_GRACE`].
     #[cold]
-    pub(super) fn unverified_lap(&mut self, claims: u64, cursor: u64) -> Result<Option<usize>> {
+    pub(super) fn unverified_lap(
+        &mut self,
+        claims: u64,
+        cursor: u64,
+    ) -> Result<Option<usize>, RecvError> {
         let now = Instant::now();
         let position = self.pos.next;
         match self.unverified {
             Some((at, since)) if at == position => {
                 if now.saturating_duration_since(since) >= UNVERIFIED_GRACE {
-                    return Err(self.damage(format!(
+                    return Err(self
+                        .damage(format!(
                         "the slot of message {position} has claimed to be written with message \
                          {claims}, beyond the {cursor} messages published, for {} ms",
                         UNVERIFIED_GRACE.as_millis()
-                    )));
+                    ))
+                        .into());
                 }
             }
             _ => self.unverified = Some((position, now)),
@@ -249,7 +273,7 @@ impl Subscriber {
         row: usize,
         max: usize,
         mut lengths: impl FnMut(usize, usize),
-    ) -> Result<usize> {
+    ) -> Result<usize, RecvError> {
         self.read_rows(out, row, max, |i, len, _| lengths(i, len))
     }
 
@@ -263,7 +287,7 @@ impl Subscriber {
         row: usize,
         seqs: &mut [u64],
         mut lengths: impl FnMut(usize, usize),
-    ) -> Result<usize> {
+    ) -> Result<usize, RecvError> {
         let max = seqs.len();
         self.read_rows(out, row, max, |i, len, seq| {
             seqs[i] = seq;
@@ -280,11 +304,9 @@ impl Subscriber {
         row: usize,
         max: usize,
         mut delivered: impl FnMut(usize, usize, u64),
-    ) -> Result<usize> {
+    ) -> Result<usize, RecvError> {
         if row == 0 {
-            return Err(Error::InvalidArgument(
-                "rows of 0 bytes cannot hold messages".into(),
-            ));
+            return Err(ArgumentError::EmptyRows.into());
         }
         self.commit();
         let mut n = 0;

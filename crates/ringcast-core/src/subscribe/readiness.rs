@@ -10,7 +10,7 @@
 //! a stale signal only causes a spurious wake-up, after which the caller
 //! polls the ring, finds nothing, and arms again.
 
-use crate::error::{Error, Result};
+use crate::error::{Result, RingFault};
 use crate::shm::ring::{RingMap, StuckWatch};
 use crate::subscribe::stage::{self, Dependencies};
 use crate::subscribe::DeathWatch;
@@ -50,8 +50,9 @@ impl ReadinessFd {
         record: usize,
         deps: Option<Dependencies>,
         death: Arc<DeathWatch>,
-    ) -> Result<Self> {
-        let efd = EventFd::new().map_err(|e| Error::io("create an eventfd for", ring.path(), e))?;
+    ) -> Result<Self, RingFault> {
+        let efd =
+            EventFd::new().map_err(|e| RingFault::io("create an eventfd for", ring.path(), e))?;
         let shared = Arc::new(Shared {
             ring,
             record,
@@ -66,7 +67,7 @@ impl ReadinessFd {
         let thread = std::thread::Builder::new()
             .name("ringcast-readiness".into())
             .spawn(move || run(&worker))
-            .map_err(|e| Error::io("start the readiness thread for", shared.ring.path(), e))?;
+            .map_err(|e| RingFault::io("start the readiness thread for", shared.ring.path(), e))?;
         Ok(Self {
             shared,
             thread: Some(thread),

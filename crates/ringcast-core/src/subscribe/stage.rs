@@ -20,7 +20,7 @@
 //! Stage names are unique among a ring's records, so a gate never has to
 //! choose between two progresses.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, Result};
 use crate::format::stage_name::StageName;
 use crate::protocol;
 use crate::shm::ring::{find_stage, RingMap};
@@ -103,25 +103,28 @@ impl Dependencies {
 
     /// Checks the names a subscriber asks to be gated after (its own stage
     /// name, if any, is `own`).
-    pub fn check_names(after: &[String], own: Option<&StageName>) -> Result<Vec<StageName>> {
+    pub fn check_names(
+        after: &[String],
+        own: Option<&StageName>,
+    ) -> Result<Vec<StageName>, ArgumentError> {
         if after.len() > MAX_UPSTREAM {
-            return Err(Error::InvalidArgument(format!(
-                "a subscriber can be gated after at most {MAX_UPSTREAM} stages, got {}",
-                after.len()
-            )));
+            return Err(ArgumentError::TooManyUpstream {
+                count: after.len(),
+                max: MAX_UPSTREAM,
+            });
         }
         let mut names: Vec<StageName> = Vec::with_capacity(after.len());
         for text in after {
             let name = StageName::new(text)?;
             if Some(&name) == own {
-                return Err(Error::InvalidArgument(format!(
-                    "stage {text:?} cannot be gated after itself"
-                )));
+                return Err(ArgumentError::GatedAfterItself {
+                    stage: text.clone(),
+                });
             }
             if names.contains(&name) {
-                return Err(Error::InvalidArgument(format!(
-                    "stage {text:?} is named twice in after="
-                )));
+                return Err(ArgumentError::StageNamedTwice {
+                    stage: text.clone(),
+                });
             }
             names.push(name);
         }

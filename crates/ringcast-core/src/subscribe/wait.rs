@@ -4,7 +4,7 @@
 
 use super::stage::Dependencies;
 use super::{evicted, stage, Subscriber};
-use crate::error::{Error, Result};
+use crate::error::{RecvError, Result};
 use crate::shm::ring::{RingMap, StuckWatch};
 use crate::subscribe::readiness::ReadinessFd;
 use crate::wait::{Step, Waiter};
@@ -45,9 +45,9 @@ impl DeathWatch {
 
     /// The error reporting a death found by [`DeathWatch::unreported`],
     /// which counts as reported from now on.
-    pub(crate) fn report(&self, ring: &RingMap, pid: u32, generation: u64) -> Error {
+    pub(crate) fn report(&self, ring: &RingMap, pid: u32, generation: u64) -> RecvError {
         self.reported.store(generation + 1, Ordering::Release);
-        Error::PublisherDied {
+        RecvError::PublisherDied {
             name: ring.name().to_owned(),
             pid,
         }
@@ -88,19 +88,19 @@ impl WaitHandle {
     /// following `waiter`'s strategy, until `deadline`. With `slice`, calls
     /// `between` every `slice` of waiting and stops when it returns `false`
     /// (bindings use this to run signal handlers). A parked waiter stays
-    /// registered across slices. Fails with [`Error::Closed`] once the
+    /// registered across slices. Fails with [`RecvError::Closed`] once the
     /// publisher has closed the ring and everything has been read, and with
-    /// [`Error::PublisherDied`] (once per publisher) when it died instead.
+    /// [`RecvError::PublisherDied`] (once per publisher) when it died instead.
     pub fn wait(
         &self,
         deadline: Option<Instant>,
         waiter: &mut Waiter,
         slice: Option<Duration>,
         between: impl FnMut() -> bool,
-    ) -> Result<WaitEnd> {
+    ) -> Result<WaitEnd, RecvError> {
         match wait_any(std::slice::from_ref(self), deadline, waiter, slice, between) {
             Ok(AnyEnd::Ready(_)) if self.readable() => Ok(WaitEnd::Ready),
-            Ok(AnyEnd::Ready(_)) => Err(Error::Closed {
+            Ok(AnyEnd::Ready(_)) => Err(RecvError::Closed {
                 name: self.ring.name().to_owned(),
             }),
             Ok(AnyEnd::Deadline) => Ok(WaitEnd::Deadline),
@@ -122,7 +122,7 @@ impl WaitHandle {
     /// What makes waiting on this handle pointless other than a message:
     /// its mapping was revoked, it was evicted, or (looked at only when
     /// `deaths`) its publisher died and nothing is left to read.
-    pub(super) fn trouble(&self, deaths: bool) -> Result<()> {
+    pub(super) fn trouble(&self, deaths: bool) -> Result<(), RecvError> {
         self.ring.usable()?;
         evicted(&self.ring, self.record, self.position)?;
         if deaths {
@@ -149,7 +149,7 @@ pub fn wait_any(
     waiter: &mut Waiter,
     slice: Option<Duration>,
     mut between: impl FnMut() -> bool,
-) -> std::result::Result<AnyEnd, (usize, Error)> {
+) -> Result<AnyEnd, (usize, RecvError)> {
     let mut parked = Vec::new();
     let mut slice_end = slice.map(|s| Instant::now() + s);
     let mut polls = 0u32;
@@ -218,13 +218,17 @@ pub fn wait_any(
 
 impl Subscriber {
     /// Waits for a message until `deadline` (`None`: forever), following
-    /// `waiter`'s strategy. Fails with [`Error::Timeout`] at the deadline and
-    /// with [`Error::Closed`] once the publisher has closed and all is read.
-    pub fn wait_readable(&mut self, deadline: Option<Instant>, waiter: &mut Waiter) -> Result<()> {
+    /// `waiter`'s strategy. Fails with [`RecvError::Timeout`] at the deadline and
+    /// with [`RecvError::Closed`] once the publisher has closed and all is read.
+    pub fn wait_readable(
+        &mut self,
+        deadline: Option<Instant>,
+        waiter: &mut Waiter,
+    ) -> Result<(), RecvError> {
         self.commit();
         match self.wait_handle().wait(deadline, waiter, None, || true)? {
             WaitEnd::Ready => Ok(()),
-            WaitEnd::Deadline | WaitEnd::Stopped => Err(Error::Timeout),
+            WaitEnd::Deadline | WaitEnd::Stopped => Err(RecvError::Timeout),
         }
     }
 
@@ -256,7 +260,7 @@ impl Subscriber {
     /// subscriber can read (or the stream ended), once armed with
     /// [`Subscriber::arm_readiness`]. Created on first use; it runs one
     /// helper thread that parks on the ring on the subscriber's behalf.
-    pub fn readiness_fd(&mut self) -> Result<std::os::fd::RawFd> {
+    pub fn readiness_fd(&mut self) -> Result<std::os::fd::RawFd, RecvError> {
         if self.readiness.is_none() {
             self.readiness = Some(ReadinessFd::new(
                 self.ring.clone(),
@@ -270,7 +274,7 @@ impl Subscriber {
 
     /// Asks for the readiness fd to become readable as soon as the message
     /// at the current position can be read (at once if it already can).
-    pub fn arm_readiness(&mut self) -> Result<()> {
+    pub fn arm_readiness(&mut self) -> Result<(), RecvError> {
         self.commit();
         self.readiness_fd()?;
         self.readiness
@@ -287,12 +291,12 @@ impl Subscriber {
         }
     }
 
-    /// Fails with [`Error::PublisherDied`] if the publisher died without
+    /// Fails with [`RecvError::PublisherDied`] if the publisher died without
     /// closing the ring, this subscriber has read everything it published,
     /// and that was not reported yet (then it counts as reported). For event
     /// loops, which wait on [`Subscriber::readiness_fd`] instead of
     /// [`Subscriber::wait_readable`]. A lock test: not for hot paths.
-    pub fn check_publisher(&self) -> Result<()> {
+    pub fn check_publisher(&self) -> Result<(), RecvError> {
         match self.death.unreported(&self.ring) {
             Some((pid, generation)) if !self.available() => {
                 Err(self.death.report(&self.ring, pid, generation))

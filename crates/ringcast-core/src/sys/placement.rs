@@ -5,7 +5,7 @@
 //! Pinning uses `sched_setaffinity` on the calling thread; the node facts come
 //! from sysfs. A refusal names the CPUs or nodes that would be accepted.
 
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, PlacementError, Result, RingFault};
 use std::collections::BTreeSet;
 
 /// Largest CPU number `cpu_set_t` can name.
@@ -63,18 +63,19 @@ pub fn online_cpus() -> BTreeSet<usize> {
 }
 
 /// CPUs the calling thread may run on now.
-pub fn thread_cpus() -> Result<BTreeSet<usize>> {
+pub fn thread_cpus() -> Result<BTreeSet<usize>, PlacementError> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: pid 0 is the calling thread; the kernel writes at most
     // size_of::<cpu_set_t>() bytes into `set`.
     let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
     if rc != 0 {
-        return Err(Error::io(
+        return Err(RingFault::io(
             "read the CPU affinity of",
             "this thread",
             std::io::Error::last_os_error(),
-        ));
+        )
+        .into());
     }
     // SAFETY: CPU_ISSET reads the set for indices below CPU_SETSIZE.
     Ok((0..MAX_CPUS)
@@ -93,17 +94,15 @@ fn process_allowed_cpus() -> Option<BTreeSet<usize>> {
 
 /// Pins the calling thread to `cpus` (one or more); returns the CPUs it
 /// could run on before, so that the caller can restore them.
-pub fn pin_thread(cpus: &BTreeSet<usize>) -> Result<BTreeSet<usize>> {
+pub fn pin_thread(cpus: &BTreeSet<usize>) -> Result<BTreeSet<usize>, PlacementError> {
     let online = online_cpus();
-    let refuse = |cpu: &usize, why: &str| Error::CpuUnavailable {
+    let refuse = |cpu: &usize, why: &str| PlacementError::CpuUnavailable {
         cpu: *cpu,
         reason: why.to_owned(),
         online: format_list(&online),
     };
     if cpus.is_empty() {
-        return Err(Error::InvalidArgument(
-            "pin to at least one CPU (e.g. ringcast.pin_thread(2))".into(),
-        ));
+        return Err(ArgumentError::NoCpus.into());
     }
     for cpu in cpus {
         if *cpu >= MAX_CPUS {
@@ -151,10 +150,10 @@ pub fn online_nodes() -> BTreeSet<usize> {
 }
 
 /// The NUMA node of `cpu`.
-pub fn node_of_cpu(cpu: usize) -> Result<usize> {
+pub fn node_of_cpu(cpu: usize) -> Result<usize, PlacementError> {
     let online = online_cpus();
     if !online.contains(&cpu) {
-        return Err(Error::CpuUnavailable {
+        return Err(PlacementError::CpuUnavailable {
             cpu,
             reason: "it does not exist or is offline".to_owned(),
             online: format_list(&online),
@@ -172,12 +171,12 @@ pub fn node_of_cpu(cpu: usize) -> Result<usize> {
 }
 
 /// Checks that `node` is an online NUMA node.
-pub fn check_node(node: usize) -> Result<()> {
+pub fn check_node(node: usize) -> Result<(), PlacementError> {
     let nodes = online_nodes();
     if nodes.contains(&node) {
         Ok(())
     } else {
-        Err(Error::NumaNodeUnavailable {
+        Err(PlacementError::NumaNodeUnavailable {
             node,
             online: format_list(&nodes),
         })
@@ -211,7 +210,10 @@ mod tests {
     #[test]
     fn refuses_missing_cpus_and_nodes() {
         let err = pin_thread(&BTreeSet::from([MAX_CPUS + 5])).unwrap_err();
-        assert!(matches!(err, Error::CpuUnavailable { .. }), "{err}");
+        assert!(
+            matches!(err, PlacementError::CpuUnavailable { .. }),
+            "{err}"
+        );
         let err = pin_thread(&BTreeSet::from([MAX_CPUS - 1])).unwrap_err();
         assert!(err.to_string().contains("online CPUs"), "{err}");
         assert!(check_node(4000).is_err());

@@ -13,7 +13,7 @@ pub(crate) use notify::sleep_any;
 pub(crate) use records::find_stage;
 pub(crate) use recovery::{Recovery, StuckWatch};
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, RingFault};
 use crate::format::layout::{
     self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, PUBLISHER_CLOSED,
     SLOT_OVERHEAD,
@@ -56,16 +56,16 @@ pub(crate) struct RingMap {
 
 impl RingMap {
     /// Maps a ring file (already open) and validates it as a ring.
-    pub(crate) fn open(ring_file: RingFile, name: &str) -> Result<Self> {
+    pub(crate) fn open(ring_file: RingFile, name: &str) -> Result<Self, OpenError> {
         let path = &ring_file.path;
         let file_len = ring_file
             .file
             .metadata()
-            .map_err(|e| Error::io("inspect", path, e))?
+            .map_err(|e| RingFault::io("inspect", path, e))?
             .len();
         layout::check_file_len(file_len, path)?;
         let map = Mapping::map(&ring_file.file, file_len as usize)
-            .map_err(|e| Error::io("map", path, e))?;
+            .map_err(|e| RingFault::io("map", path, e))?;
         // SAFETY: the mapping holds at least size_of::<Header>() bytes (checked
         // above), is page aligned, and Header consists of atomics only.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
@@ -222,7 +222,7 @@ impl RingMap {
     /// shrank under it, or this process is a fork() child of the one that
     /// mapped it. One load of the mapping's guard entry.
     #[inline]
-    pub(crate) fn usable(&self) -> Result<()> {
+    pub(crate) fn usable(&self) -> Result<(), RingFault> {
         match self.map.revoked() {
             None => Ok(()),
             Some(why) => Err(self.revoked_error(why)),
@@ -230,14 +230,14 @@ impl RingMap {
     }
 
     #[cold]
-    fn revoked_error(&self, why: Revoked) -> Error {
+    fn revoked_error(&self, why: Revoked) -> RingFault {
         match why {
-            Revoked::Truncated => Error::corrupt(
+            Revoked::Truncated => RingFault::corrupt(
                 &self.path,
                 "its file shrank (was it truncated?) while this process had it mapped, so \
                  its memory is gone here",
             ),
-            Revoked::Forked => Error::UsedAfterFork {
+            Revoked::Forked => RingFault::UsedAfterFork {
                 name: self.name.clone(),
                 mapped_by: self.mapped_by,
             },

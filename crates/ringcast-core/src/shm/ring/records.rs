@@ -4,7 +4,7 @@
 
 use super::notify::decrement;
 use super::{unix_now_ns, RingMap};
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, RingFault};
 use crate::format::layout::{
     self, Layout, SubscriberRecord, RECORD_ACTIVE, RECORD_FREE, RECORD_JOINING,
 };
@@ -69,10 +69,13 @@ impl RingMap {
     ///
     /// A stage takes the record that carries its name, if one does (its
     /// progress is remembered there; a live owner means the name is taken:
-    /// [`Error::StageExists`]). Anyone else takes a record that remembers no
+    /// [`OpenError::StageExists`]). Anyone else takes a record that remembers no
     /// stage if there is one, so remembered progress lasts as long as the
     /// table has room, and makes a record it takes forget its stage.
-    pub(crate) fn claim_record(&self, stage: Option<&StageName>) -> Result<(usize, bool)> {
+    pub(crate) fn claim_record(
+        &self,
+        stage: Option<&StageName>,
+    ) -> Result<(usize, bool), OpenError> {
         if let Some(name) = stage {
             if let Some(i) = find_stage(self, name) {
                 if self.try_claim_record(i)? {
@@ -93,15 +96,15 @@ impl RingMap {
                 }
             }
         }
-        Err(Error::SubscriberTableFull {
+        Err(OpenError::SubscriberTableFull {
             name: self.name.clone(),
             max_subscribers: n as u32,
         })
     }
 
     /// The error for stage `name`, held by record `i`.
-    pub(crate) fn stage_taken(&self, name: &StageName, i: usize) -> Error {
-        Error::StageExists {
+    pub(crate) fn stage_taken(&self, name: &StageName, i: usize) -> OpenError {
+        OpenError::StageExists {
             name: self.name.clone(),
             stage: name.as_string(),
             pid: self.record(i).pid.load(Ordering::Relaxed),
@@ -110,7 +113,7 @@ impl RingMap {
 
     /// Claims subscriber record `i` if nobody alive holds it: takes its
     /// lock, cleans what a dead owner left, marks it with our pid.
-    fn try_claim_record(&self, i: usize) -> Result<bool> {
+    fn try_claim_record(&self, i: usize) -> Result<bool, RingFault> {
         let offset = Layout::subscriber_offset(i);
         if self.record(i).pid.load(Ordering::Relaxed) != 0
             && liveness::held_by_other(&self.file, offset)
@@ -118,7 +121,7 @@ impl RingMap {
             return Ok(false);
         }
         if !liveness::try_lock(&self.file, offset)
-            .map_err(|e| Error::io("lock a subscriber record of", &self.path, e))?
+            .map_err(|e| RingFault::io("lock a subscriber record of", &self.path, e))?
         {
             return Ok(false);
         }
@@ -152,12 +155,12 @@ impl RingMap {
     }
 
     /// Claims a producer record (free, or left by a dead producer).
-    pub(crate) fn claim_producer(&self) -> Result<usize> {
+    pub(crate) fn claim_producer(&self) -> Result<usize, OpenError> {
         let n = self.layout.max_producers as usize;
         for i in 0..n {
             let offset = self.layout.producer_offset(i);
             if !liveness::try_lock(&self.file, offset)
-                .map_err(|e| Error::io("lock a producer record of", &self.path, e))?
+                .map_err(|e| RingFault::io("lock a producer record of", &self.path, e))?
             {
                 continue;
             }
@@ -169,7 +172,7 @@ impl RingMap {
             rec.pid.store(std::process::id(), Ordering::Release);
             return Ok(i);
         }
-        Err(Error::ProducerTableFull {
+        Err(OpenError::ProducerTableFull {
             name: self.name.clone(),
             max_producers: n as u32,
         })
