@@ -5,8 +5,8 @@
 #![cfg(not(loom))]
 
 use ringcast_core::{
-    sys::clock, CreateOptions, Error, Patience, Producers, Publisher, ReceiveObserver, Start,
-    Subscriber,
+    sys::clock, ArgumentError, CreateOptions, Patience, Producers, PublishError, Publisher,
+    ReceiveObserver, Start, Subscriber,
 };
 use std::any::Any;
 
@@ -80,7 +80,10 @@ fn rings_without_timestamps_refuse_times_with_a_remedy() {
     let e = publisher
         .publish_at(b"x", 1, Patience::forever())
         .unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument(_)));
+    assert!(matches!(
+        e,
+        PublishError::Argument(ArgumentError::PublishTimeWithoutTimestamps { .. })
+    ));
     assert!(e.to_string().contains("create it with timestamps"), "{e}");
     let e = sub
         .set_observer(Some(Box::new(Times::default())))
