@@ -14,7 +14,7 @@ and any number of strategy processes on the same host read it::
 
 from __future__ import annotations
 
-from . import _native, errors
+from . import _native, errors, itch
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings, trust, trusted
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._group import GroupConsumer, SubscriberGroup
@@ -49,6 +49,7 @@ __all__ = [
     "__version__",
     "default_dir",
     "host_memory",
+    "itch",
     "list_rings",
     "pin_thread",
     "ring_info",

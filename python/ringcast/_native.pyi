@@ -428,3 +428,62 @@ def bench_publish(
     publisher: Publisher, *, size: int, rate: float | None, start_ns: int, end_ns: int
 ) -> dict[str, int]: ...
 def bench_read(subscriber: Subscriber, *, deadline_ns: int) -> dict[str, Any]: ...
+
+# -- NASDAQ ITCH 5.0 and MoldUDP64 (ringcast.itch is the API) ---------------
+
+def itch_types() -> list[dict[str, Any]]: ...
+def itch_read(
+    path: str, *, records: bool = True, max_errors: int = 20, types: list[str] | None = None
+) -> dict[str, Any]: ...
+def itch_generate(
+    path: str, *, seed: int, messages: int, symbols: int | None = None, halts: int | None = None
+) -> int: ...
+def feed_record_descrs() -> list[tuple[str, str]]: ...
+def feed_send(
+    path: str,
+    groups: list[str],
+    *,
+    interface: str = "127.0.0.1",
+    ttl: int = 0,
+    rate: float | None = None,
+    speed: float | None = None,
+    max_payload: int = 1400,
+    heartbeat: float = 1.0,
+    retransmit: str | None = None,
+    linger: float = 0.0,
+    drops: list[Any] | None = None,
+    drop_seed: int = 1,
+    session: str = "RINGCAST",
+    ready: Any = None,
+) -> dict[str, Any]: ...
+def feed_handle(
+    groups: list[str],
+    *,
+    bus: str,
+    dir: str | None = None,
+    capacity: int = 65536,
+    stream_capacity: int = 262144,
+    bounded: bool = False,
+    types: list[str] | None = None,
+    interface: str = "127.0.0.1",
+    retransmit: str | None = None,
+    arbitration: float = 0.001,
+    request_timeout: float = 0.02,
+    max_requests: int = 5,
+    idle_timeout: float | None = None,
+    session: str | None = None,
+    receive_buffer: int = 8388608,
+    ready: Any = None,
+    progress: Any = None,
+    progress_every: float = 0.25,
+) -> dict[str, Any]: ...
+def feed_books(
+    bus: str,
+    *,
+    dir: str | None = None,
+    capacity: int = 65536,
+    bounded: bool = False,
+    ready: Any = None,
+    progress: Any = None,
+    progress_every: float = 0.25,
+) -> dict[str, Any]: ...

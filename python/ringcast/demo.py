@@ -348,7 +348,7 @@ def run(
     procs: list[Any] = []
     try:
         itch.generate(cfg.day, seed=seed, messages=cfg.messages)
-        directory = itch.read_file(cfg.day)["stock_directory"]
+        directory = itch.read_file(cfg.day, types=["R"])["stock_directory"]
         symbols = {int(r["stock_locate"]): r["stock"].decode().strip() for r in directory}
         out(
             f"ringcast demo: generated ITCH day of {cfg.messages:,} messages "

@@ -132,12 +132,15 @@ def generate(
     )
 
 
-def read_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def read_file(
+    path: str | os.PathLike[str], types: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Every message of ITCH file ``path`` (2-byte big-endian length before
     each message, as NASDAQ publishes them) as records: one array per type
-    name, in file order, ``recv_ns`` 0. Frames that do not decode are skipped
-    (see :func:`decode_report`)."""
-    out = _native.itch_read(os.fspath(path), records=True, max_errors=0)
+    name, in file order, ``recv_ns`` 0 (``types``: only these, by byte or
+    name). Frames that do not decode are skipped (see :func:`decode_report`)."""
+    only = None if types is None else [message_type(t).name for t in types]
+    out = _native.itch_read(os.fspath(path), records=True, max_errors=0, types=only)
     return {
         name: np.frombuffer(raw, dtype=message_type(name).dtype)
         for name, raw in out["records"].items()

@@ -154,15 +154,27 @@ fn read_path(py: Python<'_>, path: &PathBuf) -> PyResult<Vec<u8>> {
 
 /// Reads ITCH file `path`: `{"report": counts, "errors": [(offset, what),
 /// ...] (the first `max_errors`), "records": {type name: bytes of its
-/// records, recv_ns 0} (only when `records`)}`.
+/// records, recv_ns 0} (only when `records`; only the types named in
+/// `types`, by byte or name, when given)}`.
 #[pyfunction]
-#[pyo3(signature = (path, *, records = true, max_errors = 20))]
+#[pyo3(signature = (path, *, records = true, max_errors = 20, types = None))]
 pub fn itch_read(
     py: Python<'_>,
     path: PathBuf,
     records: bool,
     max_errors: usize,
+    types: Option<Vec<String>>,
 ) -> PyResult<Bound<'_, PyDict>> {
+    let wanted = match types {
+        None => vec![true; MessageType::ALL.len()],
+        Some(names) => {
+            let mut wanted = vec![false; MessageType::ALL.len()];
+            for name in names {
+                wanted[message_type(py, &name)?.index()] = true;
+            }
+            wanted
+        }
+    };
     let bytes = read_path(py, &path)?;
     let (report, errors, tables) = py.allow_threads(|| {
         let mut reader = SliceReader::new(&bytes);
@@ -171,7 +183,7 @@ pub fn itch_read(
         let mut buf = [0u8; ringcast_feed::record::MAX_RECORD_SIZE];
         for item in reader.by_ref() {
             match item {
-                Ok(m) if records => {
+                Ok(m) if records && wanted[m.message_type().index()] => {
                     let n = m.write_record(0, &mut buf).expect("records fit");
                     tables[m.message_type().index()].extend_from_slice(&buf[..n]);
                 }
@@ -200,6 +212,24 @@ pub fn itch_read(
         out.set_item("records", by_name)?;
     }
     Ok(out)
+}
+
+/// The message type with type byte or name `name`.
+fn message_type(py: Python<'_>, name: &str) -> PyResult<MessageType> {
+    MessageType::ALL
+        .iter()
+        .copied()
+        .find(|t| t.name() == name || (t.byte() as char).to_string() == name)
+        .ok_or_else(|| {
+            raise(
+                py,
+                "InvalidArgument",
+                format!(
+                    "no ITCH message type {name:?}; use a type byte (\"A\") or name \
+                     (\"add_order\"): see ringcast.itch.MESSAGE_TYPES"
+                ),
+            )
+        })
 }
 
 /// `ADDR:PORT` of a group or server, or an InvalidArgument saying what to give.
@@ -496,20 +526,7 @@ pub fn feed_handle<'py>(
     topics.stream_capacity = stream_capacity;
     topics.bounded = bounded;
     for name in types.unwrap_or_default() {
-        let t = MessageType::ALL
-            .iter()
-            .find(|t| t.name() == name || (t.byte() as char).to_string() == name)
-            .ok_or_else(|| {
-                raise(
-                    py,
-                    "InvalidArgument",
-                    format!(
-                        "no ITCH message type {name:?}; use a type byte (\"A\") or name \
-                         (\"add_order\"): see ringcast.itch.MESSAGE_TYPES"
-                    ),
-                )
-            })?;
-        topics.types.push(*t);
+        topics.types.push(message_type(py, &name)?);
     }
     let mut rings = TopicRings::create(&topics).map_err(py_err(py))?;
     // A handler restarted on its rings goes on after the last message they
