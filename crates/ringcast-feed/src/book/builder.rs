@@ -267,75 +267,89 @@ impl BookBuilder {
         let mut out = Updates::default();
         let t = message.timestamp();
         let cause = message.message_type().byte();
-        match message {
-            Message::AddOrder(a) => {
-                let order = Order {
-                    locate: a.stock_locate(),
-                    side: Side::from_indicator(a.buy_sell_indicator()),
-                    price: a.price(),
-                    shares: a.shares(),
-                };
-                self.add(t, cause, a.order_reference_number(), order, &mut out)?;
-            }
-            Message::AddOrderMpid(a) => {
-                let order = Order {
-                    locate: a.stock_locate(),
-                    side: Side::from_indicator(a.buy_sell_indicator()),
-                    price: a.price(),
-                    shares: a.shares(),
-                };
-                self.add(t, cause, a.order_reference_number(), order, &mut out)?;
-            }
-            Message::OrderExecuted(e) => {
-                self.reduce(
-                    t,
-                    cause,
-                    e.order_reference_number(),
-                    Some(e.executed_shares()),
-                    &mut out,
-                )?;
-            }
-            Message::OrderExecutedWithPrice(e) => {
-                self.reduce(
-                    t,
-                    cause,
-                    e.order_reference_number(),
-                    Some(e.executed_shares()),
-                    &mut out,
-                )?;
-            }
-            Message::OrderCancel(x) => {
-                self.reduce(
-                    t,
-                    cause,
-                    x.order_reference_number(),
-                    Some(x.cancelled_shares()),
-                    &mut out,
-                )?;
-            }
-            Message::OrderDelete(d) => {
-                self.reduce(t, cause, d.order_reference_number(), None, &mut out)?;
-            }
-            Message::OrderReplace(u) => {
-                let new_ref = u.new_order_reference_number();
-                let old_ref = u.original_order_reference_number();
-                // Check both references before changing anything.
-                if !self.orders.contains_key(&old_ref) {
-                    return Err(BookError::UnknownReference(old_ref));
-                }
-                if new_ref != old_ref && self.orders.contains_key(&new_ref) {
-                    return Err(BookError::DuplicateReference(new_ref));
-                }
-                let old = self.reduce(t, cause, old_ref, None, &mut out)?;
-                let order = Order {
-                    price: u.price(),
-                    shares: u.shares(),
-                    ..old
-                };
-                self.add(t, cause, new_ref, order, &mut out)?;
-            }
-            _ => {}
+        // Adds carry a new order; executions, cancels and deletes take
+        // shares (all of them: `None`) from a live one.
+        enum Change {
+            Add(Order),
+            Take(Option<u32>),
         }
+        let add = |locate, side, price, shares| {
+            Change::Add(Order {
+                locate,
+                side: Side::from_indicator(side),
+                price,
+                shares,
+            })
+        };
+        let (reference, change) = match message {
+            Message::AddOrder(a) => (
+                a.order_reference_number(),
+                add(
+                    a.stock_locate(),
+                    a.buy_sell_indicator(),
+                    a.price(),
+                    a.shares(),
+                ),
+            ),
+            Message::AddOrderMpid(a) => (
+                a.order_reference_number(),
+                add(
+                    a.stock_locate(),
+                    a.buy_sell_indicator(),
+                    a.price(),
+                    a.shares(),
+                ),
+            ),
+            Message::OrderExecuted(e) => (
+                e.order_reference_number(),
+                Change::Take(Some(e.executed_shares())),
+            ),
+            Message::OrderExecutedWithPrice(e) => (
+                e.order_reference_number(),
+                Change::Take(Some(e.executed_shares())),
+            ),
+            Message::OrderCancel(x) => (
+                x.order_reference_number(),
+                Change::Take(Some(x.cancelled_shares())),
+            ),
+            Message::OrderDelete(d) => (d.order_reference_number(), Change::Take(None)),
+            Message::OrderReplace(u) => return self.replace(t, cause, u),
+            _ => return Ok(out),
+        };
+        match change {
+            Change::Add(order) => self.add(t, cause, reference, order, &mut out)?,
+            Change::Take(taken) => {
+                self.reduce(t, cause, reference, taken, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `U`: the old order leaves, the new reference joins the same side of
+    /// the same stock at its own price and size; both references are
+    /// checked before anything changes.
+    fn replace(
+        &mut self,
+        t: u64,
+        cause: u8,
+        u: &crate::itch::OrderReplace<'_>,
+    ) -> Result<Updates, BookError> {
+        let mut out = Updates::default();
+        let new_ref = u.new_order_reference_number();
+        let old_ref = u.original_order_reference_number();
+        if !self.orders.contains_key(&old_ref) {
+            return Err(BookError::UnknownReference(old_ref));
+        }
+        if new_ref != old_ref && self.orders.contains_key(&new_ref) {
+            return Err(BookError::DuplicateReference(new_ref));
+        }
+        let old = self.reduce(t, cause, old_ref, None, &mut out)?;
+        let order = Order {
+            price: u.price(),
+            shares: u.shares(),
+            ..old
+        };
+        self.add(t, cause, new_ref, order, &mut out)?;
         Ok(out)
     }
 }
