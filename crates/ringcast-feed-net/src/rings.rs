@@ -197,8 +197,8 @@ impl Deliver for TopicRings {
     fn message(&mut self, seq: u64, message: &[u8], recv_ns: u64) -> Result<(), DeliverError> {
         let decoded = decode(message);
         self.counts.count(&decoded);
-        match decoded {
-            Ok(m) => match &mut self.publishers[m.message_type().index()] {
+        if let Ok(m) = decoded {
+            match &mut self.publishers[m.message_type().index()] {
                 Some(publisher) => {
                     let n = m
                         .write_record(recv_ns, &mut self.buf)
@@ -207,8 +207,7 @@ impl Deliver for TopicRings {
                     self.published += 1;
                 }
                 None => self.unrouted += 1,
-            },
-            Err(_) => {}
+            }
         }
         // The stream goes last: a message in it is in its type's ring too,
         // so a restarted handler resumes after the stream's last message.
