@@ -210,12 +210,16 @@ struct Rare {
     dlcr: HashMap<u16, (u32, bool)>,
     mwcb_levels: bool,
     mwcb_breaches: u32,
+    /// The latest timestamp: never decreasing.
+    last: u64,
 }
 
 impl Rare {
     fn observe(&mut self, m: &Message) {
         let locate = m.stock_locate();
         let t = m.timestamp();
+        assert!(t >= self.last, "time went back at {m:?}");
+        self.last = t;
         match m {
             Message::StockDirectory(r) if r.ipo_flag() == b'Y' => {
                 self.ipo.insert(locate);
