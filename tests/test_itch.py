@@ -81,7 +81,8 @@ def test_a_generated_day_looks_like_a_day(day):
     assert counts["add_order"] > counts["order_executed"] > counts["trade"] > 0
     assert counts["order_delete"] > counts["order_cancel"]
     times = np.concatenate([r["timestamp"] for r in recs.values()])
-    assert times.min() >= 3 * 3600 * 10**9 and times.max() <= 20 * 3600 * 10**9
+    # From the start of messages (03:05) to the end of messages (20:05).
+    assert times.min() >= 3 * 3600 * 10**9 and times.max() <= (20 * 3600 + 5 * 60) * 10**9
     # Busy open and close: the first and last half hour of regular trading
     # each hold more messages than the half hour around noon.
     adds = recs["add_order"]["timestamp"] / 1e9 / 3600

@@ -44,6 +44,9 @@ pub(crate) struct StockFlow {
     resting: [BTreeMap<u32, u32>; 2],
     /// Resting orders above which adds become deletes.
     cap: usize,
+    /// The match number of the stock's latest execution, trade or cross
+    /// (0 before the first): what a broken trade (`B`) breaks.
+    pub last_match: u64,
 }
 
 /// The counters shared by every stock of a day.
@@ -63,6 +66,7 @@ impl StockFlow {
             live: Vec::new(),
             resting: Default::default(),
             cap: 400,
+            last_match: 0,
         }
     }
 
@@ -240,6 +244,7 @@ impl StockFlow {
         }
         let matched = ids.next_match;
         ids.next_match += 1;
+        self.last_match = matched;
         if rng.chance(0.1) {
             let price = if rng.chance(0.5) {
                 order.price.saturating_add(self.tick)
@@ -265,6 +270,7 @@ impl StockFlow {
         let side = if rng.chance(0.5) { b'B' } else { b'S' };
         let matched = ids.next_match;
         ids.next_match += 1;
+        self.last_match = matched;
         self.header(MessageType::Trade, rng, t)
             .u64(0)
             .char(side)

@@ -4,7 +4,8 @@
 //! - [`rng`]: the PRNG (xoshiro256**);
 //! - [`universe`]: tickers, prices, Zipf-skewed activity;
 //! - [`clock`]: when order-flow messages happen (the shape of a day);
-//! - `schedule`: system events, directory, imbalances, crosses, halts;
+//! - `schedule`: system events, directory, imbalances, crosses, halts,
+//!   new listings and the day's rare events (see its docs);
 //! - `flow`: order lifecycles per stock, every reference live.
 //!
 //! [`Day`] merges the schedule with the order flow by time and yields
@@ -34,9 +35,11 @@ pub struct DayConfig {
     pub seed: u64,
     /// Messages in the day, all types.
     pub messages: u64,
-    /// Listed stocks (default: one per 500 messages, 10..=8,000).
+    /// Listed stocks (default: one per 500 messages, 10..=8,000; new
+    /// listings, so `K` and `O`, need at least 40).
     pub symbols: usize,
-    /// Trading halts during the day (default 2; none below 20 symbols).
+    /// LULD trading pauses during the day (default 2; none, and no
+    /// operational halts, below 20 symbols).
     pub halts: usize,
 }
 
@@ -58,7 +61,9 @@ pub struct Day {
     rng: Rng,
     universe: Universe,
     stocks: Vec<StockFlow>,
-    halted: Vec<bool>,
+    /// Why each listing has no order flow now (bits [`PAUSED`],
+    /// [`OPERATIONAL_HALT`]; 0 while it trades).
+    halted: Vec<u8>,
     clock: Clock,
     /// The flow timestamp drawn but not yet used.
     next_flow: Option<u64>,
@@ -67,6 +72,11 @@ pub struct Day {
     ids: Counters,
     remaining: u64,
 }
+
+/// A `halted` bit: the listing's last trading action is not `T`.
+const PAUSED: u8 = 1;
+/// A `halted` bit: an operational halt on Nasdaq (market `Q`) is on.
+const OPERATIONAL_HALT: u8 = 2;
 
 /// The day of `messages` messages from `seed` (see [`DayConfig::new`]).
 pub fn generate(seed: u64, messages: u64) -> Day {
@@ -99,7 +109,8 @@ impl Day {
     pub fn new(config: &DayConfig) -> Self {
         let mut rng = Rng::new(config.seed);
         let universe = Universe::new(&mut rng, config.symbols);
-        let mut schedule = schedule::build(&mut rng, universe.listings.len(), config.halts);
+        let mut schedule =
+            schedule::build(&mut rng, &universe.listings, config.halts, config.messages);
         let flow_budget = config.messages.saturating_sub(schedule.len() as u64);
         let clock = Clock::new(&mut rng, flow_budget);
         schedule.reverse();
@@ -109,7 +120,7 @@ impl Day {
             .map(|l| StockFlow::new(l.locate, l.symbol.clone(), l.open_price))
             .collect();
         Day {
-            halted: vec![false; universe.listings.len()],
+            halted: vec![0; universe.listings.len()],
             universe,
             stocks,
             clock,
@@ -133,18 +144,18 @@ impl Day {
     fn pick_trading(&mut self) -> usize {
         for _ in 0..16 {
             let i = self.universe.pick(&mut self.rng);
-            if !self.halted[i] {
+            if self.halted[i] == 0 {
                 return i;
             }
         }
         // Every draw hit a halted name: the first one trading, else 0.
-        self.halted.iter().position(|h| !h).unwrap_or(0)
+        self.halted.iter().position(|&h| h == 0).unwrap_or(0)
     }
 
     fn flow(&mut self, t: u64) -> MessageBuilder {
         let i = self.pick_trading();
         let stock = &mut self.stocks[i];
-        if self.halted[i] {
+        if self.halted[i] != 0 {
             return stock.trade(&mut self.rng, &mut self.ids, t);
         }
         stock.step(&mut self.rng, &mut self.ids, t)
@@ -171,14 +182,14 @@ impl Day {
                     .ascii::<2>(if l.etp { "I" } else { "Z" })
                     .char(b'P')
                     .char(b'N')
-                    .char(b'N')
+                    .char(if l.debut.is_some() { b'Y' } else { b'N' })
                     .char(l.luld_tier)
                     .char(if l.etp { b'Y' } else { b'N' })
                     .u32(if l.etp { 1 } else { 0 })
                     .char(b'N')
             }
             Event::TradingAction(i, state, reason) => {
-                self.halted[i] = state == b'H';
+                set(&mut self.halted[i], PAUSED, state != b'T');
                 let s = &self.stocks[i];
                 let reason = std::str::from_utf8(&reason).unwrap_or("");
                 MessageBuilder::new(MessageType::StockTradingAction, s.locate, 0, t)
@@ -228,10 +239,11 @@ impl Day {
                     .char(b' ')
             }
             Event::Cross(i, cross) => {
-                let s = &self.stocks[i];
+                let s = &mut self.stocks[i];
                 let shares = 100 * rng.between(10, 50_000);
                 let matched = self.ids.next_match;
                 self.ids.next_match += 1;
+                s.last_match = matched;
                 MessageBuilder::new(MessageType::CrossTrade, s.locate, 0, t)
                     .u64(shares)
                     .ascii::<8>(&s.symbol)
@@ -239,7 +251,84 @@ impl Day {
                     .u64(matched)
                     .char(cross)
             }
+            Event::MwcbBreach(level) => market(MessageType::MwcbStatus).char(level),
+            Event::IpoQuoting(i, seconds, qualifier) => {
+                let l = &self.universe.listings[i];
+                MessageBuilder::new(MessageType::IpoQuotingPeriodUpdate, l.locate, 0, t)
+                    .ascii::<8>(&l.symbol)
+                    .u32(seconds)
+                    .char(qualifier)
+                    .u32(l.open_price)
+            }
+            Event::Dlcr(i, update, updates) => {
+                // Registration range +-10% around the listing's price; the
+                // allowable prices 20% below its low and 80% above its
+                // high; the near price walks in whole ticks inside them
+                // (and is the price the halt cross prints: the mid).
+                let p = self.universe.listings[i].open_price;
+                let s = &mut self.stocks[i];
+                let cents = |v: u32| v / s.tick * s.tick;
+                let (low, high) = (p - p / 10, p + p / 10);
+                let min = cents(low - low / 5 + s.tick - 1);
+                let max = cents(high + high / 5 * 4);
+                let walk = s.tick * rng.below(9) as u32;
+                let near = (s.mid + walk).saturating_sub(4 * s.tick).clamp(min, max);
+                s.mid = near;
+                MessageBuilder::new(MessageType::DlcrPriceDiscovery, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .char(if update == updates { b'Y' } else { b'N' })
+                    .u32(min)
+                    .u32(max)
+                    .u32(near)
+                    .u64(t)
+                    .u32(cents(near - near / 10))
+                    .u32(cents(near + near / 10))
+            }
+            Event::AuctionCollar(i, extension) => {
+                // Reference price +- the greater of 5% and $0.15, widened
+                // by as much again at each extension, in whole ticks; the
+                // mid is at least ten ticks, so lower < reference < upper.
+                let s = &self.stocks[i];
+                let reference = s.mid;
+                let step = (reference / 20).max(1_500).div_ceil(s.tick) * s.tick;
+                let width = step * (extension + 1);
+                MessageBuilder::new(MessageType::LuldAuctionCollar, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .u32(reference)
+                    .u32(reference.saturating_add(width))
+                    .u32(reference.saturating_sub(width).max(s.tick))
+                    .u32(extension)
+            }
+            Event::OperationalHalt(i, market, action) => {
+                if market == b'Q' {
+                    set(&mut self.halted[i], OPERATIONAL_HALT, action == b'H');
+                }
+                let s = &self.stocks[i];
+                MessageBuilder::new(MessageType::OperationalHalt, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .char(market)
+                    .char(action)
+            }
+            Event::BrokenTrade(i) => {
+                let s = &self.stocks[i];
+                MessageBuilder::new(MessageType::BrokenTrade, s.locate, 0, t).u64(s.last_match)
+            }
+            Event::Rpii(i, flag) => {
+                let s = &self.stocks[i];
+                MessageBuilder::new(MessageType::Rpii, s.locate, 0, t)
+                    .ascii::<8>(&s.symbol)
+                    .char(flag)
+            }
         }
+    }
+}
+
+/// Sets (`on`) or clears `bit` of `flags`.
+fn set(flags: &mut u8, bit: u8, on: bool) {
+    if on {
+        *flags |= bit;
+    } else {
+        *flags &= !bit;
     }
 }
 

@@ -73,6 +73,18 @@ impl Rng {
         }
         n
     }
+
+    /// `k` distinct elements of `pool` in draw order (all of them, shuffled,
+    /// when `k` exceeds its length): a partial Fisher-Yates shuffle.
+    pub fn distinct<T>(&mut self, mut pool: Vec<T>, k: usize) -> Vec<T> {
+        let k = k.min(pool.len());
+        for j in 0..k {
+            let pick = j + self.below((pool.len() - j) as u64) as usize;
+            pool.swap(j, pick);
+        }
+        pool.truncate(k);
+        pool
+    }
 }
 
 #[cfg(test)]
@@ -98,5 +110,10 @@ mod tests {
         );
         assert_eq!(a.below(0), 0);
         assert_eq!(a.between(5, 3), 5);
+        let mut picked = a.distinct((0..50).collect(), 20);
+        picked.sort_unstable();
+        picked.dedup();
+        assert_eq!(picked.len(), 20);
+        assert_eq!(a.distinct(vec![1, 2], 5).len(), 2);
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! Invariants: locates run 1..=N in activity-rank order; tickers are
 //! unique, 1-5 uppercase letters; prices are whole cents (multiples of
-//! 100 in Price(4)) within $2-$900.
+//! 100 in Price(4)) within $2-$900. A universe of at least
+//! [`DEBUT_MIN_LISTINGS`] names holds [`DEBUTS`] new listings (two IPOs and
+//! a direct listing), at distinct ranks in `[n/4, n/2)`: active names, but
+//! never in the top quarter.
 
 use super::rng::Rng;
 
@@ -14,6 +17,22 @@ const FAMOUS: [&str; 32] = [
     "INTC", "PLTR", "COST", "PEP", "CSCO", "ADBE", "MU", "SMCI", "TQQQ", "SQQQ", "MRVL", "QCOM",
     "SOFI", "PYPL", "SBUX", "ABNB", "MARA", "RIVN", "LCID", "COIN",
 ];
+
+/// The smallest universe with new listings.
+pub const DEBUT_MIN_LISTINGS: usize = 40;
+/// How a new listing debuts, in [`DEBUTS`] order.
+pub const DEBUTS: [Debut; 3] = [Debut::Ipo, Debut::Ipo, Debut::DirectListing];
+
+/// A listing's first day of trading: it starts the day halted (`IPO1`),
+/// and opens through a halt cross instead of the opening cross.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Debut {
+    /// An IPO: announced by `K` messages before the open.
+    Ipo,
+    /// A direct listing with a capital raise: price discovery by `O`
+    /// messages before its cross.
+    DirectListing,
+}
 
 /// One listed stock and its state in the generator.
 #[derive(Clone, Debug)]
@@ -28,8 +47,11 @@ pub struct Listing {
     pub etp: bool,
     /// LULD tier (`1` for the most active names, else `2`).
     pub luld_tier: u8,
-    /// Price at the start of the day, Price(4).
+    /// Price at the start of the day, Price(4) (for a new listing, its
+    /// IPO price or the middle of its registration range).
     pub open_price: u32,
+    /// `Some` for a listing whose first day this is (ipo flag `Y`).
+    pub debut: Option<Debut>,
 }
 
 /// All listings and the activity distribution over them.
@@ -67,8 +89,15 @@ impl Universe {
                 etp,
                 luld_tier: if rank < n / 10 + 1 { b'1' } else { b'2' },
                 open_price: (dollars * 100.0) as u32 * 100,
+                debut: None,
                 symbol,
             });
+        }
+        if n >= DEBUT_MIN_LISTINGS {
+            let ranks = rng.distinct((n / 4..n / 2).collect(), DEBUTS.len());
+            for (&rank, debut) in ranks.iter().zip(DEBUTS) {
+                listings[rank].debut = Some(debut);
+            }
         }
         let weights: Vec<f64> = (1..=n).map(|r| 1.0 / (r as f64).powf(1.1)).collect();
         let total: f64 = weights.iter().sum();
@@ -162,5 +191,11 @@ mod tests {
             hits[0]
         );
         assert_eq!(Universe::new(&mut rng, 1).pick(&mut rng), 0);
+        let debuts: Vec<_> = u.listings.iter().filter_map(|l| l.debut).collect();
+        assert_eq!(debuts.len(), DEBUTS.len());
+        assert!(Universe::new(&mut rng, DEBUT_MIN_LISTINGS - 1)
+            .listings
+            .iter()
+            .all(|l| l.debut.is_none()));
     }
 }
