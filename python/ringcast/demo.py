@@ -66,8 +66,22 @@ class DemoConfig:
 
 def _child() -> None:
     """What every demo process does first: leave Ctrl-C to the parent, which
-    stops the children and removes the rings (one message, no tracebacks)."""
+    stops the children and removes the rings (one message, no tracebacks).
+    Children start with SIGINT blocked (see :func:`_start`); ignoring it
+    discards one that came meanwhile."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _start(process: Any) -> None:
+    """Starts a child with SIGINT blocked (the mask survives exec), so that a
+    Ctrl-C while the child's interpreter starts cannot interrupt it before it
+    ignores SIGINT; the parent gets that Ctrl-C once unblocked."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _run_child(name: str, reports: Any, call: Any) -> None:
@@ -371,13 +385,13 @@ def run(
         ):
             ready = ctx.Event()
             p = ctx.Process(target=target, args=(*args, ready, reports))
-            p.start()
+            _start(p)
             procs.append(p)
             if not ready.wait(30):
                 raise RuntimeError(f"{p.name} did not start within 30 s")
         go = ctx.Event()
         sender = ctx.Process(target=sender_stage, args=(cfg, go, reports))
-        sender.start()
+        _start(sender)
         procs.append(sender)
         board = Board(cfg, symbols)
         go.set()
@@ -423,14 +437,21 @@ def _watch(board: Board, reports: Any, live: bool, deadline: float) -> None:
 
 
 def _remove_rings(cfg: DemoConfig) -> None:
+    """Removes the bus's rings, and the half-made file of a ring whose
+    creation a stopped stage did not finish (``.<name>.<pid>.<n>.tmp``)."""
     from . import _native
 
-    for name in list_rings(cfg.dir):
-        if name.startswith(f"{cfg.bus}."):
-            try:
-                os.unlink(_native.ring_path(name, cfg.dir))
-            except FileNotFoundError:
-                pass
+    paths = [_native.ring_path(name, cfg.dir) for name in list_rings(cfg.dir)
+             if name.startswith(f"{cfg.bus}.")]  # fmt: skip
+    with os.scandir(cfg.dir) as entries:
+        paths += [
+            e.path for e in entries if e.name.startswith(f".{cfg.bus}.") and e.name.endswith(".tmp")
+        ]
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _summary(board: Board, out: Any) -> bool:
