@@ -334,15 +334,27 @@ pub fn wait_any(sockets: &[&UdpSocket], timeout: Option<Duration>) -> io::Result
     poll_fds(&mut fds, timeout)
 }
 
-/// `poll` on `fds` for at most `timeout`: whether any is ready (`false`
-/// also when a signal cut the wait short: callers loop).
+/// `ppoll` on `fds` for at most `timeout` (to the nanosecond, where `poll`
+/// would round up to a millisecond): whether any is ready (`false` also
+/// when a signal cut the wait short: callers loop).
 fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<bool> {
-    let ms = timeout.map_or(-1, |t| {
-        // Round up: a 100 µs timeout must not become a busy 0 ms poll.
-        libc::c_int::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX)
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
     });
-    // SAFETY: `fds` is a live array of `fds.len()` pollfds.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `fds` is a live array of `fds.len()` pollfds; the timeout, if
+    // any, is a live timespec; no signal mask is changed (null).
+    let rc = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
     if rc < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
