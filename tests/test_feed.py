@@ -95,6 +95,16 @@ def read_all(ring: str, ring_dir: str, dtype=None) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros(0, sub.dtype)
 
 
+def wait_for_handler(handler: subprocess.Popen, ring_dir: str) -> None:
+    """Waits until a CLI handler has made its rings (it joins its groups
+    right after), failing with its stderr if it exits instead."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(ring_dir, "md.itch.ring")):
+        assert time.monotonic() < deadline and handler.poll() is None, handler.stderr.read()
+        time.sleep(0.05)
+    time.sleep(0.2)
+
+
 def stream_records(ring_dir: str, bus: str = "md") -> np.ndarray:
     """Everything in the handler's in-order stream ring."""
     return read_all(f"{bus}.itch", ring_dir, itch.RAW_MESSAGE)
@@ -137,11 +147,7 @@ def test_a_day_arrives_complete_and_in_order_in_the_rings(day, ring_dir):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(ring_dir, "md.itch.ring")):
-            assert time.monotonic() < deadline and handler.poll() is None, handler.stderr.read()
-            time.sleep(0.05)
-        time.sleep(0.2)  # joined once its rings exist (they are made first)
+        wait_for_handler(handler, ring_dir)
         sent = itch.send(path, group, retransmit=server, rate=400_000, linger=3.0)
         out, err = handler.communicate(timeout=60)
     finally:
@@ -397,11 +403,7 @@ def test_the_feed_crosses_hosts_in_network_namespaces(day, ring_dir, two_hosts):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(ring_dir, "md.itch.ring")):
-            assert time.monotonic() < deadline and handler.poll() is None, handler.stderr.read()
-            time.sleep(0.05)
-        time.sleep(0.2)
+        wait_for_handler(handler, ring_dir)
         sent = subprocess.run(
             ["ip", "netns", "exec", ns_a, *cli, "send", path, "--group", group, "--interface",
              addr_a, "--ttl", "1", "--retransmit", server, "--rate", "200000", "--drop", "2",

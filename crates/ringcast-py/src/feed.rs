@@ -232,6 +232,21 @@ fn message_type(py: Python<'_>, name: &str) -> PyResult<MessageType> {
         })
 }
 
+/// The multicast groups of line A (and B): one or two `ADDR:PORT`s.
+fn line_groups(py: Python<'_>, groups: &[String]) -> PyResult<Vec<SocketAddrV4>> {
+    if groups.is_empty() || groups.len() > 2 {
+        return Err(raise(
+            py,
+            "InvalidArgument",
+            format!(
+                "give one group (line A) or two (A and B), got {}",
+                groups.len()
+            ),
+        ));
+    }
+    groups.iter().map(|g| endpoint(py, "group", g)).collect()
+}
+
 /// `ADDR:PORT` of a group or server, or an InvalidArgument saying what to give.
 fn endpoint(py: Python<'_>, what: &str, text: &str) -> PyResult<SocketAddrV4> {
     text.parse().map_err(|_| {
@@ -328,16 +343,7 @@ pub fn feed_send<'py>(
     let bytes = read_path(py, &path)?;
     let store =
         MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
-    if groups.is_empty() || groups.len() > 2 {
-        return Err(raise(
-            py,
-            "InvalidArgument",
-            format!(
-                "give one group (line A) or two (A and B), got {}",
-                groups.len()
-            ),
-        ));
-    }
+    let groups = line_groups(py, &groups)?;
     let pace =
         match (rate, speed) {
             (Some(_), Some(_)) => return Err(raise(
@@ -359,15 +365,12 @@ pub fn feed_send<'py>(
         };
     let drops = drops.unwrap_or_default();
     let mut lines = Vec::new();
-    for (i, g) in groups.iter().enumerate() {
+    for (i, group) in groups.into_iter().enumerate() {
         let drop = match drops.get(i) {
             Some(spec) => drop_plan(py, spec, drop_seed.wrapping_add(i as u64))?,
             None => DropPlan::Never,
         };
-        lines.push(Line {
-            group: endpoint(py, "group", g)?,
-            drop,
-        });
+        lines.push(Line { group, drop });
     }
     let mut options = SenderOptions::new(session_arg(py, session)?, lines[0].group);
     options.lines = lines;
@@ -494,20 +497,9 @@ pub fn feed_handle<'py>(
     progress_every: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut progress = Progress::new(py, progress, progress_every)?;
-    if groups.is_empty() || groups.len() > 2 {
-        return Err(raise(
-            py,
-            "InvalidArgument",
-            format!(
-                "give one group (line A) or two (A and B), got {}",
-                groups.len()
-            ),
-        ));
-    }
-    let mut options = HandlerOptions::new(endpoint(py, "group", &groups[0])?);
-    if let Some(b) = groups.get(1) {
-        options.lines.push(endpoint(py, "group", b)?);
-    }
+    let groups = line_groups(py, &groups)?;
+    let mut options = HandlerOptions::new(groups[0]);
+    options.lines = groups;
     options.interface = interface_addr(py, interface)?;
     options.retransmit = retransmit
         .map(|r| endpoint(py, "retransmit", &r))
