@@ -50,7 +50,7 @@ ruff format --check python tests benches examples fuzz
 step "Rust: unit, property and end-to-end tests"
 cargo test --workspace --exclude ringcast-py
 
-step "fuzz: every target for 10 s from the seed corpus (header, schema, histogram, damaged ring files)"
+step "fuzz: every target for 10 s from the seed corpus (header, schema, histogram, damaged ring files, ITCH, MoldUDP64)"
 bash scripts/fuzz.sh 10
 
 step "Rust: loom model checks of the publish/read protocol"
