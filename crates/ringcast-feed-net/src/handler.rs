@@ -306,9 +306,7 @@ impl Handler {
                 } else {
                     until.saturating_duration_since(now)
                 };
-                let mut sockets: Vec<&UdpSocket> = self.lines.iter().collect();
-                sockets.extend(self.requests.as_ref());
-                wait_any(&sockets, Some(wait))?;
+                wait_any(self.lines.iter().chain(self.requests.as_ref()), Some(wait))?;
             }
         }
     }
@@ -348,7 +346,7 @@ impl Handler {
         }
         // The batch is taken out while its datagrams are handled (they
         // borrow it); it goes back before the next receive.
-        let batch = std::mem::replace(&mut self.batch, RecvBatch::new(0, 0));
+        let batch = std::mem::replace(&mut self.batch, RecvBatch::empty());
         let mut result = Ok(());
         for d in batch.iter() {
             let recv_ns = d
