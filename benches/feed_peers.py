@@ -20,7 +20,8 @@ Each peer runs in its own process (the backend is chosen at import).
 Figures are the best and the median of ``--rounds`` rounds, messages per
 second; ratios are ringcast's best against each peer's best.
 
-    python benches/feed_peers.py [--messages 2000000] [--rounds 5] [--json]
+    python benches/feed_peers.py [--messages 2000000] [--rounds 5] [--cpp-rounds 3]
+        [--pure-messages 100000] [--pure-rounds 3] [--no-rust] [--json]
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=2_000_000)
     p.add_argument("--pure-messages", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--cpp-rounds", type=int, default=3)
     p.add_argument("--pure-rounds", type=int, default=3)
     p.add_argument("--no-rust", action="store_true", help="skip the cargo feed_decode run")
     p.add_argument("--json", action="store_true")
@@ -167,7 +169,7 @@ def main() -> None:
             del recs
         results["ringcast read_file"] = figures(count, times)
         results["ringcast Rust records"] = None if a.no_rust else run_rust(a.messages, a.rounds)
-        results["itchfeed + itchcpp"] = run_peer(day, a.rounds, pure=False)
+        results["itchfeed + itchcpp"] = run_peer(day, a.cpp_rounds, pure=False)
         results["itchfeed pure"] = run_peer(small, a.pure_rounds, pure=True)
 
     peers = [results["itchfeed + itchcpp"], results["itchfeed pure"]]
@@ -182,6 +184,8 @@ def main() -> None:
         "messages": a.messages,
         "pure_messages": a.pure_messages,
         "rounds": a.rounds,
+        "cpp_rounds": a.cpp_rounds,
+        "pure_rounds": a.pure_rounds,
         "cpus": os.cpu_count(),
         "loadavg": os.getloadavg(),
         "note": "itchfeed pure: the first pure_messages messages of the day only",

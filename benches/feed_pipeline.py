@@ -25,7 +25,7 @@ Per rate, a generated day (``ringcast.itch.generate``, seed 1) of about
 strategy: nothing competes with the handler for the two CPUs).
 
     python benches/feed_pipeline.py [--rates 100k,500k,1M,2M,5M,max] [--seconds 3]
-        [--repeats 1] [--stages all|handler] [--json]
+        [--repeats 1] [--stages all|handler] [--receive-buffer-mb 64] [--books-catch-up] [--json]
 """
 
 from __future__ import annotations
@@ -168,7 +168,9 @@ def active_rate(ticks, column: int = 1) -> float | None:
     return (c1[column - 1] - c0[column - 1]) / (t1 - t0) if t1 > t0 else None
 
 
-def run_one(path: str, messages: int, rate: float | None, n: int, stages: str, tmp: str) -> dict:
+def run_one(
+    path: str, messages: int, rate: float | None, n: int, stages: str, tmp: str, rcvbuf: int
+) -> dict:
     import ringcast.itch as itch
 
     ring_dir = tempfile.mkdtemp(dir=tmp)
@@ -198,7 +200,7 @@ def run_one(path: str, messages: int, rate: float | None, n: int, stages: str, t
                 idle_timeout=20.0,
                 capacity=1 << 18,
                 stream_capacity=1 << 20,
-                receive_buffer=8 << 20,
+                receive_buffer=rcvbuf,
             ),
         ),
     )
@@ -206,7 +208,9 @@ def run_one(path: str, messages: int, rate: float | None, n: int, stages: str, t
         start("books", books_child, (bus, ring_dir))
         start("strategy", strategy_child, (bus, ring_dir))
     time.sleep(0.2)
-    sent = itch.send(path, group, rate=rate, retransmit=server, linger=3.0)
+    # The server must outlast the recovery of whatever the handler dropped.
+    linger = max(3.0, 1.5 * messages / 1e6)
+    sent = itch.send(path, group, rate=rate, retransmit=server, linger=linger)
     out: dict = {"rate": rate, "messages": messages}
     for name, q in queues.items():
         got = q.get(timeout=120)
@@ -224,6 +228,7 @@ def run_one(path: str, messages: int, rate: float | None, n: int, stages: str, t
         "handled_rate": active_rate(h["ticks"]),
         "delivered": h["delivered"],
         "kernel_drops": h["lines"][0]["kernel_drops"],
+        "receive_buffer": h["lines"][0]["receive_buffer"],
         "gaps": h["gaps"],
         "recovered": h["recovered"],
         "unrecovered": h["lost"],
@@ -296,6 +301,7 @@ def main() -> None:
     p.add_argument("--min-messages", type=int, default=300_000)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--stages", choices=("all", "handler"), default="all")
+    p.add_argument("--receive-buffer-mb", type=int, default=64)
     p.add_argument("--books-catch-up", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
@@ -314,7 +320,9 @@ def main() -> None:
                 itch.generate(days[messages], seed=1, messages=messages)
             for rep in range(a.repeats):
                 n += 1
-                row = run_one(days[messages], messages, rate, n, a.stages, tmp)
+                row = run_one(
+                    days[messages], messages, rate, n, a.stages, tmp, a.receive_buffer_mb << 20
+                )
                 row["repeat"] = rep
                 rows.append(row)
                 if not a.json:
@@ -334,7 +342,12 @@ def main() -> None:
                     f"{catch_up['updates_per_s'] / 1e6:.2f} M updates/s"
                 )
     summary = summarize(rows)
-    meta = {"cpus": os.cpu_count(), "loadavg": os.getloadavg(), "stages": a.stages}
+    meta = {
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "stages": a.stages,
+        "receive_buffer_mb": a.receive_buffer_mb,
+    }
     if a.json:
         print(
             json.dumps(

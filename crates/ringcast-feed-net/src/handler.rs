@@ -75,7 +75,7 @@ pub struct HandlerOptions {
 }
 
 impl HandlerOptions {
-    /// Defaults: one line over loopback, no retransmission server, 8 MiB
+    /// Defaults: one line over loopback, no retransmission server, 64 MiB
     /// receive buffers, batches of 64, 1 ms arbitration, requests retried
     /// every 20 ms until 5 in a row go unanswered, 20,000 messages in flight.
     pub fn new(group: SocketAddrV4) -> Self {
@@ -83,7 +83,7 @@ impl HandlerOptions {
             lines: vec![group],
             interface: Ipv4Addr::LOCALHOST,
             retransmit: None,
-            receive_buffer: 8 << 20,
+            receive_buffer: 64 << 20,
             batch: 64,
             arbitration: Duration::from_millis(1),
             request_timeout: Duration::from_millis(20),
