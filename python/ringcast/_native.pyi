@@ -472,7 +472,7 @@ def feed_handle(
     max_requests: int = 5,
     idle_timeout: float | None = None,
     session: str | None = None,
-    receive_buffer: int = 8388608,
+    receive_buffer: int = 67108864,
     ready: Any = None,
     progress: Any = None,
     progress_every: float = 0.25,

@@ -220,7 +220,7 @@ def handle(
     idle_timeout: float | None = None,
     session: str | None = None,
     interface: str = "127.0.0.1",
-    receive_buffer: int = 8 << 20,
+    receive_buffer: int = 64 << 20,
     ready: Callable[[], Any] | None = None,
     progress: Callable[[dict[str, Any]], Any] | None = None,
     progress_every: float = 0.25,

@@ -75,7 +75,7 @@ pub struct HandlerOptions {
 }
 
 impl HandlerOptions {
-    /// Defaults: one line over loopback, no retransmission server, 8 MiB
+    /// Defaults: one line over loopback, no retransmission server, 64 MiB
     /// receive buffers, batches of 64, 1 ms arbitration, requests retried
     /// every 20 ms until 5 in a row go unanswered, 20,000 messages in flight.
     pub fn new(group: SocketAddrV4) -> Self {
@@ -83,7 +83,7 @@ impl HandlerOptions {
             lines: vec![group],
             interface: Ipv4Addr::LOCALHOST,
             retransmit: None,
-            receive_buffer: 8 << 20,
+            receive_buffer: 64 << 20,
             batch: 64,
             arbitration: Duration::from_millis(1),
             request_timeout: Duration::from_millis(20),
@@ -306,9 +306,7 @@ impl Handler {
                 } else {
                     until.saturating_duration_since(now)
                 };
-                let mut sockets: Vec<&UdpSocket> = self.lines.iter().collect();
-                sockets.extend(self.requests.as_ref());
-                wait_any(&sockets, Some(wait))?;
+                wait_any(self.lines.iter().chain(self.requests.as_ref()), Some(wait))?;
             }
         }
     }
@@ -348,7 +346,7 @@ impl Handler {
         }
         // The batch is taken out while its datagrams are handled (they
         // borrow it); it goes back before the next receive.
-        let batch = std::mem::replace(&mut self.batch, RecvBatch::new(0, 0));
+        let batch = std::mem::replace(&mut self.batch, RecvBatch::empty());
         let mut result = Ok(());
         for d in batch.iter() {
             let recv_ns = d

@@ -320,18 +320,28 @@ impl UdpSocket {
     }
 }
 
-/// Waits until any of `sockets` has a datagram to read, at most `timeout`
-/// (`None`: forever); whether one has.
-pub fn wait_any(sockets: &[&UdpSocket], timeout: Option<Duration>) -> io::Result<bool> {
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    poll_fds(&mut fds, timeout)
+/// Waits until any of `sockets` (at most 4) has a datagram to read, at most
+/// `timeout` (`None`: forever); whether one has.
+pub fn wait_any<'a>(
+    sockets: impl IntoIterator<Item = &'a UdpSocket>,
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 4];
+    let mut n = 0;
+    for s in sockets {
+        assert!(
+            n < fds.len(),
+            "wait_any takes at most {} sockets",
+            fds.len()
+        );
+        fds[n].fd = s.fd.as_raw_fd();
+        n += 1;
+    }
+    poll_fds(&mut fds[..n], timeout)
 }
 
 /// `ppoll` on `fds` for at most `timeout` (to the nanosecond, where `poll`
@@ -392,6 +402,11 @@ pub struct Datagram<'a> {
 const CONTROL_WORDS: usize = 8;
 
 /// Buffers for receiving up to `capacity` datagrams in one `recvmmsg`.
+///
+/// The `recvmmsg` headers and their iovecs are built once, pointing into
+/// the batch's own heap buffers (which never move or grow after `new`), so
+/// a receive allocates nothing and only resets the lengths the kernel
+/// overwrites.
 pub struct RecvBatch {
     size: usize,
     data: Vec<u8>,
@@ -400,14 +415,23 @@ pub struct RecvBatch {
     addrs: Vec<libc::sockaddr_in>,
     control: Vec<[u64; CONTROL_WORDS]>,
     stamps: Vec<Option<u64>>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
     count: usize,
 }
+
+// SAFETY: the raw pointers in `headers` and `iovecs` point only into this
+// batch's own heap buffers (`data`, `addrs`, `control`, `iovecs`), which
+// move with it between threads and are never shared: sending the batch to
+// another thread sends everything the pointers reach, and `&mut self` is
+// needed to use them.
+unsafe impl Send for RecvBatch {}
 
 impl RecvBatch {
     /// Room for `capacity` datagrams of at most `size` bytes each.
     pub fn new(capacity: usize, size: usize) -> Self {
         let capacity = capacity.max(1);
-        Self {
+        let mut this = Self {
             size,
             data: vec![0; capacity * size],
             lens: vec![0; capacity],
@@ -415,6 +439,49 @@ impl RecvBatch {
             addrs: vec![no_addr(); capacity],
             control: vec![[0; CONTROL_WORDS]; capacity],
             stamps: vec![None; capacity],
+            iovecs: Vec::with_capacity(capacity),
+            headers: Vec::with_capacity(capacity),
+            count: 0,
+        };
+        for chunk in this.data.chunks_exact_mut(size.max(1)).take(capacity) {
+            this.iovecs.push(libc::iovec {
+                iov_base: chunk.as_mut_ptr().cast(),
+                iov_len: chunk.len(),
+            });
+        }
+        // A zero `size` gives no chunks: empty iovecs then (datagrams are
+        // received as truncated, with no bytes).
+        while this.iovecs.len() < capacity {
+            this.iovecs.push(libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            });
+        }
+        for i in 0..capacity {
+            // SAFETY: mmsghdr is a plain C struct for which all-zero bytes
+            // (null pointers, zero lengths) are a valid value.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = (&mut this.addrs[i] as *mut libc::sockaddr_in).cast();
+            h.msg_hdr.msg_iov = &mut this.iovecs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = this.control[i].as_mut_ptr().cast();
+            this.headers.push(h);
+        }
+        this
+    }
+
+    /// A batch with room for nothing, allocating nothing (a placeholder).
+    pub fn empty() -> Self {
+        Self {
+            size: 0,
+            data: Vec::new(),
+            lens: Vec::new(),
+            truncated: Vec::new(),
+            addrs: Vec::new(),
+            control: Vec::new(),
+            stamps: Vec::new(),
+            iovecs: Vec::new(),
+            headers: Vec::new(),
             count: 0,
         }
     }
@@ -422,39 +489,26 @@ impl RecvBatch {
     /// Receives the datagrams queued on `socket` now (up to the batch's
     /// capacity) without waiting; how many (0: none queued).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        let capacity = self.lens.len();
         self.count = 0;
-        let mut iovecs: Vec<libc::iovec> = self
-            .data
-            .chunks_exact_mut(self.size)
-            .map(|chunk| libc::iovec {
-                iov_base: chunk.as_mut_ptr().cast(),
-                iov_len: chunk.len(),
-            })
-            .collect();
-        let mut headers: Vec<libc::mmsghdr> = (0..capacity)
-            .map(|_| {
-                // SAFETY: mmsghdr is a plain C struct for which all-zero
-                // bytes (null pointers, zero lengths) are a valid value.
-                unsafe { std::mem::zeroed() }
-            })
-            .collect();
-        for (i, h) in headers.iter_mut().enumerate() {
-            h.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_in).cast();
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &mut iovecs[i];
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = self.control[i].as_mut_ptr().cast();
-            h.msg_hdr.msg_controllen = size_of::<[u64; CONTROL_WORDS]>();
+        if self.headers.is_empty() {
+            return Ok(0);
         }
-        // SAFETY: every header points at buffers of this batch (names,
-        // one iovec each over `size` bytes of `data`, control space) that
-        // outlive the call; the kernel writes within the lengths given.
+        // The kernel overwrote these on the last receive.
+        for h in &mut self.headers {
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_hdr.msg_controllen = size_of::<[u64; CONTROL_WORDS]>();
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points at buffers of this batch (names, one
+        // iovec each over `size` bytes of `data`, control space), built in
+        // `new` and never moved or resized since (heap buffers, `&mut self`
+        // held); the kernel writes within the lengths given.
         let rc = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                headers.as_mut_ptr(),
-                capacity as libc::c_uint,
+                self.headers.as_mut_ptr(),
+                self.headers.len() as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -467,7 +521,7 @@ impl RecvBatch {
             };
         }
         let n = rc as usize;
-        for (i, h) in headers.iter().take(n).enumerate() {
+        for (i, h) in self.headers.iter().take(n).enumerate() {
             self.lens[i] = (h.msg_len as usize).min(self.size);
             self.truncated[i] = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             self.stamps[i] = receive_time(&h.msg_hdr);

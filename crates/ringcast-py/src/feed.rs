@@ -473,7 +473,7 @@ fn handler_dict<'py>(
 /// message of `<bus>.itch`. Ctrl-C closes the rings and raises
 /// KeyboardInterrupt.
 #[pyfunction]
-#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 8388608, ready = None, progress = None, progress_every = 0.25))]
+#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 67108864, ready = None, progress = None, progress_every = 0.25))]
 #[allow(clippy::too_many_arguments)]
 pub fn feed_handle<'py>(
     py: Python<'py>,
