@@ -6,7 +6,7 @@
 use crate::args::seconds;
 use crate::errors::{py_err, raise};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 use ringcast_feed::file::{ReadError, SliceReader};
 use ringcast_feed::gen::{write_itch, DayConfig};
 use ringcast_feed::itch::MessageType;
@@ -177,9 +177,25 @@ pub fn itch_read(
     };
     let bytes = read_path(py, &path)?;
     let (report, errors, tables) = py.allow_threads(|| {
+        // A first pass counts each type's messages, so that every table is
+        // allocated once, at its size (no growing copies).
+        let mut tables: Vec<Vec<u8>> = vec![Vec::new(); MessageType::ALL.len()];
+        if records {
+            let mut counts = vec![0usize; MessageType::ALL.len()];
+            let mut frames = SliceReader::new(&bytes);
+            while let Some(Ok(frame)) = frames.next_frame() {
+                if let Some(t) = frame.first().and_then(|b| MessageType::from_byte(*b)) {
+                    counts[t.index()] += 1;
+                }
+            }
+            for (&t, table) in MessageType::ALL.iter().zip(&mut tables) {
+                if wanted[t.index()] {
+                    table.reserve_exact(counts[t.index()] * t.record().size);
+                }
+            }
+        }
         let mut reader = SliceReader::new(&bytes);
         let mut errors = Vec::new();
-        let mut tables: Vec<Vec<u8>> = vec![Vec::new(); MessageType::ALL.len()];
         let mut buf = [0u8; ringcast_feed::record::MAX_RECORD_SIZE];
         for item in reader.by_ref() {
             match item {
@@ -206,8 +222,9 @@ pub fn itch_read(
     out.set_item("errors", errors)?;
     if records {
         let by_name = PyDict::new(py);
-        for (&t, table) in MessageType::ALL.iter().zip(&tables) {
-            by_name.set_item(t.name(), PyBytes::new(py, table))?;
+        for (&t, table) in MessageType::ALL.iter().zip(tables) {
+            // The table becomes the array's memory: no copy.
+            by_name.set_item(t.name(), numpy::PyArray1::from_vec(py, table))?;
         }
         out.set_item("records", by_name)?;
     }
