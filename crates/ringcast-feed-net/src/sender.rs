@@ -145,9 +145,10 @@ pub struct SenderReport {
     pub stopped: bool,
 }
 
-/// Paced runs: messages due within this much of now are sent at once (in
-/// as few packets as fit): the sender sleeps between bursts rather than
-/// spinning, and no message leaves more than this early.
+/// Paced runs: the messages due within this much after the one that starts
+/// a burst go out with it (in as few packets as fit): the sender sleeps
+/// between bursts rather than spinning, and no message leaves more than
+/// this early.
 pub const PACE_SLACK: Duration = Duration::from_micros(200);
 
 /// Most packets one retransmission request is answered with; a receiver
@@ -209,21 +210,26 @@ impl Sender {
         let mut builder =
             PacketBuilder::with_max_payload(self.options.session, 1, self.options.max_payload);
         let first_time = self.store.timestamp(1).unwrap_or(0);
+        // Paced runs go in bursts: once a message is due, every message due
+        // within PACE_SLACK after it goes out with it, packed; then the
+        // sender sleeps until the next one is due, instead of spinning a CPU.
+        let mut burst_until = started;
         for seq in 1..=n {
             if let Some(due) = self.due(seq, started, first_time) {
-                let now = Instant::now();
-                // Messages due within PACE_SLACK go out now, packed: the
-                // sender sleeps between bursts instead of spinning a CPU.
-                if due > now + PACE_SLACK {
-                    if let Some(packet) = builder.flush() {
-                        self.send_packet(&packet)?;
+                if due > burst_until {
+                    let now = Instant::now();
+                    if due > now {
+                        if let Some(packet) = builder.flush() {
+                            self.send_packet(&packet)?;
+                        }
+                        if !self.wait_until(due, &builder, stop)? {
+                            self.report.stopped = true;
+                            return Ok(self.finish(started));
+                        }
+                    } else {
+                        self.report.max_behind = self.report.max_behind.max(now - due);
                     }
-                    if !self.wait_until(due - PACE_SLACK, &builder, stop)? {
-                        self.report.stopped = true;
-                        return Ok(self.finish(started));
-                    }
-                } else if now > due {
-                    self.report.max_behind = self.report.max_behind.max(now - due);
+                    burst_until = due.max(now) + PACE_SLACK;
                 }
             }
             let message = self.store.get(seq).expect("seq <= len");
