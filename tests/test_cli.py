@@ -72,7 +72,18 @@ def test_demo_refuses_bad_settings_before_starting_anything(ring_dir):
 def test_ctrl_c_on_the_demo_stops_everything_quietly(ring_dir):
     """As a terminal does: SIGINT to the whole process group."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "ringcast", "demo", "--duration", "60", "--dir", ring_dir],
+        [
+            sys.executable,
+            "-m",
+            "ringcast",
+            "demo",
+            "--rate",
+            "5000",
+            "--messages",
+            "200000",
+            "--dir",
+            ring_dir,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

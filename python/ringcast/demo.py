@@ -34,6 +34,7 @@ from ._native import LatencyHistogram
 from .errors import InvalidArgument, RingClosed
 
 REPORT_EVERY = 0.25
+MAX_MESSAGES = 50_000_000
 TOP_BOOKS = 8
 
 
@@ -60,8 +61,12 @@ class DemoConfig:
             )
         if not 0 <= self.drop <= 50:
             raise InvalidArgument(f"--drop is a percentage from 0 to 50, got {self.drop}")
-        if self.messages < 1000:
-            raise InvalidArgument(f"the day needs at least 1,000 messages, got {self.messages}")
+        if not 1000 <= self.messages <= MAX_MESSAGES:
+            raise InvalidArgument(
+                f"the day holds 1,000 to {MAX_MESSAGES:,} messages (generated into a temporary "
+                f"file, ~32 bytes each), got {self.messages:,}: lower --rate or --duration, or "
+                "give --messages"
+            )
 
 
 def _child() -> None:
