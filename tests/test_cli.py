@@ -67,6 +67,13 @@ def test_demo_refuses_bad_settings_before_starting_anything(ring_dir):
     assert time.monotonic() - t0 < 10
     assert "power of two" in done.stderr and "Traceback" not in done.stderr
     assert os.listdir(ring_dir) == []
+    for args, says in (
+        (["--messages", "60000000"], "1,000 to 50,000,000 messages"),
+        (["--drop", "70"], "percentage from 0 to 50"),
+    ):
+        done = run_cli("demo", *args, "--dir", ring_dir, timeout=60)
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+        assert os.listdir(ring_dir) == []
 
 
 def test_ctrl_c_on_the_demo_stops_everything_quietly(ring_dir):

@@ -420,3 +420,43 @@ def test_the_feed_crosses_hosts_in_network_namespaces(day, ring_dir, two_hosts):
     assert report["delivered"] == len(messages) and report["lost"] == 0 and report["ended"]
     assert report["lines"][0]["group"] == group
     assert_stream_is(stream_records(ring_dir), messages, range(1, len(messages) + 1))
+
+
+def test_bad_feed_arguments_say_what_to_do_and_make_nothing(small_day, ring_dir, tmp_path):
+    path, _ = small_day
+    group = GROUP.format(8, 47530)
+    bad_send = [
+        (dict(group="239.1.1.1"), "IPv4 ADDRESS:PORT"),
+        (dict(group="10.0.0.1:5000"), "not a multicast group"),
+        (dict(rate=1000, speed=2.0), "not both"),
+        (dict(rate=-5), "positive numbers"),
+        (dict(drop=150.0), "between 0 and 100"),
+        (dict(drop="x"), "a list of packet numbers"),
+        (dict(session="ELEVEN_CHARS"), "1 to 10 printable ASCII"),
+        (dict(interface="nowhere"), "address of a local interface"),
+        (dict(retransmit="127.0.0.1"), "IPv4 ADDRESS:PORT"),
+        (dict(linger=-1.0), "seconds"),
+    ]
+    for kwargs, match in bad_send:
+        args = {"group": group, **kwargs}
+        with pytest.raises(ringcast.InvalidArgument, match=match):
+            itch.send(path, args.pop("group"), **args)
+    with pytest.raises(ringcast.FeedError, match="cannot read ITCH file"):
+        itch.send(tmp_path / "missing.itch", group)
+    cut = tmp_path / "cut.itch"
+    cut.write_bytes(open(path, "rb").read()[:-3])
+    with pytest.raises(ringcast.FeedError, match="cut short"):
+        itch.send(cut, group)
+    bad_handle = [
+        (dict(group="10.0.0.1:5000"), "not a multicast group"),
+        (dict(types=["Z"]), "no ITCH 5.0 message type"),
+        (dict(session="ELEVEN_CHARS"), "1 to 10 printable ASCII"),
+        (dict(request_timeout=0), "positive number of seconds"),
+    ]
+    for kwargs, match in bad_handle:
+        args = {"group": group, **kwargs}
+        with pytest.raises(ringcast.InvalidArgument, match=match):
+            itch.handle(args.pop("group"), bus="md", dir=ring_dir, **args)
+    assert ringcast.list_rings(ring_dir) == [], "a refused handler made rings"
+    with pytest.raises(ringcast.RingNotFound, match=r"md\.itch"):
+        itch.books("md", dir=ring_dir)

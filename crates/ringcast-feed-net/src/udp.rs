@@ -60,6 +60,20 @@ fn context(e: io::Error, what: &str, addr: impl std::fmt::Display) -> io::Error 
     io::Error::new(e.kind(), format!("cannot {what} {addr}: {e}"))
 }
 
+/// Refuses an address that is not a multicast group, saying what to give.
+pub fn check_group(group: SocketAddrV4) -> io::Result<()> {
+    if group.ip().is_multicast() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{group} is not a multicast group: use an address in 224.0.0.0/4, \
+             e.g. 239.1.1.1:31001"
+        ),
+    ))
+}
+
 impl UdpSocket {
     fn new() -> io::Result<Self> {
         // SAFETY: socket() takes no pointers; the result is checked.
@@ -133,15 +147,7 @@ impl UdpSocket {
         interface: Ipv4Addr,
         receive_buffer: usize,
     ) -> io::Result<Self> {
-        if !group.ip().is_multicast() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{group} is not a multicast group: use an address in 224.0.0.0/4, \
-                     e.g. 239.1.1.1:31001"
-                ),
-            ));
-        }
+        check_group(group)?;
         let s = Self::new()?;
         s.set(libc::SOL_SOCKET, libc::SO_REUSEADDR, &1 as &libc::c_int)?;
         // Bound to the group's address: only datagrams sent to the group

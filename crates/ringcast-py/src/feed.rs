@@ -261,7 +261,16 @@ fn line_groups(py: Python<'_>, groups: &[String]) -> PyResult<Vec<SocketAddrV4>>
             ),
         ));
     }
-    groups.iter().map(|g| endpoint(py, "group", g)).collect()
+    // Checked before anything is made (the handler's rings, the sender's file).
+    groups
+        .iter()
+        .map(|g| {
+            let group = endpoint(py, "group", g)?;
+            ringcast_feed_net::udp::check_group(group)
+                .map_err(|e| raise(py, "InvalidArgument", e.to_string()))?;
+            Ok(group)
+        })
+        .collect()
 }
 
 /// `ADDR:PORT` of a group or server, or an InvalidArgument saying what to give.
@@ -357,10 +366,10 @@ pub fn feed_send<'py>(
     session: &str,
     ready: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let groups = line_groups(py, &groups)?;
     let bytes = read_path(py, &path)?;
     let store =
         MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
-    let groups = line_groups(py, &groups)?;
     let pace =
         match (rate, speed) {
             (Some(_), Some(_)) => return Err(raise(
