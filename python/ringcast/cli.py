@@ -145,11 +145,38 @@ def main(argv: list[str] | None = None) -> int:
         help="stop a TLC run after this many seconds and count it as failed",
     )
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the rings, feeds, books and stages of a TOML config, supervised, with metrics",
+        description="Creates the declared rings, starts feed handlers, book builders, senders "
+        "and user stages in dependency order, restarts what crashes (with backoff; a crash "
+        "loop is reported), exports Prometheus metrics and a status page on --metrics, "
+        "applies an edited config on SIGHUP and drains and stops everything on SIGTERM. "
+        "See docs/serve.md.",
+    )
+    serve.add_argument("config", nargs="?", help="the service's TOML configuration")
+    serve.add_argument(
+        "--metrics", type=_address, default=None,
+        help="serve /metrics (Prometheus) and the status page on HOST:PORT "
+        "(default: the config's service.metrics; none if neither)",
+    )  # fmt: skip
+    serve.add_argument("--check", action="store_true", help="check the config, print start order")
+    serve.add_argument("--demo", action="store_true", help="run the ringcast demo as a service")
+    serve.add_argument("--rate", type=_positive(float), default=50_000, help="--demo: msgs/s")
+    serve.add_argument("--duration", type=_positive(float), default=60.0, help="--demo: seconds")
+    serve.add_argument("--strategies", type=_positive(int), default=2, help="--demo: stages")
+    serve.add_argument("--seed", type=int, default=1, help="--demo: seed of the day")
+    serve.add_argument("--drop", type=float, default=0.5, help="--demo: %% of packets skipped")
+    serve.add_argument("--capacity", type=_positive(int), default=1 << 16, help="--demo: slots")
+    serve.add_argument("--dir", default=None, help="--demo: ring directory")
+
     from . import _feed_cli
 
     _feed_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(parser, args)
     if args.command == "feed":
         return _reported("feed " + args.feed_command, lambda: _feed_cli.run(args), 1, "")
     if args.command == "model-check":
@@ -207,6 +234,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from . import serve
+
+    if args.demo == (args.config is not None):
+        parser.error("serve: give a CONFIG.toml or --demo (one of them)")
+    demo = None
+    if args.demo:
+        demo = {k: getattr(args, k) for k in
+                ("dir", "rate", "duration", "strategies", "seed", "drop", "capacity")}  # fmt: skip
+    return _reported(
+        "serve",
+        lambda: serve.run(args.config, metrics=args.metrics, check=args.check, demo=demo),
+        2,
+        "",
+    )
 
 
 def _reported(command: str, call: Callable[[], int], error_status: int, stopped: str) -> int:
