@@ -12,8 +12,8 @@ Sections (see ``examples/serve/*.toml`` and ``docs/serve.md``)::
     [stages.NAME]          user stages: ``function = "module:function"``
 
 Items start in dependency order: rings first, then whatever writes a ring
-before whatever reads it (a feed before the books of its bus, a feed before
-the sender to its group, ``reads``/``writes`` of stages, explicit ``after``).
+before whatever reads it (a feed before the books of its bus,
+``reads``/``writes`` of stages, explicit ``after``); senders last.
 """
 
 from __future__ import annotations
@@ -583,12 +583,9 @@ def _link(items: dict[str, Item], fail: Callable[..., ConfigError]) -> None:
                         w.id for w in ws if w.id != item.id and (w.kind == "rings" or ring in reads)
                     )
         if item.kind == "senders":
-            groups = {item.options["group"], item.options["group_b"]} - {None}
-            deps.update(
-                f.id
-                for f in items.values()
-                if f.kind == "feeds" and {f.options["group"], f.options["group_b"]} & groups
-            )
+            # A sender is a source of test or demo data: it starts once
+            # every other item is ready (nothing reads a ring too late).
+            deps.update(i for i, other in items.items() if other.kind != "senders")
         item.deps = sorted(deps)
     for ring, ws in writers.items():
         procs = [w for w in ws if w.kind != "rings"]

@@ -55,6 +55,7 @@ class Running:
     latency: dict[str, Any] | None = None
     failures: collections.deque[float] = field(default_factory=collections.deque)
     next_start: float | None = None
+    crash_loop: bool = False  # crash_loop_restarts failures within crash_loop_window
     retiring: bool = False  # removed from the config, or the service stops
     replacement: Item | None = None  # restart with these options once exited
 
@@ -70,6 +71,7 @@ class Running:
             "state": self.state,
             "pid": self.proc.pid if self.alive and self.proc else None,
             "restarts": self.restarts,
+            "crash_loop": self.crash_loop,
             "started_unix": self.started_unix,
             "last_exit": self.last_exit,
             "error": self.error,
@@ -413,7 +415,8 @@ class Supervisor:
             )
             r.next_start = now + delay
             looping = len(r.failures) >= self.service["crash_loop_restarts"]
-            if looping and r.state != "crash_loop":
+            entered, r.crash_loop = looping and not r.crash_loop, looping
+            if entered:
                 self._log(
                     f"{r.item.id}: CRASH LOOP: {len(r.failures)} failures in "
                     f"{window:g} s, last: {r.last_exit}; restarts keep backing off "
@@ -422,7 +425,7 @@ class Supervisor:
             else:
                 self._log(
                     f"{r.item.id}: {r.last_exit} after {ran:.1f} s; restart "
-                    f"{r.restarts + 1} in {delay:.2f} s"
+                    f"{r.restarts + 1} in {delay:.2f} s" + (" (crash loop)" if looping else "")
                 )
             r.state = "crash_loop" if looping else "backoff"
 
