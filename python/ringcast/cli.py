@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("config", nargs="?", help="the service's TOML configuration")
     serve.add_argument(
         "--metrics", type=_address, default=None,
-        help="serve /metrics (Prometheus) and the status page on HOST:PORT "
-        "(default: the config's service.metrics; none if neither)",
+        help="serve /metrics (Prometheus) and the status page on HOST:PORT (a port alone: "
+        "loopback; default: the config's service.metrics; none if neither)",
     )  # fmt: skip
     serve.add_argument("--check", action="store_true", help="check the config, print start order")
     serve.add_argument("--demo", action="store_true", help="run the ringcast demo as a service")
@@ -237,10 +237,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}")
-    return host.strip("[]"), int(port)
+    from .serve._config import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -132,13 +132,14 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return check
 
 
-def _address(v: Any) -> tuple[str, int]:
-    """``HOST:PORT`` (port 0: any free port)."""
+def parse_address(v: Any) -> tuple[str, int]:
+    """``HOST:PORT``, or ``PORT`` / ``:PORT`` on loopback (port 0: any free
+    port)."""
     text = _str(v)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}")
-    return host.strip("[]"), int(port)
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9464 (or a port), got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _group(v: Any) -> str:
@@ -155,7 +156,7 @@ def _group(v: Any) -> str:
 
 
 def _server(v: Any) -> str:
-    host, port = _address(v)
+    host, port = parse_address(v)
     if port == 0:
         raise ValueError(f"expected HOST:PORT with a port, got {v!r}")
     return f"{host}:{port}"
@@ -210,7 +211,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "name": Key(_str, "ringcast", live=False),
         "path": Key(_names, [], live=False),
         "dir": Key(_str, None, live=False),
-        "metrics": Key(_address, None, live=False),
+        "metrics": Key(parse_address, None, live=False),
         "shutdown_timeout": Key(_seconds(0.1), 10.0),
         "drain_timeout": Key(_seconds(0.0), 2.0),
         "start_timeout": Key(_seconds(0.1), 15.0),
