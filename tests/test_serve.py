@@ -328,3 +328,21 @@ def test_the_demo_runs_as_a_service(ring_dir: str, services: list[Service]) -> N
     assert svc.stop() == 0
     assert os.listdir(ring_dir) == [], svc.log()
     assert not re.search(r"restart \d+ in|killed", svc.log()), svc.log()
+
+
+def test_a_second_service_of_the_same_name_and_dir_is_refused(
+    tmp_path: Path, ring_dir: str, services: list[Service]
+) -> None:
+    cfg = _config(tmp_path, ring_dir, RING)
+    first = Service(str(cfg))
+    services.append(first)
+    first.wait_for(r"ready \(1 items\)")
+    second = subprocess.run(
+        [sys.executable, "-m", "ringcast", "serve", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 2
+    assert f"service 'ringcast' already runs in {ring_dir} (pid {first.proc.pid})" in second.stderr
+    assert "t.a" in ringcast.list_rings(ring_dir)
+    assert first.stop() == 0
+    assert os.listdir(ring_dir) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import json
 import os
 import selectors
@@ -118,6 +119,8 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._stop_requested = False
         self._reload_requested = False
+        self._lock_fd: int | None = None
+        self._lock_path = ""
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -153,6 +156,7 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_reload)
         try:
             self._check_dir()
+            self._lock()
             if self.metrics_address is not None:
                 self._start_http()
             self._start_items(self.config.order())
@@ -174,6 +178,7 @@ class Supervisor:
                 signal.signal(s, h)
             if self.http is not None:
                 self.http.close()
+            self._unlock()
             self._selector.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -183,6 +188,35 @@ class Supervisor:
 
     def _on_reload(self, signum: int, frame: Any) -> None:
         self._reload_requested = True
+
+    def _lock(self) -> None:
+        """One service of a name per ring directory: a second would take
+        over the first's rings. The lock (``.serve-NAME.lock``, holding the
+        pid) goes with the process, however it ends."""
+        path = os.path.join(self.dir, f".serve-{self.service['name']}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(
+                self.config.source,
+                self.config.lines.get(("service", "name")),
+                "service.name",
+                f"service {self.service['name']!r} already runs in {self.dir} (pid {other}): "
+                "stop it first, or give this one another name or dir",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd, self._lock_path = fd, path
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._lock_path)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _check_dir(self) -> None:
         os.makedirs(self.dir, mode=0o755, exist_ok=True)
