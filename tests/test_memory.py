@@ -339,7 +339,9 @@ def test_pinned_subscriber_in_its_own_thread_reads_everything(ring_dir):
 def test_info_command_reports_layout_memory_and_ends(ring_dir):
     with ringcast.Publisher.create(
         "inf", dtype=REC, capacity=256, dir=ring_dir, bounded=True, lock_memory=True
-    ) as pub, ringcast.Subscriber.attach("inf", dir=ring_dir, prefault=True):  # fmt: skip
+    ) as pub, ringcast.Subscriber.attach(
+        "inf", dir=ring_dir, prefault=True, wait=ringcast.WaitStrategy.yielding()
+    ):  # fmt: skip
         pub.publish_batch(make_records(0, 10))
         cmd = [sys.executable, "-m", "ringcast", "info", "inf", "--dir", ring_dir]
         text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -350,6 +352,7 @@ def test_info_command_reports_layout_memory_and_ends(ring_dir):
             "locked, prefaulted",
             "subscriber 0:",
             "position 0 (lag 10)",
+            "wait yield,",
             "10 messages published",
         ):
             assert expected in text, text
@@ -359,6 +362,7 @@ def test_info_command_reports_layout_memory_and_ends(ring_dir):
         assert data["capacity"] == 256 and data["page_size"] == 4096
         assert data["publisher"]["locked"] and data["publisher"]["pid"] == os.getpid()
         assert data["subscribers"][0]["prefaulted"] and not data["subscribers"][0]["locked"]
+        assert (data["subscribers"][0]["wait"], data["subscribers"][0]["parked"]) == ("yield", 0)
         assert "seq" in data["schema"]
         # Inspecting attached nothing.
         assert pub.subscriber_count == 1

@@ -173,11 +173,12 @@ def format_info(info: dict[str, Any]) -> str:
     for s in info["subscribers"]:
         lag = max(0, info["cursor"] - s["position"])
         stage = f"stage {s['stage']!r} processed {s['processed']:,}, " if s["stage"] else ""
+        parked = f" ({s['parked']} parked now)" if s["parked"] else ""
         row(
             f"subscriber {s['index']}",
             f"pid {s['pid']}, {'alive' if s['alive'] else 'dead'}, {stage}"
             f"{s['state']}, position {s['position']:,} (lag {lag:,}), received "
-            f"{s['count']:,}, lost {s['lost']:,}, {_end_memory(s)}",
+            f"{s['count']:,}, lost {s['lost']:,}, wait {s['wait']}{parked}, {_end_memory(s)}",
         )
     for stage, processed in sorted(info["departed_stages"].items()):
         row("departed", f"stage {stage!r} processed {processed:,} (its subscriber left)")

@@ -215,7 +215,8 @@ class Subscriber(RingEnd):
     def _check_publisher(self) -> None: ...
     @property
     def wait(self) -> WaitStrategy:
-        """How blocking receives wait (settable)."""
+        """How blocking receives wait (settable; declared in the subscriber's
+        record for ``ringcast info`` and ``ringcast stat``)."""
     @wait.setter
     def wait(self, value: WaitStrategy) -> None: ...
     @property

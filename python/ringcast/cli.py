@@ -22,6 +22,17 @@ def _positive(kind):
     return parse
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds for ``--interval``: finite, > 0, at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= 3600:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most 3600 seconds, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ringcast", description="Shared-memory market-data fan-out rings."
@@ -121,6 +132,34 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--dir", default=None)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    stat = commands.add_parser(
+        "stat",
+        help="a live, top-like view of every ring: rates, lag, loss, evictions, liveness",
+        description="Reads every ring in the ring directory without attaching (no ringcast "
+        "serve needed): per ring its mode, publisher and whether it is alive, closed or "
+        "dead, messages published and per second, evictions; per subscriber its position, "
+        "lag, losses, wait strategy and whether it is alive. Refreshes in place on a "
+        "terminal; elsewhere prints a table every interval.",
+    )
+    stat.add_argument(
+        "--dir", default=None, help="ring directory (default: $RINGCAST_DIR or /dev/shm/ringcast)"
+    )
+    stat.add_argument(
+        "--interval",
+        type=_seconds,
+        default=1.0,
+        help="seconds between refreshes; with --once, seconds the rates are measured over "
+        "(default 1)",
+    )
+    stat.add_argument(
+        "--once", action="store_true", help="print one table (rates over --interval) and exit"
+    )
+    stat.add_argument(
+        "--json",
+        action="store_true",
+        help="print the figures as JSON once (implies --once; the fields of the metrics)",
+    )
+
     check = commands.add_parser(
         "model-check",
         help="check the TLA+ models of the ring protocols (and their mutants) with TLC",
@@ -211,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         return _reported("demo", demo, 2, "processes stopped, rings removed")
     if args.command == "bench":
         return _bench(args)
+    if args.command == "stat":
+        from . import _stat
+
+        return _reported(
+            "stat", lambda: _stat.run(args.dir, args.interval, args.once, args.json), 1, ""
+        )
     if args.command == "info":
         from . import _memory
         from .errors import RingError

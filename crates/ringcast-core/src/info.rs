@@ -84,6 +84,13 @@ pub struct EndReport {
     pub stage: Option<String>,
     /// Stages: messages processed (published to gated readers).
     pub processed: u64,
+    /// Subscribers: how it waits, as it declared it (`"spin"`, `"yield"`,
+    /// `"park"`, `"adaptive"` or `"unknown"`, see [`crate::wait::wait_name`]).
+    /// Producers: `None`.
+    pub wait: Option<&'static str>,
+    /// Subscribers: its threads parked on the ring's futex right now.
+    /// Producers: 0.
+    pub parked: u32,
 }
 
 /// Inspects ring `name` in `dir` (`None`: the default directory).
@@ -112,6 +119,8 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport, OpenError> 
                 memory: EndMemory::decode(rec.memory.load(Ordering::Relaxed)),
                 stage: stage::name_in(rec),
                 processed: rec.processed.load(Ordering::Relaxed),
+                wait: Some(crate::wait::wait_name(rec.wait.load(Ordering::Relaxed))),
+                parked: rec.parked.load(Ordering::Relaxed),
             })
         })
         .collect();
@@ -135,6 +144,8 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport, OpenError> 
                 memory: EndMemory::decode(rec.memory.load(Ordering::Relaxed)),
                 stage: None,
                 processed: 0,
+                wait: None,
+                parked: 0,
             })
         })
         .collect();

@@ -54,6 +54,34 @@ impl Default for WaitStrategy {
     }
 }
 
+impl WaitStrategy {
+    /// The strategy's code in a subscriber record's `wait` word (see
+    /// [`crate::Subscriber::declare_wait`]): 1 spin, 2 yield, 3 park,
+    /// 4 adaptive (0: not declared).
+    pub(crate) const fn record_code(self) -> u64 {
+        match self {
+            WaitStrategy::BusySpin => 1,
+            WaitStrategy::Yield => 2,
+            WaitStrategy::Park => 3,
+            WaitStrategy::Adaptive { .. } => 4,
+        }
+    }
+}
+
+/// The name of a subscriber record's wait code, as monitoring shows it:
+/// `"spin"`, `"yield"`, `"park"`, `"adaptive"`, or `"unknown"` (not
+/// declared: a ring file or subscriber from before the word existed, a
+/// subscriber that never declared it, or a code this build does not know).
+pub fn wait_name(code: u64) -> &'static str {
+    match code {
+        1 => "spin",
+        2 => "yield",
+        3 => "park",
+        4 => "adaptive",
+        _ => "unknown",
+    }
+}
+
 /// What a waiter does before its next poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -129,6 +157,22 @@ mod tests {
         assert_eq!(w.next_step(), Step::Spin);
         let mut none = Waiter::new(WaitStrategy::Adaptive { spin: 0, yields: 0 });
         assert_eq!(none.next_step(), Step::Park);
+    }
+
+    #[test]
+    fn record_codes_name_every_strategy() {
+        let names: Vec<_> = [
+            WaitStrategy::BusySpin,
+            WaitStrategy::Yield,
+            WaitStrategy::Park,
+            WaitStrategy::default(),
+        ]
+        .iter()
+        .map(|s| wait_name(s.record_code()))
+        .collect();
+        assert_eq!(names, ["spin", "yield", "park", "adaptive"]);
+        assert_eq!(wait_name(0), "unknown");
+        assert_eq!(wait_name(99), "unknown");
     }
 
     #[test]

@@ -547,3 +547,53 @@ fn wait_any_parks_on_every_ring_at_once() {
         AnyEnd::Stopped
     );
 }
+
+/// A subscriber's declared wait strategy and its parked threads reach
+/// `info::inspect` through its record; a new owner of the record starts
+/// undeclared.
+#[test]
+fn declared_wait_and_parked_threads_are_inspected() {
+    use ringcast_core::{info, WaitStrategy, Waiter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut publisher = Publisher::create("w", &opts(dir.path(), 8, 8)).unwrap();
+    let seen = |index: usize| {
+        let report = info::inspect("w", Some(dir.path())).unwrap();
+        let end = report
+            .subscribers
+            .iter()
+            .find(|e| e.index == index)
+            .unwrap();
+        (end.wait, end.parked)
+    };
+    let sub = Subscriber::attach("w", Some(dir.path()), Start::Latest).unwrap();
+    assert_eq!(seen(0), (Some("unknown"), 0));
+    for (strategy, name) in [
+        (WaitStrategy::Park, "park"),
+        (WaitStrategy::BusySpin, "spin"),
+        (WaitStrategy::Yield, "yield"),
+        (WaitStrategy::default(), "adaptive"),
+    ] {
+        sub.declare_wait(strategy);
+        assert_eq!(seen(0), (Some(name), 0));
+    }
+    sub.declare_wait(WaitStrategy::Park);
+    let mut sub = sub;
+    let reader = std::thread::spawn(move || {
+        let mut waiter = Waiter::new(WaitStrategy::Park);
+        sub.wait_readable(None, &mut waiter).unwrap();
+        sub
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen(0).1 != 1 {
+        assert!(Instant::now() < deadline, "the reader never parked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    publisher.publish(b"wake").unwrap();
+    let sub = reader.join().unwrap();
+    assert_eq!(seen(0), (Some("park"), 0));
+    drop(sub);
+    let _again = Subscriber::attach("w", Some(dir.path()), Start::Latest).unwrap();
+    assert_eq!(seen(0), (Some("unknown"), 0));
+    let report = info::inspect("w", Some(dir.path())).unwrap();
+    assert!(report.producers.iter().all(|p| p.wait.is_none()));
+}

@@ -87,6 +87,7 @@ impl BookService {
     pub fn open(options: &BookOptions) -> Result<Self, Error> {
         let dir = options.dir.as_deref();
         let stream = Subscriber::attach(&stream_name(&options.bus), dir, options.start)?;
+        stream.declare_wait(WaitStrategy::default()); // for `ringcast stat`
         let out = record_ring(
             &book_name(&options.bus),
             &BOOK_UPDATE,

@@ -130,6 +130,8 @@ fn end_dict<'py>(py: Python<'py>, e: &EndReport) -> PyResult<Bound<'py, PyDict>>
     d.set_item("lost", e.lost)?;
     d.set_item("stage", &e.stage)?;
     d.set_item("processed", e.processed)?;
+    d.set_item("wait", e.wait)?;
+    d.set_item("parked", e.parked)?;
     end_memory(&d, e.memory)?;
     Ok(d)
 }

@@ -253,9 +253,11 @@ impl PySubscriber {
                 CoreSubscriber::attach_stage(&name, dir.as_deref(), start, &memory, &stage)
             })
             .map_err(py_err(py))?;
+        let wait = wait.map(|w| w.inner).unwrap_or_default();
+        core.declare_wait(wait);
         let subscriber = Self {
             scratch: vec![0u8; core.layout().slot_size as usize],
-            waiter: Waiter::new(wait.map(|w| w.inner).unwrap_or_default()),
+            waiter: Waiter::new(wait),
             end: End::new(core, name),
         };
         Ok((subscriber, PyRingEnd))
@@ -269,8 +271,13 @@ impl PySubscriber {
         }
     }
 
+    /// Also declared in the subscriber's record, for monitoring (`ringcast
+    /// info`, `ringcast stat`); a closed subscriber has no record to tell.
     #[setter]
-    fn set_wait(&mut self, wait: PyWaitStrategy) {
+    fn set_wait(&mut self, py: Python<'_>, wait: PyWaitStrategy) {
+        if let Ok(core) = self.end.core_ref(py) {
+            core.declare_wait(wait.inner);
+        }
         self.waiter = Waiter::new(wait.inner);
     }
 

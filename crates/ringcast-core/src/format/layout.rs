@@ -218,7 +218,11 @@ pub(crate) struct SubscriberRecord {
     pub processed: AtomicU64,
     /// Stages: the stage name, NUL-padded; all zero for plain subscribers.
     pub stage: [AtomicU64; crate::format::stage_name::NAME_WORDS],
-    pub reserved: [AtomicU64; 3],
+    /// How the owner waits for messages, as it declared it, for monitoring
+    /// (`WaitStrategy::record_code`; 0: not declared, as in files written
+    /// before this word existed, which were zero here).
+    pub wait: AtomicU64,
+    pub reserved: [AtomicU64; 2],
 }
 
 /// One producer's entry in a multi-producer ring's table. Its `claim` words
@@ -260,6 +264,7 @@ const _: () = {
     assert!(offset_of!(SubscriberRecord, gate_wait) == 56);
     assert!(offset_of!(SubscriberRecord, processed) == CACHE_LINE);
     assert!(offset_of!(SubscriberRecord, stage) == CACHE_LINE + 8);
+    assert!(offset_of!(SubscriberRecord, wait) == CACHE_LINE + 40);
     assert!(size_of::<ProducerRecord>() == CACHE_LINE);
     assert!(size_of::<PublisherState>() <= CACHE_LINE);
     // Slots: a SlotHead at the start of each, payload words after it, each

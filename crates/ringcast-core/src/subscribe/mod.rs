@@ -34,6 +34,7 @@ use crate::protocol::{ReaderPosition, Slots};
 use crate::shm::ring::PublisherStatus;
 use crate::shm::ring::{RingMap, StuckWatch};
 use crate::subscribe::readiness::ReadinessFd;
+use crate::wait::WaitStrategy;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -195,6 +196,21 @@ impl Subscriber {
     /// sequence below it). 0 for subscribers that are not stages.
     pub fn processed(&self) -> u64 {
         self.stage.as_ref().map_or(0, |(_, committed)| *committed)
+    }
+
+    /// Records in this subscriber's record how it waits for messages, for
+    /// monitoring (`ringcast info`, `ringcast stat`): the strategy is handed
+    /// to each receive, so the caller declares the one it uses, when it
+    /// attaches and whenever it changes. Not declared, it shows as unknown.
+    /// Costs one store; receiving never touches the word.
+    /// A fork() child's copy declares nothing (the record is the parent's).
+    pub fn declare_wait(&self, strategy: WaitStrategy) {
+        if std::process::id() != self.owner_pid {
+            return;
+        }
+        self.record()
+            .wait
+            .store(strategy.record_code(), Ordering::Relaxed);
     }
 
     /// The stages this subscriber is gated after, in the order given.

@@ -131,6 +131,7 @@ impl RingMap {
         }
         rec.state.store(RECORD_JOINING, Ordering::Relaxed);
         rec.gate_wait.store(0, Ordering::Relaxed);
+        rec.wait.store(0, Ordering::Relaxed); // until the new owner declares it
         rec.pid.store(std::process::id(), Ordering::Release);
         self.header()
             .table
