@@ -377,6 +377,9 @@ class LatencyHistogram:
     def to_hdrh(self) -> Any:
         """An ``hdrh.histogram.HdrHistogram`` with the same values."""
     def value_at_percentile(self, percentile: float) -> int: ...
+    def counts_at_or_below(self, values_ns: list[int]) -> list[int]:
+        """For each value (ns), how many recorded values are at or below it
+        (the bucket holding the value counts whole)."""
     def percentile_distribution(
         self, unit: Literal["ns", "us", "ms", "s"] = "us", ticks: int = 5
     ) -> str: ...

@@ -191,6 +191,30 @@ impl PyLatencyHistogram {
         Ok(h.highest_equivalent(h.value_at_percentile(percentile)))
     }
 
+    /// For each value of `values_ns`, how many recorded values are at or
+    /// below it, to the histogram's resolution: the bucket holding the value
+    /// counts whole (as `value_at_percentile` reports a bucket's highest
+    /// value). The cumulative bucket counts of a Prometheus histogram.
+    fn counts_at_or_below(&self, values_ns: Vec<u64>) -> Vec<u64> {
+        let h = self.inner.histogram();
+        // (lowest value of a recorded bucket, values recorded up to it).
+        let mut total = 0u64;
+        let buckets: Vec<(u64, u64)> = h
+            .iter_recorded()
+            .map(|v| {
+                total = total.saturating_add(v.count_at_value());
+                (h.lowest_equivalent(v.value_iterated_to()), total)
+            })
+            .collect();
+        values_ns
+            .iter()
+            .map(|&v| match buckets.partition_point(|&(low, _)| low <= v) {
+                0 => 0,
+                n => buckets[n - 1].1,
+            })
+            .collect()
+    }
+
     /// HdrHistogram's standard percentile distribution table, values in
     /// `unit` ("ns", "us", "ms" or "s"), `ticks` rows per halving of the
     /// distance to 100%.
