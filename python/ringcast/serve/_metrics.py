@@ -1,0 +1,529 @@
+"""The service's metrics in the Prometheus exposition format.
+
+:class:`ServiceCollector` is a ``prometheus_client`` custom collector: every
+scrape reads the ring files of the ring directory (``_host_stats.snapshot``,
+which attaches nothing, so the rings' publishers and subscribers never see a
+scrape) and the supervisor's ``status()``. Nothing is counted on the hot
+path: the rings keep their own counters in their files, and the feed, book
+and stage processes report theirs to the supervisor.
+
+Every name, its type and labels are listed in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .. import _host_stats
+from .._native import LatencyHistogram
+
+__all__ = [
+    "ITEM_STATES",
+    "LATENCY_BUCKETS",
+    "ServiceCollector",
+    "latency_percentiles",
+    "make_registry",
+]
+
+log = logging.getLogger("ringcast.serve")
+
+Status = Callable[[], dict[str, Any]]
+
+ITEM_STATES = ("starting", "running", "backoff", "crash_loop", "stopping", "stopped", "exited")
+SERVICE_STATES = ("starting", "running", "stopping")
+
+# Upper bounds (seconds) of the latency histograms' buckets: 1-2.5-5 steps
+# from 100 ns to 10 s. Fixed, so every scrape has the same series.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    *(round(m * 10.0**e, 12) for e in range(-7, 1) for m in (1.0, 2.5, 5.0)),
+    10.0,
+)
+
+# Percentiles of the status page's latency plot: 50, then ten points a
+# decade of 1/(1 - p) up to 99.99 (90, 99, 99.9 and 99.99 among them).
+PLOT_PERCENTILES: tuple[float, ...] = (
+    50.0,
+    *(round(100.0 * (1.0 - 10.0 ** (-j / 10.0)), 6) for j in range(4, 41)),
+)
+
+
+def _label(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+class _Families:
+    """The metric families of one scrape, made on first use, in order."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Metric] = {}
+
+    def _get(self, kind: type[Metric], name: str, doc: str, labels: Sequence[str]) -> Metric:
+        fam = self._by_name.get(name)
+        if fam is None:
+            fam = kind(name, doc, labels=list(labels))
+            self._by_name[name] = fam
+        return fam
+
+    def gauge(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
+        fam = self._get(GaugeMetricFamily, name, doc, list(labels))
+        fam.add_metric(list(labels.values()), value)  # type: ignore[attr-defined]
+
+    def counter(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
+        fam = self._get(CounterMetricFamily, name, doc, list(labels))
+        fam.add_metric(list(labels.values()), value)  # type: ignore[attr-defined]
+
+    def info(self, name: str, doc: str, labels: dict[str, str], info: dict[str, str]) -> None:
+        fam = self._get(InfoMetricFamily, name, doc, list(labels))
+        fam.add_metric(list(labels.values()), info)  # type: ignore[attr-defined]
+
+    def histogram(
+        self,
+        name: str,
+        doc: str,
+        labels: dict[str, str],
+        buckets: list[tuple[str, float]],
+        sum_value: float,
+    ) -> None:
+        fam = self._get(HistogramMetricFamily, name, doc, list(labels))
+        fam.add_metric(list(labels.values()), buckets, sum_value)  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._by_name.values())
+
+
+def _ring_metrics(m: _Families, ring: dict[str, Any]) -> None:
+    r = {"ring": ring["name"]}
+    m.counter(
+        "ringcast_ring_published_messages",
+        "Messages published into the ring (its publish cursor).",
+        r,
+        ring["published"],
+    )
+    m.gauge("ringcast_ring_capacity_messages", "Slots of the ring.", r, ring["capacity"])
+    m.gauge("ringcast_ring_slot_size_bytes", "Largest message of the ring.", r, ring["slot_size"])
+    m.gauge(
+        "ringcast_ring_subscribers",
+        "Subscriber records in use (attached subscribers, live or dead).",
+        r,
+        len(ring["subscribers"]),
+    )
+    m.counter(
+        "ringcast_ring_evictions",
+        "Subscribers evicted from the (bounded) ring.",
+        r,
+        ring["evictions"],
+    )
+    m.info(
+        "ringcast_ring",
+        "The ring's modes.",
+        r,
+        {
+            "mode": _label(ring["mode"]),
+            "producers": _label(ring["producers"]),
+            "timestamps": "true" if ring["timestamps"] else "false",
+        },
+    )
+    pub = ring["publisher"]
+    m.gauge(
+        "ringcast_publisher_up",
+        "1 while the ring's publisher process lives.",
+        r,
+        1 if pub["alive"] else 0,
+    )
+    m.gauge(
+        "ringcast_publisher_closed",
+        "1 once the publisher closed the ring (the stream ended).",
+        r,
+        1 if pub["closed"] else 0,
+    )
+    for p in ring["producer_records"]:
+        pl = {"ring": ring["name"], "producer": str(p["index"]), "pid": str(p["pid"])}
+        m.counter(
+            "ringcast_producer_published_messages",
+            "Messages a producer of a multi-producer ring published.",
+            pl,
+            p["published"],
+        )
+        m.gauge(
+            "ringcast_producer_up",
+            "1 while the producer process lives.",
+            pl,
+            1 if p["alive"] else 0,
+        )
+    for s in ring["subscribers"]:
+        sl = {
+            "ring": ring["name"],
+            "subscriber": str(s["index"]),
+            "pid": str(s["pid"]),
+            "stage": _label(s.get("stage")),
+        }
+        m.gauge(
+            "ringcast_subscriber_position",
+            "Sequence number of the next message the subscriber reads.",
+            sl,
+            s["position"],
+        )
+        m.gauge(
+            "ringcast_subscriber_lag_messages",
+            "Messages published and not yet read by the subscriber.",
+            sl,
+            s["lag"],
+        )
+        m.counter(
+            "ringcast_subscriber_received_messages",
+            "Messages the subscriber received.",
+            sl,
+            s["received"],
+        )
+        m.counter(
+            "ringcast_subscriber_lost_messages",
+            "Messages the subscriber lost (lapped by the publisher, or with a dead producer).",
+            sl,
+            s["lost"],
+        )
+        m.gauge(
+            "ringcast_subscriber_up",
+            "1 while the subscriber process lives.",
+            sl,
+            1 if s["alive"] else 0,
+        )
+        m.gauge(
+            "ringcast_subscriber_evicted",
+            "1 once the subscriber was evicted from its bounded ring.",
+            sl,
+            1 if s["state"] == "evicted" else 0,
+        )
+        m.info(
+            "ringcast_subscriber_wait",
+            "How the subscriber waits for messages (spin, yield, park, or unknown).",
+            sl,
+            {"wait": _label(s.get("wait") or "unknown")},
+        )
+        if s.get("parked") is not None:
+            m.gauge(
+                "ringcast_subscriber_parked",
+                "1 while the subscriber sleeps in the ring waiting for a message.",
+                sl,
+                1 if s["parked"] else 0,
+            )
+
+
+def _num(d: dict[str, Any], key: str) -> float | None:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return v
+
+
+def _feed_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
+    f = {"feed": name}
+    for i, line in enumerate(report.get("lines") or ()):
+        ll = {"feed": name, "line": "AB"[i] if i < 2 else str(i)}
+        m.info(
+            "ringcast_feed_line",
+            "The multicast group of a feed line (A, B).",
+            ll,
+            {"group": _label(line.get("group"))},
+        )
+        per_line = (
+            ("packets", "ringcast_feed_packets", "Datagrams the line received."),
+            (
+                "first",
+                "ringcast_feed_line_wins",
+                "Messages the line delivered first (its A/B arbitration wins).",
+            ),
+            (
+                "duplicates",
+                "ringcast_feed_duplicate_messages",
+                "Messages the line brought that were already there.",
+            ),
+            ("bad_packets", "ringcast_feed_bad_packets", "Datagrams that were not MoldUDP64."),
+            (
+                "kernel_drops",
+                "ringcast_feed_kernel_dropped_packets",
+                "Datagrams the kernel dropped for want of receive buffer.",
+            ),
+        )
+        for key, metric, doc in per_line:
+            v = _num(line, key)
+            if v is not None:
+                m.counter(metric, doc, ll, v)
+        v = _num(line, "receive_buffer")
+        if v is not None:
+            m.gauge(
+                "ringcast_feed_receive_buffer_bytes",
+                "Receive buffer the kernel gave the line.",
+                ll,
+                v,
+            )
+    decoded = report.get("decoded") or {}
+    for mtype, n in sorted((decoded.get("by_type") or {}).items()):
+        m.counter(
+            "ringcast_feed_messages",
+            "Messages decoded, by ITCH message type.",
+            {"feed": name, "type": str(mtype)},
+            n,
+        )
+    v = _num(decoded, "errors")
+    if v is not None:
+        m.counter("ringcast_feed_decode_errors", "Messages that could not be decoded.", f, v)
+    per_feed = (
+        ("delivered", "ringcast_feed_delivered_messages", "Messages delivered in order."),
+        ("gaps", "ringcast_feed_gaps", "Sequence gaps found."),
+        (
+            "filled_by_line",
+            "ringcast_feed_line_filled_messages",
+            "Messages of gaps filled by the other line.",
+        ),
+        (
+            "recovered",
+            "ringcast_feed_recovered_messages",
+            "Messages of gaps filled by the retransmission server.",
+        ),
+        (
+            "lost",
+            "ringcast_feed_unrecovered_messages",
+            "Messages of gaps that could not be recovered.",
+        ),
+        ("requests", "ringcast_feed_retransmit_requests", "Retransmission requests sent."),
+        (
+            "answers",
+            "ringcast_feed_retransmit_packets",
+            "Packets received from the retransmission server.",
+        ),
+        ("heartbeats", "ringcast_feed_heartbeats", "Heartbeats received."),
+        ("published", "ringcast_feed_published_messages", "Records published into the rings."),
+    )
+    for key, metric, doc in per_feed:
+        v = _num(report, key)
+        if v is not None:
+            m.counter(metric, doc, f, v)
+    v = _num(report, "next_sequence")
+    if v is not None:
+        m.gauge("ringcast_feed_next_sequence", "The next sequence number expected.", f, v)
+
+
+def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
+    b = {"books": name}
+    counters = (
+        ("messages", "ringcast_books_messages", "Messages of the in-order stream applied."),
+        ("updates", "ringcast_books_updates", "Book updates (level changes) published."),
+        (
+            "book_errors",
+            "ringcast_books_errors",
+            "Messages a lossy stream made impossible to apply.",
+        ),
+        ("bad_records", "ringcast_books_bad_records", "Records of the stream that were not valid."),
+        ("lost", "ringcast_books_lost_messages", "Messages of the stream lost before the books."),
+    )
+    for key, metric, doc in counters:
+        v = _num(report, key)
+        if v is not None:
+            m.counter(metric, doc, b, v)
+    v = _num(report, "live_orders")
+    if v is not None:
+        m.gauge("ringcast_books_live_orders", "Orders live in the books.", b, v)
+
+
+def _latency_metrics(m: _Families, item: dict[str, Any], hist: LatencyHistogram) -> None:
+    bounds_ns = [round(b * 1e9) for b in LATENCY_BUCKETS]
+    counts = hist.counts_at_or_below(bounds_ns)
+    buckets = [(repr(b), float(c)) for b, c in zip(LATENCY_BUCKETS, counts, strict=True)]
+    buckets.append(("+Inf", float(hist.count)))
+    m.histogram(
+        "ringcast_latency_seconds",
+        "Latency measured by an item since it started (what: from where to where).",
+        {
+            "item": item["name"],
+            "kind": _label(item.get("kind")),
+            "what": _label(item["latency"].get("what")),
+        },
+        buckets,
+        hist.mean * hist.count / 1e9,
+    )
+
+
+def decode_latency(item: dict[str, Any]) -> LatencyHistogram | None:
+    """The item's latency histogram, or None (none, or undecodable: logged)."""
+    lat = item.get("latency")
+    if not lat or not lat.get("hdr"):
+        return None
+    try:
+        return LatencyHistogram.decode(lat["hdr"])
+    except Exception as e:
+        log.warning("latency of item %r cannot be decoded: %s", item.get("name"), e)
+        return None
+
+
+def latency_percentiles(hist: LatencyHistogram) -> list[list[float]]:
+    """``[[percentile, seconds], ...]`` for the status page's plot."""
+    if hist.count == 0:
+        return []
+    return [[p, hist.value_at_percentile(p) / 1e9] for p in PLOT_PERCENTILES]
+
+
+def _item_metrics(m: _Families, item: dict[str, Any]) -> None:
+    il = {"item": item["name"], "kind": _label(item.get("kind"))}
+    state = item.get("state")
+    m.gauge(
+        "ringcast_item_up", "1 while the item's process runs.", il, 1 if state == "running" else 0
+    )
+    for s in ITEM_STATES:
+        m.gauge(
+            "ringcast_item_state",
+            "1 for the item's state in the supervisor.",
+            {**il, "state": s},
+            1 if state == s else 0,
+        )
+    m.counter(
+        "ringcast_item_restarts",
+        "Times the supervisor restarted the item.",
+        il,
+        item.get("restarts") or 0,
+    )
+    if item.get("started_unix") is not None:
+        m.gauge(
+            "ringcast_item_start_time_seconds",
+            "When the item's process started, seconds since the Unix epoch.",
+            il,
+            item["started_unix"],
+        )
+    report = item.get("report") or {}
+    kind = item.get("kind")
+    if kind == "feed":
+        _feed_metrics(m, item["name"], report)
+    elif kind in ("books", "book"):
+        _books_metrics(m, item["name"], report)
+    elif kind == "stage":
+        v = _num(report, "processed")
+        if v is not None:
+            m.counter(
+                "ringcast_stage_processed_messages",
+                "Messages the stage processed.",
+                {"stage": item["name"]},
+                v,
+            )
+    hist = decode_latency(item)
+    if hist is not None:
+        _latency_metrics(m, item, hist)
+
+
+def _service_metrics(m: _Families, service: dict[str, Any]) -> None:
+    sl = {"service": _label(service.get("name"))}
+    m.info(
+        "ringcast_service",
+        "The service: its configuration file and supervisor pid.",
+        sl,
+        {"config": _label(service.get("config")), "pid": _label(service.get("pid"))},
+    )
+    if service.get("started_unix") is not None:
+        m.gauge(
+            "ringcast_service_start_time_seconds",
+            "When the service started, seconds since the Unix epoch.",
+            sl,
+            service["started_unix"],
+        )
+    for s in SERVICE_STATES:
+        m.gauge(
+            "ringcast_service_state",
+            "1 for the service's state.",
+            {**sl, "state": s},
+            1 if service.get("state") == s else 0,
+        )
+    m.counter(
+        "ringcast_service_reloads",
+        "Configuration reloads applied.",
+        sl,
+        service.get("reloads") or 0,
+    )
+    m.gauge(
+        "ringcast_service_reload_failed",
+        "1 when the last configuration reload was refused.",
+        sl,
+        1 if service.get("last_reload_error") else 0,
+    )
+
+
+class ServiceCollector(Collector):
+    """Reads the rings of ``ring_dir`` and the supervisor's ``status()`` at
+    every scrape (``status`` None: rings only)."""
+
+    def __init__(self, ring_dir: str | None, status: Status | None) -> None:
+        self.ring_dir = ring_dir
+        self.status = status
+        self._errors_lock = threading.Lock()
+        self._errors = {"rings": 0, "status": 0}
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # names vary with the rings: nothing to check at registration
+
+    def _failed(self, source: str, e: BaseException) -> None:
+        log.warning("metrics: reading the %s failed: %s", source, e, exc_info=True)
+        with self._errors_lock:
+            self._errors[source] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        start = time.perf_counter()
+        m = _Families()
+        try:
+            snap = _host_stats.snapshot(self.ring_dir)
+        except Exception as e:
+            self._failed("rings", e)
+        else:
+            for ring in snap["rings"]:
+                _ring_metrics(m, ring)
+            m.gauge(
+                "ringcast_rings_unreadable",
+                "Ring files of the ring directory that could not be read.",
+                {},
+                len(snap["unreadable"]),
+            )
+        if self.status is not None:
+            try:
+                status = self.status()
+            except Exception as e:
+                self._failed("status", e)
+            else:
+                _service_metrics(m, status.get("service") or {})
+                for item in status.get("items") or ():
+                    _item_metrics(m, item)
+        with self._errors_lock:
+            errors = dict(self._errors)
+        for source, n in errors.items():
+            m.counter(
+                "ringcast_scrape_errors",
+                "Scrapes that could not read the rings or the supervisor's status.",
+                {"source": source},
+                n,
+            )
+        m.gauge(
+            "ringcast_scrape_duration_seconds",
+            "Time this scrape took to read the rings and the status.",
+            {},
+            time.perf_counter() - start,
+        )
+        yield from m
+
+
+def make_registry(ring_dir: str | None, status: Status | None) -> CollectorRegistry:
+    """A registry holding the service's collector (and the supervisor
+    process's own ``process_*`` metrics)."""
+    from prometheus_client import ProcessCollector
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(ring_dir, status))
+    ProcessCollector(registry=registry)
+    return registry
