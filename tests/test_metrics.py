@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import ringcast
 from ringcast import _host_stats
-from ringcast.serve._http import MetricsAddressError, parse_address, start_http
+from ringcast.serve._http import MetricsAddressError, start_http
 from ringcast.serve._metrics import LATENCY_BUCKETS
 
 DTYPE = np.dtype([("seq", "<u8"), ("value", "<f8")])
@@ -138,9 +138,10 @@ HOLDER = textwrap.dedent(
                 bounded=mode == "bounded", producers=producers,
                 liveness_timeout=float(liveness[0]) if liveness else None)
         elif cmd == "attach":
-            name, stage = args
+            name, stage, *wait = args
             subs[name] = ringcast.Subscriber.attach(
-                name, dir=dir, start="oldest", stage=None if stage == "-" else stage)
+                name, dir=dir, start="oldest", stage=None if stage == "-" else stage,
+                wait=getattr(ringcast.WaitStrategy, wait[0])() if wait else None)
         elif cmd == "publish":
             name, n = args
             pub = pubs[name]
@@ -354,7 +355,7 @@ def rings_of_others(ring_dir: str, holders: Callable[[], Holder]) -> dict[str, A
     a("create", "md.many", 64, "lossy", "many")
     a("create", "md.slow", 64, "bounded", "one", 0.3)
     b("attach", "md.slow", "-")
-    b("attach", "md.quotes", "-")
+    b("attach", "md.quotes", "-", "park")
     a("attach", "md.trades", "-")
     b("attach", "md.trades", "strat")
     a("publish", "md.quotes", 1000)  # laps b's subscriber (capacity 256)
@@ -408,6 +409,7 @@ def test_the_exposition_carries_the_rings_own_counters(
         for r in snap["rings"]
         for s in r["subscribers"]
     }
+    snap_subs = {(r["name"], str(s["index"])): s for r in snap["rings"] for s in r["subscribers"]}
     seen = 0
     for holder in (a, b):
         for ring, own in holder["subs"].items():
@@ -422,8 +424,13 @@ def test_the_exposition_carries_the_rings_own_counters(
             assert value(exp, "ringcast_subscriber_lost_messages_total", **labels) == own["lost"]
             assert value(exp, "ringcast_subscriber_up", **labels) == 1
             assert value(exp, "ringcast_subscriber_evicted", **labels) == 0
-            waits = [k for k in exp if k[0] == "ringcast_subscriber_wait_info"]
-            assert any(set(labels.items()) <= set(ls) for _, ls in waits)
+            (wait,) = [
+                dict(ls)["wait"]
+                for n, ls in exp
+                if n == "ringcast_subscriber_wait_info" and set(labels.items()) <= ls
+            ]
+            assert wait == ("park" if ring == "md.quotes" else snap_subs[(ring, sub)]["wait"])
+            assert value(exp, "ringcast_subscriber_parked_threads", **labels) == 0
             seen += 1
     assert seen == 3
     # The lapped subscriber lost what the ring no longer held.
@@ -584,16 +591,6 @@ def test_binding_errors_name_the_address_and_the_remedy(
     monkeypatch.setattr(socket, "getaddrinfo", unknown)
     with pytest.raises(MetricsAddressError, match=r"unknown host 'metrics\.example'"):
         start_http("metrics.example", 0, ring_dir, None)
-
-
-def test_parse_address() -> None:
-    assert parse_address("0.0.0.0:9464") == ("0.0.0.0", 9464)
-    assert parse_address(":9464") == ("127.0.0.1", 9464)
-    assert parse_address("9464") == ("127.0.0.1", 9464)
-    assert parse_address("[::1]:0") == ("::1", 0)
-    for bad in ("localhost:http", "127.0.0.1:70000", "::1:9464", ""):
-        with pytest.raises(MetricsAddressError, match="metrics address"):
-            parse_address(bad)
 
 
 # --- ringcast serve, scraped by Prometheus and shown in Chromium --------------------------
@@ -764,18 +761,24 @@ def test_prometheus_scrapes_ringcast_serve(
     assert ringcast.ring_info("t.a", ring_dir)["cursor"] == PUBLISHED
     snap = {r["name"]: r for r in _host_stats.snapshot(ring_dir)["rings"]}
     assert snap["t.a"]["published"] == PUBLISHED
-    # `ringcast stat --json`, where the command exists.
+    # `ringcast stat --json` says the same as the metrics.
     stat = subprocess.run(
-        [sys.executable, "-m", "ringcast", "stat", "--json", "--dir", ring_dir],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if stat.returncode == 0:
-        rings = {r["name"]: r for r in json.loads(stat.stdout)["rings"]}
-        assert rings["t.a"]["published"] == PUBLISHED
-    else:
-        assert "invalid choice: 'stat'" in stat.stderr, stat.stderr
+        [sys.executable, "-m", "ringcast", "stat", "--json", "--dir", ring_dir,
+         "--interval", "0.1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert stat.returncode == 0, stat.stderr
+    rings = {r["name"]: r for r in json.loads(stat.stdout)["rings"]}
+    assert rings["t.a"]["published"] == PUBLISHED and rings["t.b"]["published"] == 0
+    (follower,) = rings["t.a"]["subscribers"]
+    assert follower["received"] == PUBLISHED and follower["lag"] == 0
+    exp = samples(_get(url + "metrics")[2].decode())
+    labels = {"ring": "t.a", "subscriber": str(follower["index"]),
+              "pid": str(follower["pid"]), "stage": ""}  # fmt: skip
+    assert value(exp, "ringcast_subscriber_received_messages_total", **labels) == PUBLISHED
+    assert value(exp, "ringcast_subscriber_position", **labels) == follower["position"]
+    assert value(exp, "ringcast_ring_subscribers", ring="t.a") == 1
+    assert value(exp, "ringcast_ring_capacity_messages", ring="t.b") == rings["t.b"]["capacity"]
     # The target is up, and the stage's processed total and latency arrived.
     (up,) = _query(prometheus, 'up{job="ringcast"}')
     assert up["value"][1] == "1"

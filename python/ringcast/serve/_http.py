@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,11 +25,9 @@ from .. import _host_stats
 from ..errors import RingError
 from . import _metrics, _page
 
-__all__ = ["DEFAULT_HOST", "MetricsAddressError", "StatusServer", "parse_address", "start_http"]
+__all__ = ["MetricsAddressError", "StatusServer", "start_http"]
 
 log = logging.getLogger("ringcast.serve")
-
-DEFAULT_HOST = "127.0.0.1"
 
 # Rates on the status page are taken over at least this long (several pages
 # polling at once do not shorten it).
@@ -38,32 +37,6 @@ _MIN_RATE_INTERVAL = 0.5
 class MetricsAddressError(RingError, OSError):
     """The metrics address cannot be used (bad form, unknown host, port in
     use, no permission)."""
-
-
-def parse_address(text: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
-    """``"HOST:PORT"``, ``":PORT"`` or ``"PORT"`` (host: loopback), or
-    ``"[V6ADDR]:PORT"`` as ``(host, port)``."""
-    original = text
-    text = text.strip()
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "", text
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise MetricsAddressError(
-            f"metrics address {original!r}: write an IPv6 address in brackets, e.g. [::1]:9464"
-        )
-    try:
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
-        raise MetricsAddressError(
-            f"metrics address {original!r}: the port must be a number from 0 to 65535 "
-            "(0: any free port), e.g. 127.0.0.1:9464"
-        )
-    return host or default_host, number
 
 
 def _format_host(host: str) -> str:
@@ -193,7 +166,13 @@ class StatusServer:
             except Exception as e:
                 log.warning("status() failed: %s", e, exc_info=True)
                 status_error = f"{type(e).__name__}: {e}"
-        cur = _host_stats.snapshot(self.ring_dir)
+        rings_error = None
+        try:
+            cur = _host_stats.snapshot(self.ring_dir)
+        except OSError as e:  # the ring directory is missing or unreadable
+            rings_error = str(e)
+            cur = {"time": time.time(), "monotonic": time.monotonic(), "dir": self.ring_dir,
+                   "rings": [], "unreadable": []}  # fmt: skip
         with self._prev_lock:
             prev = self._prev
             rated = _host_stats.with_rates(prev, cur)
@@ -214,6 +193,7 @@ class StatusServer:
             "service": status.get("service"),
             "items": status.get("items") or [],
             "status_error": status_error,
+            "rings_error": rings_error,
             "rings": rated["rings"],
             "unreadable": rated["unreadable"],
             "latency": latency,

@@ -208,16 +208,17 @@ def _ring_metrics(m: _Families, ring: dict[str, Any]) -> None:
         )
         m.info(
             "ringcast_subscriber_wait",
-            "How the subscriber waits for messages (spin, yield, park, or unknown).",
+            "The wait strategy the subscriber declared (spin, yield, park, adaptive, unknown).",
             sl,
             {"wait": _label(s.get("wait") or "unknown")},
         )
-        if s.get("parked") is not None:
+        parked = _num(s, "parked")
+        if parked is not None:
             m.gauge(
-                "ringcast_subscriber_parked",
-                "1 while the subscriber sleeps in the ring waiting for a message.",
+                "ringcast_subscriber_parked_threads",
+                "Threads of the subscriber asleep on the ring's futex, waiting for a message.",
                 sl,
-                1 if s["parked"] else 0,
+                parked,
             )
 
 

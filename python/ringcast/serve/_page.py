@@ -214,7 +214,7 @@ function renderRings(st) {
                          "data-subscribers": subs.length});
     tr.append(td("name", r.name), td("mode dim", r.mode + (r.producers === "many" ? ", mpmc" : "")),
               td("publisher " + (pub === "alive" ? "ok" : pub === "gone" ? "bad" : "dim"),
-                 pub + " (pid " + r.publisher.pid + ")"),
+                 pub + (r.publisher.pid ? " (pid " + r.publisher.pid + ")" : "")),
               td("published num", int(r.published)), td("rate num", rate(r.rate)),
               td("capacity num", int(r.capacity)), td("subscribers num", subs.length),
               td("lag num" + (maxLag > r.capacity / 2 ? " warn" : ""), int(maxLag)),
@@ -226,7 +226,8 @@ function renderRings(st) {
       const sr = el("tr", {"class": "subscriber", "data-ring": r.name,
                            "data-subscriber": s.index, "data-pid": s.pid});
       const who = "#" + s.index + " pid " + s.pid + (s.stage ? " stage " + s.stage : "");
-      sr.append(td("name", who), td("wait", s.wait + (s.parked ? " (parked)" : "")),
+      const wait = s.wait + (s.parked ? " (" + s.parked + " parked)" : "");
+      sr.append(td("name", who), td("wait", wait),
                 td("state state-" + (s.alive ? s.state : "exited"),
                    s.alive ? s.state : "dead"),
                 td("position num", int(s.position)), td("rate num", rate(s.rate)), td("", ""),
@@ -240,8 +241,9 @@ function renderRings(st) {
   }
   body.replaceChildren(...rows);
   const bad = st.unreadable || [];
-  document.getElementById("unreadable").textContent = bad.length
-    ? "unreadable: " + bad.map(u => u.name + " (" + u.error + ")").join("; ") : "";
+  document.getElementById("unreadable").textContent = st.rings_error
+    ? "cannot read the rings: " + st.rings_error
+    : bad.length ? "unreadable: " + bad.map(u => u.name + " (" + u.error + ")").join("; ") : "";
 }
 
 // x: 1/(1 - p) on a log scale, as HdrHistogram plots percentiles.
