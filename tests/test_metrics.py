@@ -16,6 +16,7 @@ from ``chromium``; scripts/test.sh installs both.
 from __future__ import annotations
 
 import contextlib
+import errno
 import html.parser
 import json
 import math
@@ -580,8 +581,10 @@ def test_binding_errors_name_the_address_and_the_remedy(
     with start_http("127.0.0.1", 0, ring_dir, None) as server:
         host, port = server.address
         assert host == "127.0.0.1" and port > 0
-        with pytest.raises(MetricsAddressError, match=f"127.0.0.1:{port}.*another port"):
+        with pytest.raises(MetricsAddressError, match=f"^cannot serve metrics on 127.0.0.1:{port}: "
+                           "Address already in use; .*choose another port") as e:  # fmt: skip
             start_http("127.0.0.1", port, ring_dir, None)
+        assert e.value.errno == errno.EADDRINUSE
     with pytest.raises(MetricsAddressError, match="not one of this machine's"):
         start_http("192.0.2.1", 0, ring_dir, None)  # TEST-NET-1: bound to nothing, no traffic
 

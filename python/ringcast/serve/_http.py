@@ -138,9 +138,9 @@ class StatusServer:
                 hint = "that address is not one of this machine's: use 127.0.0.1 or a local address"
             else:
                 hint = "choose another address"
-            raise MetricsAddressError(
-                e.errno, f"cannot serve metrics on {where}: {e.strerror}; {hint}"
-            ) from e
+            err = MetricsAddressError(f"cannot serve metrics on {where}: {e.strerror}; {hint}")
+            err.errno = e.errno
+            raise err from e
         bound = self._server.server_address
         self.address: tuple[str, int] = (str(bound[0]), int(bound[1]))
         self._thread = threading.Thread(
