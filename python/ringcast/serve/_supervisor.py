@@ -67,7 +67,9 @@ class Running:
     def status(self) -> dict[str, Any]:
         return {
             "name": self.item.name,
-            "kind": self.item.kind.rstrip("s"),
+            "kind": {"rings": "ring", "feeds": "feed", "senders": "sender", "stages": "stage"}.get(
+                self.item.kind, self.item.kind
+            ),
             "id": self.item.id,
             "state": self.state,
             "pid": self.proc.pid if self.alive and self.proc else None,
