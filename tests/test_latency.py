@@ -296,6 +296,13 @@ def test_bench_flat_out_bounded_json_loses_nothing():
     assert result["received_per_second"] > 100_000
 
 
+def test_bench_in_a_given_directory_runs_again_and_leaves_nothing(ring_dir):
+    for _ in range(2):
+        out = _bench("--duration", "0.3", "--warmup", "0", "--dir", ring_dir, "--json")
+        assert out.returncode == 0, out.stderr
+    assert os.listdir(ring_dir) == []
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

@@ -20,6 +20,7 @@ report on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -357,6 +358,9 @@ def run(
         if own_dir:
             shutil.rmtree(opts.dir, ignore_errors=True)
             opts.dir = None
+        else:  # the next run in the same directory makes its ring anew
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_native.ring_path(RING, opts.dir))
 
 
 def _await_ready(workers: list[_Worker], events: queue.Queue) -> None:
