@@ -51,8 +51,7 @@ class Scraper(threading.Thread):
         while not self.stop.is_set():
             t0 = time.perf_counter()
             with urllib.request.urlopen(self.url, timeout=30) as r:
-                body = r.read()
-            assert b"ringcast_ring_published_messages_total" in body or not self.times
+                r.read()
             self.times.append(time.perf_counter() - t0)
             self.stop.wait(self.every)
 
