@@ -367,6 +367,22 @@ impl Publisher {
         Ok(())
     }
 
+    /// Test hook: when this producer closes, stop the whole process with
+    /// SIGSTOP once the other producers no longer count it and before it
+    /// closes the stream (if it is the last), so that a test can look at
+    /// the ring meanwhile. Multi-producer rings only.
+    #[cfg(feature = "test-hooks")]
+    pub fn stop_while_leaving(&mut self) -> Result<(), ArgumentError> {
+        let Flavor::Multi(multi) = &mut self.flavor else {
+            return Err(ArgumentError::WrongMode {
+                name: self.ring.name().to_owned(),
+                detail: "the leaving hook applies to multi-producer rings only".into(),
+            });
+        };
+        multi.stop_while_leaving = true;
+        Ok(())
+    }
+
     /// The ring's layout.
     pub fn layout(&self) -> &Layout {
         self.ring.layout()
@@ -414,16 +430,29 @@ impl Drop for Publisher {
         }
         let state = &self.ring.header().publisher.0.state;
         if let Flavor::Multi(multi) = &self.flavor {
-            self.ring.release_producer(multi.index);
-            // The last producer out closes the stream. A producer joining at
-            // the same moment stores OPEN after claiming its record; the
-            // second look puts OPEN back if we raced with one.
+            // Invariant: once subscribers see no producer lock held, a
+            // stream closed cleanly is already CLOSED; otherwise a subscriber
+            // that has read everything takes the close for a death
+            // (`RingMap::publisher_death`: PublisherDied, not Closed). So the
+            // last producer out closes while it still holds its lock: it
+            // first stops counting as a producer (of several leaving at once,
+            // the last one to do so sees all the others gone), closes if no
+            // other producer is left, and only then unlocks.
+            self.ring.leave_producer(multi.index);
+            #[cfg(feature = "test-hooks")]
+            if multi.stop_while_leaving {
+                crate::sys::process::stop_self();
+            }
+            // A producer joining at the same moment stores OPEN after
+            // claiming its record; the second look puts OPEN back if we
+            // raced with one.
             if self.ring.live_producers(None) == 0 {
                 state.store(PUBLISHER_CLOSED, Ordering::SeqCst);
                 if self.ring.live_producers(None) != 0 {
                     state.store(PUBLISHER_OPEN, Ordering::SeqCst);
                 }
             }
+            self.ring.release_producer(multi.index);
         } else {
             // Release: every publish happens before subscribers see the
             // close, and the close before the lock goes (see

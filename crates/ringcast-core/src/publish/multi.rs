@@ -31,6 +31,10 @@ pub(super) struct Multi {
     /// this sequence, to simulate a producer dying mid-write.
     #[cfg(feature = "test-hooks")]
     pub(super) stop_after_claim: Option<u64>,
+    /// Test hook: stop this process (SIGSTOP) while closing, once the other
+    /// producers no longer count this one and before it closes the stream.
+    #[cfg(feature = "test-hooks")]
+    pub(super) stop_while_leaving: bool,
 }
 
 /// Why a write stopped before its claim was done.

@@ -291,6 +291,8 @@ impl Publisher {
                 room,
                 #[cfg(feature = "test-hooks")]
                 stop_after_claim: None,
+                #[cfg(feature = "test-hooks")]
+                stop_while_leaving: false,
             })
         } else {
             Flavor::Single(Single {

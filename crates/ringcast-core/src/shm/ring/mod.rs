@@ -190,10 +190,13 @@ impl RingMap {
     /// Whether a publisher process holds the ring: the single producer's
     /// lock on [`layout::PUBLISHER_LOCK_OFFSET`], or any producer's record
     /// lock (exact: the kernel drops a lock when its holder dies, whatever
-    /// became of its pid).
+    /// became of its pid). Locks only, not pids: a producer that is leaving
+    /// (pid 0, see [`RingMap::leave_producer`]) may still be about to close
+    /// the stream, and is alive until its lock goes.
     pub(crate) fn publishers_live(&self) -> bool {
         if self.layout.multi_producer() {
-            self.live_producers(None) > 0
+            (0..self.layout.max_producers as usize)
+                .any(|i| liveness::held_by_other(&self.file, self.layout.producer_offset(i)))
         } else {
             liveness::held_by_other(&self.file, layout::PUBLISHER_LOCK_OFFSET)
         }

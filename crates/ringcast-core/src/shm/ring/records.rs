@@ -179,11 +179,21 @@ impl RingMap {
         })
     }
 
-    /// Gives up producer record `i` (claimed through this mapping).
-    pub(crate) fn release_producer(&self, i: usize) {
+    /// Starts giving up producer record `i` (claimed through this mapping):
+    /// the other producers stop counting it ([`RingMap::live_producers`]),
+    /// but subscribers, who test the lock alone
+    /// ([`RingMap::publishers_live`]), see it alive until
+    /// [`RingMap::release_producer`].
+    pub(crate) fn leave_producer(&self, i: usize) {
         let rec = self.producer(i);
         rec.claim.store(layout::CLAIM_IDLE, Ordering::Release);
-        rec.pid.store(0, Ordering::Release);
+        // SeqCst, as the loads in `live_producers`: of several producers
+        // leaving at once, the last one to store here sees every other gone.
+        rec.pid.store(0, Ordering::SeqCst);
+    }
+
+    /// Gives up producer record `i` (after [`RingMap::leave_producer`]).
+    pub(crate) fn release_producer(&self, i: usize) {
         liveness::unlock(&self.file, self.layout.producer_offset(i));
     }
 
@@ -197,7 +207,7 @@ impl RingMap {
         (0..self.layout.max_producers as usize)
             .filter(|&i| {
                 Some(i) != own
-                    && self.producer(i).pid.load(Ordering::Acquire) != 0
+                    && self.producer(i).pid.load(Ordering::SeqCst) != 0
                     && liveness::held_by_other(&self.file, self.layout.producer_offset(i))
             })
             .count()
