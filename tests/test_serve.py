@@ -346,3 +346,74 @@ def test_a_second_service_of_the_same_name_and_dir_is_refused(
     assert "t.a" in ringcast.list_rings(ring_dir)
     assert first.stop() == 0
     assert os.listdir(ring_dir) == []
+
+
+def _status(url: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url + "status.json", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_a_feed_handler_killed_mid_day_loses_nothing_downstream(
+    tmp_path: Path, ring_dir: str, services: list[Service]
+) -> None:
+    """The whole pipeline under the service: the handler is SIGKILLed while
+    the day is sent; it is restarted, resumes after the last message of its
+    stream and recovers the rest by retransmission; the book builder waits
+    for it (not restarted) and the strategy reads every book update."""
+    ringcast.itch.generate(tmp_path / "day.itch", seed=3, messages=300_000)
+    pid = os.getpid()
+    group = f"239.255.{pid % 250}.{(pid >> 8) % 250 + 3}:{_free_port()}"
+    server = f"127.0.0.1:{_free_port()}"
+    body = f"""
+[senders.day]
+file = "{tmp_path / "day.itch"}"
+group = "{group}"
+rate = 60000.0
+retransmit = "{server}"
+linger = 8.0
+
+[feeds.f]
+group = "{group}"
+bus = "md"
+retransmit = "{server}"
+stream_capacity = 1048576
+
+[books.f]
+bus = "md"
+capacity = 1048576
+
+[stages.strategy]
+function = "ringcast.serve._demo:strategy"
+args = {{ ring = "md.book" }}
+reads = ["md.book"]
+"""
+    svc = Service(str(_config(tmp_path, ring_dir, body)), "--metrics", "127.0.0.1:0")
+    services.append(svc)
+    url = svc.wait_for(r"metrics on (http://\S+/)").group(1)
+    svc.wait_for(r"ready \(4 items\)", timeout=120)
+    handler = svc.pids()["feeds.f"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a third of the day in
+        feed = next(i for i in _status(url)["items"] if i["id"] == "feeds.f")
+        if feed["report"].get("delivered", 0) >= 100_000:
+            break
+        time.sleep(0.05)
+    os.kill(handler, signal.SIGKILL)
+    svc.wait_for(r"feeds.f: killed by SIGKILL after [\d.]+ s; restart 1 in")
+    svc.wait_for(r"stages.strategy: exited with status 0", timeout=120)
+    items = {i["id"]: i for i in _status(url)["items"]}
+    feed, books = items["feeds.f"]["report"], items["books.f"]["report"]
+    assert items["feeds.f"]["restarts"] == 1 and items["books.f"]["restarts"] == 0, svc.log()
+    # The restarted handler delivered the rest of the day, all of it.
+    assert feed["unrecovered"] == [] and feed["lost"] == 0, feed
+    assert 0 < feed["delivered"] <= 200_000, feed
+    assert books["messages"] == 300_000, books
+    assert books["lost"] == 0 and books["book_errors"] == 0 and books["bad_records"] == 0, books
+    assert books["handler_deaths"] == 1 and books["ended"], books
+    strategy = items["stages.strategy"]["report"]
+    assert strategy["received"] == books["updates"] and strategy["lost"] == 0, strategy
+    assert svc.stop() == 0
+    assert os.listdir(ring_dir) == [], svc.log()

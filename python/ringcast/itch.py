@@ -278,7 +278,9 @@ def books(
     stream ``<bus>.itch`` from its oldest message, keep a price-level book
     per instrument, and publish one :data:`BOOK_UPDATE` per level change into
     ``<bus>.book``. Returns when the stream ends: messages, updates,
-    ``book_errors`` (messages a lossy stream made unappliable), ``lost``;
+    ``book_errors`` (messages a lossy stream made unappliable), ``lost``,
+    ``handler_deaths`` (the handler died without closing the stream: the
+    builder waits for a restarted handler, which continues the stream);
     ``progress`` gets the report so far every ``progress_every`` seconds."""
     if not isinstance(bus, str):
         raise InvalidArgument(f"bus must be a bus name (str), got {bus!r}")

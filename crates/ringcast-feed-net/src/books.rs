@@ -68,6 +68,10 @@ pub struct BookReport {
     pub lost: u64,
     /// Orders live now.
     pub live_orders: u64,
+    /// Times the stream's publisher (the feed handler) died without closing
+    /// it: the builder keeps waiting, and a restarted handler continues the
+    /// stream's sequence (it takes the ring over), so nothing is missed.
+    pub handler_deaths: u64,
     /// The stream ended (the handler closed it) and everything was read.
     pub ended: bool,
 }
@@ -132,6 +136,11 @@ impl BookService {
                     Err(RecvError::Closed { .. }) => {
                         self.report.ended = true;
                         return Ok(true);
+                    }
+                    // Reported once per dead publisher: wait for the next.
+                    Err(RecvError::PublisherDied { .. }) => {
+                        self.report.handler_deaths += 1;
+                        return Ok(false);
                     }
                     Err(e) => return Err(e.into()),
                 },

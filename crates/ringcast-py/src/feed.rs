@@ -627,6 +627,7 @@ fn book_dict<'py>(py: Python<'py>, r: &BookReport) -> PyResult<Bound<'py, PyDict
     d.set_item("bad_records", r.bad_records)?;
     d.set_item("lost", r.lost)?;
     d.set_item("live_orders", r.live_orders)?;
+    d.set_item("handler_deaths", r.handler_deaths)?;
     d.set_item("ended", r.ended)?;
     Ok(d)
 }

@@ -329,6 +329,11 @@ def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
         ),
         ("bad_records", "ringcast_books_bad_records", "Records of the stream that were not valid."),
         ("lost", "ringcast_books_lost_messages", "Messages of the stream lost before the books."),
+        (
+            "handler_deaths",
+            "ringcast_books_handler_deaths",
+            "Times the feed handler died without closing the stream (the builder waits).",
+        ),
     )
     for key, metric, doc in counters:
         v = _num(report, key)

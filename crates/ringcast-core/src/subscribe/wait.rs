@@ -203,7 +203,14 @@ pub fn wait_any(
             Step::Yield => std::thread::yield_now(),
             Step::Park => {
                 let recheck = claim_deadline.map(|d| Instant::now() + d);
-                let until = [deadline, slice_end, recheck].into_iter().flatten().min();
+                // Wake for the next death check too: a parked waiter with a
+                // deadline (or none) would otherwise sleep through its
+                // publisher's death, and a caller polling with short
+                // deadlines would never be told.
+                let until = [deadline, slice_end, recheck, Some(death_check)]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 if parked.is_empty() {
                     parked = handles
                         .iter()
