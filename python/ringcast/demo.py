@@ -462,19 +462,12 @@ def _watch(board: Board, reports: Any, live: bool, deadline: float) -> None:
 def _remove_rings(cfg: DemoConfig) -> None:
     """Removes the bus's rings, and the half-made file of a ring whose
     creation a stopped stage did not finish (``.<name>.<pid>.<n>.tmp``)."""
-    from . import _native
+    from .serve._supervisor import _remove_ring, _remove_tmp
 
-    paths = [_native.ring_path(name, cfg.dir) for name in list_rings(cfg.dir)
-             if name.startswith(f"{cfg.bus}.")]  # fmt: skip
-    with os.scandir(cfg.dir) as entries:
-        paths += [
-            e.path for e in entries if e.name.startswith(f".{cfg.bus}.") and e.name.endswith(".tmp")
-        ]
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    for name in list_rings(cfg.dir):
+        if name.startswith(f"{cfg.bus}."):
+            _remove_ring(name, cfg.dir)
+    _remove_tmp(cfg.dir, f".{cfg.bus}.")
 
 
 def _summary(board: Board, out: Any) -> bool:

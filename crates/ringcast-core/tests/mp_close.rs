@@ -54,9 +54,10 @@ fn the_last_producer_out_closes_before_it_looks_dead() {
         // SAFETY: stops until the parent continues it; the parent waits
         // for this stop, by which time we are a producer.
         unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
-        drop(p); // stops again inside, before closing
-                 // SAFETY: ends the forked child at once, without running the exit
-                 // handlers and destructors of state it shares with the parent.
+        // Stops again inside, before closing.
+        drop(p);
+        // SAFETY: ends the forked child at once, without running the exit
+        // handlers and destructors of state it shares with the parent.
         unsafe { libc::_exit(0) };
     }
     let mut guard = Child(Some(child));
@@ -67,11 +68,13 @@ fn the_last_producer_out_closes_before_it_looks_dead() {
         assert!(libc::WIFSTOPPED(*status));
     };
     stopped(&mut status); // joined
-    drop(creator); // the child is now the last producer
-                   // SAFETY: continues our own child.
+                          // The child is now the last producer.
+    drop(creator);
+    // SAFETY: continues our own child.
     unsafe { libc::kill(child, libc::SIGCONT) };
-    stopped(&mut status); // inside its close, not counted by producers
-                          // Longer than the wait's first look for a dead publisher (1 ms).
+    // Inside its close, not counted by producers.
+    stopped(&mut status);
+    // Longer than the wait's first look for a dead publisher (1 ms).
     let deadline = Some(Instant::now() + Duration::from_millis(100));
     let waited = sub.wait_readable(deadline, &mut Waiter::new(WaitStrategy::Yield));
     assert!(

@@ -35,6 +35,8 @@ import numpy as np
 from .. import _schema
 from ..errors import InvalidArgument
 
+# An item's or a bus's name (ring names are made of them).
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 KINDS = ("rings", "feeds", "books", "senders", "stages")
 RESTART_POLICIES = ("on-failure", "always", "never")
 
@@ -510,7 +512,7 @@ def parse(text: str, source: str = "<config>", base_dir: str | None = None) -> S
             raise fail((kind,), f"expected tables [{kind}.NAME], got {_type_name(tables)}")
         for name, table in tables.items():
             path = (kind, name)
-            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            if not re.fullmatch(_NAME, name):
                 raise fail(path, "a name is letters, digits, '_', '-' and '.'")
             options = check_keys(path, table, SECTIONS[kind])
             item = Item(kind, name, options, lines.get(path))
@@ -551,9 +553,8 @@ def _check_item(item: Item, fail: Callable[..., ConfigError], base: str) -> None
                 f"cannot find module {module!r}: install it, or "
                 "add its directory to service.path (relative to the config file)",
             )
-    for key in ("bus",):
-        if key in o and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", o[key]):
-            raise fail((*path, key), "a bus name is letters, digits, '_', '-' and '.'")
+    if "bus" in o and not re.fullmatch(_NAME, o["bus"]):
+        raise fail((*path, "bus"), "a bus name is letters, digits, '_', '-' and '.'")
 
 
 def _link(items: dict[str, Item], fail: Callable[..., ConfigError]) -> None:

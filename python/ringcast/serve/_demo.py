@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import itch
-from .._api import WaitStrategy
+from .._api import WaitStrategy, default_dir
 from ..errors import RingClosed
 from . import _config
 from ._child import ServiceContext
@@ -77,7 +77,7 @@ def config(
     itch.generate(day, seed=seed, messages=messages)
     pid = os.getpid()
     text = TEMPLATE.format(
-        dir=_config_dir(dir),
+        dir=default_dir(dir),
         day=day,
         rate=float(rate),
         drop=float(drop),
@@ -88,12 +88,6 @@ def config(
     )
     text += "".join(STRATEGY.format(i=i, bus=f"demo{pid}") for i in range(1, strategies + 1))
     return _config.parse(text, "--demo", base_dir=work)
-
-
-def _config_dir(dir: str | None) -> str:
-    from .._api import default_dir
-
-    return default_dir(dir)
 
 
 def strategy(ctx: ServiceContext, ring: str) -> dict[str, Any]:

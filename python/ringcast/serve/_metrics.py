@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import _host_stats
 from .._native import LatencyHistogram
+from ._supervisor import STATES
 
 __all__ = [
     "ITEM_STATES",
@@ -42,7 +43,7 @@ log = logging.getLogger("ringcast.serve")
 
 Status = Callable[[], dict[str, Any]]
 
-ITEM_STATES = ("starting", "running", "backoff", "crash_loop", "stopping", "stopped", "exited")
+ITEM_STATES = STATES  # the supervisor's, one sample each
 SERVICE_STATES = ("starting", "running", "stopping")
 
 # Upper bounds (seconds) of the latency histograms' buckets: 1-2.5-5 steps
@@ -229,6 +230,22 @@ def _num(d: dict[str, Any], key: str) -> float | None:
     return v
 
 
+def _export(
+    m: _Families,
+    report: dict[str, Any],
+    labels: dict[str, str],
+    counters: Sequence[tuple[str, str, str]] = (),
+    gauges: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """The numeric ``report`` keys named in ``counters``/``gauges``
+    (``(key, metric, doc)``) as samples; keys the report lacks are left out."""
+    for table, add in ((counters, m.counter), (gauges, m.gauge)):
+        for key, metric, doc in table:
+            v = _num(report, key)
+            if v is not None:
+                add(metric, doc, labels, v)
+
+
 def _feed_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
     f = {"feed": name}
     for i, line in enumerate(report.get("lines") or ()):
@@ -258,18 +275,12 @@ def _feed_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
                 "Datagrams the kernel dropped for want of receive buffer.",
             ),
         )
-        for key, metric, doc in per_line:
-            v = _num(line, key)
-            if v is not None:
-                m.counter(metric, doc, ll, v)
-        v = _num(line, "receive_buffer")
-        if v is not None:
-            m.gauge(
-                "ringcast_feed_receive_buffer_bytes",
-                "Receive buffer the kernel gave the line.",
-                ll,
-                v,
-            )
+        buffer = (
+            "receive_buffer",
+            "ringcast_feed_receive_buffer_bytes",
+            "Receive buffer the kernel gave the line.",
+        )
+        _export(m, line, ll, counters=per_line, gauges=[buffer])
     decoded = report.get("decoded") or {}
     for mtype, n in sorted((decoded.get("by_type") or {}).items()):
         m.counter(
@@ -308,13 +319,12 @@ def _feed_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
         ("heartbeats", "ringcast_feed_heartbeats", "Heartbeats received."),
         ("published", "ringcast_feed_published_messages", "Records published into the rings."),
     )
-    for key, metric, doc in per_feed:
-        v = _num(report, key)
-        if v is not None:
-            m.counter(metric, doc, f, v)
-    v = _num(report, "next_sequence")
-    if v is not None:
-        m.gauge("ringcast_feed_next_sequence", "The next sequence number expected.", f, v)
+    next_sequence = (
+        "next_sequence",
+        "ringcast_feed_next_sequence",
+        "The next sequence number expected.",
+    )
+    _export(m, report, f, counters=per_feed, gauges=[next_sequence])
 
 
 def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
@@ -335,13 +345,8 @@ def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
             "Times the feed handler died without closing the stream (the builder waits).",
         ),
     )
-    for key, metric, doc in counters:
-        v = _num(report, key)
-        if v is not None:
-            m.counter(metric, doc, b, v)
-    v = _num(report, "live_orders")
-    if v is not None:
-        m.gauge("ringcast_books_live_orders", "Orders live in the books.", b, v)
+    live = ("live_orders", "ringcast_books_live_orders", "Orders live in the books.")
+    _export(m, report, b, counters=counters, gauges=[live])
 
 
 def _latency_metrics(m: _Families, item: dict[str, Any], hist: LatencyHistogram) -> None:
