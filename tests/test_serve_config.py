@@ -221,3 +221,19 @@ def test_a_sender_file_is_relative_to_the_config(tmp_path: Path) -> None:
     finally:
         os.chdir(cwd)
     assert cfg.items["senders.s"].options["file"] == str(tmp_path / "day.itch")
+
+
+def test_a_ring_directory_that_cannot_be_made_is_refused_with_its_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = tmp_path / "svc.toml"
+    cfg.write_text(f'[service]\nname = "x"\ndir = "{blocker}/rings"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "ringcast", "serve", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        f"ringcast serve: {cfg}:3: service.dir: cannot create rings in {blocker}/rings "
+        f"(Not a directory for uid {os.getuid()}): give a directory this user can create or owns"
+    )

@@ -33,6 +33,7 @@ from . import _config
 from ._config import ConfigError, Item, ServiceConfig
 
 TICK = 0.05
+# What an item can be doing (its status "state"; one metric sample each).
 STATES = ("starting", "running", "backoff", "crash_loop", "stopping", "stopped", "exited")
 
 
@@ -221,14 +222,18 @@ class Supervisor:
             self._lock_fd = None
 
     def _check_dir(self) -> None:
-        os.makedirs(self.dir, mode=0o755, exist_ok=True)
-        if not os.access(self.dir, os.W_OK | os.X_OK):
+        try:
+            os.makedirs(self.dir, mode=0o755, exist_ok=True)
+            problem = None if os.access(self.dir, os.W_OK | os.X_OK) else "not writable"
+        except OSError as e:
+            problem = e.strerror or str(e)
+        if problem is not None:
             raise ConfigError(
                 self.config.source,
                 self.config.lines.get(("service", "dir")),
                 "service.dir",
-                f"cannot create rings in {self.dir} (not writable by "
-                f"uid {os.getuid()}): give a directory this user owns",
+                f"cannot create rings in {self.dir} ({problem} for uid {os.getuid()}): "
+                "give a directory this user can create or owns",
             )
 
     def _start_http(self) -> None:
@@ -607,6 +612,7 @@ class Supervisor:
             for r in layer:
                 if r.alive:
                     r.state = "stopping"
+                    self._log(f"{r.item.id}: SIGTERM")
                     r.proc.terminate()  # type: ignore[union-attr]
             self._wait(layer, deadline)
         killed = []
