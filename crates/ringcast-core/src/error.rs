@@ -76,6 +76,8 @@ pub enum ArgumentError {
     StageNamedTwice { stage: String },
     /// `start="resume"` was given to a subscriber without a stage name.
     ResumeWithoutStage,
+    /// `durable` was asked of a subscriber without a stage name.
+    DurableWithoutStage,
     /// The start sequence is beyond `max`, the last a ring can reach.
     StartBeyondMax { seq: u64, max: u64 },
     /// A rows read was given rows of 0 bytes.
@@ -200,6 +202,10 @@ impl fmt::Display for ArgumentError {
             }
             Self::ResumeWithoutStage => f.write_str(
                 "start=\"resume\" resumes a named stage; give the subscriber a stage name",
+            ),
+            Self::DurableWithoutStage => f.write_str(
+                "durable=True keeps a named stage's place after it dies; give the subscriber a \
+                 stage name",
             ),
             Self::StartBeyondMax { seq, max } => write!(
                 f,

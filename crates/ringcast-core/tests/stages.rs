@@ -35,6 +35,7 @@ fn attach(
         &StageOptions {
             name: stage.map(str::to_owned),
             after: after.iter().map(|s| s.to_string()).collect(),
+            ..StageOptions::default()
         },
     )
 }

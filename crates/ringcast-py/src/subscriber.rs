@@ -247,7 +247,11 @@ impl PySubscriber {
     ) -> PyResult<(Self, PyRingEnd)> {
         let start = start.map_or(Start::Latest, |s| s.0);
         let memory = crate::memory::end_options(lock_memory, prefault, pin_cpu);
-        let stage = StageOptions { name: stage, after };
+        let stage = StageOptions {
+            name: stage,
+            after,
+            ..StageOptions::default()
+        };
         let core = py
             .allow_threads(|| {
                 CoreSubscriber::attach_stage(&name, dir.as_deref(), start, &memory, &stage)

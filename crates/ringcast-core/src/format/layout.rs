@@ -222,7 +222,11 @@ pub(crate) struct SubscriberRecord {
     /// (`WaitStrategy::record_code`; 0: not declared, as in files written
     /// before this word existed, which were zero here).
     pub wait: AtomicU64,
-    pub reserved: [AtomicU64; 2],
+    /// Durable stages (see `crate::subscribe::stage`): 1 while the record
+    /// belongs to one, so that on a bounded ring its death does not release
+    /// the messages it has not processed (0 in files written before).
+    pub durable: AtomicU64,
+    pub reserved: [AtomicU64; 1],
 }
 
 /// One producer's entry in a multi-producer ring's table. Its `claim` words

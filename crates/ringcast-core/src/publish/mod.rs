@@ -134,11 +134,11 @@ impl Publisher {
             // Single producer with room (always, on a lossy ring): nothing
             // to claim, nothing to wait for.
             if let Some((seq, _)) = single.reserve(&self.ring, 1) {
-                single.write(&self.ring, seq, 1, |_| msg, time);
+                single.write(&self.ring, seq, 1, |_| msg, |_| time);
                 return Ok(self.wake_parked().map(|()| seq)?);
             }
         }
-        self.send(1, |_| msg, time, patience)
+        self.send(1, |_| msg, |_| time, patience)
     }
 
     /// The publish time of a message: `given`, or now on rings with
@@ -170,7 +170,7 @@ impl Publisher {
             self.check_size(msg.len())?;
         }
         let time = self.time_or_now(None);
-        self.send(msgs.len(), |i| msgs[i], time, patience)
+        self.send(msgs.len(), |i| msgs[i], |_| time, patience)
     }
 
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
@@ -192,20 +192,47 @@ impl Publisher {
         self.send(
             data.len() / size,
             |i| &data[i * size..(i + 1) * size],
-            time,
+            |_| time,
             patience,
         )
     }
 
+    /// Publishes `count` messages, message `i` being `msg_at(i)` and
+    /// carrying publish time `time_at(i)` (ns on [`crate::sys::clock`], or
+    /// any clock the subscribers share): a replay of recorded messages at
+    /// their recorded or due times. Every message is size-checked first (on
+    /// an error nothing is published); parked subscribers are woken once.
+    /// Returns the first message's sequence. Fails with
+    /// [`ArgumentError::PublishTimeWithoutTimestamps`] on rings without
+    /// timestamps.
+    pub fn publish_batch_at<'m>(
+        &mut self,
+        count: usize,
+        msg_at: impl Fn(usize) -> &'m [u8],
+        time_at: impl Fn(usize) -> u64,
+        patience: Patience<'_>,
+    ) -> Result<u64, PublishError> {
+        if !self.ring.layout().timestamps() {
+            return Err(ArgumentError::PublishTimeWithoutTimestamps {
+                name: self.ring.name().to_owned(),
+            }
+            .into());
+        }
+        for i in 0..count {
+            self.check_size(msg_at(i).len())?;
+        }
+        self.send(count, msg_at, time_at, patience)
+    }
+
     /// Publishes `count` messages (`msg_at(i)` is message `i`, already
-    /// size-checked), all published at `time`, claiming sequences and
+    /// size-checked, published at `time_at(i)`), claiming sequences and
     /// waiting for room as the ring's modes require. Returns the first
     /// message's sequence.
     fn send<'m>(
         &mut self,
         count: usize,
         msg_at: impl Fn(usize) -> &'m [u8],
-        time: u64,
+        time_at: impl Fn(usize) -> u64,
         mut patience: Patience<'_>,
     ) -> Result<u64, PublishError> {
         let mut done = 0usize;
@@ -225,10 +252,12 @@ impl Publisher {
             };
             first_seq.get_or_insert(first);
             let batch = |j: u64| msg_at(done + j as usize);
+            let times = |j: u64| time_at(done + j as usize);
             match &mut self.flavor {
-                Flavor::Single(single) => single.write(&self.ring, first, n, batch, time),
+                Flavor::Single(single) => single.write(&self.ring, first, n, batch, times),
                 Flavor::Multi(multi) => {
-                    if let Err(stop) = multi.write(&self.ring, first, n, batch, time, &mut patience)
+                    if let Err(stop) =
+                        multi.write(&self.ring, first, n, batch, times, &mut patience)
                     {
                         if stop.wakes_readers() {
                             self.wake_parked()?;

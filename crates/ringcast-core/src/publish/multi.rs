@@ -103,7 +103,7 @@ impl Multi {
     }
 
     /// Writes the claimed messages `first .. first + n` (message `first + j`
-    /// is `msg_at(j)`), then ends the claim. On a [`Stop`] the rest of the
+    /// is `msg_at(j)`, published at `time_at(j)`), then ends the claim. On a [`Stop`] the rest of the
     /// claim is given up: our record stops claiming it, so once the slots
     /// free up their messages are declared lost like a dead producer's.
     #[inline]
@@ -113,7 +113,7 @@ impl Multi {
         first: u64,
         n: u64,
         msg_at: impl Fn(u64) -> &'m [u8],
-        time: u64,
+        time_at: impl Fn(u64) -> u64,
         patience: &mut Patience<'_>,
     ) -> Result<(), Stop> {
         for j in 0..n {
@@ -139,7 +139,7 @@ impl Multi {
             if self.stop_after_claim == Some(seq) {
                 crate::sys::process::stop_self();
             }
-            entered.finish(msg_at(j), time);
+            entered.finish(msg_at(j), time_at(j));
         }
         self.end_claim(ring, n);
         Ok(())

@@ -31,7 +31,8 @@ impl Single {
     }
 
     /// Writes messages `first .. first + n` (reserved by
-    /// [`Single::reserve`]); message `first + j` is `msg_at(j)`.
+    /// [`Single::reserve`]); message `first + j` is `msg_at(j)`, published
+    /// at `time_at(j)`.
     #[inline]
     pub(super) fn write<'m>(
         &mut self,
@@ -39,10 +40,10 @@ impl Single {
         first: u64,
         n: u64,
         msg_at: impl Fn(u64) -> &'m [u8],
-        time: u64,
+        time_at: impl Fn(u64) -> u64,
     ) {
         for j in 0..n {
-            protocol::publish(ring, first + j, msg_at(j), time);
+            protocol::publish(ring, first + j, msg_at(j), time_at(j));
         }
         self.next = first + n;
     }

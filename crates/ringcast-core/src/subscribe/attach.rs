@@ -45,8 +45,11 @@ impl Subscriber {
         if start == Start::Resume && own.is_none() {
             return Err(ArgumentError::ResumeWithoutStage.into());
         }
+        if stage.durable && own.is_none() {
+            return Err(ArgumentError::DurableWithoutStage.into());
+        }
         crate::memory::pinned(memory, || {
-            Self::attach_pinned(name, dir, start, memory, own, after)
+            Self::attach_pinned(name, dir, start, memory, own, after, stage.durable)
         })
     }
 
@@ -58,6 +61,7 @@ impl Subscriber {
         memory: &MemoryOptions,
         own: Option<StageName>,
         after: Vec<StageName>,
+        durable: bool,
     ) -> Result<Self, OpenError> {
         let file = crate::shm::backing::open_named(name, dir)?;
         let path = file.path.clone();
@@ -81,7 +85,9 @@ impl Subscriber {
         ring.release_dead_records(None);
         // TLA+ (BoundedRing): Attach (the cursor above), then JoinStep:
         // claim, first mirror, ACTIVE, epoch bump, Latest re-read.
-        let (record, remembered) = ring.claim_record(own.as_ref())?;
+        // A durable stage taking back the record of its dead predecessor
+        // keeps it active (gating) throughout: see `claim_record`.
+        let (record, remembered) = ring.claim_record(own.as_ref(), durable)?;
         let oldest = cursor.saturating_sub(ring.capacity());
         let first = match start {
             Start::Latest => cursor,
@@ -91,6 +97,9 @@ impl Subscriber {
             Start::Resume => oldest,
         };
         let bounded = ring.layout().bounded();
+        ring.record(record)
+            .durable
+            .store(durable as u64, Ordering::Relaxed);
         let sub = Self {
             ring,
             pos: ReaderPosition::starting_at(first),
@@ -103,6 +112,7 @@ impl Subscriber {
             end_memory,
             observer: None,
             stage: own.map(|name| (name, first)),
+            durable,
             deps: (!after.is_empty()).then(|| Dependencies::new(after)),
             gate_wait: 0,
             unverified: None,

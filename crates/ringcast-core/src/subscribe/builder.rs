@@ -68,6 +68,13 @@ impl SubscriberBuilder {
         self
     }
 
+    /// A durable stage (see [`StageOptions::durable`]): on a bounded ring
+    /// its unprocessed messages outlive its death for the liveness timeout.
+    pub fn durable(mut self, on: bool) -> Self {
+        self.stage.durable = on;
+        self
+    }
+
     /// What the subscriber does to its thread and mapping when it attaches.
     pub fn memory(mut self, memory: MemoryOptions) -> Self {
         self.memory = memory;

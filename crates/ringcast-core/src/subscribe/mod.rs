@@ -75,6 +75,13 @@ pub struct StageOptions {
     pub name: Option<String>,
     /// Read a message only once every stage named here has processed it.
     pub after: Vec<String>,
+    /// A durable stage (a recorder, say) releases a bounded ring's slots
+    /// only as it *processes* messages (commits), not as it reads them, and
+    /// if it dies the ring keeps its place for the liveness timeout instead
+    /// of releasing it at once: restarted within that time under the same
+    /// name, it takes its record back and nothing it had not processed was
+    /// overwritten. Needs a stage name.
+    pub durable: bool,
 }
 
 /// One reader of a ring.
@@ -100,6 +107,9 @@ pub struct Subscriber {
     observer: Option<Box<dyn ReceiveObserver>>,
     /// Stages: the name, and the progress last published.
     stage: Option<(StageName, u64)>,
+    /// A durable stage: the record's position (what bounded publishers
+    /// wait for) is the committed progress, not the read position.
+    durable: bool,
     /// Gated subscribers: the upstream stages, and the position the gate
     /// last held us at (mirrored as the record's `gate_wait`).
     deps: Option<Dependencies>,

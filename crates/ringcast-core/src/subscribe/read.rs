@@ -35,6 +35,9 @@ impl Subscriber {
                 // before a gated reader that sees this reads them.
                 protocol::commit_progress(&self.ring.record(self.record).processed, next);
                 self.ring.wake_parked(self.commit_membarrier);
+                if self.durable {
+                    self.mirror();
+                }
             }
         }
     }
@@ -47,9 +50,15 @@ impl Subscriber {
         let rec = self.record();
         rec.received.store(self.pos.received, Ordering::Relaxed);
         rec.lost.store(self.pos.lost, Ordering::Relaxed);
-        // Release: every copy out of the slots below `next` happens before a
-        // publisher that sees this position overwrites them.
-        rec.position.store(self.pos.next, Ordering::Release);
+        // A durable stage holds on to what it read until it has processed it.
+        let released = match &self.stage {
+            Some((_, committed)) if self.durable => *committed,
+            _ => self.pos.next,
+        };
+        // Release: every copy out of the slots below `released` (and, for a
+        // durable stage, the work on them) happens before a publisher that
+        // sees this position overwrites them.
+        rec.position.store(released, Ordering::Release);
         if self.bounded {
             self.ring.wake_space_waiters(self.membarrier_registered);
         }
@@ -274,7 +283,7 @@ impl Subscriber {
         max: usize,
         mut lengths: impl FnMut(usize, usize),
     ) -> Result<usize, RecvError> {
-        self.read_rows(out, row, max, |i, len, _| lengths(i, len))
+        self.read_rows(out, row, max, |i, len, _, _| lengths(i, len))
     }
 
     /// [`Subscriber::try_recv_rows`] of up to `seqs.len()` messages that
@@ -289,21 +298,41 @@ impl Subscriber {
         mut lengths: impl FnMut(usize, usize),
     ) -> Result<usize, RecvError> {
         let max = seqs.len();
-        self.read_rows(out, row, max, |i, len, seq| {
+        self.read_rows(out, row, max, |i, len, seq, _| {
             seqs[i] = seq;
             lengths(i, len);
         })
     }
 
+    /// [`Subscriber::try_recv_rows_seq`] that also stores the publish time
+    /// of message `i` in `times[i]` (0 on rings without timestamps): what a
+    /// recorder keeps of each message. Reads at most `seqs.len().min(times.len())`.
+    pub fn try_recv_rows_timed(
+        &mut self,
+        out: &mut [u8],
+        row: usize,
+        seqs: &mut [u64],
+        times: &mut [u64],
+        mut lengths: impl FnMut(usize, usize),
+    ) -> Result<usize, RecvError> {
+        let max = seqs.len().min(times.len());
+        let stamped = self.ring.layout().timestamps();
+        self.read_rows(out, row, max, |i, len, seq, time| {
+            seqs[i] = seq;
+            times[i] = if stamped { time } else { 0 };
+            lengths(i, len);
+        })
+    }
+
     /// The batch read behind [`Subscriber::try_recv_rows`]: `delivered(i,
-    /// len, seq)` for every row.
+    /// len, seq, time)` for every row.
     #[inline]
     pub(super) fn read_rows(
         &mut self,
         out: &mut [u8],
         row: usize,
         max: usize,
-        mut delivered: impl FnMut(usize, usize, u64),
+        mut delivered: impl FnMut(usize, usize, u64, u64),
     ) -> Result<usize, RecvError> {
         if row == 0 {
             return Err(ArgumentError::EmptyRows.into());
@@ -318,7 +347,7 @@ impl Subscriber {
                     self.observe_now(&mut now);
                     // A read delivers the message at the position it leaves
                     // behind: skips happen before it, never after.
-                    delivered(n, len, self.pos.next - 1);
+                    delivered(n, len, self.pos.next - 1, self.pos.time);
                     n += 1;
                 }
                 Ok(None) => break,

@@ -27,6 +27,10 @@ impl RingMap {
     /// Frees subscriber record `i` if its owner is dead. The sweeper takes
     /// the record's lock before cleaning, so a record a live process has just
     /// claimed (lock first, then pid) is never touched.
+    ///
+    /// A dead durable stage's active record on a bounded ring is not freed:
+    /// it keeps its place (only its parked count is repaired) until its
+    /// stage comes back or a blocked publisher evicts it as stalled.
     pub(crate) fn release_if_dead(&self, i: usize) -> bool {
         let rec = self.record(i);
         let offset = Layout::subscriber_offset(i);
@@ -36,12 +40,31 @@ impl RingMap {
         if !liveness::try_lock(&self.file, offset).unwrap_or(false) {
             return false;
         }
-        let freed = rec.pid.load(Ordering::Acquire) != 0;
-        if freed {
+        let mut freed = rec.pid.load(Ordering::Acquire) != 0;
+        if freed && self.keeps_place(rec) {
+            self.repair_parked(rec);
+            freed = false;
+        } else if freed {
             self.clean_record(rec);
         }
         liveness::unlock(&self.file, offset);
         freed
+    }
+
+    /// Whether a record whose owner died keeps gating: a durable stage's
+    /// active record on a bounded ring.
+    pub(crate) fn keeps_place(&self, rec: &SubscriberRecord) -> bool {
+        self.layout.bounded()
+            && rec.durable.load(Ordering::Relaxed) == 1
+            && rec.state.load(Ordering::Acquire) == RECORD_ACTIVE
+    }
+
+    /// Takes a dead owner's parked count out of the waiter count.
+    fn repair_parked(&self, rec: &SubscriberRecord) {
+        let stale = rec.parked.swap(0, Ordering::AcqRel);
+        if stale != 0 {
+            decrement(&self.header().notify.0.waiters, stale);
+        }
     }
 
     /// Resets a record whose owner is gone (caller holds its lock).
@@ -55,10 +78,8 @@ impl RingMap {
                 .fetch_add(1, Ordering::Relaxed);
         }
         rec.memory.store(0, Ordering::Relaxed);
-        let stale = rec.parked.swap(0, Ordering::AcqRel);
-        if stale != 0 {
-            decrement(&self.header().notify.0.waiters, stale);
-        }
+        rec.durable.store(0, Ordering::Relaxed);
+        self.repair_parked(rec);
         rec.pid.store(0, Ordering::Release);
     }
 
@@ -72,13 +93,19 @@ impl RingMap {
     /// [`OpenError::StageExists`]). Anyone else takes a record that remembers no
     /// stage if there is one, so remembered progress lasts as long as the
     /// table has room, and makes a record it takes forget its stage.
+    ///
+    /// A durable stage taking back the record of its dead durable
+    /// predecessor keeps it active, at its position: the publisher never
+    /// sees the record go and overwrites nothing the predecessor had not
+    /// processed.
     pub(crate) fn claim_record(
         &self,
         stage: Option<&StageName>,
+        durable: bool,
     ) -> Result<(usize, bool), OpenError> {
         if let Some(name) = stage {
             if let Some(i) = find_stage(self, name) {
-                if self.try_claim_record(i)? {
+                if self.try_claim_record(i, durable)? {
                     return Ok((i, true));
                 }
                 return Err(self.stage_taken(name, i));
@@ -90,7 +117,7 @@ impl RingMap {
                 if !take_remembered && stage::named(self.record(i)) {
                     continue;
                 }
-                if self.try_claim_record(i)? {
+                if self.try_claim_record(i, false)? {
                     stage::forget(self.record(i), 0);
                     return Ok((i, false));
                 }
@@ -113,7 +140,9 @@ impl RingMap {
 
     /// Claims subscriber record `i` if nobody alive holds it: takes its
     /// lock, cleans what a dead owner left, marks it with our pid.
-    fn try_claim_record(&self, i: usize) -> Result<bool, RingFault> {
+    /// `take_place`: a durable stage taking its own record back keeps it
+    /// active if its predecessor's place was kept.
+    fn try_claim_record(&self, i: usize, take_place: bool) -> Result<bool, RingFault> {
         let offset = Layout::subscriber_offset(i);
         if self.record(i).pid.load(Ordering::Relaxed) != 0
             && liveness::held_by_other(&self.file, offset)
@@ -126,10 +155,16 @@ impl RingMap {
             return Ok(false);
         }
         let rec = self.record(i);
-        if rec.pid.load(Ordering::Acquire) != 0 {
-            self.clean_record(rec); // its owner died: we hold its lock now
+        let dead_owner = rec.pid.load(Ordering::Acquire) != 0;
+        if dead_owner && take_place && self.keeps_place(rec) {
+            // Still active: the publisher goes on waiting for this position.
+            self.repair_parked(rec);
+        } else {
+            if dead_owner {
+                self.clean_record(rec); // its owner died: we hold its lock now
+            }
+            rec.state.store(RECORD_JOINING, Ordering::Relaxed);
         }
-        rec.state.store(RECORD_JOINING, Ordering::Relaxed);
         rec.gate_wait.store(0, Ordering::Relaxed);
         rec.wait.store(0, Ordering::Relaxed); // until the new owner declares it
         rec.pid.store(std::process::id(), Ordering::Release);
@@ -145,6 +180,7 @@ impl RingMap {
     pub(crate) fn release_record(&self, i: usize) {
         let rec = self.record(i);
         rec.memory.store(0, Ordering::Relaxed);
+        rec.durable.store(0, Ordering::Relaxed);
         rec.state.store(RECORD_FREE, Ordering::Release);
         rec.pid.store(0, Ordering::Release);
         liveness::unlock(&self.file, Layout::subscriber_offset(i));
