@@ -42,7 +42,10 @@ fn reader_that_dies(dir: &Path, ring: &str, stage: &str, durable: bool, read: u6
     let mut status = 0;
     // SAFETY: waits for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFSIGNALED(status), "the reader did not die by SIGKILL");
+    assert!(
+        libc::WIFSIGNALED(status),
+        "the reader did not die by SIGKILL"
+    );
 }
 
 /// A bounded ring of 16 slots whose publisher evicts a subscriber that has

@@ -163,6 +163,11 @@ impl Subscriber {
         self.pos.lost
     }
 
+    /// The sequence the next message published will carry.
+    pub fn cursor(&self) -> u64 {
+        self.ring.cursor().load(Ordering::Acquire)
+    }
+
     /// Messages published but not yet read (may exceed capacity when lapped).
     pub fn lag(&self) -> u64 {
         self.ring
