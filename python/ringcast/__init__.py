@@ -14,7 +14,7 @@ and any number of strategy processes on the same host read it::
 
 from __future__ import annotations
 
-from . import _native, errors, itch
+from . import _native, errors, itch, journal
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings, trust, trusted
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._group import GroupConsumer, SubscriberGroup
@@ -22,6 +22,7 @@ from ._memory import MemoryReport, host_memory, pin_thread, ring_info, thread_cp
 from ._native import IntervalLog, LatencyHistogram
 from ._topology import Diamond, Pipeline, Stage, StageContext, StageStatus, Topology
 from .errors import *  # noqa: F403  (every exception, listed in errors.__all__)
+from .journal import Journal
 
 __version__: str = _native.__version__
 FORMAT_VERSION: int = _native.FORMAT_VERSION
@@ -32,6 +33,7 @@ __all__ = [
     "Diamond",
     "GroupConsumer",
     "IntervalLog",
+    "Journal",
     "LatencyHistogram",
     "MemoryReport",
     "Pipeline",
@@ -50,6 +52,7 @@ __all__ = [
     "default_dir",
     "host_memory",
     "itch",
+    "journal",
     "list_rings",
     "pin_thread",
     "ring_info",

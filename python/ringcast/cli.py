@@ -213,7 +213,16 @@ def main(argv: list[str] | None = None) -> int:
 
     _feed_cli.add_parser(commands)
 
+    from . import _journal_cli
+
+    _journal_cli.add_parsers(commands)
+
     args = parser.parse_args(argv)
+    if args.command in ("record", "replay", "journal"):
+        name = args.command
+        if name == "journal":
+            name += " " + args.journal_command
+        return _reported(name, lambda: _journal_cli.run(args), 1, "")
     if args.command == "serve":
         return _serve(parser, args)
     if args.command == "feed":

@@ -17,6 +17,10 @@ __all__ = [
     "IncompatibleVersion",
     "InvalidArgument",
     "InvalidName",
+    "JournalError",
+    "JournalLocked",
+    "JournalMismatch",
+    "JournalNotFound",
     "MemoryLockFailed",
     "MessageTooLarge",
     "NumaNodeUnavailable",
@@ -201,3 +205,19 @@ class RingWarning(UserWarning):
 class HugePagesWarning(RingWarning):
     """A ring created with ``huge_pages="prefer"`` got normal pages; the message
     says why and what to configure."""
+
+
+class JournalError(RingError):
+    """A journal could not be written or read (a file system error says which file)."""
+
+
+class JournalNotFound(JournalError, FileNotFoundError):
+    """The directory holds no journal (no readable segment file)."""
+
+
+class JournalLocked(JournalError):
+    """Another recorder is writing the journal (it holds the directory's lock)."""
+
+
+class JournalMismatch(JournalError, SchemaMismatch):
+    """The journal records another ring, or one of another slot size or schema."""

@@ -11,6 +11,7 @@ mod end;
 mod errors;
 mod feed;
 mod group;
+mod journal;
 mod latency;
 mod loadgen;
 mod memory;
@@ -42,6 +43,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_books, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_record_descrs, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_record, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_replay, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_open, m)?)?;
+    m.add_function(wrap_pyfunction!(journal::journal_verify, m)?)?;
     m.add("FORMAT_VERSION", ringcast_core::format::layout::VERSION)?;
     m.add("DEFAULT_DIR", ringcast_core::format::name::DEFAULT_DIR)?;
     add_limits(m)?;
