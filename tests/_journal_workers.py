@@ -17,9 +17,7 @@ def publish_paced(ring_dir, name, total, batch, rate, ready, opts) -> None:
     """Creates ring ``name`` (REC records, timestamps, ``opts``), waits for a
     subscriber (the recorder), publishes records 0..total-1 in batches at
     ``rate`` messages a second (0: flat out), then closes the ring."""
-    with ringcast.Publisher.create(
-        name, dtype=REC, dir=ring_dir, timestamps=True, **opts
-    ) as pub:
+    with ringcast.Publisher.create(name, dtype=REC, dir=ring_dir, timestamps=True, **opts) as pub:
         ready.set()
         deadline = time.monotonic() + 60
         while pub.subscriber_count == 0 and time.monotonic() < deadline:

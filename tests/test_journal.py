@@ -27,9 +27,9 @@ import time
 import numpy as np
 import pytest
 from _journal_workers import publish_paced
-from _workers import REC, checksum, make_records
 
 import ringcast
+from _workers import REC, checksum, make_records
 from ringcast.journal import Journal
 
 ctx = mp.get_context("spawn")
@@ -45,9 +45,7 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 def start_publisher(ring_dir, name, total, *, batch=1000, rate=0, **opts):
     ready = ctx.Event()
-    p = ctx.Process(
-        target=publish_paced, args=(ring_dir, name, total, batch, rate, ready, opts)
-    )
+    p = ctx.Process(target=publish_paced, args=(ring_dir, name, total, batch, rate, ready, opts))
     p.start()
     assert ready.wait(30), "the publisher did not start"
     return p
@@ -160,6 +158,10 @@ def test_a_paced_replay_keeps_the_recorded_timing(ring_dir, tmp_path):
         recs, recv = results.get(timeout=60)
         reader.join(10)
         assert r["published"] == 2000 and len(recs) == 2000
+        # Each message arrives at its recorded offset / speed (within 30 ms).
+        expected = (recorded.time - recorded.time[0]) / speed / 1e9
+        arrived = (recv - recv[0]) / 1e9
+        assert np.abs(arrived - expected).max() < 0.03, np.abs(arrived - expected).max()
         # Tolerance: the replay lasts the recorded span / speed within 5% + 50 ms,
         # and no message went out more than 20 ms after it was due.
         assert abs(r["elapsed"] - span / speed) < 0.05 * span / speed + 0.05, (r, span)
@@ -373,7 +375,7 @@ def test_bad_input_says_what_to_do(ring_dir, tmp_path):
     ringcast.journal.record("md.a", journal, dir=ring_dir)
     with ringcast.Publisher.create("md.b", slot_size=16, capacity=64, dir=ring_dir) as pub:
         pub.publish(b"x")
-    with pytest.raises(ringcast.JournalMismatch, match="records ring \"md.a\""):
+    with pytest.raises(ringcast.JournalMismatch, match=r'records ring "md\.a"'):
         ringcast.journal.record("md.b", journal, dir=ring_dir)
     # No timestamps recorded: only flat out.
     with pytest.raises(ringcast.InvalidArgument, match="speed max"):
