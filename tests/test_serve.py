@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ringcast
@@ -420,3 +421,65 @@ reads = ["md.book"]
     assert strategy["received"] == books["updates"] and strategy["lost"] == 0, strategy
     assert svc.stop() == 0
     assert os.listdir(ring_dir) == [], svc.log()
+
+
+def test_a_journal_records_through_a_kill_and_replays_into_a_strategy(
+    tmp_path: Path, ring_dir: str, services: list[Service]
+) -> None:
+    """A day recorded by ``ringcast serve``: the recorder is SIGKILLed and
+    restarted mid-way and the journal still holds every message (the ring is
+    bounded and the recorder a durable stage); it replays into a strategy's
+    ring and opens in pandas."""
+    journal = tmp_path / "tape"
+    body = (
+        RING.replace("capacity = 1024", 'capacity = 1024\nmode = "bounded"\ntimestamps = true')
+        + COUNTER
+        + f'\n[journals.tape]\nring = "t.a"\ndir = "{journal}"\nfsync = "never"\n'
+    )
+    svc = Service(str(_config(tmp_path, ring_dir, body)))
+    services.append(svc)
+    svc.wait_for(r"ready \(3 items\)")
+    time.sleep(1.0)
+    os.kill(svc.pids()["journals.tape"], signal.SIGKILL)
+    svc.wait_for(r"journals.tape: killed by SIGKILL after [\d.]+ s; restart 1 in")
+    svc.wait_for(r"journals.tape: ready", start=svc.index("restart 1 in"))
+    time.sleep(1.5)
+    assert svc.stop() == 0, svc.log()
+
+    v = ringcast.journal.verify(journal)
+    assert v["intact"] and not v["open"], v
+    assert v["gaps"] == 0 and v["messages"] > 1000, v
+    j = ringcast.Journal(journal)
+    m = j.messages()
+    first = int(m.seq[0])
+    assert (m.seq == first + np.arange(len(m))).all(), "a message is missing or doubled"
+    assert (m.records["value"] == m.records["seq"]).all()
+
+    # Replayed flat out into the ring a strategy reads: the same stream.
+    def strategy(out: list) -> None:
+        while True:
+            try:
+                sub = ringcast.Subscriber.attach("t.replay", dir=ring_dir, start="oldest")
+                break
+            except ringcast.RingNotFound:
+                time.sleep(0.005)
+        with sub:
+            while True:
+                try:
+                    out.append(np.asarray(sub.recv_batch(4096, timeout=5)).copy())
+                except ringcast.RingClosed:
+                    return
+
+    got: list = []
+    reader = threading.Thread(target=strategy, args=(got,))
+    reader.start()
+    r = ringcast.journal.replay(journal, "t.replay", dir=ring_dir, bounded=True, subscribers=1)
+    reader.join(30)
+    assert r["published"] == len(m)
+    assert np.array_equal(np.concatenate(got), np.asarray(m.records))
+
+    pandas = pytest.importorskip("pandas")
+    frame = j.to_pandas()
+    assert isinstance(frame, pandas.DataFrame)
+    assert frame["seq"].tolist() == m.seq.tolist()
+    assert frame["value"].tolist() == m.records["value"].tolist()

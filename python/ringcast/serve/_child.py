@@ -23,7 +23,7 @@ import signal
 import time
 from typing import Any
 
-from .. import itch
+from .. import itch, journal
 from .._api import Publisher, Subscriber
 from .._native import LatencyHistogram
 from .._topology import _die_with_parent, _load_target
@@ -219,7 +219,33 @@ def run_stage(spec: dict[str, Any], out: _Reports) -> Any:
     return result
 
 
-RUNNERS = {"feeds": run_feed, "books": run_books, "senders": run_sender, "stages": run_stage}
+def run_journal(spec: dict[str, Any], out: _Reports) -> Any:
+    o = spec["options"]
+    out.send({"event": "ready"})
+    # Follows the ring across publisher restarts; SIGTERM ends it (the
+    # journal sealed) through the _Stop raised in its signal handler.
+    return journal.record(
+        o["ring"],
+        o["dir"],
+        dir=spec["dir"],
+        stage=o["stage"],
+        first=o["first"],
+        segment_bytes=o["segment_size"],
+        segment_age=o["segment_age"],
+        fsync=o["fsync"],
+        follow=True,
+        progress=_progress(out),
+        progress_every=REPORT_EVERY,
+    )
+
+
+RUNNERS = {
+    "feeds": run_feed,
+    "books": run_books,
+    "senders": run_sender,
+    "stages": run_stage,
+    "journals": run_journal,
+}
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

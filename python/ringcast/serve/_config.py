@@ -10,10 +10,12 @@ Sections (see ``examples/serve/*.toml`` and ``docs/serve.md``)::
     [books.NAME]           order-book builders (``ringcast feed book``)
     [senders.NAME]         MoldUDP64 senders of an ITCH file (demo, tests)
     [stages.NAME]          user stages: ``function = "module:function"``
+    [journals.NAME]        recorders of a ring into a journal (``ringcast record``)
 
 Items start in dependency order: rings first, then whatever writes a ring
-before whatever reads it (a feed before the books of its bus,
-``reads``/``writes`` of stages, explicit ``after``); senders last.
+before whatever reads it (a feed before the books of its bus, a ring's
+writers before its journal, ``reads``/``writes`` of stages, explicit
+``after``); senders last.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..errors import InvalidArgument
 
 # An item's or a bus's name (ring names are made of them).
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
-KINDS = ("rings", "feeds", "books", "senders", "stages")
+KINDS = ("rings", "feeds", "books", "senders", "stages", "journals")
 RESTART_POLICIES = ("on-failure", "always", "never")
 
 
@@ -200,6 +202,15 @@ def _dtype(v: Any) -> np.dtype:
         ) from None
 
 
+def _fsync(v: Any) -> str | float:
+    """A journal's fsync policy: "never", "always", or seconds between syncs."""
+    if v in ("never", "always"):
+        return str(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
+        raise ValueError(f'expected "never", "always" or seconds between syncs (e.g. 1), got {v!r}')
+    return float(v)
+
+
 def _percent(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 50:
         raise ValueError(f"expected a percentage from 0 to 50, got {v!r}")
@@ -282,6 +293,16 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "reads": Key(_names, []),
         "writes": Key(_names, []),
         "latency": Key(_str, None),
+        **_RESTART,
+    },
+    "journals": {
+        "ring": Key(_str, required=True),
+        "dir": Key(_str, required=True),
+        "stage": Key(_str, "journal"),
+        "first": Key(_choice("oldest", "latest"), "oldest"),
+        "fsync": Key(_fsync, 1.0),
+        "segment_size": Key(_int(1 << 16, 1 << 40, " (bytes)"), 256 << 20),
+        "segment_age": Key(_seconds(1.0), None),
         **_RESTART,
     },
 }
@@ -553,6 +574,10 @@ def _check_item(item: Item, fail: Callable[..., ConfigError], base: str) -> None
                 f"cannot find module {module!r}: install it, or "
                 "add its directory to service.path (relative to the config file)",
             )
+    if item.kind == "journals":
+        o["dir"] = os.path.join(base, os.path.expanduser(o["dir"]))
+        if os.path.exists(o["dir"]) and not os.path.isdir(o["dir"]):
+            raise fail((*path, "dir"), f"{o['dir']} exists and is not a directory")
     if "bus" in o and not re.fullmatch(_NAME, o["bus"]):
         raise fail((*path, "bus"), "a bus name is letters, digits, '_', '-' and '.'")
 
@@ -578,6 +603,8 @@ def _link(items: dict[str, Item], fail: Callable[..., ConfigError]) -> None:
         reads = list(item.options.get("reads") or [])
         if item.kind == "books":
             reads.append(f"{item.options['bus']}.itch")
+        if item.kind == "journals":
+            reads.append(item.options["ring"])
         for ring in reads + [w for w in item.writes() if item.kind == "stages"]:
             for pattern, ws in writers.items():
                 if _matches(pattern, ring):

@@ -327,6 +327,40 @@ def _feed_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
     _export(m, report, f, counters=per_feed, gauges=[next_sequence])
 
 
+def _journal_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
+    """A recorder's report (``ringcast record``'s progress)."""
+    j = {"journal": name}
+    _export(
+        m,
+        report,
+        j,
+        counters=(
+            ("recorded", "ringcast_journal_recorded_messages", "Messages written to the journal."),
+            (
+                "lost",
+                "ringcast_journal_lost_messages",
+                "Messages in gap entries (the ring lapped the recorder).",
+            ),
+            ("gaps", "ringcast_journal_gaps", "Gap entries written."),
+            ("bytes", "ringcast_journal_written_bytes", "Bytes written to segment files."),
+            ("syncs", "ringcast_journal_syncs", "fdatasync calls."),
+        ),
+        gauges=(
+            ("segments", "ringcast_journal_segments", "Segments started by the running recorder."),
+            ("lag", "ringcast_journal_lag_messages", "Messages published but not yet recorded."),
+        ),
+    )
+    for q in ("p50", "p99", "max"):
+        v = _num(report.get("latency_ns") or {}, q)
+        if v is not None:
+            m.gauge(
+                "ringcast_journal_write_latency_seconds",
+                "From publish to written (page cache), per message, since the recorder started.",
+                {**j, "quantile": q},
+                v / 1e9,
+            )
+
+
 def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
     b = {"books": name}
     counters = (
@@ -418,6 +452,8 @@ def _item_metrics(m: _Families, item: dict[str, Any]) -> None:
         _feed_metrics(m, item["name"], report)
     elif kind in ("books", "book"):
         _books_metrics(m, item["name"], report)
+    elif kind == "journal":
+        _journal_metrics(m, item["name"], report)
     elif kind == "stage":
         v = _num(report, "processed")
         if v is not None:

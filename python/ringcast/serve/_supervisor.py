@@ -68,9 +68,13 @@ class Running:
     def status(self) -> dict[str, Any]:
         return {
             "name": self.item.name,
-            "kind": {"rings": "ring", "feeds": "feed", "senders": "sender", "stages": "stage"}.get(
-                self.item.kind, self.item.kind
-            ),
+            "kind": {
+                "rings": "ring",
+                "feeds": "feed",
+                "senders": "sender",
+                "stages": "stage",
+                "journals": "journal",
+            }.get(self.item.kind, self.item.kind),
             "id": self.item.id,
             "state": self.state,
             "pid": self.proc.pid if self.alive and self.proc else None,
