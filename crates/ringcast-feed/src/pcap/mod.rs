@@ -30,7 +30,7 @@ pub mod reader;
 pub mod writer;
 
 pub use ipv4::{udp_in_frame, UdpDatagram};
-pub use reader::{CaptureFormat, CaptureReader, Frame, Interface};
+pub use reader::{pcapng_append_offset, CaptureFormat, CaptureReader, Frame, Interface};
 pub use writer::PcapngWriter;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::writer::{
     ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPTION_NAME, OPTION_TSRESOL, SECTION_HEADER,
 };
 use super::CaptureError;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 /// Block type of an (obsolete) pcapng Packet Block.
 const OBSOLETE_PACKET: u32 = 2;
@@ -272,10 +273,12 @@ impl<'a> CaptureReader<'a> {
                 self.big_endian = match rest[8..12] {
                     [0x1A, 0x2B, 0x3C, 0x4D] => true,
                     [0x4D, 0x3C, 0x2B, 0x1A] => false,
-                    _ => return Err(self.corrupt(format!(
+                    _ => {
+                        return Err(self.corrupt(format!(
                         "a section header without the byte-order magic 1a2b3c4d (found {:02x?})",
                         &rest[8..12]
-                    ))),
+                    )))
+                    }
                 };
             }
             let be = self.big_endian;
@@ -456,4 +459,76 @@ impl<'a> Iterator for CaptureReader<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_frame()
     }
+}
+
+/// Where new blocks can be appended to the pcapng file `file` reads: the
+/// end of its last complete block (a torn block after it, left by a killed
+/// writer, is to be cut off). Reads the block headers only, through the
+/// buffer (memory stays bounded whatever the file's size).
+///
+/// Errors (`InvalidData`, saying what to do) for a file that is not pcapng
+/// or whose blocks contradict each other: appending would bury the damage.
+pub fn pcapng_append_offset<R: Read + Seek>(file: &mut BufReader<R>) -> io::Result<u64> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    file.seek(SeekFrom::Start(0))?;
+    let mut offset = 0u64;
+    let mut big_endian = false;
+    let mut header = [0u8; 12];
+    loop {
+        let n = read_up_to(file, &mut header)?;
+        let magic = SECTION_HEADER.to_le_bytes();
+        if offset == 0 && header[..n.min(4)] != magic[..n.min(4)] {
+            return Err(invalid(format!(
+                "not a pcapng file (it starts with {:02x?}, not 0a0d0d0a)",
+                &header[..n.min(4)]
+            )));
+        }
+        if n < header.len() {
+            // Nothing more, or a torn block header.
+            return Ok(offset);
+        }
+        if header[..4] == magic {
+            big_endian = match header[8..12] {
+                [0x1A, 0x2B, 0x3C, 0x4D] => true,
+                [0x4D, 0x3C, 0x2B, 0x1A] => false,
+                _ => {
+                    return Err(invalid(format!(
+                        "the block at byte {offset} is a section header without the \
+                         byte-order magic 1a2b3c4d: the file is damaged"
+                    )))
+                }
+            };
+        }
+        let len = u64::from(u32_at(&header, 4, big_endian));
+        if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+            return Err(invalid(format!(
+                "the block at byte {offset} has a length of {len}: the file is damaged"
+            )));
+        }
+        file.seek_relative(len as i64 - 16)?;
+        let mut trailer = [0u8; 4];
+        if read_up_to(file, &mut trailer)? < 4 {
+            return Ok(offset);
+        }
+        if u64::from(u32_at(&trailer, 0, big_endian)) != len {
+            return Err(invalid(format!(
+                "the block at byte {offset} has two different lengths: the file is damaged"
+            )));
+        }
+        offset += len;
+    }
+}
+
+/// Reads into `buf` until it is full or the end of the file; bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

@@ -414,3 +414,40 @@ fn sections_follow_each_other_and_big_endian_sections_read() {
     assert_eq!(got[10].1, 1_500_000_000, "1.5 s in microseconds");
     assert_eq!(got[10].4, b"big");
 }
+
+#[test]
+fn appending_finds_the_end_of_the_last_complete_block() {
+    use std::io::{BufReader, Cursor};
+    let offset =
+        |bytes: &[u8]| pcapng_append_offset(&mut BufReader::new(Cursor::new(bytes.to_vec())));
+    let bytes = write(&sample(5));
+    assert_eq!(offset(&bytes).unwrap(), bytes.len() as u64);
+    assert_eq!(offset(&[]).unwrap(), 0);
+    let mut block_ends = vec![0];
+    let mut at = 0;
+    while at < bytes.len() {
+        at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        block_ends.push(at);
+    }
+    for cut in 0..bytes.len() {
+        let want = *block_ends.iter().filter(|e| **e <= cut).max().unwrap();
+        assert_eq!(offset(&bytes[..cut]).unwrap(), want as u64, "cut at {cut}");
+    }
+    // Two sections, the second torn in its header: appending goes after
+    // the first; torn after its header (28 bytes): after that header.
+    let second = write(&sample(2));
+    let mut two = bytes.clone();
+    two.extend_from_slice(&second[..20]);
+    assert_eq!(offset(&two).unwrap(), bytes.len() as u64);
+    two.extend_from_slice(&second[20..50]);
+    assert_eq!(offset(&two).unwrap(), bytes.len() as u64 + 28);
+    // Not pcapng: refused, never overwritten.
+    let classic = classic(false, false, 1, &[]);
+    let e = offset(&classic).unwrap_err();
+    assert!(e.to_string().contains("not a pcapng file"), "{e}");
+    assert!(offset(b"hello world, not a capture").is_err());
+    let mut damaged = bytes.clone();
+    damaged[28 + 4] = 0xFF;
+    let e = offset(&damaged).unwrap_err();
+    assert!(e.to_string().contains("damaged"), "{e}");
+}
