@@ -413,3 +413,16 @@ def test_bad_capture_arguments_say_what_to_do(small_day, tmp_path, ring_dir):
     with pytest.raises(ringcast.FeedError, match="move it away"):
         itch.handle(group, bus="md", dir=other_dir, capture=path, idle_timeout=0.1)
     assert frames(path) == small_day[1]
+
+
+def test_a_served_feed_takes_a_capture_path_relative_to_its_config(tmp_path):
+    from ringcast.serve._config import ConfigError, parse
+
+    text = '[feeds.md]\ngroup = "239.1.1.1:31001"\nbus = "md"\ncapture = "{}"\n'
+    with pytest.raises(ConfigError, match=r"svc.toml:4: .*capture.*no directory") as e:
+        parse(text.format("caps/md.pcapng"), "svc.toml", base_dir=str(tmp_path))
+    assert e.value.line == 4
+    (tmp_path / "caps").mkdir()
+    cfg = parse(text.format("caps/md.pcapng"), "svc.toml", base_dir=str(tmp_path))
+    (item,) = cfg.items.values()
+    assert item.options["capture"] == str(tmp_path / "caps" / "md.pcapng")
