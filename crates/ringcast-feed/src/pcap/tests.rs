@@ -451,3 +451,55 @@ fn appending_finds_the_end_of_the_last_complete_block() {
     let e = offset(&damaged).unwrap_err();
     assert!(e.to_string().contains("damaged"), "{e}");
 }
+
+mod damaged {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A real capture with bytes overwritten anywhere, then cut
+        /// anywhere: the reader never panics, stops after its first error,
+        /// and a cut counts exactly the packets before it.
+        #[test]
+        fn damaged_captures_give_errors_never_panics(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            cut in any::<usize>(),
+            classic_file in any::<bool>(),
+        ) {
+            let mut bytes = if classic_file {
+                let (from, to) = (addr(10, 0, 0, 1, 1), addr(239, 0, 0, 1, 2));
+                let records: Vec<_> = (0..4).map(|i| (i, i, ethernet(i % 2 == 0, from, to, &[i as u8; 30]))).collect();
+                classic(false, true, 1, &records)
+            } else {
+                write(&sample(6))
+            };
+            for (at, value) in edits {
+                let n = bytes.len();
+                bytes[at % n] = value;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            let Ok(mut reader) = CaptureReader::new(&bytes) else { return Ok(()) };
+            let mut frames = 0u64;
+            while let Some(item) = reader.next_frame() {
+                match item {
+                    Ok(f) => {
+                        frames += 1;
+                        let _ = udp_in_frame(f.link_type, f.data);
+                    }
+                    Err(e) => {
+                        if let CaptureError::Truncated { packets, offset, available, .. } = e {
+                            prop_assert_eq!(packets, frames);
+                            prop_assert_eq!(offset + available, bytes.len() as u64);
+                        }
+                        prop_assert!(reader.next_frame().is_none());
+                        break;
+                    }
+                }
+            }
+            let scan = pcapng_append_offset(&mut std::io::BufReader::new(std::io::Cursor::new(&bytes)));
+            if let Ok(offset) = scan {
+                prop_assert!(offset as usize <= bytes.len());
+            }
+        }
+    }
+}
