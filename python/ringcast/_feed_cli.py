@@ -78,7 +78,10 @@ def add_parser(commands: Any) -> None:
     pace = send.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, default=None, help="messages per second")
     pace.add_argument(
-        "--speed", type=float, default=None, help="times the day's own pace (1: real time)"
+        "--speed",
+        type=float,
+        default=None,
+        help="times the day's own pace, or the capture's with --pcap (1: real time)",
     )
     send.add_argument(
         "--retransmit",
