@@ -12,7 +12,7 @@ seconds="${1:-15}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(layout schema histogram ring_file itch_decode moldudp64)
+    targets=(layout schema histogram ring_file itch_decode moldudp64 pcap)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

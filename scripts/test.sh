@@ -28,6 +28,19 @@ if ! command -v ip >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends iproute2
 fi
 
+step "tshark for the feed's capture tests (tests/test_pcap.py decodes captures with it)"
+if ! command -v tshark >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    # wireshark-common asks whether non-root users may capture: answer no
+    # beforehand, or the install waits for an answer.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" \
+        | $sudo debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends tshark
+fi
+tshark --version 2>/dev/null | head -1
+
 step "Prometheus (promtool, prometheus) and Chromium for the metrics tests"
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
     || ! command -v chromium >/dev/null 2>&1; then

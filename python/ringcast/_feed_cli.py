@@ -49,14 +49,39 @@ def add_parser(commands: Any) -> None:
     dec.add_argument("--json", action="store_true", help="print JSON")
     dec.add_argument("--max-errors", type=int, default=20, help="bad frames listed (default 20)")
 
-    send = sub.add_parser("send", help="send an ITCH file as MoldUDP64 multicast")
-    send.add_argument("file", help="ITCH file")
-    send.add_argument("--group", required=True, help="multicast ADDRESS:PORT of line A")
+    send = sub.add_parser(
+        "send",
+        help="send an ITCH file as MoldUDP64 multicast, or replay a packet capture",
+        description="Send an ITCH file as MoldUDP64 multicast (with a retransmission "
+        "server), or replay a capture (--pcap): the UDP payloads of one captured stream byte "
+        "for byte, by default line A's (the multicast group of the capture's first "
+        "interface; line B and retransmissions are left out), to the captured group or "
+        "--group, paced by --speed (times the capture's pace), --rate, or flat out.",
+    )
+    send.add_argument("file", nargs="?", default=None, help="ITCH file (or give --pcap)")
+    send.add_argument(
+        "--pcap", default=None, help="replay this capture (pcapng or pcap) instead of a file"
+    )
+    send.add_argument(
+        "--pcap-stream",
+        default=None,
+        help="the captured stream to replay: its destination ADDRESS:PORT, or PORT "
+        "(default: line A, the first interface's multicast group)",
+    )
+    send.add_argument(
+        "--group",
+        default=None,
+        help="multicast ADDRESS:PORT of line A (required with a file; with --pcap default: "
+        "the captured destination)",
+    )
     send.add_argument("--group-b", default=None, help="ADDRESS:PORT of line B (same stream)")
     pace = send.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, default=None, help="messages per second")
     pace.add_argument(
-        "--speed", type=float, default=None, help="times the day's own pace (1: real time)"
+        "--speed",
+        type=float,
+        default=None,
+        help="times the day's own pace, or the capture's with --pcap (1: real time)",
     )
     send.add_argument(
         "--retransmit",
@@ -97,7 +122,20 @@ def add_parser(commands: Any) -> None:
     handle.add_argument(
         "--arbitration", type=float, default=0.001, help="seconds a gap waits for line B"
     )
+    handle.add_argument(
+        "--capture",
+        default=None,
+        metavar="FILE.pcapng",
+        help="write every datagram received (both lines, retransmissions, duplicates) to a "
+        "pcapng file (appended to when it exists)",
+    )
     handle.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    pcap = sub.add_parser(
+        "pcap", help="summarize a packet capture: MoldUDP64 streams, sequence ranges, damage"
+    )
+    pcap.add_argument("file", help="pcapng or pcap file")
+    pcap.add_argument("--json", action="store_true", help="print JSON")
 
     book = sub.add_parser(
         "book", help="build order books from a handler's stream into the BUS.book ring"
@@ -112,6 +150,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs ``ringcast feed <subcommand>``."""
     from . import itch
+    from .errors import InvalidArgument
 
     command = args.feed_command
     if command == "generate":
@@ -137,6 +176,16 @@ def run(args: argparse.Namespace) -> int:
             if addr is not None and not args.json:
                 print(f"retransmission server on {addr}", file=sys.stderr, flush=True)
 
+        if (args.file is None) == (args.pcap is None):
+            raise InvalidArgument(
+                "give what to send: an ITCH file or --pcap CAPTURE (one of them, not both)"
+            )
+        if args.pcap is not None:
+            return _replay(args, itch)
+        if args.group is None:
+            raise InvalidArgument("give --group ADDRESS:PORT (line A) to send an ITCH file to")
+        if args.pcap_stream is not None:
+            raise InvalidArgument("--pcap-stream chooses a stream of --pcap; there is none")
         report = itch.send(
             args.file,
             args.group,
@@ -178,12 +227,20 @@ def run(args: argparse.Namespace) -> int:
             idle_timeout=args.idle_timeout,
             session=args.session,
             interface=args.interface,
+            capture=args.capture,
         )
         if args.json:
             print(json.dumps(report, indent=2))
         else:
             print(_handle_text(report))
         return 0 if report["lost"] == 0 and report["ended"] else 1
+    if command == "pcap":
+        summary = pcap_summary(itch.read_pcap(args.file))
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(_pcap_text(args.file, summary))
+        return 0 if summary["error"] is None else 1
     if command == "book":
         report = itch.books(args.bus, dir=args.dir, capacity=args.capacity, bounded=args.bounded)
         if args.json:
@@ -196,6 +253,108 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0 if report["book_errors"] == 0 and report["lost"] == 0 else 1
     raise AssertionError(command)
+
+
+def _replay(args: argparse.Namespace, itch: Any) -> int:
+    """``ringcast feed send --pcap``: the options a replay has no use for
+    are refused, not ignored."""
+    from .errors import InvalidArgument
+
+    unused = [
+        name
+        for name, given in (
+            ("--retransmit", args.retransmit is not None),
+            ("--session", args.session != "RINGCAST"),
+        )
+        if given
+    ]
+    if unused:
+        raise InvalidArgument(
+            f"{', '.join(unused)}: a replay sends the captured packets as they are, with no "
+            "retransmission server; leave it out"
+        )
+    report = itch.replay(
+        args.pcap,
+        args.group,
+        group_b=args.group_b,
+        stream=args.pcap_stream,
+        rate=args.rate,
+        speed=args.speed,
+        drop=args.drop,
+        drop_b=args.drop_b,
+        drop_seed=args.seed,
+        interface=args.interface,
+        ttl=args.ttl,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    if report["capture_error"]:
+        print(f"ringcast feed send: warning: {report['capture_error']}", file=sys.stderr)
+    rate = report["messages"] / report["elapsed"] if report["elapsed"] else 0
+    print(
+        f"replayed {report['packets']:,} datagrams captured to {report['destination']} "
+        f"({report['messages']:,} messages) in {report['elapsed']:.2f} s ({rate:,.0f} msgs/s); "
+        f"left out {report['others']:,} datagrams of other streams; skipped on purpose "
+        f"{report['dropped']}"
+    )
+    return 0
+
+
+def pcap_summary(capture: dict[str, Any]) -> dict[str, Any]:
+    """Per destination of a capture's UDP datagrams: how many, MoldUDP64
+    sessions, messages, heartbeats, ends of session, and the sequence
+    numbers of the first and last message."""
+    import struct
+
+    streams: dict[str, dict[str, Any]] = {}
+    for _time, _iface, _source, destination, payload in capture["datagrams"]:
+        s = streams.setdefault(
+            destination,
+            {"datagrams": 0, "sessions": [], "messages": 0, "heartbeats": 0,
+             "end_of_session": 0, "not_moldudp64": 0, "first": None, "last": None},
+        )  # fmt: skip
+        s["datagrams"] += 1
+        if len(payload) < 20:
+            s["not_moldudp64"] += 1
+            continue
+        session = payload[:10].decode("ascii", "replace").rstrip()
+        sequence, count = struct.unpack_from(">QH", payload, 10)
+        if session not in s["sessions"]:
+            s["sessions"].append(session)
+        if count == 0:
+            s["heartbeats"] += 1
+        elif count == 0xFFFF:
+            s["end_of_session"] += 1
+        else:
+            s["messages"] += count
+            s["first"] = sequence if s["first"] is None else min(s["first"], sequence)
+            last = sequence + count - 1
+            s["last"] = last if s["last"] is None else max(s["last"], last)
+    return {
+        "format": capture["format"],
+        "packets": capture["packets"],
+        "udp_datagrams": len(capture["datagrams"]),
+        "streams": streams,
+        "error": capture["error"],
+        "truncated": capture["truncated"],
+    }
+
+
+def _pcap_text(path: str, s: dict[str, Any]) -> str:
+    lines = [
+        f"{path}: {s['format']}, {s['packets']:,} packets, {s['udp_datagrams']:,} UDP datagrams"
+    ]
+    for to, st in s["streams"].items():
+        seqs = f", sequences {st['first']}..{st['last']}" if st["first"] is not None else ""
+        lines.append(
+            f"  to {to}: {st['datagrams']:,} datagrams, {st['messages']:,} messages{seqs}, "
+            f"{st['heartbeats']:,} heartbeats, {st['end_of_session']} ends of session; "
+            f"sessions {', '.join(st['sessions']) or '-'}"
+        )
+    if s["error"]:
+        lines.append(f"stopped early: {s['error']}")
+    return "\n".join(lines)
 
 
 def _decode_text(report: dict[str, Any]) -> str:

@@ -460,6 +460,20 @@ def feed_send(
     session: str = "RINGCAST",
     ready: Any = None,
 ) -> dict[str, Any]: ...
+def feed_replay(
+    pcap: str,
+    groups: list[str],
+    *,
+    stream: str | None = None,
+    interface: str = "127.0.0.1",
+    ttl: int = 0,
+    rate: float | None = None,
+    speed: float | None = None,
+    drops: list[Any] | None = None,
+    drop_seed: int = 1,
+    ready: Any = None,
+) -> dict[str, Any]: ...
+def pcap_read(path: str) -> dict[str, Any]: ...
 def feed_handle(
     groups: list[str],
     *,
@@ -477,6 +491,7 @@ def feed_handle(
     idle_timeout: float | None = None,
     session: str | None = None,
     receive_buffer: int = 67108864,
+    capture: str | None = None,
     ready: Any = None,
     progress: Any = None,
     progress_every: float = 0.25,

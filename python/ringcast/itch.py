@@ -37,6 +37,8 @@ __all__ = [
     "message_type",
     "price",
     "read_file",
+    "read_pcap",
+    "replay",
     "send",
 ]
 
@@ -220,6 +222,7 @@ def handle(
     session: str | None = None,
     interface: str = "127.0.0.1",
     receive_buffer: int = 64 << 20,
+    capture: str | os.PathLike[str] | None = None,
     ready: Callable[[], Any] | None = None,
     progress: Callable[[dict[str, Any]], Any] | None = None,
     progress_every: float = 0.25,
@@ -239,7 +242,13 @@ def handle(
     with per-line counts, gaps, ``recovered``, the exact ``unrecovered``
     sequence ranges, and messages decoded by type. ``ready`` is called once
     the rings exist and the groups are joined; ``progress`` with the report
-    so far every ``progress_every`` seconds."""
+    so far every ``progress_every`` seconds.
+
+    ``capture="feed.pcapng"`` writes every datagram received, on both lines
+    and from the retransmission server, duplicates and damaged ones too, to
+    a pcapng file (kernel receive times; appended to when it exists; read it
+    with tshark, :func:`read_pcap`, or replay it with :func:`replay`);
+    ``captured`` in the report counts them."""
     if not isinstance(bus, str):
         raise InvalidArgument(f"bus must be a bus name (str), got {bus!r}")
     return _native.feed_handle(
@@ -258,10 +267,66 @@ def handle(
         idle_timeout=idle_timeout,
         session=session,
         receive_buffer=receive_buffer,
+        capture=None if capture is None else os.fspath(capture),
         ready=ready,
         progress=progress,
         progress_every=progress_every,
     )
+
+
+def replay(
+    pcap: str | os.PathLike[str],
+    group: str | None = None,
+    *,
+    group_b: str | None = None,
+    stream: str | None = None,
+    rate: float | None = None,
+    speed: float | None = None,
+    drop: float | Sequence[int] | None = None,
+    drop_b: float | Sequence[int] | None = None,
+    drop_seed: int = 1,
+    interface: str = "127.0.0.1",
+    ttl: int = 0,
+    ready: Callable[[str | None], Any] | None = None,
+) -> dict[str, Any]:
+    """Replay a packet capture (pcapng or pcap, e.g. from ``handle(...,
+    capture=...)`` or tcpdump): the UDP payloads of one of its streams, byte
+    for byte (MoldUDP64 heartbeats and end of session included), to
+    ``group`` (default: the destination they were captured with; ``group_b``
+    too if given).
+
+    The stream is the datagrams to one destination: by default the
+    multicast group of the capture's first interface (line A of a handler's
+    capture: line B and retransmissions are left out), or ``stream``
+    (``"ADDR:PORT"``, or ``"PORT"``: the first multicast group on that
+    port). Paced by ``rate`` messages per second, ``speed`` times the
+    capture's own pace, or flat out; no retransmission server. Returns the
+    sender's report with ``destination``, ``others`` (datagrams left out)
+    and ``capture_error`` (where a cut capture stopped, else None)."""
+    groups = [] if group is None else [group] if group_b is None else [group, group_b]
+    if group is None and group_b is not None:
+        raise InvalidArgument("group_b needs group (line A) too")
+    return _native.feed_replay(
+        os.fspath(pcap),
+        groups,
+        stream=stream,
+        interface=interface,
+        ttl=ttl,
+        rate=rate,
+        speed=speed,
+        drops=[drop, drop_b],
+        drop_seed=drop_seed,
+        ready=ready,
+    )
+
+
+def read_pcap(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The IPv4 UDP datagrams of a capture (pcapng or pcap): ``{"format",
+    "packets", "datagrams": [(timestamp_ns, interface, source, destination,
+    payload bytes), ...], "interfaces": [(link_type, name), ...], "error":
+    None or why reading stopped early, "truncated": whether the file was cut
+    (a killed writer: every packet before the cut is read)}``."""
+    return _native.pcap_read(os.fspath(path))
 
 
 def books(

@@ -11,12 +11,14 @@
 //! tracker's `expected` is delivered, pending, missing (in a gap) or lost;
 //! pending ones are all above the lowest gap.
 
+use crate::capture::WireCapture;
 use crate::udp::{wait_any, RealtimeToMonotonic, RecvBatch, UdpSocket};
 use ringcast_feed::mold::{Packet, PacketKind, RetransmitRequest, SequenceTracker, Session};
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,6 +74,10 @@ pub struct HandlerOptions {
     /// Most messages held back behind gaps; beyond it, the lowest gap is
     /// declared lost at once rather than growing without bound.
     pub max_pending: usize,
+    /// Write every datagram received (both lines and the retransmission
+    /// socket, duplicates and damaged ones too) to this pcapng file
+    /// (appended to when it exists: see [`crate::capture`]).
+    pub capture: Option<PathBuf>,
 }
 
 impl HandlerOptions {
@@ -94,6 +100,7 @@ impl HandlerOptions {
             first: 1,
             idle_timeout: None,
             max_pending: 1 << 20,
+            capture: None,
         }
     }
 }
@@ -149,6 +156,8 @@ pub struct HandlerReport {
     pub ended: bool,
     /// The next sequence number expected.
     pub next_sequence: u64,
+    /// Datagrams written to the capture file (0 without one).
+    pub captured: u64,
 }
 
 /// Where a datagram came from.
@@ -196,6 +205,9 @@ pub struct Handler {
     last_datagram: Instant,
     /// When the gaps are looked at next (see [`MAINTAIN_EVERY`]).
     next_maintain: Instant,
+    /// The wire capture, if asked for: interface `i` is line `i`, the
+    /// retransmission socket comes after the lines.
+    capture: Option<WireCapture>,
     report: HandlerReport,
 }
 
@@ -230,6 +242,22 @@ impl Handler {
             }
             None => None,
         };
+        let capture = match &options.capture {
+            Some(path) => {
+                let mut interfaces: Vec<(String, SocketAddrV4)> = options
+                    .lines
+                    .iter()
+                    .zip(["A", "B"])
+                    .map(|(g, name)| (format!("ringcast line {name} {g}"), *g))
+                    .collect();
+                if let Some(s) = &requests {
+                    let addr = s.local_addr()?;
+                    interfaces.push((format!("ringcast retransmissions to {addr}"), addr));
+                }
+                Some(WireCapture::open(path, &interfaces)?)
+            }
+            None => None,
+        };
         let report = HandlerReport {
             lines: options
                 .lines
@@ -258,6 +286,7 @@ impl Handler {
             end_at: None,
             last_datagram: Instant::now(),
             next_maintain: Instant::now(),
+            capture,
             report,
         })
     }
@@ -290,6 +319,9 @@ impl Handler {
             if got > 0 {
                 self.last_datagram = now;
             }
+            if let Some(capture) = &mut self.capture {
+                capture.flush_if_due(now)?;
+            }
             // Gap timers are milliseconds long: looking at them every
             // MAINTAIN_EVERY, not after every batch, keeps the per-batch
             // cost of an open gap to one comparison.
@@ -301,6 +333,7 @@ impl Handler {
             }
             if self.done() {
                 self.report.ended = true;
+                self.flush_capture()?;
                 return Ok(true);
             }
             if self
@@ -308,25 +341,42 @@ impl Handler {
                 .idle_timeout
                 .is_some_and(|t| now >= self.last_datagram + t)
             {
+                self.flush_capture()?;
                 return Ok(true);
             }
             if now >= until {
                 return Ok(false);
             }
             if got == 0 {
-                let wait = if self.tracker.first_gap().is_some() {
+                let mut wait = if self.tracker.first_gap().is_some() {
                     Duration::from_millis(1)
                 } else {
                     until.saturating_duration_since(now)
                 };
+                // Captured datagrams reach the file within the flush
+                // period even when nothing more arrives.
+                if let Some(by) = self.capture.as_ref().and_then(WireCapture::flush_by) {
+                    wait = wait.min(by.saturating_duration_since(now));
+                }
                 wait_any(self.lines.iter().chain(self.requests.as_ref()), Some(wait))?;
             }
+        }
+    }
+
+    /// Writes out every datagram captured so far (the handler does on its
+    /// own every [`crate::capture::CAPTURE_FLUSH_EVERY`] and when it is
+    /// done; call this when stopping it otherwise). Nothing without a capture.
+    pub fn flush_capture(&mut self) -> io::Result<()> {
+        match &mut self.capture {
+            Some(capture) => capture.flush(),
+            None => Ok(()),
         }
     }
 
     /// What was done so far.
     pub fn report(&self) -> HandlerReport {
         let mut r = self.report.clone();
+        r.captured = self.capture.as_ref().map_or(0, WireCapture::datagrams);
         for (line, socket) in r.lines.iter_mut().zip(&self.lines) {
             line.kernel_drops = socket.kernel_drops();
         }
@@ -352,6 +402,16 @@ impl Handler {
         let n = self.batch.recv(socket)?;
         if n == 0 {
             return Ok(0);
+        }
+        if let Some(capture) = &mut self.capture {
+            // A wire capture: every datagram, before it is judged.
+            let interface = match source {
+                Source::Line(i) => i,
+                Source::Retransmission => self.lines.len(),
+            };
+            for d in self.batch.iter() {
+                capture.record(interface, &d)?;
+            }
         }
         if self.clock_refreshed.elapsed() > Duration::from_secs(1) {
             self.clock.refresh();

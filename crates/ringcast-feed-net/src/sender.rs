@@ -4,11 +4,17 @@
 //! answers retransmission requests from the same store, also while it
 //! lingers after the end.
 //!
+//! Or it replays a capture ([`CapturedStream`], [`Sender::replay`]): the
+//! captured datagrams byte for byte, heartbeats and end of session
+//! included, paced by the same [`Pace`] (the original pace is then the
+//! capture's timestamps), with no heartbeats of its own and no
+//! retransmission server.
+//!
 //! For tests and drills a line can skip packets on purpose ([`DropPlan`]):
 //! what a receiver then misses must come back through the other line or
 //! the retransmission server. Retransmissions are never skipped.
 
-use crate::store::MessageStore;
+use crate::store::{CapturedStream, MessageStore};
 use crate::udp::UdpSocket;
 use ringcast_feed::mold::{PacketBuilder, RetransmitRequest, Session, DEFAULT_MAX_PAYLOAD};
 use std::io;
@@ -25,8 +31,8 @@ pub enum Pace {
     /// This many messages per second (packets fill up when the rate is
     /// high; a message never waits for a packet to fill).
     Rate(f64),
-    /// The original pace of the day by its ITCH timestamps, `speed` times
-    /// faster (1.0: real time).
+    /// The original pace of the day by its ITCH timestamps (a replayed
+    /// capture: by its capture times), `speed` times faster (1.0: real time).
     Original {
         /// How many times faster than the original.
         speed: f64,
@@ -155,9 +161,73 @@ pub const PACE_SLACK: Duration = Duration::from_micros(200);
 /// asks again for what is still missing.
 pub const MAX_ANSWER_PACKETS: usize = 64;
 
+/// What a sender sends.
+#[derive(Clone)]
+enum Source {
+    /// A day's messages, packed into packets here.
+    Day(Arc<MessageStore>),
+    /// Captured datagrams, sent as they are.
+    Capture(Arc<CapturedStream>),
+}
+
+/// When each message (or captured datagram) of a run goes out: the one
+/// pacing mechanism of both kinds of run.
+///
+/// Paced runs go in bursts: once an item is due, every item due within
+/// [`PACE_SLACK`] after it goes out with it; then the sender sleeps until
+/// the next one is due, instead of spinning a CPU.
+struct Pacer {
+    pace: Pace,
+    started: Instant,
+    /// Items due before this go out with the burst under way.
+    burst_until: Instant,
+}
+
+impl Pacer {
+    fn new(pace: Pace, started: Instant) -> Self {
+        Self {
+            pace,
+            started,
+            burst_until: started,
+        }
+    }
+
+    /// When an item is due that `messages_before` messages precede and
+    /// whose time is `since_first_ns` after the first item's (ITCH
+    /// timestamps, or capture times); `None`: now (flat out, or an item
+    /// without a time).
+    fn due(&self, messages_before: u64, since_first_ns: Option<u64>) -> Option<Instant> {
+        match self.pace {
+            Pace::Max => None,
+            Pace::Rate(rate) => Some(
+                self.started + Duration::from_secs_f64(messages_before as f64 / rate.max(1e-9)),
+            ),
+            Pace::Original { speed } => since_first_ns
+                .map(|t| self.started + Duration::from_secs_f64(t as f64 / 1e9 / speed.max(1e-9))),
+        }
+    }
+
+    /// Before sending an item due at `due`: the time to wait for, unless
+    /// the burst under way takes it; how late it is goes into `max_behind`.
+    fn hold(&mut self, due: Option<Instant>, max_behind: &mut Duration) -> Option<Instant> {
+        let due = due?;
+        if due <= self.burst_until {
+            return None;
+        }
+        let now = Instant::now();
+        self.burst_until = due.max(now) + PACE_SLACK;
+        if due > now {
+            Some(due)
+        } else {
+            *max_behind = (*max_behind).max(now - due);
+            None
+        }
+    }
+}
+
 /// A sender, its sockets bound.
 pub struct Sender {
-    store: Arc<MessageStore>,
+    source: Source,
     options: SenderOptions,
     socket: UdpSocket,
     server: Option<UdpSocket>,
@@ -169,6 +239,25 @@ pub struct Sender {
 impl Sender {
     /// A sender of `store` as `options` say; binds its sockets now.
     pub fn new(store: Arc<MessageStore>, options: SenderOptions) -> io::Result<Self> {
+        Self::with_source(Source::Day(store), options)
+    }
+
+    /// A sender that replays `capture` to `options.lines` (its datagrams
+    /// as captured: `options.session`, `max_payload` and `heartbeat` play
+    /// no part) at `options.pace`; binds its socket now. Refuses a
+    /// retransmission server: a capture is no store of messages to answer from.
+    pub fn replay(capture: Arc<CapturedStream>, options: SenderOptions) -> io::Result<Self> {
+        if options.retransmit.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a replayed capture has no retransmission server (its datagrams are sent \
+                 as captured); replay without one, or send the ITCH file instead",
+            ));
+        }
+        Self::with_source(Source::Capture(capture), options)
+    }
+
+    fn with_source(source: Source, options: SenderOptions) -> io::Result<Self> {
         if options.lines.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -187,7 +276,7 @@ impl Sender {
             ..SenderReport::default()
         };
         Ok(Self {
-            store,
+            source,
             options,
             socket,
             server,
@@ -202,37 +291,64 @@ impl Sender {
         self.server.as_ref().and_then(|s| s.local_addr().ok())
     }
 
-    /// Sends the whole day, then the end of the session, then lingers;
-    /// returns early (with `stopped`) once `stop` is set.
-    pub fn run(mut self, stop: &AtomicBool) -> io::Result<SenderReport> {
+    /// Sends the whole day, then the end of the session, then lingers
+    /// (a replay: every captured datagram, then returns); returns early
+    /// (with `stopped`) once `stop` is set.
+    pub fn run(self, stop: &AtomicBool) -> io::Result<SenderReport> {
+        match self.source.clone() {
+            Source::Day(store) => self.send_day(&store, stop),
+            Source::Capture(capture) => self.send_capture(&capture, stop),
+        }
+    }
+
+    fn send_capture(
+        mut self,
+        capture: &CapturedStream,
+        stop: &AtomicBool,
+    ) -> io::Result<SenderReport> {
         let started = Instant::now();
-        let n = self.store.len();
-        let mut builder =
-            PacketBuilder::with_max_payload(self.options.session, 1, self.options.max_payload);
-        let first_time = self.store.timestamp(1).unwrap_or(0);
-        // Paced runs go in bursts: once a message is due, every message due
-        // within PACE_SLACK after it goes out with it, packed; then the
-        // sender sleeps until the next one is due, instead of spinning a CPU.
-        let mut burst_until = started;
-        for seq in 1..=n {
-            if let Some(due) = self.due(seq, started, first_time) {
-                if due > burst_until {
-                    let now = Instant::now();
-                    if due > now {
-                        if let Some(packet) = builder.flush() {
-                            self.send_packet(&packet)?;
-                        }
-                        if !self.wait_until(due, &builder, stop)? {
-                            self.report.stopped = true;
-                            return Ok(self.finish(started));
-                        }
-                    } else {
-                        self.report.max_behind = self.report.max_behind.max(now - due);
-                    }
-                    burst_until = due.max(now) + PACE_SLACK;
+        let mut pacer = Pacer::new(self.options.pace, started);
+        let first_time = capture.get(0).map_or(0, |(t, ..)| t);
+        for i in 0..capture.len() {
+            let (time, payload, messages, messages_before) = capture.get(i).expect("i < len");
+            let due = pacer.due(messages_before, Some(time.saturating_sub(first_time)));
+            if let Some(until) = pacer.hold(due, &mut self.report.max_behind) {
+                if !self.wait_until(until, None, stop)? {
+                    self.report.stopped = true;
+                    return Ok(self.finish(started));
                 }
             }
-            let message = self.store.get(seq).expect("seq <= len");
+            self.send_packet(payload)?;
+            self.report.messages += messages;
+            if self.report.packets % 64 == 0 && stop.load(Ordering::Relaxed) {
+                self.report.stopped = true;
+                return Ok(self.finish(started));
+            }
+        }
+        Ok(self.finish(started))
+    }
+
+    fn send_day(mut self, store: &MessageStore, stop: &AtomicBool) -> io::Result<SenderReport> {
+        let started = Instant::now();
+        let n = store.len();
+        let mut builder =
+            PacketBuilder::with_max_payload(self.options.session, 1, self.options.max_payload);
+        let first_time = store.timestamp(1).unwrap_or(0);
+        let mut pacer = Pacer::new(self.options.pace, started);
+        for seq in 1..=n {
+            let since_first = store.timestamp(seq).map(|t| t.saturating_sub(first_time));
+            let due = pacer.due(seq - 1, since_first);
+            if let Some(until) = pacer.hold(due, &mut self.report.max_behind) {
+                // A message never waits for its packet to fill.
+                if let Some(packet) = builder.flush() {
+                    self.send_packet(&packet)?;
+                }
+                if !self.wait_until(until, Some(&builder), stop)? {
+                    self.report.stopped = true;
+                    return Ok(self.finish(started));
+                }
+            }
+            let message = store.get(seq).expect("seq <= len");
             match builder.push(message) {
                 Ok(Some(packet)) => self.send_packet(&packet)?,
                 Ok(None) => {}
@@ -280,26 +396,12 @@ impl Sender {
         self.report
     }
 
-    /// When message `seq` is due, for paced runs.
-    fn due(&self, seq: u64, started: Instant, first_time: u64) -> Option<Instant> {
-        match self.options.pace {
-            Pace::Max => None,
-            Pace::Rate(rate) => {
-                Some(started + Duration::from_secs_f64((seq - 1) as f64 / rate.max(1e-9)))
-            }
-            Pace::Original { speed } => {
-                let t = self.store.timestamp(seq)?.saturating_sub(first_time);
-                Some(started + Duration::from_secs_f64(t as f64 / 1e9 / speed.max(1e-9)))
-            }
-        }
-    }
-
     /// Waits until `due`, answering requests and sending heartbeats
-    /// meanwhile; `false` when stopped.
+    /// (`builder`'s, when given) meanwhile; `false` when stopped.
     fn wait_until(
         &mut self,
         due: Instant,
-        builder: &PacketBuilder,
+        builder: Option<&PacketBuilder>,
         stop: &AtomicBool,
     ) -> io::Result<bool> {
         loop {
@@ -310,12 +412,19 @@ impl Sender {
             if now >= due {
                 return Ok(true);
             }
-            if now >= self.last_packet + self.options.heartbeat {
+            if let Some(builder) =
+                builder.filter(|_| now >= self.last_packet + self.options.heartbeat)
+            {
                 self.send_to_every_line(&builder.heartbeat())?;
                 self.report.heartbeats += 1;
             }
-            let heartbeat_in =
-                (self.last_packet + self.options.heartbeat).saturating_duration_since(now);
+            // Without heartbeats of its own (a replay), only the due time counts.
+            let heartbeat_in = match builder {
+                Some(_) => {
+                    (self.last_packet + self.options.heartbeat).saturating_duration_since(now)
+                }
+                None => Duration::MAX,
+            };
             self.serve_for(
                 (due - now)
                     .min(heartbeat_in)
@@ -375,7 +484,11 @@ impl Sender {
                     continue;
                 }
             };
-            let last = self.store.len();
+            let Source::Day(store) = &self.source else {
+                // A replay has no server (refused in `replay`).
+                return Ok(());
+            };
+            let last = store.len();
             if request.sequence == 0 || request.sequence > last {
                 self.report.bad_requests += 1;
                 continue;
@@ -392,7 +505,7 @@ impl Sender {
             );
             let mut packets = 0;
             for seq in request.sequence..end {
-                let message = self.store.get(seq).expect("seq <= len");
+                let message = store.get(seq).expect("seq <= len");
                 if let Ok(Some(packet)) = answer.push(message) {
                     server.send_to(&packet, from)?;
                     self.report.retransmitted += messages_in(&packet);

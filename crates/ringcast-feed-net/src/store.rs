@@ -1,10 +1,17 @@
-//! A trading day's messages in memory, by MoldUDP64 sequence number: what
-//! the sender sends and what its retransmission server answers from.
+//! What a sender sends, in memory: a trading day's messages by MoldUDP64
+//! sequence number (what the sender packs and its retransmission server
+//! answers from), or the datagrams of one stream of a packet capture (sent
+//! again as they were captured).
 
 use ringcast_feed::file::SliceReader;
 use ringcast_feed::itch::HEADER_LEN;
+use ringcast_feed::mold::{Packet, PacketKind};
+use ringcast_feed::pcap::{udp_in_frame, CaptureError, CaptureReader};
 use ringcast_feed::stats::Report;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddrV4;
+use std::ops::Range;
 
 /// The messages of an ITCH file, sequence 1 first. Frames are kept as
 /// they are, including ones that do not decode (a sender replays its input
@@ -108,6 +115,237 @@ impl MessageStore {
     /// What the file holds: messages by type, frames that do not decode.
     pub fn report(&self) -> &Report {
         &self.report
+    }
+}
+
+/// Which stream of a capture to replay: the datagrams to one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamChoice {
+    /// The multicast stream of the capture's first interface (the lowest
+    /// numbered one that saw multicast), its first destination there: line
+    /// A in a capture by `ringcast feed handle --capture`, the first
+    /// multicast destination in a one-interface capture from other tools.
+    First,
+    /// The datagrams sent to this address and port.
+    Destination(SocketAddrV4),
+    /// The datagrams sent to the first multicast group the capture has
+    /// with this destination port.
+    Port(u16),
+}
+
+/// One datagram to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Replayed {
+    /// Capture time, ns since the Unix epoch.
+    timestamp_ns: u64,
+    /// Its payload in `CapturedStream::payloads`.
+    payload: Range<usize>,
+    /// MoldUDP64 messages in it (0: a heartbeat, an end of session, or
+    /// not MoldUDP64 at all: replayed byte for byte all the same).
+    messages: u64,
+    /// Messages in the datagrams before it (for pacing by message rate).
+    messages_before: u64,
+}
+
+/// The datagrams of one stream of a packet capture, in capture order.
+pub struct CapturedStream {
+    payloads: Vec<u8>,
+    datagrams: Vec<Replayed>,
+    destination: SocketAddrV4,
+    /// Datagrams to other destinations, left out.
+    others: u64,
+    /// Where reading stopped early (a cut or damaged tail), if it did.
+    tail: Option<CaptureError>,
+}
+
+/// Why a capture cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// Not a capture this reader reads.
+    Capture(CaptureError),
+    /// A capture without any IPv4 UDP datagram.
+    NoUdp {
+        /// Packets it holds.
+        packets: u64,
+    },
+    /// No datagram goes where the choice says.
+    NoSuchStream {
+        /// What was asked for.
+        wanted: String,
+        /// The capture's destinations and their datagram counts.
+        streams: Vec<(SocketAddrV4, u64)>,
+    },
+    /// A datagram of the stream was not captured whole (a snap length cut it).
+    Incomplete {
+        /// Its number in the capture (0 is the first packet).
+        packet: u64,
+        /// Bytes captured of its payload.
+        captured: usize,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Capture(e) => e.fmt(f),
+            ReplayError::NoUdp { packets } => write!(
+                f,
+                "the capture holds {packets} packets but no IPv4 UDP datagram to replay: \
+                 capture the feed with `ringcast feed handle --capture FILE` or `tcpdump -i \
+                 IFACE -w FILE udp`"
+            ),
+            ReplayError::NoSuchStream { wanted, streams } => {
+                write!(f, "the capture holds no datagram {wanted}; its streams are")?;
+                for (i, (to, n)) in streams.iter().take(20).enumerate() {
+                    write!(f, "{} {to} ({n} datagrams)", if i == 0 { ":" } else { "," })?;
+                }
+                f.write_str(": choose one of them (`ringcast feed send --pcap FILE --pcap-stream ADDR:PORT`)")
+            }
+            ReplayError::Incomplete { packet, captured } => write!(
+                f,
+                "packet {packet} of the capture holds only the first {captured} bytes of its \
+                 datagram (a snap length cut it): replaying it would send a damaged packet; \
+                 capture again without a snap length (tcpdump -s 0)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl CapturedStream {
+    /// The stream `choice` picks among the UDP datagrams of capture
+    /// `bytes` (a pcapng or pcap file). A capture cut short or damaged
+    /// after some packets gives the datagrams before the damage
+    /// ([`CapturedStream::tail`] says where it stopped).
+    pub fn from_capture(bytes: &[u8], choice: StreamChoice) -> Result<Self, ReplayError> {
+        // First pass: every UDP datagram's interface, destination, and
+        // whether it is multicast; the choice is made on all of them.
+        let mut reader = CaptureReader::new(bytes).map_err(ReplayError::Capture)?;
+        let mut tail = None;
+        let mut udp = Vec::new();
+        for (number, frame) in reader.by_ref().enumerate() {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    tail = Some(e);
+                    break;
+                }
+            };
+            if let Some(d) = udp_in_frame(frame.link_type, frame.data) {
+                udp.push((number as u64, frame, d));
+            }
+        }
+        if udp.is_empty() {
+            return Err(match tail {
+                Some(e) if reader.packets() == 0 => ReplayError::Capture(e),
+                _ => ReplayError::NoUdp {
+                    packets: reader.packets(),
+                },
+            });
+        }
+        let multicast = |d: &SocketAddrV4| d.ip().is_multicast();
+        let destination = match choice {
+            StreamChoice::First => udp
+                .iter()
+                .filter(|(_, _, d)| multicast(&d.destination))
+                .min_by_key(|(n, f, _)| (f.interface, *n))
+                .map(|(_, _, d)| d.destination),
+            StreamChoice::Destination(to) => udp
+                .iter()
+                .any(|(_, _, d)| d.destination == to)
+                .then_some(to),
+            StreamChoice::Port(port) => udp
+                .iter()
+                .map(|(_, _, d)| d.destination)
+                .find(|to| multicast(to) && to.port() == port),
+        };
+        let Some(destination) = destination else {
+            let mut streams = BTreeMap::new();
+            for (_, _, d) in &udp {
+                *streams.entry(d.destination).or_insert(0u64) += 1;
+            }
+            let wanted = match choice {
+                StreamChoice::First => "to a multicast group".to_owned(),
+                StreamChoice::Destination(to) => format!("to {to}"),
+                StreamChoice::Port(port) => format!("to a multicast group on port {port}"),
+            };
+            return Err(ReplayError::NoSuchStream {
+                wanted,
+                streams: streams.into_iter().collect(),
+            });
+        };
+        let mut this = Self {
+            payloads: Vec::new(),
+            datagrams: Vec::new(),
+            destination,
+            others: 0,
+            tail,
+        };
+        let mut messages_before = 0;
+        for (number, frame, d) in udp {
+            if d.destination != destination {
+                this.others += 1;
+                continue;
+            }
+            if !d.complete {
+                return Err(ReplayError::Incomplete {
+                    packet: number,
+                    captured: d.payload.len(),
+                });
+            }
+            let messages = match Packet::parse(d.payload) {
+                Ok(p) if p.kind() == PacketKind::Messages => u64::from(p.message_count()),
+                _ => 0,
+            };
+            let start = this.payloads.len();
+            this.payloads.extend_from_slice(d.payload);
+            this.datagrams.push(Replayed {
+                timestamp_ns: frame.timestamp_ns,
+                payload: start..this.payloads.len(),
+                messages,
+                messages_before,
+            });
+            messages_before += messages;
+        }
+        Ok(this)
+    }
+
+    /// Datagrams to replay.
+    pub fn len(&self) -> usize {
+        self.datagrams.len()
+    }
+
+    /// No datagrams (never true of a stream that was made).
+    pub fn is_empty(&self) -> bool {
+        self.datagrams.is_empty()
+    }
+
+    /// Datagram `i`: its capture time (ns since the Unix epoch), payload,
+    /// MoldUDP64 messages in it and in the datagrams before it.
+    pub fn get(&self, i: usize) -> Option<(u64, &[u8], u64, u64)> {
+        let d = self.datagrams.get(i)?;
+        Some((
+            d.timestamp_ns,
+            &self.payloads[d.payload.clone()],
+            d.messages,
+            d.messages_before,
+        ))
+    }
+
+    /// Where the stream's datagrams were sent.
+    pub fn destination(&self) -> SocketAddrV4 {
+        self.destination
+    }
+
+    /// Datagrams of the capture to other destinations, left out.
+    pub fn others(&self) -> u64 {
+        self.others
+    }
+
+    /// Where reading the capture stopped early, if it did.
+    pub fn tail(&self) -> Option<&CaptureError> {
+        self.tail.as_ref()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Sender and handler over loopback multicast, in one process (the Python
 //! suite runs them as separate processes): complete delivery in order,
 //! packets skipped on purpose recovered by retransmission or by the other
-//! line, and exact accounts of what could not be recovered.
+//! line, exact accounts of what could not be recovered, the wire capture
+//! and its replay.
 
 use ringcast_feed::file::append_frame;
 use ringcast_feed::itch::{MessageBuilder, MessageType};
@@ -205,4 +206,129 @@ fn what_cannot_be_recovered_is_reported_exactly() {
         .seqs
         .iter()
         .all(|s| !report.unrecovered.iter().any(|r| r.contains(s))));
+}
+
+// -- wire capture and replay -----------------------------------------------------
+
+use ringcast_feed::mold::Packet;
+use ringcast_feed::pcap::{udp_in_frame, CaptureReader};
+use ringcast_feed_net::store::{CapturedStream, StreamChoice};
+
+/// The UDP datagrams of a capture file: (interface, source, destination, payload).
+fn captured(path: &std::path::Path) -> Vec<(u32, SocketAddrV4, SocketAddrV4, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    CaptureReader::new(&bytes)
+        .unwrap()
+        .map(|f| {
+            let f = f.unwrap();
+            let d = udp_in_frame(f.link_type, f.data).unwrap();
+            (f.interface, d.source, d.destination, d.payload.to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn every_datagram_is_captured_and_the_default_replay_is_line_a() {
+    let n = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wire.pcapng");
+    let (a, b) = (group(20, 47_420), group(21, 47_421));
+    // Both lines skip packets (never the same ones), and the server fills
+    // in what a packet skipped on both would lose: every kind of datagram.
+    let lines = vec![
+        Line {
+            group: a,
+            drop: DropPlan::Packets((0..300).step_by(7).collect()),
+        },
+        Line {
+            group: b,
+            drop: DropPlan::Packets((3..300).step_by(7).collect()),
+        },
+    ];
+    let mut options = HandlerOptions::new(a);
+    options.lines = vec![a, b];
+    options.arbitration = Duration::from_millis(50);
+    options.capture = Some(path.clone());
+    let (report, got) = run(day(n), sender_options(lines, true), options);
+    assert_complete(&report, &got, n);
+    let wire = captured(&path);
+    // Every datagram of every socket, with its addresses.
+    let on = |i: u32| wire.iter().filter(|d| d.0 == i).count() as u64;
+    assert_eq!(on(0), report.lines[0].packets);
+    assert_eq!(on(1), report.lines[1].packets);
+    assert_eq!(on(2), report.answers);
+    assert_eq!(report.captured, wire.len() as u64);
+    assert!(wire
+        .iter()
+        .filter(|d| d.0 < 2)
+        .all(|d| d.2 == [a, b][d.0 as usize]));
+    assert!(wire.iter().all(|d| d.1.ip().is_loopback()));
+    // Each line's message packets: all the sender sent it.
+    let messages_on = |i: u32| {
+        wire.iter()
+            .filter(|d| d.0 == i)
+            .map(|d| u64::from(Packet::parse(&d.3).unwrap().message_count()))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        messages_on(0),
+        report.lines[0].first + report.lines[0].duplicates
+    );
+
+    // The default replay is line A alone.
+    let bytes = std::fs::read(&path).unwrap();
+    let stream = CapturedStream::from_capture(&bytes, StreamChoice::First).unwrap();
+    assert_eq!(stream.destination(), a);
+    assert_eq!(stream.len() as u64, report.lines[0].packets);
+    assert_eq!(stream.others(), on(1) + on(2));
+    assert_eq!(
+        CapturedStream::from_capture(&bytes, StreamChoice::Port(b.port()))
+            .unwrap()
+            .destination(),
+        b
+    );
+    let e = CapturedStream::from_capture(&bytes, StreamChoice::Port(1))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains(&format!("{a} (")), "{e}");
+}
+
+#[test]
+fn a_replayed_capture_reproduces_the_stream() {
+    let n = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wire.pcapng");
+    let (a, again) = (group(22, 47_422), group(23, 47_423));
+    let lines = vec![Line {
+        group: a,
+        drop: DropPlan::Never,
+    }];
+    let mut options = HandlerOptions::new(a);
+    options.capture = Some(path.clone());
+    let (report, got) = run(day(n), sender_options(lines, false), options);
+    assert_complete(&report, &got, n);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let stream = Arc::new(CapturedStream::from_capture(&bytes, StreamChoice::First).unwrap());
+    let mut replay = SenderOptions::new(session("IGNORED").unwrap(), again);
+    // Twice the capture's pace: the gaps between packets are kept.
+    replay.pace = Pace::Original { speed: 2.0 };
+    let sender = Sender::replay(stream.clone(), replay.clone()).unwrap();
+    let mut options = HandlerOptions::new(again);
+    options.idle_timeout = Some(Duration::from_secs(10));
+    let mut h = Handler::new(options).unwrap();
+    let mut got = Collect::default();
+    let stop = AtomicBool::new(false);
+    let (report, sent) = std::thread::scope(|s| {
+        let sending = s.spawn(|| sender.run(&stop).unwrap());
+        let report = h.run(&mut got, &AtomicBool::new(false)).unwrap();
+        (report, sending.join().unwrap())
+    });
+    assert_complete(&report, &got, n);
+    assert_eq!(report.session.as_deref(), Some("TEST"), "sent as captured");
+    assert_eq!((sent.messages, sent.packets), (n, stream.len() as u64));
+    // A replay has no retransmission server.
+    replay.retransmit = Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+    let e = Sender::replay(stream, replay).err().unwrap();
+    assert!(e.to_string().contains("no retransmission server"), "{e}");
 }

@@ -12,6 +12,8 @@
 //!   slice or any `Read`, writer;
 //! - [`mold`]: MoldUDP64 packets (parse, build, heartbeats, end of session),
 //!   retransmission requests and the receiver's sequence tracker;
+//! - [`pcap`]: packet captures: a pcapng writer (raw IPv4 + UDP, ns
+//!   times), a reader of pcapng and classic pcap files, UDP in frames;
 //! - [`gen`]: a deterministic generator of realistic trading days;
 //! - [`book`]: per-instrument price-level order books and book updates.
 //!
@@ -44,6 +46,7 @@ pub mod file;
 pub mod gen;
 pub mod itch;
 pub mod mold;
+pub mod pcap;
 
 pub mod record;
 pub mod stats;

@@ -11,12 +11,13 @@ use ringcast_feed::file::{ReadError, SliceReader};
 use ringcast_feed::gen::{write_itch, DayConfig};
 use ringcast_feed::itch::MessageType;
 use ringcast_feed::mold::Session;
+use ringcast_feed::pcap::{udp_in_frame, CaptureError, CaptureFormat, CaptureReader};
 use ringcast_feed::stats::Report;
 use ringcast_feed_net::books::{BookOptions, BookReport, BookService};
 use ringcast_feed_net::handler::{Handler, HandlerOptions, HandlerReport};
 use ringcast_feed_net::rings::{TopicOptions, TopicRings};
 use ringcast_feed_net::sender::{self, DropPlan, Line, Pace, Sender, SenderOptions};
-use ringcast_feed_net::store::MessageStore;
+use ringcast_feed_net::store::{CapturedStream, MessageStore, StreamChoice};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -343,52 +344,34 @@ fn drop_plan(py: Python<'_>, spec: &Bound<'_, PyAny>, seed: u64) -> PyResult<Dro
         })
 }
 
-/// Sends ITCH file `path` as MoldUDP64 to `groups` (one or two lines);
-/// returns the sender's report. Stops early on Ctrl-C (KeyboardInterrupt
-/// after the sockets are closed).
-#[pyfunction]
-#[pyo3(signature = (path, groups, *, interface = "127.0.0.1", ttl = 0, rate = None, speed = None, max_payload = 1400, heartbeat = 1.0, retransmit = None, linger = 0.0, drops = None, drop_seed = 1, session = "RINGCAST", ready = None))]
-#[allow(clippy::too_many_arguments)]
-pub fn feed_send<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    groups: Vec<String>,
-    interface: &str,
-    ttl: u8,
-    rate: Option<f64>,
-    speed: Option<f64>,
-    max_payload: usize,
-    heartbeat: f64,
-    retransmit: Option<String>,
-    linger: f64,
-    drops: Option<Vec<Bound<'py, PyAny>>>,
+/// The pace of a sender: `rate` messages per second, `speed` times the
+/// original pace, or flat out.
+fn pace_arg(py: Python<'_>, rate: Option<f64>, speed: Option<f64>) -> PyResult<Pace> {
+    match (rate, speed) {
+        (Some(_), Some(_)) => Err(raise(
+            py,
+            "InvalidArgument",
+            "give rate= (messages per second) or speed= (times the original pace), not both"
+                .to_owned(),
+        )),
+        (Some(r), None) if r.is_finite() && r > 0.0 => Ok(Pace::Rate(r)),
+        (None, Some(s)) if s.is_finite() && s > 0.0 => Ok(Pace::Original { speed: s }),
+        (None, None) => Ok(Pace::Max),
+        _ => Err(raise(
+            py,
+            "InvalidArgument",
+            "rate and speed must be positive numbers".to_owned(),
+        )),
+    }
+}
+
+/// The lines of a sender: each group with its drop plan.
+fn lines_arg(
+    py: Python<'_>,
+    groups: Vec<SocketAddrV4>,
+    drops: Option<Vec<Bound<'_, PyAny>>>,
     drop_seed: u64,
-    session: &str,
-    ready: Option<Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let groups = line_groups(py, &groups)?;
-    let bytes = read_path(py, &path)?;
-    let store =
-        MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
-    let pace =
-        match (rate, speed) {
-            (Some(_), Some(_)) => return Err(raise(
-                py,
-                "InvalidArgument",
-                "give rate= (messages per second) or speed= (times the original pace), not both"
-                    .to_owned(),
-            )),
-            (Some(r), None) if r.is_finite() && r > 0.0 => Pace::Rate(r),
-            (None, Some(s)) if s.is_finite() && s > 0.0 => Pace::Original { speed: s },
-            (None, None) => Pace::Max,
-            _ => {
-                return Err(raise(
-                    py,
-                    "InvalidArgument",
-                    "rate and speed must be positive numbers".to_owned(),
-                ))
-            }
-        };
+) -> PyResult<Vec<Line>> {
     let drops = drops.unwrap_or_default();
     let mut lines = Vec::new();
     for (i, group) in groups.into_iter().enumerate() {
@@ -398,19 +381,16 @@ pub fn feed_send<'py>(
         };
         lines.push(Line { group, drop });
     }
-    let mut options = SenderOptions::new(session_arg(py, session)?, lines[0].group);
-    options.lines = lines;
-    options.interface = interface_addr(py, interface)?;
-    options.ttl = ttl;
-    options.pace = pace;
-    options.max_payload = max_payload;
-    options.heartbeat = seconds(py, "heartbeat", heartbeat)?;
-    options.retransmit = retransmit
-        .map(|r| endpoint(py, "retransmit", &r))
-        .transpose()?;
-    options.linger = seconds_or_zero(py, "linger", linger)?;
-    let sender = Sender::new(Arc::new(store), options)
-        .map_err(|e| io_err(py, "cannot start the sender", e))?;
+    Ok(lines)
+}
+
+/// Runs `sender` in a thread of its own while this one looks at signals
+/// (Ctrl-C stops it, then raises); its report.
+fn run_sender<'py>(
+    py: Python<'py>,
+    sender: Sender,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
     if let Some(ready) = ready {
         let addr = sender.retransmit_addr().map(|a| a.to_string());
         ready.call1((addr,))?;
@@ -420,7 +400,6 @@ pub fn feed_send<'py>(
         let stop = stop.clone();
         std::thread::spawn(move || sender.run(&stop))
     };
-    // The sender runs in its own thread; this one looks at signals.
     let mut interrupted = None;
     while !running.is_finished() {
         py.allow_threads(|| std::thread::sleep(Duration::from_millis(20)));
@@ -448,6 +427,217 @@ pub fn feed_send<'py>(
     d.set_item("elapsed", report.elapsed.as_secs_f64())?;
     d.set_item("max_behind", report.max_behind.as_secs_f64())?;
     d.set_item("stopped", report.stopped)?;
+    Ok(d)
+}
+
+/// Sends ITCH file `path` as MoldUDP64 to `groups` (one or two lines);
+/// returns the sender's report. Stops early on Ctrl-C (KeyboardInterrupt
+/// after the sockets are closed).
+#[pyfunction]
+#[pyo3(signature = (path, groups, *, interface = "127.0.0.1", ttl = 0, rate = None, speed = None, max_payload = 1400, heartbeat = 1.0, retransmit = None, linger = 0.0, drops = None, drop_seed = 1, session = "RINGCAST", ready = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn feed_send<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    groups: Vec<String>,
+    interface: &str,
+    ttl: u8,
+    rate: Option<f64>,
+    speed: Option<f64>,
+    max_payload: usize,
+    heartbeat: f64,
+    retransmit: Option<String>,
+    linger: f64,
+    drops: Option<Vec<Bound<'py, PyAny>>>,
+    drop_seed: u64,
+    session: &str,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let groups = line_groups(py, &groups)?;
+    let bytes = read_path(py, &path)?;
+    let store =
+        MessageStore::from_itch(bytes).map_err(|e| raise(py, "FeedError", e.to_string()))?;
+    let pace = pace_arg(py, rate, speed)?;
+    let lines = lines_arg(py, groups, drops, drop_seed)?;
+    let mut options = SenderOptions::new(session_arg(py, session)?, lines[0].group);
+    options.lines = lines;
+    options.interface = interface_addr(py, interface)?;
+    options.ttl = ttl;
+    options.pace = pace;
+    options.max_payload = max_payload;
+    options.heartbeat = seconds(py, "heartbeat", heartbeat)?;
+    options.retransmit = retransmit
+        .map(|r| endpoint(py, "retransmit", &r))
+        .transpose()?;
+    options.linger = seconds_or_zero(py, "linger", linger)?;
+    let sender = Sender::new(Arc::new(store), options)
+        .map_err(|e| io_err(py, "cannot start the sender", e))?;
+    run_sender(py, sender, ready)
+}
+
+/// Which stream of a capture: `ADDR:PORT`, or a destination `PORT`.
+fn stream_arg(py: Python<'_>, text: Option<&str>) -> PyResult<StreamChoice> {
+    let Some(text) = text else {
+        return Ok(StreamChoice::First);
+    };
+    if let Ok(port) = text.trim_start_matches(':').parse::<u16>() {
+        return Ok(StreamChoice::Port(port));
+    }
+    text.parse().map(StreamChoice::Destination).map_err(|_| {
+        raise(
+            py,
+            "InvalidArgument",
+            format!(
+                "stream must be the captured destination ADDRESS:PORT (239.1.1.1:31001) or \
+                 its PORT, got {text:?}"
+            ),
+        )
+    })
+}
+
+/// Reads capture file `path` whole, or a FeedError naming it.
+fn read_capture(py: Python<'_>, path: &PathBuf) -> PyResult<Vec<u8>> {
+    py.allow_threads(|| std::fs::read(path)).map_err(|e| {
+        raise(
+            py,
+            "FeedError",
+            format!("cannot read capture file {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Replays one stream of capture `pcap` (pcapng or pcap): its UDP payloads
+/// byte for byte, to `groups` (none: the captured destination), paced by
+/// `rate` (messages per second), `speed` (times the capture's pace) or
+/// flat out; returns the sender's report with `destination` (the stream
+/// replayed), `others` (datagrams of other streams left out) and
+/// `capture_error` (where a cut or damaged capture stopped, or None).
+#[pyfunction]
+#[pyo3(signature = (pcap, groups, *, stream = None, interface = "127.0.0.1", ttl = 0, rate = None, speed = None, drops = None, drop_seed = 1, ready = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn feed_replay<'py>(
+    py: Python<'py>,
+    pcap: PathBuf,
+    groups: Vec<String>,
+    stream: Option<&str>,
+    interface: &str,
+    ttl: u8,
+    rate: Option<f64>,
+    speed: Option<f64>,
+    drops: Option<Vec<Bound<'py, PyAny>>>,
+    drop_seed: u64,
+    ready: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let choice = stream_arg(py, stream)?;
+    let groups = if groups.is_empty() {
+        Vec::new()
+    } else {
+        line_groups(py, &groups)?
+    };
+    let pace = pace_arg(py, rate, speed)?;
+    let interface = interface_addr(py, interface)?;
+    let bytes = read_capture(py, &pcap)?;
+    let captured = py
+        .allow_threads(|| CapturedStream::from_capture(&bytes, choice))
+        .map_err(|e| {
+            raise(
+                py,
+                "FeedError",
+                format!("cannot replay {}: {e}", pcap.display()),
+            )
+        })?;
+    drop(bytes);
+    let groups = if groups.is_empty() {
+        let to = captured.destination();
+        ringcast_feed_net::udp::check_group(to).map_err(|_| {
+            raise(
+                py,
+                "InvalidArgument",
+                format!(
+                    "the stream chosen goes to {to}, not a multicast group: give the group to \
+                     replay it to (group=, --group)"
+                ),
+            )
+        })?;
+        vec![to]
+    } else {
+        groups
+    };
+    let lines = lines_arg(py, groups, drops, drop_seed)?;
+    let mut options = SenderOptions::new(*b"REPLAY    ", lines[0].group);
+    options.lines = lines;
+    options.interface = interface;
+    options.ttl = ttl;
+    options.pace = pace;
+    let destination = captured.destination().to_string();
+    let others = captured.others();
+    let tail = captured.tail().map(|e| e.to_string());
+    let sender = Sender::replay(Arc::new(captured), options)
+        .map_err(|e| io_err(py, "cannot start the sender", e))?;
+    let d = run_sender(py, sender, ready)?;
+    d.set_item("destination", destination)?;
+    d.set_item("others", others)?;
+    d.set_item("capture_error", tail)?;
+    Ok(d)
+}
+
+/// Reads capture file `path` (pcapng or pcap): `{"format": "pcapng" |
+/// "pcap", "packets": n, "datagrams": [(timestamp_ns, interface, source,
+/// destination, payload), ...] (its IPv4 UDP datagrams), "interfaces":
+/// [(link_type, name), ...] (of the last section), "error": None or what stopped the reading
+/// (a cut or damaged tail: everything before it is read), "truncated":
+/// whether that was a cut}`.
+#[pyfunction]
+pub fn pcap_read(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
+    let bytes = read_capture(py, &path)?;
+    let mut reader = CaptureReader::new(&bytes).map_err(|e| {
+        raise(
+            py,
+            "FeedError",
+            format!("cannot read capture {}: {e}", path.display()),
+        )
+    })?;
+    let datagrams = PyList::empty(py);
+    let mut error = None;
+    for frame in reader.by_ref() {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = udp_in_frame(f.link_type, f.data) {
+                    datagrams.append((
+                        f.timestamp_ns,
+                        f.interface,
+                        d.source.to_string(),
+                        d.destination.to_string(),
+                        pyo3::types::PyBytes::new(py, d.payload),
+                    ))?;
+                }
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    // The interfaces of the last section read.
+    let interfaces: Vec<(u16, Option<String>)> = reader
+        .interfaces()
+        .iter()
+        .map(|i| (i.link_type, i.name.clone()))
+        .collect();
+    let d = PyDict::new(py);
+    let format = match reader.format() {
+        CaptureFormat::Pcapng => "pcapng",
+        CaptureFormat::Pcap { .. } => "pcap",
+    };
+    d.set_item("format", format)?;
+    d.set_item("packets", reader.packets())?;
+    d.set_item("datagrams", datagrams)?;
+    d.set_item("interfaces", interfaces)?;
+    d.set_item(
+        "truncated",
+        matches!(error, Some(CaptureError::Truncated { .. })),
+    )?;
+    d.set_item("error", error.map(|e| e.to_string()))?;
     Ok(d)
 }
 
@@ -485,6 +675,7 @@ fn handler_dict<'py>(
     d.set_item("other_session", r.other_session)?;
     d.set_item("ended", r.ended)?;
     d.set_item("next_sequence", r.next_sequence)?;
+    d.set_item("captured", r.captured)?;
     d.set_item("published", rings.published())?;
     d.set_item("unrouted", rings.unrouted())?;
     d.set_item("decoded", report_dict(py, &rings.counts().report())?)?;
@@ -499,7 +690,7 @@ fn handler_dict<'py>(
 /// message of `<bus>.itch`. Ctrl-C closes the rings and raises
 /// KeyboardInterrupt.
 #[pyfunction]
-#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 67108864, ready = None, progress = None, progress_every = 0.25))]
+#[pyo3(signature = (groups, *, bus, dir = None, capacity = 65536, stream_capacity = 262144, bounded = false, types = None, interface = "127.0.0.1", retransmit = None, arbitration = 0.001, request_timeout = 0.02, max_requests = 5, idle_timeout = None, session = None, receive_buffer = 67108864, capture = None, ready = None, progress = None, progress_every = 0.25))]
 #[allow(clippy::too_many_arguments)]
 pub fn feed_handle<'py>(
     py: Python<'py>,
@@ -518,12 +709,16 @@ pub fn feed_handle<'py>(
     idle_timeout: Option<f64>,
     session: Option<&str>,
     receive_buffer: usize,
+    capture: Option<PathBuf>,
     ready: Option<Bound<'py, PyAny>>,
     progress: Option<Bound<'py, PyAny>>,
     progress_every: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut progress = Progress::new(py, progress, progress_every)?;
     let groups = line_groups(py, &groups)?;
+    if let Some(path) = &capture {
+        check_capture_path(py, path)?;
+    }
     let mut options = HandlerOptions::new(groups[0]);
     options.lines = groups;
     options.interface = interface_addr(py, interface)?;
@@ -538,6 +733,7 @@ pub fn feed_handle<'py>(
         .transpose()?;
     options.session = session.map(|s| session_arg(py, s)).transpose()?;
     options.receive_buffer = receive_buffer;
+    options.capture = capture;
     let mut topics = TopicOptions::new(bus);
     topics.dir = dir;
     topics.capacity = capacity;
@@ -550,7 +746,8 @@ pub fn feed_handle<'py>(
     // A handler restarted on its rings goes on after the last message they
     // hold (what came meanwhile is asked from the retransmission server).
     options.first = rings.next_sequence();
-    let mut handler = Handler::new(options).map_err(|e| io_err(py, "cannot join the feed", e))?;
+    let mut handler =
+        Handler::new(options).map_err(|e| io_err(py, "cannot start the feed handler", e))?;
     if let Some(ready) = ready {
         ready.call0()?;
     }
@@ -567,11 +764,41 @@ pub fn feed_handle<'py>(
             break Err(e);
         }
     };
+    // Whatever stopped it, what was captured reaches the file.
+    let flushed = handler.flush_capture();
     let report = handler.report();
     let d = handler_dict(py, &report, &rings);
     rings.close();
     outcome?;
+    flushed.map_err(|e| io_err(py, "the feed handler failed", e))?;
     d
+}
+
+/// Refuses, before anything is made, a capture path whose directory is
+/// missing or which is a directory itself.
+fn check_capture_path(py: Python<'_>, path: &std::path::Path) -> PyResult<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let problem = if path.is_dir() {
+        Some("it is a directory".to_owned())
+    } else if !dir.is_dir() {
+        Some(format!("directory {} does not exist", dir.display()))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(raise(
+            py,
+            "InvalidArgument",
+            format!(
+                "cannot capture to {}: {p}; give a file path such as /tmp/feed.pcapng",
+                path.display()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Runs the book builder of bus `bus`: reads `<bus>.itch` from its oldest

@@ -40,6 +40,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feed::itch_read, m)?)?;
     m.add_function(wrap_pyfunction!(feed::itch_generate, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_send, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::feed_replay, m)?)?;
+    m.add_function(wrap_pyfunction!(feed::pcap_read, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_books, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_record_descrs, m)?)?;

@@ -171,6 +171,7 @@ def run_feed(spec: dict[str, Any], out: _Reports) -> Any:
         session=o["session"],
         interface=o["interface"],
         receive_buffer=o["receive_buffer"],
+        capture=o["capture"],
         ready=_ready(out),
         progress=_progress(out),
         progress_every=REPORT_EVERY,

@@ -265,6 +265,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "arbitration": Key(_seconds(0.0), 0.001),
         "request_timeout": Key(_seconds(0.001), 0.02),
         "max_requests": Key(_int(1, 1000), 5),
+        # A pcapng wire capture of every datagram received (relative to the
+        # config file; appended to across restarts).
+        "capture": Key(_str, None),
         "keep": Key(_bool, False),
         **_RESTART,
     },
@@ -561,6 +564,14 @@ def _check_item(item: Item, fail: Callable[..., ConfigError], base: str) -> None
                 (*path, "file"),
                 f"no such file {o['file']}: make an ITCH day with "
                 "`ringcast feed generate FILE` (paths are relative to the config file)",
+            )
+    if item.kind == "feeds" and o["capture"] is not None:
+        o["capture"] = os.path.join(base, os.path.expanduser(o["capture"]))
+        if not os.path.isdir(os.path.dirname(o["capture"])):
+            raise fail(
+                (*path, "capture"),
+                f"no directory {os.path.dirname(o['capture'])} for the capture file: make it, "
+                "or give another path (relative to the config file)",
             )
     if item.kind == "stages":
         module = o["function"].partition(":")[0]
