@@ -299,7 +299,8 @@ def test_damage_is_reported_exactly_skipped_by_readers_and_replays(ring_dir, tmp
 
 
 def test_numpy_and_parquet_equal_what_was_published(ring_dir, tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pandas
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     quote = np.dtype(
@@ -341,7 +342,6 @@ def test_numpy_and_parquet_equal_what_was_published(ring_dir, tmp_path):
     assert table.column("levels").to_pylist() == sent["levels"].tolist()
     assert table.schema.field("publish_time").type == pa.timestamp("ns", tz="UTC")
 
-    pandas = pytest.importorskip("pandas")
     frame = pandas.read_parquet(tmp_path / "q.parquet")
     np.testing.assert_array_equal(frame["ask"].to_numpy(), sent["ask"])
 

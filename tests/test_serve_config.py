@@ -26,6 +26,7 @@ BASE = {
     "books": ("[books.b]", {"bus": '"b"'}),
     "senders": ("[senders.s]", {"file": '"day.itch"', "group": '"239.1.1.1:30001"'}),
     "stages": ("[stages.s]", {"function": '"json:dumps"'}),
+    "journals": ("[journals.j]", {"ring": '"t.a"', "dir": '"tape"'}),
 }
 
 
@@ -237,3 +238,20 @@ def test_a_ring_directory_that_cannot_be_made_is_refused_with_its_line(tmp_path:
         f"ringcast serve: {cfg}:3: service.dir: cannot create rings in {blocker}/rings "
         f"(Not a directory for uid {os.getuid()}): give a directory this user can create or owns"
     )
+
+
+def test_a_journal_starts_after_the_writers_of_its_ring(day_dir: Path) -> None:
+    cfg = parse(
+        '[rings."md.q"]\ncapacity = 64\nslot_size = 8\n'
+        '[stages.w]\nfunction = "json:dumps"\nwrites = ["md.q"]\n'
+        '[feeds.f]\ngroup = "239.1.1.1:30001"\nbus = "fx"\n'
+        '[journals.q]\nring = "md.q"\ndir = "tape"\nfsync = "always"\n'
+        '[journals.itch]\nring = "fx.itch"\ndir = "itch"\n',
+        "svc.toml",
+        base_dir=str(day_dir),
+    )
+    assert cfg.items["journals.q"].deps == ["rings.md.q", "stages.w"]
+    assert cfg.items["journals.itch"].deps == ["feeds.f"]
+    assert cfg.items["journals.q"].options["dir"] == str(day_dir / "tape")
+    with pytest.raises(ConfigError, match='fsync: expected "never", "always"'):
+        parse('[journals.q]\nring = "a"\ndir = "t"\nfsync = "sometimes"\n', "svc.toml")

@@ -1,0 +1,267 @@
+//! Capture and replay figures, side by side in one run: a bounded ring read
+//! by a plain reader (the rate a recorder must keep up with), the recorder
+//! on the same ring into page cache and with an fsync interval, the journal
+//! writer alone, a plain `pwrite` of the same bytes (the file system's own
+//! rate), replay flat out, and reading the journal back.
+//!
+//! ```sh
+//! cargo run --release -p ringcast-benches --bin journal -- [MESSAGES] [DIR]
+//! ```
+//!
+//! 64-byte messages in a bounded ring of 65,536 slots with timestamps; the
+//! publisher is a thread publishing batches of 256 (one clock read per
+//! batch) on its own CPU where there are two. DIR (default: a temporary
+//! directory under /var/tmp, a disk file system, so "page cache" means the
+//! kernel's cache of a real file) holds the journals.
+
+use ringcast_core::{CreateOptions, Patience, Publisher, Start, Subscriber};
+use ringcast_journal::format;
+use ringcast_journal::reader::Item;
+use ringcast_journal::{
+    record, replay, Fsync, Journal, JournalWriter, RecordOptions, ReplayOptions, RingDescription,
+    WriterOptions,
+};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+const SLOT: usize = 64;
+const CAPACITY: u64 = 1 << 16;
+const BATCH: usize = 256;
+
+fn pin(cpu: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if cores.len() > 1 {
+        core_affinity::set_for_current(cores[cpu % cores.len()]);
+    }
+}
+
+/// Makes a bounded ring and starts a thread that waits for `readers`
+/// subscribers, then publishes `n` messages; it returns when it started.
+fn publisher(rings: &Path, name: &str, n: u64, readers: usize) -> std::thread::JoinHandle<Instant> {
+    let mut opts = CreateOptions::new(CAPACITY, SLOT as u32);
+    opts.fixed_size = true;
+    opts.bounded = Some(CAPACITY);
+    opts.timestamps = true;
+    opts.dir = Some(rings.to_owned());
+    let mut p = Publisher::create(name, &opts).expect("create the ring");
+    std::thread::spawn(move || {
+        pin(0);
+        while p.subscriber_count() < readers {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The recorder's probe comes and goes before the recorder attaches.
+        std::thread::sleep(Duration::from_millis(100));
+        while p.subscriber_count() < readers {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut data = vec![0u8; BATCH * SLOT];
+        let start = Instant::now();
+        let mut seq = 0u64;
+        while seq < n {
+            let k = BATCH.min((n - seq) as usize);
+            for (i, msg) in data.chunks_exact_mut(SLOT).take(k).enumerate() {
+                msg[..8].copy_from_slice(&(seq + i as u64).to_le_bytes());
+            }
+            p.publish_records(&data[..k * SLOT], Patience::forever())
+                .expect("publish");
+            seq += k as u64;
+        }
+        p.close();
+        start
+    })
+}
+
+fn rate(n: u64, d: Duration) -> String {
+    format!("{:>7.2} M msgs/s", n as f64 / d.as_secs_f64() / 1e6)
+}
+
+fn row(what: &str, n: u64, d: Duration, extra: &str) {
+    println!("{what:<58} {}  {extra}", rate(n, d));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
+    let base = match args.get(2) {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir_in("/var/tmp"),
+    }
+    .expect("a journal directory");
+    let rings = tempfile::tempdir().expect("a ring directory");
+    let stride = format::stride(SLOT as u32);
+    println!(
+        "{n} messages of {SLOT} bytes (entries of {stride} bytes), bounded ring of {CAPACITY} \
+         slots; journals under {}\n",
+        base.path().display()
+    );
+
+    // 1. The ring alone: a plain reader reading rows.
+    let p = publisher(rings.path(), "plain", n, 1);
+    let mut sub = Subscriber::attach("plain", Some(rings.path()), Start::Oldest).unwrap();
+    pin(1);
+    let mut rows = vec![0u8; 4096 * SLOT];
+    let mut got = 0;
+    while !sub.ended() || sub.available() {
+        got += sub.try_recv_rows(&mut rows, SLOT, 4096, |_, _| {}).unwrap() as u64;
+    }
+    let t = p.join().unwrap().elapsed();
+    assert_eq!(got, n);
+    row("ring -> plain reader (the rate to keep up with)", n, t, "");
+
+    // 2-3. The recorder on the same kind of ring.
+    for (label, fsync, dir) in [
+        (
+            "ring -> recorder, page cache (fsync never)",
+            Fsync::Never,
+            "a",
+        ),
+        (
+            "ring -> recorder, fsync every 1 s",
+            Fsync::Interval(Duration::from_secs(1)),
+            "b",
+        ),
+    ] {
+        let name = format!("rec-{dir}");
+        let p = publisher(rings.path(), &name, n, 1);
+        let mut opts = RecordOptions::new(&name, base.path().join(dir));
+        opts.ring_dir = Some(rings.path().to_owned());
+        opts.writer.fsync = fsync;
+        pin(1);
+        let report = record(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+        let t = p.join().unwrap().elapsed();
+        assert_eq!(report.recorded, n, "{report:?}");
+        let lat = report.latency_ns.unwrap_or_default();
+        row(
+            label,
+            n,
+            t,
+            &format!(
+                "gaps {}, publish->written p50 {:.1} us p99 {:.1} us, {} syncs",
+                report.gaps,
+                lat[0] as f64 / 1e3,
+                lat[1] as f64 / 1e3,
+                report.writer.syncs
+            ),
+        );
+    }
+
+    // 4. The writer alone (no ring): what an entry costs.
+    let ring = RingDescription {
+        name: "w".into(),
+        slot_size: SLOT as u32,
+        flags: ringcast_core::format::layout::FLAG_FIXED_SIZE
+            | ringcast_core::format::layout::FLAG_TIMESTAMPS,
+        capacity: CAPACITY,
+        schema: Vec::new(),
+    };
+    let opts = WriterOptions {
+        fsync: Fsync::Never,
+        ..WriterOptions::default()
+    };
+    let (mut w, _) = JournalWriter::open(base.path().join("w"), &ring, opts).unwrap();
+    let mut msg = [0u8; SLOT];
+    let start = Instant::now();
+    for seq in 0..n {
+        msg[..8].copy_from_slice(&seq.to_le_bytes());
+        w.append(seq, seq, &msg).unwrap();
+    }
+    w.close().unwrap();
+    let t = start.elapsed();
+    row(
+        "journal writer alone (CRC32C, 1 MiB pwrite)",
+        n,
+        t,
+        &format!(
+            "{:.1} ns/entry, {:.2} GB/s",
+            t.as_nanos() as f64 / n as f64,
+            (n * stride as u64) as f64 / t.as_secs_f64() / 1e9
+        ),
+    );
+
+    // 5. Baseline: the same bytes with plain 1 MiB pwrites.
+    let file = std::fs::File::create(base.path().join("plain.bin")).unwrap();
+    let chunk = vec![7u8; (1 << 20) / stride * stride];
+    let total = n * stride as u64;
+    let start = Instant::now();
+    let mut at = 0u64;
+    while at < total {
+        let k = chunk.len().min((total - at) as usize);
+        file.write_all_at(&chunk[..k], at).unwrap();
+        at += k as u64;
+    }
+    let t = start.elapsed();
+    row(
+        "baseline: plain pwrite of the same bytes",
+        n,
+        t,
+        &format!("{:.2} GB/s", total as f64 / t.as_secs_f64() / 1e9),
+    );
+    drop(file);
+
+    // 6. Replay flat out into a lossy ring nobody reads, then a bounded one
+    // a reader thread reads.
+    let journal = base.path().join("a");
+    let mut opts = ReplayOptions::new(&journal, "replay-lossy");
+    opts.ring_dir = Some(rings.path().to_owned());
+    opts.bounded = Some(false);
+    opts.batch = 4096;
+    pin(0);
+    let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(r.published, n);
+    row("replay flat out -> lossy ring, no reader", n, r.elapsed, "");
+
+    let mut opts = ReplayOptions::new(&journal, "replay-bounded");
+    opts.ring_dir = Some(rings.path().to_owned());
+    opts.bounded = Some(true);
+    opts.subscribers = 1;
+    opts.batch = 4096;
+    let dir = rings.path().to_owned();
+    let reader = std::thread::spawn(move || {
+        pin(1);
+        let mut sub = loop {
+            match Subscriber::attach("replay-bounded", Some(&dir), Start::Oldest) {
+                Ok(s) => break s,
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let mut rows = vec![0u8; 4096 * SLOT];
+        let mut got = 0u64;
+        while !sub.ended() || sub.available() {
+            got += sub.try_recv_rows(&mut rows, SLOT, 4096, |_, _| {}).unwrap() as u64;
+        }
+        got
+    });
+    let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(reader.join().unwrap(), n);
+    row(
+        "replay flat out -> bounded ring -> reader",
+        n,
+        r.elapsed,
+        "",
+    );
+
+    // 7. Reading the journal back in Rust, every entry's CRC checked.
+    let start = Instant::now();
+    let j = Journal::open(&journal).unwrap();
+    let mut sum = 0u64;
+    let mut count = 0u64;
+    for item in j.read(j.start()) {
+        if let Item::Entry(e) = item {
+            sum = sum.wrapping_add(e.seq);
+            count += 1;
+        }
+    }
+    let t = start.elapsed();
+    assert_eq!(count, n);
+    row(
+        "journal read back (CRC checked, Rust)",
+        n,
+        t,
+        &format!("checksum {}", sum % 1000),
+    );
+}
