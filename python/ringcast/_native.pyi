@@ -506,3 +506,35 @@ def feed_books(
     progress: Any = None,
     progress_every: float = 0.25,
 ) -> dict[str, Any]: ...
+def journal_record(
+    ring: str,
+    journal: str,
+    *,
+    dir: str | None = None,
+    stage: str = "journal",
+    first: str = "oldest",
+    segment_bytes: int = 268435456,
+    segment_age: float | None = None,
+    fsync: str | float | None = None,
+    batch: int = 4096,
+    follow: bool = False,
+    progress: Callable[[dict[str, Any]], object] | None = None,
+    progress_every: float = 1.0,
+) -> dict[str, Any]: ...
+def journal_replay(
+    journal: str,
+    ring: str,
+    *,
+    dir: str | None = None,
+    speed: float | None = None,
+    start: tuple[str, int] | None = None,
+    until: tuple[str, int] | None = None,
+    original_times: bool = False,
+    capacity: int | None = None,
+    bounded: bool | None = None,
+    subscribers: int = 0,
+    progress: Callable[[dict[str, Any]], object] | None = None,
+    progress_every: float = 1.0,
+) -> dict[str, Any]: ...
+def journal_open(dir: str, check: bool = True) -> dict[str, Any]: ...
+def journal_verify(dir: str) -> dict[str, Any]: ...

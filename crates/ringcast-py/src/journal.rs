@@ -6,7 +6,6 @@
 use crate::errors::{raise, to_py};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use ringcast_core::WaitStrategy;
 use ringcast_journal::reader::{Segment, Unreadable};
 use ringcast_journal::record::FirstMessage;
 use ringcast_journal::{
@@ -255,7 +254,6 @@ pub fn journal_record<'py>(
     };
     options.batch = batch;
     options.follow = follow;
-    options.wait = WaitStrategy::Park;
     options.progress_every = seconds(py, "progress_every", progress_every)?;
     let report = run_job(py, progress, record_dict, move |stop, tx| {
         ringcast_journal::record(&options, stop, |r| {
