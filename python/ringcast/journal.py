@@ -287,12 +287,17 @@ class Journal:
             shape=(seg.entries,),
         )  # fmt: skip
 
-    def _selected(self, k: int, kind: int, start_seq, end_seq, start_ns, end_ns) -> np.ndarray:
+    def _kind_mask(self, k: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
+        """Segment ``k``'s entries and which are readable entries of ``kind``."""
         entries = self.view(k)
-        if len(entries) == 0:
-            return entries
         mask = (entries["tag"] >> self._kind_shift) == kind
         mask[self.segments[k].damaged] = False
+        return entries, mask
+
+    def _selected(self, k: int, kind: int, start_seq, end_seq, start_ns, end_ns) -> np.ndarray:
+        entries, mask = self._kind_mask(k, kind)
+        if len(entries) == 0:
+            return entries
         if start_seq is not None:
             mask &= entries["seq"] >= start_seq
         if end_seq is not None:
@@ -357,7 +362,22 @@ class Journal:
         return out
 
     def __len__(self) -> int:
-        return len(self.messages().seq)
+        """Messages (not gaps, not damaged entries); no copy."""
+        return sum(int(self._kind_mask(k, _MESSAGE)[1].sum()) for k in range(len(self.segments)))
+
+    def _ends(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """(seq, time) of the first and the last message, without copying."""
+        first = last = None
+        for k in range(len(self.segments)):
+            entries, mask = self._kind_mask(k, _MESSAGE)
+            at = np.flatnonzero(mask)
+            if len(at):
+                e = entries[at[-1]]
+                last = (int(e["seq"]), int(e["time"]))
+                if first is None:
+                    e = entries[at[0]]
+                    first = (int(e["seq"]), int(e["time"]))
+        return first, last
 
     def __iter__(self) -> Iterator[tuple[int, int, Any]]:
         """``(seq, publish time, message)`` for every message, in order: a
@@ -382,7 +402,9 @@ class Journal:
     def info(self) -> dict[str, Any]:
         """What ``ringcast journal info`` shows."""
         seal_free = [s for s in self.segments if not s.sealed]
-        m = self.messages()
+        first, last = self._ends()
+        gaps = self.gaps()
+        stamped = self.timestamps and first is not None and last is not None
         return {
             "dir": self.dir,
             "ring": self.ring,
@@ -392,14 +414,14 @@ class Journal:
             "segments": len(self.segments),
             "open_segments": len(seal_free),
             "bytes": sum(os.path.getsize(s.path) for s in self.segments),
-            "messages": len(m),
-            "gaps": len(self.gaps()),
-            "lost": int(self.gaps()["count"].sum()),
+            "messages": len(self),
+            "gaps": len(gaps),
+            "lost": int(gaps["count"].sum()),
             "damaged": int(sum(len(s.damaged) for s in self.segments)),
-            "first_seq": int(m.seq[0]) if len(m) else None,
-            "last_seq": int(m.seq[-1]) if len(m) else None,
-            "first_time": str(self.wall_time(m.time[0])) if len(m) and self.timestamps else None,
-            "last_time": str(self.wall_time(m.time[-1])) if len(m) and self.timestamps else None,
+            "first_seq": first[0] if first else None,
+            "last_seq": last[0] if last else None,
+            "first_time": str(self.wall_time(first[1])) if stamped and first else None,
+            "last_time": str(self.wall_time(last[1])) if stamped and last else None,
         }
 
     # -- research export -----------------------------------------------------

@@ -284,9 +284,12 @@ fn publish(
     stamp: Stamp,
     report: &mut ReplayReport,
 ) -> Result<(), JournalError> {
-    let timestamps = publisher.layout().timestamps();
-    let first = if !timestamps || (now && stamp == Stamp::Replayed) {
+    let first = if !publisher.layout().timestamps() {
         publisher.publish_all(batch.iter().map(|(p, _)| *p), Patience::forever())?
+    } else if now && stamp == Stamp::Replayed {
+        // Flat out: the whole batch is published now (one clock read).
+        let t = ringcast_core::sys::clock::now_ns();
+        publisher.publish_batch_at(batch.len(), |i| batch[i].0, |_| t, Patience::forever())?
     } else {
         publisher.publish_batch_at(
             batch.len(),
