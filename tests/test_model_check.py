@@ -42,6 +42,11 @@ def test_every_model_passes_and_every_mutant_is_rejected():
         assert any(row.startswith(f"{module}/") and "(mutant)" in row for row in rows), module
     # Multi-sequence claims (a producer dying inside a batch) have teeth too.
     assert any(row.startswith("MpmcRing/claim_first_only (mutant)") for row in rows)
+    # Durable stages: a dead one keeps its place, and hands back only what it
+    # committed; nobody restarting it does not hold the publisher forever.
+    assert any(row.startswith("BoundedRing/release_durable (mutant)") for row in rows)
+    assert any(row.startswith("BoundedRing/mirror_on_read (mutant)") for row in rows)
+    assert any(row.startswith("BoundedRing/liveness_durable (model)") for row in rows)
     # Each model explored a real state space, not a handful of states.
     for row in rows:
         if "(model)" in row:

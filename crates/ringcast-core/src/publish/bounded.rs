@@ -134,7 +134,8 @@ impl Room {
                 Some(seq) if room::blocks(position, seq, self.watermark) => {
                     // A dead durable stage keeps its place: judged like a
                     // live one, it is evicted once it has not moved for the
-                    // liveness timeout (not released at once).
+                    // liveness timeout (not released at once). TLA+
+                    // (BoundedRing): `ScanRecord` with `KeepsPlace`.
                     let alive = ring.record_owner_alive(i) || ring.keeps_place(rec);
                     match self.progress[i].judge(owner, position, alive, now_ns, self.liveness_ns) {
                         Verdict::Wait => {}

@@ -86,7 +86,8 @@ impl Subscriber {
         // TLA+ (BoundedRing): Attach (the cursor above), then JoinStep:
         // claim, first mirror, ACTIVE, epoch bump, Latest re-read.
         // A durable stage taking back the record of its dead predecessor
-        // keeps it active (gating) throughout: see `claim_record`.
+        // keeps it active (gating) throughout: see `claim_record` (TLA+
+        // (BoundedRing): `Takeover`, claim to epoch bump in one step).
         let (record, remembered) = ring.claim_record(own.as_ref(), durable)?;
         let oldest = cursor.saturating_sub(ring.capacity());
         let first = match start {

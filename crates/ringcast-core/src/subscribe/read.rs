@@ -35,6 +35,7 @@ impl Subscriber {
                 // before a gated reader that sees this reads them.
                 protocol::commit_progress(&self.ring.record(self.record).processed, next);
                 self.ring.wake_parked(self.commit_membarrier);
+                // TLA+ (BoundedRing): `Commit` of a durable stage, then `Mirror`.
                 if self.durable {
                     self.mirror();
                 }
@@ -50,7 +51,8 @@ impl Subscriber {
         let rec = self.record();
         rec.received.store(self.pos.received, Ordering::Relaxed);
         rec.lost.store(self.pos.lost, Ordering::Relaxed);
-        // A durable stage holds on to what it read until it has processed it.
+        // A durable stage holds on to what it read until it has processed it
+        // (TLA+ (BoundedRing): `Mirror` publishes `committed` for `Durable`).
         let released = match &self.stage {
             Some((_, committed)) if self.durable => *committed,
             _ => self.pos.next,

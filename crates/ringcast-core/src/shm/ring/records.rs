@@ -52,7 +52,9 @@ impl RingMap {
     }
 
     /// Whether a record whose owner died keeps gating: a durable stage's
-    /// active record on a bounded ring.
+    /// active record on a bounded ring. TLA+ (BoundedRing): `KeepsPlace`
+    /// (`ScanRecord` and `Judgeable` evict such a record like a stalled one,
+    /// never release it).
     pub(crate) fn keeps_place(&self, rec: &SubscriberRecord) -> bool {
         self.layout.bounded()
             && rec.durable.load(Ordering::Relaxed) == 1
@@ -141,7 +143,8 @@ impl RingMap {
     /// Claims subscriber record `i` if nobody alive holds it: takes its
     /// lock, cleans what a dead owner left, marks it with our pid.
     /// `take_place`: a durable stage taking its own record back keeps it
-    /// active if its predecessor's place was kept.
+    /// active if its predecessor's place was kept (TLA+ (BoundedRing):
+    /// `Takeover`).
     fn try_claim_record(&self, i: usize, take_place: bool) -> Result<bool, RingFault> {
         let offset = Layout::subscriber_offset(i);
         if self.record(i).pid.load(Ordering::Relaxed) != 0
@@ -158,6 +161,7 @@ impl RingMap {
         let dead_owner = rec.pid.load(Ordering::Acquire) != 0;
         if dead_owner && take_place && self.keeps_place(rec) {
             // Still active: the publisher goes on waiting for this position.
+            // TLA+ (BoundedRing): `Takeover`.
             self.repair_parked(rec);
         } else {
             if dead_owner {
