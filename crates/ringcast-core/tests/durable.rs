@@ -19,6 +19,19 @@ fn msg(i: u64) -> [u8; 8] {
 /// Forks a subscriber that attaches as stage `stage` (durable or not), reads
 /// `read` messages, and dies by SIGKILL; returns once it is dead.
 fn reader_that_dies(dir: &Path, ring: &str, stage: &str, durable: bool, read: u64) {
+    gated_reader_that_dies(dir, ring, stage, durable, read, &[]);
+}
+
+/// [`reader_that_dies`] gated after the stages `after`: it then also tries
+/// one read more, which its gate holds back, before dying.
+fn gated_reader_that_dies(
+    dir: &Path,
+    ring: &str,
+    stage: &str,
+    durable: bool,
+    read: u64,
+    after: &[&str],
+) {
     // SAFETY: the child uses only the ring and dies by SIGKILL; the parent
     // has no other threads (this binary holds one test).
     let pid = unsafe { libc::fork() };
@@ -28,11 +41,19 @@ fn reader_that_dies(dir: &Path, ring: &str, stage: &str, durable: bool, read: u6
             .start(Start::Oldest)
             .stage(stage)
             .durable(durable)
+            .after(after.iter().copied())
             .attach()
             .unwrap();
         let mut buf = [0u8; 8];
         for _ in 0..read {
             assert_eq!(sub.try_recv(&mut buf).unwrap(), Some(8));
+        }
+        if !after.is_empty() {
+            assert_eq!(
+                sub.try_recv(&mut buf).unwrap(),
+                None,
+                "the gate let it read"
+            );
         }
         // SAFETY: raises SIGKILL on ourselves: the process ends here, with no
         // destructor run (as in a crash).
@@ -144,4 +165,29 @@ fn a_dead_durable_stage_keeps_its_place_and_its_successor_misses_nothing() {
         "the dead durable stage was released at once ({waited:?})"
     );
     assert_eq!(q.evictions(), 1);
+
+    // A dead durable stage held back by its gate (it waits for an upstream
+    // stage, not for itself) never moves again either: evicted in time too,
+    // never waited for forever.
+    let mut g = ring(dir.path(), "gated", Duration::from_millis(300));
+    let _up = Subscriber::builder("gated")
+        .dir(dir.path())
+        .stage("up")
+        .start(Start::Oldest)
+        .attach()
+        .unwrap();
+    let mut next = 0;
+    gated_reader_that_dies(dir.path(), "gated", "rec", true, 0, &["up"]);
+    while next < CAPACITY {
+        assert!(publish_within(&mut g, &mut next, Duration::ZERO));
+    }
+    assert!(
+        publish_within(&mut g, &mut next, Duration::from_secs(10)),
+        "a dead durable stage held back by its gate blocks the ring"
+    );
+    assert_eq!(
+        g.evictions(),
+        2,
+        "both the stalled upstream and the dead stage"
+    );
 }

@@ -120,10 +120,13 @@ impl Room {
                 // A subscriber waiting for a message that is not committed
                 // (a multi-producer slot still being written), or held back
                 // by its upstream stages (see `crate::subscribe::stage`), is not stalled.
+                // A dead durable stage waiting there is judged below like
+                // any that keeps its place: it never moves again.
                 Some(seq)
                     if room::blocks(position, seq, self.watermark)
                         && (!ring.readable_at(position)
-                            || rec.gate_wait.load(Ordering::Relaxed) == position + 1) =>
+                            || rec.gate_wait.load(Ordering::Relaxed) == position + 1)
+                        && (ring.record_owner_alive(i) || !ring.keeps_place(rec)) =>
                 {
                     self.progress[i].reset();
                     if !ring.record_owner_alive(i) && ring.release_if_dead(i) {
