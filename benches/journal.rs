@@ -5,7 +5,7 @@
 //! rate), replay flat out, and reading the journal back.
 //!
 //! ```sh
-//! cargo run --release -p ringcast-benches --bin journal -- [MESSAGES] [DIR]
+//! cargo run --release -p ringcast-benches --bin journal -- [MESSAGES] [DIR] [STEPS]
 //! ```
 //!
 //! 64-byte messages in a bounded ring of 65,536 slots with timestamps; the
@@ -44,7 +44,7 @@ fn publisher(rings: &Path, name: &str, n: u64, readers: usize) -> std::thread::J
 }
 
 /// [`publisher`], one message per call at `rate` messages a second when given
-/// (each stamped when published), else batches flat out.
+/// (each stamped with the time it was due), else batches flat out.
 fn paced_publisher(
     rings: &Path,
     name: &str,
@@ -72,14 +72,24 @@ fn paced_publisher(
         let start = Instant::now();
         let mut seq = 0u64;
         if let Some(rate) = rate {
+            // Each message carries the time it was due (no coordinated
+            // omission); what is due goes out at once, and the thread
+            // sleeps until the next is due rather than spinning (a spinning
+            // publisher and recorder on a 2-vCPU VM get throttled by the host).
+            let base = ringcast_core::sys::clock::now_ns();
+            let due = |seq: u64| base + (seq as f64 * 1e9 / rate) as u64;
             while seq < n {
-                let due = start + Duration::from_secs_f64(seq as f64 / rate);
-                while Instant::now() < due {
-                    std::hint::spin_loop();
+                let now = ringcast_core::sys::clock::now_ns();
+                while seq < n && due(seq) <= now {
+                    data[..8].copy_from_slice(&seq.to_le_bytes());
+                    p.publish_at(&data[..SLOT], due(seq), Patience::forever())
+                        .expect("publish");
+                    seq += 1;
                 }
-                data[..8].copy_from_slice(&seq.to_le_bytes());
-                p.publish(&data[..SLOT]).expect("publish");
-                seq += 1;
+                if seq < n {
+                    let wait = due(seq).saturating_sub(ringcast_core::sys::clock::now_ns());
+                    std::thread::sleep(Duration::from_nanos(wait));
+                }
             }
         }
         while seq < n {
@@ -116,6 +126,11 @@ fn main() {
     }
     .expect("a journal directory");
     let rings = tempfile::tempdir().expect("a ring directory");
+    // STEPS: a comma-separated choice of plain, record, paced, writer,
+    // pwrite, replay, read (replay and read need record's journal).
+    let steps = args.get(3).cloned().unwrap_or_default();
+    let want = |step: &str| steps.is_empty() || steps.split(',').any(|s| s == step);
+    let journal = base.path().join("a");
     let stride = format::stride(SLOT as u32);
     println!(
         "{n} messages of {SLOT} bytes (entries of {stride} bytes), bounded ring of {CAPACITY} \
@@ -123,199 +138,220 @@ fn main() {
         base.path().display()
     );
 
-    // 1. The ring alone: a plain reader reading rows.
-    let p = publisher(rings.path(), "plain", n, 1);
-    let mut sub = Subscriber::attach("plain", Some(rings.path()), Start::Oldest).unwrap();
-    pin(1);
-    let mut rows = vec![0u8; 4096 * SLOT];
-    let mut got = 0;
-    while !sub.ended() || sub.available() {
-        got += sub.try_recv_rows(&mut rows, SLOT, 4096, |_, _| {}).unwrap() as u64;
-    }
-    let t = p.join().unwrap().elapsed();
-    assert_eq!(got, n);
-    row("ring -> plain reader (the rate to keep up with)", n, t, "");
-
-    // 2-3. The recorder on the same kind of ring.
-    for (label, fsync, dir) in [
-        (
-            "ring -> recorder, page cache (fsync never)",
-            Fsync::Never,
-            "a",
-        ),
-        (
-            "ring -> recorder, fsync every 1 s",
-            Fsync::Interval(Duration::from_secs(1)),
-            "b",
-        ),
-    ] {
-        let name = format!("rec-{dir}");
-        let p = publisher(rings.path(), &name, n, 1);
-        let mut opts = RecordOptions::new(&name, base.path().join(dir));
-        opts.ring_dir = Some(rings.path().to_owned());
-        opts.writer.fsync = fsync;
+    if want("plain") {
+        // 1. The ring alone: a plain reader reading rows.
+        let p = publisher(rings.path(), "plain", n, 1);
+        let mut sub = Subscriber::attach("plain", Some(rings.path()), Start::Oldest).unwrap();
         pin(1);
-        let report = record(&opts, &AtomicBool::new(false), |_| {}).unwrap();
-        let t = p.join().unwrap().elapsed();
-        assert_eq!(report.recorded, n, "{report:?}");
-        let lat = report.latency_ns.unwrap_or_default();
-        row(
-            label,
-            n,
-            t,
-            &format!(
-                "gaps {}, publish->written p50 {:.1} us p99 {:.1} us, {} syncs",
-                report.gaps,
-                lat[0] as f64 / 1e3,
-                lat[1] as f64 / 1e3,
-                report.writer.syncs
-            ),
-        );
-    }
-
-    // Latency at a pace the recorder keeps up with (not queued behind a full
-    // ring): from publish to written, per message.
-    for rate in [100_000.0, 1_000_000.0] {
-        let m = (rate * 3.0) as u64;
-        let name = format!("paced-{rate}");
-        let p = paced_publisher(rings.path(), &name, m, 1, Some(rate));
-        let mut opts = RecordOptions::new(&name, base.path().join(&name));
-        opts.ring_dir = Some(rings.path().to_owned());
-        opts.writer.fsync = Fsync::Interval(Duration::from_secs(1));
-        pin(1);
-        let report = record(&opts, &AtomicBool::new(false), |_| {}).unwrap();
-        let t = p.join().unwrap().elapsed();
-        assert_eq!(report.recorded, m);
-        let lat = report.latency_ns.unwrap_or_default();
-        row(
-            &format!(
-                "paced {:.0}k msgs/s -> recorder, fsync every 1 s",
-                rate / 1e3
-            ),
-            m,
-            t,
-            &format!(
-                "publish->written p50 {:.1} us p99 {:.1} us p99.9 {:.1} us max {:.1} us",
-                lat[0] as f64 / 1e3,
-                lat[1] as f64 / 1e3,
-                lat[2] as f64 / 1e3,
-                lat[3] as f64 / 1e3
-            ),
-        );
-    }
-
-    // 4. The writer alone (no ring): what an entry costs.
-    let ring = RingDescription {
-        name: "w".into(),
-        slot_size: SLOT as u32,
-        flags: ringcast_core::format::layout::FLAG_FIXED_SIZE
-            | ringcast_core::format::layout::FLAG_TIMESTAMPS,
-        capacity: CAPACITY,
-        schema: Vec::new(),
-    };
-    let opts = WriterOptions {
-        fsync: Fsync::Never,
-        ..WriterOptions::default()
-    };
-    let (mut w, _) = JournalWriter::open(base.path().join("w"), &ring, opts).unwrap();
-    let mut msg = [0u8; SLOT];
-    let start = Instant::now();
-    for seq in 0..n {
-        msg[..8].copy_from_slice(&seq.to_le_bytes());
-        w.append(seq, seq, &msg).unwrap();
-    }
-    w.close().unwrap();
-    let t = start.elapsed();
-    row(
-        "journal writer alone (CRC32C, 1 MiB pwrite)",
-        n,
-        t,
-        &format!(
-            "{:.1} ns/entry, {:.2} GB/s",
-            t.as_nanos() as f64 / n as f64,
-            (n * stride as u64) as f64 / t.as_secs_f64() / 1e9
-        ),
-    );
-
-    // 5. Baseline: the same bytes with plain 1 MiB pwrites.
-    let file = std::fs::File::create(base.path().join("plain.bin")).unwrap();
-    let chunk = vec![7u8; (1 << 20) / stride * stride];
-    let total = n * stride as u64;
-    let start = Instant::now();
-    let mut at = 0u64;
-    while at < total {
-        let k = chunk.len().min((total - at) as usize);
-        file.write_all_at(&chunk[..k], at).unwrap();
-        at += k as u64;
-    }
-    let t = start.elapsed();
-    row(
-        "baseline: plain pwrite of the same bytes",
-        n,
-        t,
-        &format!("{:.2} GB/s", total as f64 / t.as_secs_f64() / 1e9),
-    );
-    drop(file);
-
-    // 6. Replay flat out into a lossy ring nobody reads, then a bounded one
-    // a reader thread reads.
-    let journal = base.path().join("a");
-    let mut opts = ReplayOptions::new(&journal, "replay-lossy");
-    opts.ring_dir = Some(rings.path().to_owned());
-    opts.bounded = Some(false);
-    opts.batch = 4096;
-    pin(0);
-    let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
-    assert_eq!(r.published, n);
-    row("replay flat out -> lossy ring, no reader", n, r.elapsed, "");
-
-    let mut opts = ReplayOptions::new(&journal, "replay-bounded");
-    opts.ring_dir = Some(rings.path().to_owned());
-    opts.bounded = Some(true);
-    opts.subscribers = 1;
-    opts.batch = 4096;
-    let dir = rings.path().to_owned();
-    let reader = std::thread::spawn(move || {
-        pin(1);
-        let mut sub = loop {
-            match Subscriber::attach("replay-bounded", Some(&dir), Start::Oldest) {
-                Ok(s) => break s,
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-        };
         let mut rows = vec![0u8; 4096 * SLOT];
-        let mut got = 0u64;
+        let mut got = 0;
         while !sub.ended() || sub.available() {
             got += sub.try_recv_rows(&mut rows, SLOT, 4096, |_, _| {}).unwrap() as u64;
         }
-        got
-    });
-    let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
-    assert_eq!(reader.join().unwrap(), n);
-    row(
-        "replay flat out -> bounded ring -> reader",
-        n,
-        r.elapsed,
-        "",
-    );
-
-    // 7. Reading the journal back in Rust, every entry's CRC checked.
-    let start = Instant::now();
-    let j = Journal::open(&journal).unwrap();
-    let mut sum = 0u64;
-    let mut count = 0u64;
-    for item in j.read(j.start()) {
-        if let Item::Entry(e) = item {
-            sum = sum.wrapping_add(e.seq);
-            count += 1;
+        let t = p.join().unwrap().elapsed();
+        assert_eq!(got, n);
+        row("ring -> plain reader (the rate to keep up with)", n, t, "");
+    }
+    if want("record") {
+        // 2-3. The recorder on the same kind of ring.
+        for (label, fsync, dir) in [
+            (
+                "ring -> recorder, page cache (fsync never)",
+                Fsync::Never,
+                "a",
+            ),
+            (
+                "ring -> recorder, fsync every 1 s",
+                Fsync::Interval(Duration::from_secs(1)),
+                "b",
+            ),
+        ] {
+            let name = format!("rec-{dir}");
+            let p = publisher(rings.path(), &name, n, 1);
+            let mut opts = RecordOptions::new(&name, base.path().join(dir));
+            opts.ring_dir = Some(rings.path().to_owned());
+            opts.writer.fsync = fsync;
+            pin(1);
+            let report = record(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+            let t = p.join().unwrap().elapsed();
+            assert_eq!(report.recorded, n, "{report:?}");
+            let w = report.write_ns.unwrap_or_default();
+            row(
+                label,
+                n,
+                t,
+                &format!(
+                    "gaps {}, read->written p50 {:.1} us p99 {:.1} us, {} syncs",
+                    report.gaps,
+                    w[0] as f64 / 1e3,
+                    w[1] as f64 / 1e3,
+                    report.writer.syncs
+                ),
+            );
         }
     }
-    let t = start.elapsed();
-    assert_eq!(count, n);
-    row(
-        "journal read back (CRC checked, Rust)",
-        n,
-        t,
-        &format!("checksum {}", sum % 1000),
-    );
+    if want("paced") {
+        // Latency at a pace the recorder keeps up with (not queued behind a full
+        // ring): from publish to written, per message.
+        for rate in [10_000.0, 100_000.0, 1_000_000.0] {
+            let m = (rate * 3.0) as u64;
+            let name = format!("paced-{rate}");
+            let p = paced_publisher(rings.path(), &name, m, 1, Some(rate));
+            let mut opts = RecordOptions::new(&name, base.path().join(&name));
+            opts.ring_dir = Some(rings.path().to_owned());
+            opts.writer.fsync = Fsync::Interval(Duration::from_secs(1));
+            pin(1);
+            let report = record(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+            let t = p.join().unwrap().elapsed();
+            assert_eq!(report.recorded, m);
+            let lat = report.latency_ns.unwrap_or_default();
+            let w = report.write_ns.unwrap_or_default();
+            let us = |ns: u64| ns as f64 / 1e3;
+            row(
+                &format!(
+                    "paced {:.0}k msgs/s -> recorder, fsync every 1 s",
+                    rate / 1e3
+                ),
+                m,
+                t,
+                &format!(
+                    "due->written p50 {:.1} p99 {:.1} p99.9 {:.1} us; read->written p50 {:.1} \
+                 p99 {:.1} p99.9 {:.1} us",
+                    us(lat[0]),
+                    us(lat[1]),
+                    us(lat[2]),
+                    us(w[0]),
+                    us(w[1]),
+                    us(w[2])
+                ),
+            );
+        }
+    }
+    if want("writer") {
+        // 4. The writer alone (no ring): what an entry costs.
+        let ring = RingDescription {
+            name: "w".into(),
+            slot_size: SLOT as u32,
+            flags: ringcast_core::format::layout::FLAG_FIXED_SIZE
+                | ringcast_core::format::layout::FLAG_TIMESTAMPS,
+            capacity: CAPACITY,
+            schema: Vec::new(),
+        };
+        let opts = WriterOptions {
+            fsync: Fsync::Never,
+            ..WriterOptions::default()
+        };
+        let (mut w, _) = JournalWriter::open(base.path().join("w"), &ring, opts).unwrap();
+        let mut msg = [0u8; SLOT];
+        let start = Instant::now();
+        for seq in 0..n {
+            msg[..8].copy_from_slice(&seq.to_le_bytes());
+            w.append(seq, seq, &msg).unwrap();
+        }
+        w.close().unwrap();
+        let t = start.elapsed();
+        row(
+            "journal writer alone (CRC32C, 1 MiB pwrite)",
+            n,
+            t,
+            &format!(
+                "{:.1} ns/entry, {:.2} GB/s",
+                t.as_nanos() as f64 / n as f64,
+                (n * stride as u64) as f64 / t.as_secs_f64() / 1e9
+            ),
+        );
+    }
+    if want("pwrite") {
+        // 5. Baseline: the same bytes with plain 1 MiB pwrites.
+        let file = std::fs::File::create(base.path().join("plain.bin")).unwrap();
+        let chunk = vec![7u8; (1 << 20) / stride * stride];
+        let total = n * stride as u64;
+        let start = Instant::now();
+        let mut at = 0u64;
+        while at < total {
+            let k = chunk.len().min((total - at) as usize);
+            file.write_all_at(&chunk[..k], at).unwrap();
+            at += k as u64;
+        }
+        let t = start.elapsed();
+        row(
+            "baseline: plain pwrite of the same bytes",
+            n,
+            t,
+            &format!("{:.2} GB/s", total as f64 / t.as_secs_f64() / 1e9),
+        );
+        drop(file);
+    }
+    if want("replay") {
+        // 6. Replay flat out into a lossy ring nobody reads, then a bounded one
+        // a reader thread reads.
+        let mut opts = ReplayOptions::new(&journal, "replay-lossy");
+        opts.ring_dir = Some(rings.path().to_owned());
+        opts.bounded = Some(false);
+        opts.batch = 4096;
+        pin(0);
+        let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+        assert_eq!(r.published, n);
+        row("replay flat out -> lossy ring, no reader", n, r.elapsed, "");
+        opts.verify = false;
+        let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+        assert_eq!(r.published, n);
+        row(
+            "  the same, CRCs not checked (--no-verify)",
+            n,
+            r.elapsed,
+            "",
+        );
+
+        let mut opts = ReplayOptions::new(&journal, "replay-bounded");
+        opts.ring_dir = Some(rings.path().to_owned());
+        opts.bounded = Some(true);
+        opts.subscribers = 1;
+        opts.batch = 4096;
+        let dir = rings.path().to_owned();
+        let reader = std::thread::spawn(move || {
+            pin(1);
+            let mut sub = loop {
+                match Subscriber::attach("replay-bounded", Some(&dir), Start::Oldest) {
+                    Ok(s) => break s,
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            };
+            let mut rows = vec![0u8; 4096 * SLOT];
+            let mut got = 0u64;
+            while !sub.ended() || sub.available() {
+                got += sub.try_recv_rows(&mut rows, SLOT, 4096, |_, _| {}).unwrap() as u64;
+            }
+            got
+        });
+        let r = replay(&opts, &AtomicBool::new(false), |_| {}).unwrap();
+        assert_eq!(reader.join().unwrap(), n);
+        row(
+            "replay flat out -> bounded ring -> reader",
+            n,
+            r.elapsed,
+            "",
+        );
+    }
+    if want("read") {
+        // 7. Reading the journal back in Rust, every entry's CRC checked.
+        let start = Instant::now();
+        let j = Journal::open(&journal).unwrap();
+        let mut sum = 0u64;
+        let mut count = 0u64;
+        for item in j.read(j.start()) {
+            if let Item::Entry(e) = item {
+                sum = sum.wrapping_add(e.seq);
+                count += 1;
+            }
+        }
+        let t = start.elapsed();
+        assert_eq!(count, n);
+        row(
+            "journal read back (CRC checked, Rust)",
+            n,
+            t,
+            &format!("checksum {}", sum % 1000),
+        );
+    }
 }

@@ -111,6 +111,10 @@ def add_parsers(commands: Any) -> None:
     lossy.add_argument("--bounded", dest="bounded", action="store_true", default=None)
     lossy.add_argument("--lossy", dest="bounded", action="store_false")
     rep.add_argument("--subscribers", type=int, default=0, help="wait for N subscribers first")
+    rep.add_argument(
+        "--no-verify", dest="verify", action="store_false",
+        help="skip each entry's CRC check (a journal `ringcast journal verify` passed)",
+    )  # fmt: skip
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -269,6 +273,7 @@ def _replay(args: argparse.Namespace) -> int:
             capacity=args.capacity,
             bounded=args.bounded,
             subscribers=args.subscribers,
+            verify=args.verify,
             progress=_progress("replay", args.quiet),
         )
         how = "replayed"

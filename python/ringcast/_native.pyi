@@ -533,6 +533,7 @@ def journal_replay(
     capacity: int | None = None,
     bounded: bool | None = None,
     subscribers: int = 0,
+    verify: bool = True,
     progress: Callable[[dict[str, Any]], object] | None = None,
     progress_every: float = 1.0,
 ) -> dict[str, Any]: ...

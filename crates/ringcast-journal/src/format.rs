@@ -451,6 +451,17 @@ pub fn encode_entry(out: &mut [u8], seq: u64, time: u64, kind: Kind, payload: &[
 /// `slot_size` and its CRC.
 #[inline]
 pub fn decode_entry(bytes: &[u8], slot_size: u32) -> Result<Entry<'_>, EntryProblem> {
+    decode_entry_checked(bytes, slot_size, true)
+}
+
+/// [`decode_entry`], checking the CRC only with `crc` (the tag is always
+/// checked: a reader never trusts a length beyond the slot).
+#[inline]
+pub fn decode_entry_checked(
+    bytes: &[u8],
+    slot_size: u32,
+    crc: bool,
+) -> Result<Entry<'_>, EntryProblem> {
     let tag = get_u32(bytes, 0);
     let len = (tag & LEN_MASK) as usize;
     let kind = match Kind::from_tag(tag) {
@@ -463,7 +474,7 @@ pub fn decode_entry(bytes: &[u8], slot_size: u32) -> Result<Entry<'_>, EntryProb
     if kind == Kind::Gap && len != 8 {
         return Err(EntryProblem::Tag);
     }
-    if entry_crc(tag, &bytes[8..ENTRY_HEADER + len]) != get_u32(bytes, 4) {
+    if crc && entry_crc(tag, &bytes[8..ENTRY_HEADER + len]) != get_u32(bytes, 4) {
         return Err(EntryProblem::Checksum);
     }
     let payload = &bytes[ENTRY_HEADER..ENTRY_HEADER + len];

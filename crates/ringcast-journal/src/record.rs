@@ -99,6 +99,9 @@ pub struct RecordReport {
     /// From publish to written (page cache), per message, in ns: p50, p99,
     /// p99.9, max (rings with timestamps).
     pub latency_ns: Option<[u64; 4]>,
+    /// From read out of the ring to written, per message, in ns: p50, p99,
+    /// p99.9, max: what the journal itself adds.
+    pub write_ns: Option<[u64; 4]>,
     /// The publisher closed the ring and everything was recorded.
     pub ended: bool,
 }
@@ -161,8 +164,11 @@ pub fn record(
     let mut seqs = vec![0u64; batch];
     let mut times = vec![0u64; batch];
     let mut lens = vec![0usize; batch];
-    let mut latency =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds");
+    let histogram = || {
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
+    };
+    let mut latency = histogram();
+    let mut write_hist = histogram();
     let began = Instant::now();
     let mut report = RecordReport {
         ring: ring.clone(),
@@ -177,15 +183,27 @@ pub fn record(
         lag: 0,
         elapsed: Duration::ZERO,
         latency_ns: None,
+        write_ns: None,
         ended: false,
     };
     let base = writer.stats();
     let mut next_progress = began + options.progress_every;
     let mut waiter = Waiter::new(options.wait);
+    let quantiles = |h: &Histogram<u64>| {
+        (!h.is_empty()).then(|| {
+            [
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+            ]
+        })
+    };
     let update = |report: &mut RecordReport,
                   writer: &JournalWriter,
                   sub: &Subscriber,
-                  latency: &Histogram<u64>| {
+                  latency: &Histogram<u64>,
+                  write_hist: &Histogram<u64>| {
         let stats = writer.stats();
         report.recorded = stats.messages - base.messages;
         report.gaps = stats.gaps - base.gaps;
@@ -195,14 +213,8 @@ pub fn record(
         report.lag = sub.lag();
         report.ring_lost = sub.lost();
         report.elapsed = began.elapsed();
-        report.latency_ns = (!latency.is_empty()).then(|| {
-            [
-                latency.value_at_quantile(0.5),
-                latency.value_at_quantile(0.99),
-                latency.value_at_quantile(0.999),
-                latency.max(),
-            ]
-        });
+        report.latency_ns = quantiles(latency);
+        report.write_ns = quantiles(write_hist);
     };
     loop {
         let n = sub.try_recv_rows_timed(&mut rows, slot, &mut seqs, &mut times, |i, len| {
@@ -210,13 +222,15 @@ pub fn record(
         })?;
         if n > 0 {
             waiter.reset();
+            let read_at = ringcast_core::sys::clock::now_ns();
             for i in 0..n {
                 writer.append(seqs[i], times[i], &rows[i * slot..i * slot + lens[i]])?;
             }
             // Written before the next read commits them as processed.
             writer.flush()?;
+            let now = ringcast_core::sys::clock::now_ns();
+            write_hist.saturating_record_n(now.saturating_sub(read_at).max(1), n as u64);
             if ring.timestamps() {
-                let now = ringcast_core::sys::clock::now_ns();
                 for &t in &times[..n] {
                     latency.saturating_record(now.saturating_sub(t).max(1));
                 }
@@ -226,7 +240,7 @@ pub fn record(
         }
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + options.progress_every;
-            update(&mut report, &writer, &sub, &latency);
+            update(&mut report, &writer, &sub, &latency, &write_hist);
             progress(&report);
         }
         if stop.load(Ordering::Relaxed) {
@@ -259,7 +273,7 @@ pub fn record(
             writer.append_gap(next, position - next, ringcast_core::sys::clock::now_ns())?;
         }
     }
-    update(&mut report, &writer, &sub, &latency);
+    update(&mut report, &writer, &sub, &latency, &write_hist);
     writer.close()?;
     // Everything read is written, sealed and synced: processed.
     sub.commit();

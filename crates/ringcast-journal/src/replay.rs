@@ -72,6 +72,8 @@ pub struct ReplayOptions {
     pub batch: usize,
     /// How often `progress` is called.
     pub progress_every: Duration,
+    /// Check each entry's CRC (`false`: for a journal `verify` passed).
+    pub verify: bool,
 }
 
 impl ReplayOptions {
@@ -90,6 +92,7 @@ impl ReplayOptions {
             subscribers: 0,
             batch: 1024,
             progress_every: Duration::from_secs(1),
+            verify: true,
         }
     }
 }
@@ -181,7 +184,7 @@ pub fn replay(
     let mut last_time = 0;
     let mut batch: Vec<(&[u8], u64)> = Vec::with_capacity(options.batch);
     let mut next_progress = started + options.progress_every;
-    let mut items = journal.read(from);
+    let mut items = journal.read_checked(from, options.verify);
     let mut done = false;
     while !done {
         // Gather what is due (at Max: a batch) ...

@@ -165,6 +165,7 @@ fn record_dict<'py>(py: Python<'py>, r: &RecordReport) -> PyResult<Bound<'py, Py
     d.set_item("lag", r.lag)?;
     d.set_item("elapsed", r.elapsed.as_secs_f64())?;
     d.set_item("latency_ns", latency_dict(py, &r.latency_ns)?)?;
+    d.set_item("write_ns", latency_dict(py, &r.write_ns)?)?;
     d.set_item("ended", r.ended)?;
     let rec = PyDict::new(py);
     rec.set_item(
@@ -284,7 +285,7 @@ fn bound_arg(
 /// Replays the journal in `journal` into ring `ring` (see
 /// `ringcast.replay`); returns the report as a dict.
 #[pyfunction]
-#[pyo3(signature = (journal, ring, *, dir = None, speed = None, start = None, until = None, original_times = false, capacity = None, bounded = None, subscribers = 0, progress = None, progress_every = 1.0))]
+#[pyo3(signature = (journal, ring, *, dir = None, speed = None, start = None, until = None, original_times = false, capacity = None, bounded = None, subscribers = 0, verify = true, progress = None, progress_every = 1.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn journal_replay<'py>(
     py: Python<'py>,
@@ -298,10 +299,12 @@ pub fn journal_replay<'py>(
     capacity: Option<u64>,
     bounded: Option<bool>,
     subscribers: usize,
+    verify: bool,
     progress: Option<Bound<'py, PyAny>>,
     progress_every: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut options = ReplayOptions::new(journal, ring);
+    options.verify = verify;
     options.ring_dir = dir;
     options.pace = match speed {
         None => Pace::Max,
