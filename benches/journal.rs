@@ -5,7 +5,7 @@
 //! rate), replay flat out, and reading the journal back.
 //!
 //! ```sh
-//! cargo run --release -p ringcast-benches --bin journal -- [MESSAGES] [DIR] [STEPS]
+//! cargo run --release -p ringcast-benches --bin journal -- [MESSAGES] [DIR] [STEPS] [ROUNDS]
 //! ```
 //!
 //! 64-byte messages in a bounded ring of 65,536 slots with timestamps; the
@@ -120,23 +120,37 @@ fn main() {
         .get(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
-    let base = match args.get(2) {
-        Some(d) => tempfile::tempdir_in(d),
-        None => tempfile::tempdir_in("/var/tmp"),
-    }
-    .expect("a journal directory");
-    let rings = tempfile::tempdir().expect("a ring directory");
+    let parent = args.get(2).cloned().unwrap_or_else(|| "/var/tmp".into());
     // STEPS: a comma-separated choice of plain, record, paced, writer,
     // pwrite, replay, read (replay and read need record's journal).
     let steps = args.get(3).cloned().unwrap_or_default();
-    let want = |step: &str| steps.is_empty() || steps.split(',').any(|s| s == step);
-    let journal = base.path().join("a");
+    // ROUNDS: every step again, in a fresh directory (a shared VM's figures
+    // move from one run to the next: compare within a round, and across).
+    let rounds: u32 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(1);
     let stride = format::stride(SLOT as u32);
     println!(
         "{n} messages of {SLOT} bytes (entries of {stride} bytes), bounded ring of {CAPACITY} \
-         slots; journals under {}\n",
-        base.path().display()
+         slots; journals under {parent}"
     );
+    for round in 1..=rounds {
+        println!("\nround {round} of {rounds}");
+        run_round(n, &parent, &steps);
+    }
+}
+
+/// One run of the chosen steps, in directories of its own.
+fn run_round(n: u64, parent: &str, steps: &str) {
+    let base = tempfile::tempdir_in(parent).expect("a journal directory");
+    let rings = tempfile::tempdir().expect("a ring directory");
+    // Each step starts with nothing dirty in the page cache: on a disk file
+    // system, the write-back of one step's bytes would otherwise throttle
+    // the next step's writes to the disk's speed.
+    let want = |step: &str| {
+        let _ = std::process::Command::new("sync").status();
+        steps.is_empty() || steps.split(',').any(|s| s == step)
+    };
+    let journal = base.path().join("a");
+    let stride = format::stride(SLOT as u32);
 
     if want("plain") {
         // 1. The ring alone: a plain reader reading rows.

@@ -335,17 +335,26 @@ class Journal:
         ]
         parts = [p for p in parts if len(p)]
         if len(parts) == 1:
+            # One segment's rows (a zero-copy view when nothing is left out).
             rows = parts[0]
-        elif parts:
-            rows = np.concatenate(parts)
+            seq, time, records, tags = rows["seq"], rows["time"], rows["payload"], rows["tag"]
         else:
-            rows = np.empty(0, dtype=self.entry_dtype)
+            # Filled field by field: numpy concatenates padded record types slowly.
+            total = sum(len(p) for p in parts)
+            seq = np.empty(total, dtype="<u8")
+            time = np.empty(total, dtype="<u8")
+            records = np.empty(total, dtype=self.entry_dtype["payload"])
+            tags = np.empty(total, dtype="<u4")
+            at = 0
+            for p in parts:
+                end = at + len(p)
+                seq[at:end], time[at:end] = p["seq"], p["time"]
+                records[at:end], tags[at:end] = p["payload"], p["tag"]
+                at = end
         lengths = None
         if self.dtype is None:
-            lengths = (rows["tag"] & ((1 << self._kind_shift) - 1)).astype(np.uint32)
-        return Messages(
-            seq=rows["seq"], time=rows["time"], records=rows["payload"], lengths=lengths
-        )
+            lengths = (tags & ((1 << self._kind_shift) - 1)).astype(np.uint32)
+        return Messages(seq=seq, time=time, records=records, lengths=lengths)
 
     def gaps(self) -> np.ndarray:
         """The gap entries: ``seq`` of the first message missing and ``count``."""
