@@ -241,8 +241,29 @@ fn run_round(n: u64, parent: &str, steps: &str) {
             );
         }
     }
+    if want("pwrite") {
+        // 4. Baseline: the same bytes with plain 1 MiB pwrites.
+        let file = std::fs::File::create(base.path().join("plain.bin")).unwrap();
+        let chunk = vec![7u8; (1 << 20) / stride * stride];
+        let total = n * stride as u64;
+        let start = Instant::now();
+        let mut at = 0u64;
+        while at < total {
+            let k = chunk.len().min((total - at) as usize);
+            file.write_all_at(&chunk[..k], at).unwrap();
+            at += k as u64;
+        }
+        let t = start.elapsed();
+        row(
+            "baseline: plain pwrite of the same bytes",
+            n,
+            t,
+            &format!("{:.2} GB/s", total as f64 / t.as_secs_f64() / 1e9),
+        );
+        drop(file);
+    }
     if want("writer") {
-        // 4. The writer alone (no ring): what an entry costs.
+        // 5. The writer alone (no ring): what an entry costs.
         let ring = RingDescription {
             name: "w".into(),
             slot_size: SLOT as u32,
@@ -274,27 +295,6 @@ fn run_round(n: u64, parent: &str, steps: &str) {
                 (n * stride as u64) as f64 / t.as_secs_f64() / 1e9
             ),
         );
-    }
-    if want("pwrite") {
-        // 5. Baseline: the same bytes with plain 1 MiB pwrites.
-        let file = std::fs::File::create(base.path().join("plain.bin")).unwrap();
-        let chunk = vec![7u8; (1 << 20) / stride * stride];
-        let total = n * stride as u64;
-        let start = Instant::now();
-        let mut at = 0u64;
-        while at < total {
-            let k = chunk.len().min((total - at) as usize);
-            file.write_all_at(&chunk[..k], at).unwrap();
-            at += k as u64;
-        }
-        let t = start.elapsed();
-        row(
-            "baseline: plain pwrite of the same bytes",
-            n,
-            t,
-            &format!("{:.2} GB/s", total as f64 / t.as_secs_f64() / 1e9),
-        );
-        drop(file);
     }
     if want("replay") {
         // 6. Replay flat out into a lossy ring nobody reads, then a bounded one
