@@ -239,17 +239,13 @@ def _bound(text: str | None, j: Any) -> dict[str, Any]:
             return {"seq": int(text[1:])}
         except ValueError:
             raise SystemExit(f"ringcast replay: {text!r} is not #SEQUENCE") from None
-    if text.startswith("+"):
-        seconds = _duration(text[1:])
-        m = j.messages()
-        if not len(m):
+    if text.startswith("+") or re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
+        first, _ = j._ends()  # the first message, read in place (no copy)
+        if first is None:
             raise SystemExit("ringcast replay: the journal holds no message")
-        return {"time": int(m.time[0]) + int(seconds * 1e9)}
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
-        first = j.messages()
-        if not len(first):
-            raise SystemExit("ringcast replay: the journal holds no message")
-        day = str(j.wall_time(first.time[0]))[:10]
+        if text.startswith("+"):
+            return {"time": first[1] + int(_duration(text[1:]) * 1e9)}
+        day = str(j.wall_time(first[1]))[:10]
         return {"time": np.datetime64(f"{day}T{text}", "ns")}
     return {"time": text}
 
@@ -257,7 +253,7 @@ def _bound(text: str | None, j: Any) -> dict[str, Any]:
 def _replay(args: argparse.Namespace) -> int:
     from . import journal
 
-    j = journal.Journal(args.journal, check=False)
+    j = journal.Journal(args.journal)
     start, end = _bound(args.start, j), _bound(args.end, j)
     try:
         report = journal.replay(

@@ -127,7 +127,8 @@ def replay(
         if seq is not None:
             return ("seq", int(seq))
         if time is not None:
-            return ("time", _monotonic_ns(time, offset))
+            # Before the recording host's clock began: from its beginning.
+            return ("time", max(0, _monotonic_ns(time, offset)))
         return None
 
     return _native.journal_replay(

@@ -190,4 +190,41 @@ fn a_dead_durable_stage_keeps_its_place_and_its_successor_misses_nothing() {
         2,
         "both the stalled upstream and the dead stage"
     );
+
+    // Abandoned (a recorder that failed to write what it read): as if its
+    // process had died, nothing read is committed and the place is kept for
+    // a successor in the same process.
+    let mut a = ring(dir.path(), "abandon", Duration::from_secs(600));
+    let mut next = 0;
+    let mut rec = Subscriber::builder("abandon")
+        .dir(dir.path())
+        .stage("rec")
+        .durable(true)
+        .start(Start::Oldest)
+        .attach()
+        .unwrap();
+    while next < 10 {
+        assert!(publish_within(&mut a, &mut next, Duration::ZERO));
+    }
+    let mut buf = [0u8; 8];
+    for _ in 0..6 {
+        assert_eq!(rec.try_recv(&mut buf).unwrap(), Some(8));
+    }
+    rec.abandon(); // 5 processed, the sixth read only
+    while next < 5 + CAPACITY {
+        assert!(publish_within(&mut a, &mut next, Duration::ZERO));
+    }
+    assert!(!publish_within(
+        &mut a,
+        &mut next,
+        Duration::from_millis(300)
+    ));
+    let successor = Subscriber::builder("abandon")
+        .dir(dir.path())
+        .stage("rec")
+        .durable(true)
+        .start(Start::Resume)
+        .attach()
+        .unwrap();
+    assert_eq!(successor.position(), 5);
 }

@@ -478,13 +478,25 @@ pub fn decode_entry_checked(
         return Err(EntryProblem::Checksum);
     }
     let payload = &bytes[ENTRY_HEADER..ENTRY_HEADER + len];
+    let seq = get_u64(bytes, 8);
+    let body = match kind {
+        Kind::Message => Body::Message(payload),
+        Kind::Gap => Body::Gap(get_u64(payload, 0)),
+    };
+    // What the writer can never write (a sequence past the last, an empty
+    // gap) is not an entry, whatever its CRC says: every sequence stays
+    // accounted for exactly once.
+    let count = match body {
+        Body::Message(_) => 1,
+        Body::Gap(n) => n,
+    };
+    if count == 0 || seq.checked_add(count).is_none() {
+        return Err(EntryProblem::Tag);
+    }
     Ok(Entry {
-        seq: get_u64(bytes, 8),
+        seq,
         time: get_u64(bytes, 16),
-        body: match kind {
-            Kind::Message => Body::Message(payload),
-            Kind::Gap => Body::Gap(get_u64(payload, 0)),
-        },
+        body,
     })
 }
 
@@ -559,6 +571,13 @@ mod tests {
         encode_entry(&mut buf, 6, 0, Kind::Gap, &40u64.to_le_bytes());
         let e = decode_entry(&buf, 20).unwrap();
         assert_eq!((e.body, e.end_seq()), (Body::Gap(40), 46));
+        // Whole, CRC and all, but impossible: never taken for an entry.
+        encode_entry(&mut buf, 6, 0, Kind::Gap, &(u64::MAX - 2).to_le_bytes());
+        assert_eq!(decode_entry(&buf, 20), Err(EntryProblem::Tag));
+        encode_entry(&mut buf, 6, 0, Kind::Gap, &0u64.to_le_bytes());
+        assert_eq!(decode_entry(&buf, 20), Err(EntryProblem::Tag));
+        encode_entry(&mut buf, u64::MAX, 0, Kind::Message, b"x");
+        assert_eq!(decode_entry(&buf, 20), Err(EntryProblem::Tag));
     }
 
     #[test]

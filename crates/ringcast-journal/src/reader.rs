@@ -6,8 +6,8 @@
 
 use crate::error::JournalError;
 use crate::format::{
-    self, decode_entry, Body, Entry, EntryProblem, HeaderProblem, RingDescription, Seal,
-    SegmentHeader, HEADER_LEN,
+    self, decode_entry, Entry, EntryProblem, HeaderProblem, RingDescription, Seal, SegmentHeader,
+    HEADER_LEN,
 };
 use memmap2::Mmap;
 use std::fs::File;
@@ -288,12 +288,25 @@ impl Journal {
                     continue;
                 }
             }
-            let index = seg.partition(|e| matches!(e.body, Body::Message(_)) && e.time >= time);
+            // A gap entry carries the time of the message after it: judged
+            // by its time like a message, the predicate stays monotone.
+            let index = seg.partition(|e| e.time >= time);
             if index < seg.entries {
                 return Position { segment: k, index };
             }
         }
         self.end()
+    }
+
+    /// Every entry holding sequence `seq` or a later one, with the account
+    /// starting at `seq` (or the journal's first sequence, if later): a
+    /// stretch missing right at `seq` (a removed segment, a damaged end) is
+    /// reported, not skipped silently.
+    pub fn read_from_seq(&self, seq: u64, crc: bool) -> Entries<'_> {
+        let mut entries = self.read_checked(self.seek_seq(seq), crc);
+        let first = self.segments.first().map_or(0, |s| s.named_seq);
+        entries.expected = Some(seq.max(first));
+        entries
     }
 
     /// The position after the last entry.

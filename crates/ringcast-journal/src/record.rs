@@ -216,65 +216,83 @@ pub fn record(
         report.latency_ns = quantiles(latency);
         report.write_ns = quantiles(write_hist);
     };
-    loop {
-        let n = sub.try_recv_rows_timed(&mut rows, slot, &mut seqs, &mut times, |i, len| {
-            lens[i] = len;
-        })?;
-        if n > 0 {
-            waiter.reset();
-            let read_at = ringcast_core::sys::clock::now_ns();
-            for i in 0..n {
-                writer.append(seqs[i], times[i], &rows[i * slot..i * slot + lens[i]])?;
-            }
-            // Written before the next read commits them as processed.
-            writer.flush()?;
-            let now = ringcast_core::sys::clock::now_ns();
-            write_hist.saturating_record_n(now.saturating_sub(read_at).max(1), n as u64);
-            if ring.timestamps() {
-                for &t in &times[..n] {
-                    latency.saturating_record(now.saturating_sub(t).max(1));
+    let outcome = (|| -> Result<(), JournalError> {
+        loop {
+            let n = sub.try_recv_rows_timed(&mut rows, slot, &mut seqs, &mut times, |i, len| {
+                lens[i] = len;
+            })?;
+            if n > 0 {
+                waiter.reset();
+                let read_at = ringcast_core::sys::clock::now_ns();
+                for i in 0..n {
+                    writer.append(seqs[i], times[i], &rows[i * slot..i * slot + lens[i]])?;
                 }
+                // Written before the next read commits them as processed.
+                writer.flush()?;
+                let now = ringcast_core::sys::clock::now_ns();
+                write_hist.saturating_record_n(now.saturating_sub(read_at).max(1), n as u64);
+                if ring.timestamps() {
+                    for &t in &times[..n] {
+                        latency.saturating_record(now.saturating_sub(t).max(1));
+                    }
+                }
+            } else {
+                writer.tick()?;
             }
-        } else {
-            writer.tick()?;
-        }
-        if Instant::now() >= next_progress {
-            next_progress = Instant::now() + options.progress_every;
-            update(&mut report, &writer, &sub, &latency, &write_hist);
-            progress(&report);
-        }
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if n > 0 {
-            continue;
-        }
-        if sub.ended() && !options.follow {
-            report.ended = true;
-            break;
-        }
-        let deadline = Instant::now() + Duration::from_millis(50);
-        match sub.wait_readable(Some(deadline), &mut waiter) {
-            Ok(()) | Err(RecvError::Timeout) => {}
-            Err(RecvError::Closed { .. }) if options.follow => {
-                std::thread::sleep(Duration::from_millis(20));
+            if Instant::now() >= next_progress {
+                next_progress = Instant::now() + options.progress_every;
+                update(&mut report, &writer, &sub, &latency, &write_hist);
+                progress(&report);
             }
-            Err(RecvError::Closed { .. }) => {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if n > 0 {
+                continue;
+            }
+            if sub.ended() && !options.follow {
                 report.ended = true;
                 break;
             }
-            Err(e) => return Err(e.into()),
+            let deadline = Instant::now() + Duration::from_millis(50);
+            match sub.wait_readable(Some(deadline), &mut waiter) {
+                Ok(()) | Err(RecvError::Timeout) => {}
+                // A publisher that closed, or died: in follow mode, wait
+                // for the next one (a service restarts it); else the end.
+                Err(RecvError::Closed { .. } | RecvError::PublisherDied { .. })
+                    if options.follow =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(RecvError::Closed { .. } | RecvError::PublisherDied { .. }) => {
+                    report.ended = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-    }
-    // Messages skipped at the very end (a lap with nothing read after it).
-    if let Some(next) = writer.next_seq() {
-        let position = sub.position();
-        if position > next {
-            writer.append_gap(next, position - next, ringcast_core::sys::clock::now_ns())?;
+        // Messages skipped at the very end (a lap with nothing read after it).
+        if let Some(next) = writer.next_seq() {
+            let position = sub.position();
+            if position > next {
+                writer.append_gap(next, position - next, ringcast_core::sys::clock::now_ns())?;
+            }
         }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        // What was read but not written must not count as processed: the
+        // recorder keeps its place on the ring (as if it had died) for the
+        // next one, which resumes after the journal's last entry.
+        sub.abandon();
+        drop(writer); // writes and seals what it holds, if it can
+        return Err(e);
     }
     update(&mut report, &writer, &sub, &latency, &write_hist);
-    writer.close()?;
+    if let Err(e) = writer.close() {
+        sub.abandon();
+        return Err(e);
+    }
     // Everything read is written, sealed and synced: processed.
     sub.commit();
     Ok(report)

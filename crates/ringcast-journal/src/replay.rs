@@ -167,10 +167,10 @@ pub fn replay(
         std::thread::sleep(Duration::from_millis(2));
     }
 
-    let from = match options.from {
-        None => journal.start(),
-        Some(Bound::Seq(seq)) => journal.seek_seq(seq),
-        Some(Bound::Time(t)) => journal.seek_time(t),
+    let mut items = match options.from {
+        None => journal.read_checked(journal.start(), options.verify),
+        Some(Bound::Seq(seq)) => journal.read_from_seq(seq, options.verify),
+        Some(Bound::Time(t)) => journal.read_checked(journal.seek_time(t), options.verify),
     };
     let past_end = |seq: u64, time: u64| match options.until {
         None => false,
@@ -184,7 +184,6 @@ pub fn replay(
     let mut last_time = 0;
     let mut batch: Vec<(&[u8], u64)> = Vec::with_capacity(options.batch);
     let mut next_progress = started + options.progress_every;
-    let mut items = journal.read_checked(from, options.verify);
     let mut done = false;
     while !done {
         // Gather what is due (at Max: a batch) ...
@@ -196,7 +195,15 @@ pub fn replay(
             };
             let entry = match item {
                 Item::Entry(e) => e,
-                Item::Unreadable(u) => {
+                Item::Unreadable(mut u) => {
+                    // Only what lies before the end bound is this replay's loss.
+                    if let Some(Bound::Seq(until)) = options.until {
+                        if u.from_seq >= until {
+                            done = true;
+                            break;
+                        }
+                        u.to_seq = Some(u.to_seq.map_or(until, |to| to.min(until)));
+                    }
                     report.unreadable.push(u);
                     continue;
                 }

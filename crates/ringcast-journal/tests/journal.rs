@@ -115,7 +115,8 @@ fn seeks_by_sequence_and_time_land_on_the_first_entry_at_or_after() {
     assert_eq!(first_at(journal.seek_seq(59)), (59, false));
     assert!(journal.read(journal.seek_seq(60)).next().is_none());
     assert_eq!(first_at(journal.seek_time(1013)), (13, false));
-    assert_eq!(first_at(journal.seek_time(1021)), (25, false));
+    // The gap before message 25 carries its time: it comes first.
+    assert_eq!(first_at(journal.seek_time(1021)), (20, true));
     assert!(journal.read(journal.seek_time(5000)).next().is_none());
 }
 
@@ -353,4 +354,45 @@ fn a_bounded_ring_is_recorded_whole_and_replays_identically() {
         (r.published, r.first_seq, r.end_seq),
         (1000, Some(500), Some(1500))
     );
+}
+
+#[test]
+fn a_time_seek_over_a_gap_and_a_sequence_read_into_a_hole_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_segment = WriterOptions {
+        fsync: Fsync::Never,
+        ..WriterOptions::default()
+    };
+    let (mut w, _) = JournalWriter::open(dir.path(), &ring(), one_segment).unwrap();
+    for seq in (0..10).chain(11..21) {
+        w.append(seq, 1000 + seq, &payload(seq)).unwrap();
+    }
+    w.close().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let first = |items: &mut ringcast_journal::reader::Entries<'_>| match items.next() {
+        Some(Item::Entry(e)) => e.seq,
+        other => panic!("{other:?}"),
+    };
+    // The binary search meets the gap entry (seq 10, carrying message 11's
+    // time) first: it must still land on message 2.
+    assert_eq!(first(&mut journal.read(journal.seek_time(1002))), 2);
+    assert_eq!(first(&mut journal.read(journal.seek_time(1010))), 10); // the gap
+
+    // A removed segment: a read from a sequence inside it reports the hole.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 0..25);
+    std::fs::remove_file(segment(dir.path(), 1)).unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let mut items = journal.read_from_seq(13, true);
+    match items.next() {
+        Some(Item::Unreadable(u)) => {
+            assert_eq!((u.from_seq, u.to_seq), (13, Some(20)));
+            assert_eq!(u.why, vec![Why::Missing]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(first(&mut items), 20);
+    // From before the journal's start: nothing is missing there.
+    let mut items = journal.read_from_seq(0, true);
+    assert_eq!(first(&mut items), 0);
 }

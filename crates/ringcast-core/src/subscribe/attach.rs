@@ -118,6 +118,7 @@ impl Subscriber {
             gate_wait: 0,
             unverified: None,
             death: Arc::default(),
+            abandoned: false,
             commit_membarrier: own.is_some() && crate::sys::membarrier::publisher_registered(),
         };
         if let Some((name, _)) = &sub.stage {

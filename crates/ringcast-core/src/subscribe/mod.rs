@@ -122,6 +122,9 @@ pub struct Subscriber {
     unverified: Option<(u64, Instant)>,
     /// Which publisher deaths were reported.
     death: Arc<DeathWatch>,
+    /// Given up by [`Subscriber::abandon`]: dropped without committing or
+    /// releasing its record.
+    abandoned: bool,
 }
 
 impl Subscriber {
@@ -236,6 +239,17 @@ impl Subscriber {
             .unwrap_or_default()
     }
 
+    /// Gives this subscriber up as if its process had died here: nothing read
+    /// since the last commit is committed, and its record is not released.
+    /// A durable stage thus keeps its place on a bounded ring for its
+    /// successor (in this process or another), and is evicted after the
+    /// liveness timeout if none comes (it no longer moves). For a recorder
+    /// that failed to write what it had read: dropping it would commit that.
+    pub fn abandon(mut self) {
+        self.readiness = None;
+        self.abandoned = true;
+    }
+
     /// Each upstream stage with its published progress (`None`: no record
     /// of the ring carries its name, which holds this subscriber back).
     pub fn upstream(&self) -> Vec<(String, Option<u64>)> {
@@ -254,6 +268,9 @@ impl Drop for Subscriber {
             if let Some(r) = self.readiness.take() {
                 r.abandon();
             }
+            return;
+        }
+        if self.abandoned {
             return;
         }
         // Stop the readiness thread before the record is given up.

@@ -119,6 +119,10 @@ impl RingMap {
                 if !take_remembered && stage::named(self.record(i)) {
                     continue;
                 }
+                // A durable stage's place is its successor's alone.
+                if self.keeps_place(self.record(i)) {
+                    continue;
+                }
                 if self.try_claim_record(i, false)? {
                     stage::forget(self.record(i), 0);
                     return Ok((i, false));
