@@ -32,3 +32,16 @@ def publish_paced(ring_dir, name, total, batch, rate, ready, opts) -> None:
                 ahead = start + sent / rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
+
+
+def publish_then_hang(ring_dir, name, n, ready) -> None:
+    """Creates ring ``name``, publishes records 0..n-1 once a subscriber is
+    attached, then waits to be killed (never closing the ring)."""
+    pub = ringcast.Publisher.create(name, dtype=REC, dir=ring_dir, capacity=4096, timestamps=True)
+    ready.set()
+    while pub.subscriber_count == 0:
+        time.sleep(0.001)
+    time.sleep(0.3)
+    pub.publish_batch(make_records(0, n))
+    while True:
+        time.sleep(1)

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 import pytest
-from _journal_workers import publish_paced
+from _journal_workers import publish_paced, publish_then_hang
 
 import ringcast
 from _workers import REC, checksum, make_records
@@ -404,3 +404,36 @@ def test_a_second_recorder_is_refused_while_the_first_runs(ring_dir, tmp_path):
     finally:
         pub.close()
         first.communicate(timeout=30)
+
+
+def test_a_following_recorder_outlives_its_publishers_death(ring_dir, tmp_path):
+    """``--follow`` (what ``ringcast serve`` runs): a SIGKILLed publisher is
+    not the end; the recorder goes on with the publisher that takes over."""
+    journal = tmp_path / "j"
+    ready = ctx.Event()
+    first = ctx.Process(target=publish_then_hang, args=(ring_dir, "md.f", 1000, ready))
+    first.start()
+    assert ready.wait(30)
+    rec = record(ring_dir, "md.f", journal, "--follow", "--json")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if journal.exists() and any(journal.glob("*.rcj")) and len(Journal(journal)) == 1000:
+            break
+        time.sleep(0.05)
+    first.kill()
+    first.join(10)
+    time.sleep(0.5)
+    assert rec.poll() is None, rec.communicate()
+    with ringcast.Publisher.create(
+        "md.f", dtype=REC, dir=ring_dir, capacity=4096, timestamps=True, exist_ok=True
+    ) as second:
+        assert second.sequence == 1000
+        second.publish_batch(make_records(1000, 1000))
+    deadline = time.monotonic() + 30
+    while len(Journal(journal)) < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rec.send_signal(signal.SIGTERM)
+    report = finish(rec)
+    assert (report["recorded"], report["gaps"]) == (2000, 0), report
+    v = ringcast.journal.verify(journal)
+    assert v["intact"] and v["messages"] == 2000, v
