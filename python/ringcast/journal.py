@@ -354,7 +354,10 @@ class Journal:
                 at = end
         lengths = None
         if self.dtype is None:
-            lengths = (tags & ((1 << self._kind_shift) - 1)).astype(np.uint32)
+            # Clamped to the row (an unchecked damaged entry may claim more).
+            lengths = np.minimum(
+                tags & ((1 << self._kind_shift) - 1), self.entry_dtype["payload"].shape[0]
+            ).astype(np.uint32)
         return Messages(seq=seq, time=time, records=records, lengths=lengths)
 
     def gaps(self) -> np.ndarray:

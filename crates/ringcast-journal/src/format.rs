@@ -155,6 +155,31 @@ impl RingDescription {
                 self.slot_size, other.name, other.slot_size
             ));
         }
+        let kept = ringcast_core::format::layout::FLAG_TIMESTAMPS
+            | ringcast_core::format::layout::FLAG_FIXED_SIZE;
+        if self.flags & kept != other.flags & kept {
+            let what = |flags: u32| {
+                format!(
+                    "{} messages {} publish times",
+                    if flags & ringcast_core::format::layout::FLAG_FIXED_SIZE != 0 {
+                        "fixed-size"
+                    } else {
+                        "variable-size"
+                    },
+                    if flags & ringcast_core::format::layout::FLAG_TIMESTAMPS != 0 {
+                        "with"
+                    } else {
+                        "without"
+                    }
+                )
+            };
+            return Some(format!(
+                "it holds {}, ring {:?} has {}",
+                what(self.flags),
+                other.name,
+                what(other.flags)
+            ));
+        }
         if self.schema != other.schema {
             return Some(format!(
                 "its schema {:?} is not ring {:?}'s {:?}",

@@ -342,8 +342,11 @@ impl Journal {
     /// before it say.
     fn expected_at(&self, at: Position) -> Option<u64> {
         let seg = self.segments.get(at.segment)?;
-        if at.index > 0 {
-            if let Some((_, e)) = seg.prev_valid(at.index - 1) {
+        // A position from another opening of the journal may lie beyond
+        // the entries this one sees.
+        let index = at.index.min(seg.entries);
+        if index > 0 {
+            if let Some((_, e)) = seg.prev_valid(index - 1) {
                 return Some(e.end_seq());
             }
         }
