@@ -184,11 +184,24 @@ def _progress(kind: str, quiet: bool) -> Any:
     return show
 
 
+def _to_the_end(done: str, job: Any) -> tuple[dict[str, Any], str]:
+    """Runs a recording or replay: its report and how it ended (``done``, or
+    "stopped" by Ctrl-C/SIGTERM, which end it cleanly with a report)."""
+    try:
+        return job(), done
+    except (KeyboardInterrupt, _Stop) as e:
+        report = getattr(e, "report", None)
+        if report is None:
+            raise
+        return report, "stopped"
+
+
 def _record(args: argparse.Namespace) -> int:
     from . import journal
 
-    try:
-        report = journal.record(
+    report, how = _to_the_end(
+        "the ring closed",
+        lambda: journal.record(
             args.name,
             args.dir,
             dir=args.ring_dir,
@@ -199,13 +212,8 @@ def _record(args: argparse.Namespace) -> int:
             fsync=args.fsync,
             follow=args.follow,
             progress=_progress("record", args.quiet),
-        )
-        how = "the ring closed"
-    except (KeyboardInterrupt, _Stop) as e:
-        report = getattr(e, "report", None)
-        how = "stopped"
-        if report is None:
-            raise
+        ),
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -255,8 +263,9 @@ def _replay(args: argparse.Namespace) -> int:
 
     j = journal.Journal(args.journal)
     start, end = _bound(args.start, j), _bound(args.end, j)
-    try:
-        report = journal.replay(
+    report, how = _to_the_end(
+        "replayed",
+        lambda: journal.replay(
             args.journal,
             args.to,
             dir=args.ring_dir,
@@ -271,13 +280,8 @@ def _replay(args: argparse.Namespace) -> int:
             subscribers=args.subscribers,
             verify=args.verify,
             progress=_progress("replay", args.quiet),
-        )
-        how = "replayed"
-    except (KeyboardInterrupt, _Stop) as e:
-        report = getattr(e, "report", None)
-        how = "stopped"
-        if report is None:
-            raise
+        ),
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

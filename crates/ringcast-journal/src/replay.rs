@@ -244,32 +244,26 @@ pub fn replay(
         // ... wait for the last one gathered if it is not due yet ...
         if let Some(due) = due_next {
             let last = batch.pop().expect("the message not due yet");
-            if !batch.is_empty() {
-                publish(
-                    &mut publisher,
-                    &batch,
-                    speed.is_none(),
-                    options.stamp,
-                    &mut report,
-                )?;
-                batch.clear();
-            }
+            publish(
+                &mut publisher,
+                &mut batch,
+                speed.is_none(),
+                options.stamp,
+                &mut report,
+            )?;
             wait_until(due, stop);
             let late = ringcast_core::sys::clock::now_ns().saturating_sub(due);
             report.max_late = report.max_late.max(Duration::from_nanos(late));
             batch.push(last);
         }
         // ... and publish.
-        if !batch.is_empty() {
-            publish(
-                &mut publisher,
-                &batch,
-                speed.is_none(),
-                options.stamp,
-                &mut report,
-            )?;
-            batch.clear();
-        }
+        publish(
+            &mut publisher,
+            &mut batch,
+            speed.is_none(),
+            options.stamp,
+            &mut report,
+        )?;
         if Instant::now() >= next_progress {
             next_progress = Instant::now() + options.progress_every;
             report.elapsed = started.elapsed();
@@ -285,15 +279,18 @@ pub fn replay(
     Ok(report)
 }
 
-/// Publishes a batch of (payload, publish time) pairs; `now` stamps them
-/// with the time of the call instead.
+/// Publishes and empties a batch of (payload, publish time) pairs (if any);
+/// `now` stamps them with the time of the call instead.
 fn publish(
     publisher: &mut Publisher,
-    batch: &[(&[u8], u64)],
+    batch: &mut Vec<(&[u8], u64)>,
     now: bool,
     stamp: Stamp,
     report: &mut ReplayReport,
 ) -> Result<(), JournalError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     let first = if !publisher.layout().timestamps() {
         publisher.publish_all(batch.iter().map(|(p, _)| *p), Patience::forever())?
     } else if now && stamp == Stamp::Replayed {
@@ -310,6 +307,7 @@ fn publish(
     };
     report.ring_first_seq.get_or_insert(first);
     report.published += batch.len() as u64;
+    batch.clear();
     Ok(())
 }
 
