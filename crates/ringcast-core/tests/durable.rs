@@ -69,6 +69,17 @@ fn gated_reader_that_dies(
     );
 }
 
+/// Durable stage "rec" of ring `ring`, attached in this process.
+fn durable_stage(dir: &Path, ring: &str, start: Start) -> Subscriber {
+    Subscriber::builder(ring)
+        .dir(dir)
+        .stage("rec")
+        .durable(true)
+        .start(start)
+        .attach()
+        .unwrap()
+}
+
 /// A bounded ring of 16 slots whose publisher evicts a subscriber that has
 /// not moved for `liveness`.
 fn ring(dir: &Path, name: &str, liveness: Duration) -> Publisher {
@@ -128,13 +139,7 @@ fn a_dead_durable_stage_keeps_its_place_and_its_successor_misses_nothing() {
     );
 
     // Its successor takes the record back and misses nothing.
-    let mut rec = Subscriber::builder("ring")
-        .dir(dir.path())
-        .stage("rec")
-        .durable(true)
-        .start(Start::Resume)
-        .attach()
-        .unwrap();
+    let mut rec = durable_stage(dir.path(), "ring", Start::Resume);
     assert_eq!(rec.position(), processed);
     let mut buf = [0u8; 8];
     for seq in processed..next {
@@ -196,13 +201,7 @@ fn a_dead_durable_stage_keeps_its_place_and_its_successor_misses_nothing() {
     // a successor in the same process.
     let mut a = ring(dir.path(), "abandon", Duration::from_secs(600));
     let mut next = 0;
-    let mut rec = Subscriber::builder("abandon")
-        .dir(dir.path())
-        .stage("rec")
-        .durable(true)
-        .start(Start::Oldest)
-        .attach()
-        .unwrap();
+    let mut rec = durable_stage(dir.path(), "abandon", Start::Oldest);
     while next < 10 {
         assert!(publish_within(&mut a, &mut next, Duration::ZERO));
     }
@@ -219,12 +218,6 @@ fn a_dead_durable_stage_keeps_its_place_and_its_successor_misses_nothing() {
         &mut next,
         Duration::from_millis(300)
     ));
-    let successor = Subscriber::builder("abandon")
-        .dir(dir.path())
-        .stage("rec")
-        .durable(true)
-        .start(Start::Resume)
-        .attach()
-        .unwrap();
+    let successor = durable_stage(dir.path(), "abandon", Start::Resume);
     assert_eq!(successor.position(), 5);
 }

@@ -365,6 +365,27 @@ impl SegmentHeader {
 }
 
 impl Seal {
+    /// Counts entry `e` in: entries, messages (and their time range) or
+    /// gaps (and what they stand for), end sequence. What the writer keeps
+    /// for the seal, recovery recounts, and `verify` checks against.
+    pub fn add(&mut self, e: &Entry<'_>) {
+        self.entries += 1;
+        self.end_seq = e.end_seq();
+        match e.body {
+            Body::Message(_) => {
+                if self.messages == 0 {
+                    self.first_time = e.time;
+                }
+                self.last_time = e.time;
+                self.messages += 1;
+            }
+            Body::Gap(n) => {
+                self.gaps += 1;
+                self.lost += n;
+            }
+        }
+    }
+
     /// The seal record (written at `SEAL_AT`).
     pub fn encode(&self) -> [u8; HEADER_LEN - SEAL_AT] {
         let mut rec = [0u8; HEADER_LEN - SEAL_AT];

@@ -225,16 +225,14 @@ pub fn replay(
             report.end_seq = Some(entry.seq + 1);
             let t0 = *first_time.get_or_insert(entry.time);
             last_time = entry.time;
-            let stamp = match (speed, options.stamp) {
-                (_, Stamp::Original) => entry.time,
-                (Some(s), Stamp::Replayed) => {
-                    clock0 + ((entry.time.saturating_sub(t0)) as f64 / s) as u64
-                }
-                (None, Stamp::Replayed) => 0, // now, at publish
+            // Paced: when the message is due (flat out: now, at publish).
+            let due = speed.map(|s| clock0 + (entry.time.saturating_sub(t0) as f64 / s) as u64);
+            let stamp = match options.stamp {
+                Stamp::Original => entry.time,
+                Stamp::Replayed => due.unwrap_or(0),
             };
             batch.push((payload, stamp));
-            if let Some(s) = speed {
-                let due = clock0 + ((entry.time.saturating_sub(t0)) as f64 / s) as u64;
+            if let Some(due) = due {
                 if due > ringcast_core::sys::clock::now_ns() {
                     due_next = Some(due);
                     break;

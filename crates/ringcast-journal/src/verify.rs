@@ -2,7 +2,7 @@
 //! exact account of what cannot be read.
 
 use crate::error::JournalError;
-use crate::format::{Body, RingDescription};
+use crate::format::{RingDescription, Seal};
 use crate::reader::{Item, Journal, Unreadable};
 use std::path::{Path, PathBuf};
 
@@ -105,25 +105,23 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, JournalError> {
                 ));
             }
         }
+        // Counted as the writer counts for its seal.
+        let mut found = Seal::default();
         for i in 0..seg.entries {
             match seg.entry(i) {
                 Err(_) => r.damaged += 1,
                 Ok(e) => {
                     r.first_seq.get_or_insert(e.seq);
-                    r.end_seq = Some(e.end_seq());
-                    match e.body {
-                        Body::Message(_) => {
-                            r.messages += 1;
-                            r.first_time.get_or_insert(e.time);
-                            r.last_time = Some(e.time);
-                        }
-                        Body::Gap(n) => {
-                            r.gaps += 1;
-                            r.lost += n;
-                        }
-                    }
+                    found.add(&e);
                 }
             }
+        }
+        (r.messages, r.gaps, r.lost) = (found.messages, found.gaps, found.lost);
+        if found.entries > 0 {
+            r.end_seq = Some(found.end_seq);
+        }
+        if found.messages > 0 {
+            (r.first_time, r.last_time) = (Some(found.first_time), Some(found.last_time));
         }
         if let Some(seal) = seg.seal {
             let found = (r.entries, r.messages, r.gaps, r.lost);

@@ -16,7 +16,8 @@
 
 use crate::error::JournalError;
 use crate::format::{
-    self, encode_entry, Body, Kind, RingDescription, Seal, SegmentHeader, HEADER_LEN, SEAL_AT,
+    self, encode_entry, Body, Entry, Kind, RingDescription, Seal, SegmentHeader, HEADER_LEN,
+    SEAL_AT,
 };
 use crate::reader::{segment_paths, Segment};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -278,15 +279,14 @@ impl JournalWriter {
         // Left open: keep the readable entries, cut the torn tail, seal.
         let mut seal = Seal::default();
         let mut kept = 0;
-        let mut end_seq = header.first_seq;
         for i in 0..last.entries {
             let Ok(e) = last.entry(i) else { continue };
             kept = i + 1;
-            end_seq = e.end_seq();
-            count(&mut seal, e.time, e.body);
+            seal.add(&e);
         }
+        // Damaged entries before the last readable one stay in the file.
         seal.entries = kept;
-        seal.end_seq = end_seq;
+        let end_seq = seal.end_seq;
         seal.sealed_unix_ns = unix_now_ns();
         recovery.segment = Some(last.path.clone());
         recovery.kept_entries = seal.messages + seal.gaps;
@@ -394,14 +394,8 @@ impl JournalWriter {
         encode_entry(out, seq, time, kind, payload);
         self.buffered += 1;
         let cur = self.current.as_mut().expect("a segment was started");
-        count(&mut cur.seal, time, body);
-        cur.seal.entries += 1;
-        let end = match body {
-            Body::Message(_) => seq + 1,
-            Body::Gap(n) => seq + n,
-        };
-        cur.seal.end_seq = end;
-        self.next_seq = Some(end);
+        cur.seal.add(&Entry { seq, time, body });
+        self.next_seq = Some(cur.seal.end_seq);
         self.stats.entries += 1;
         match body {
             Body::Message(_) => self.stats.messages += 1,
@@ -557,22 +551,5 @@ impl Drop for JournalWriter {
     /// and seals what it holds, if it can.
     fn drop(&mut self) {
         let _ = self.seal_current();
-    }
-}
-
-/// Counts an entry into a seal's totals (not `entries`/`end_seq`).
-fn count(seal: &mut Seal, time: u64, body: Body<'_>) {
-    match body {
-        Body::Message(_) => {
-            if seal.messages == 0 {
-                seal.first_time = time;
-            }
-            seal.last_time = time;
-            seal.messages += 1;
-        }
-        Body::Gap(n) => {
-            seal.gaps += 1;
-            seal.lost += n;
-        }
     }
 }

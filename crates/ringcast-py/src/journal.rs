@@ -3,6 +3,7 @@
 //! `ringcast-journal` on a thread of its own while this thread waits with
 //! the GIL released, runs signal handlers and passes progress reports on.
 
+use crate::args::{seconds, seconds_of};
 use crate::errors::{raise, to_py};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -40,45 +41,17 @@ fn journal_err(py: Python<'_>, e: JournalError) -> PyErr {
     raise(py, class, e.to_string())
 }
 
-fn seconds(py: Python<'_>, what: &str, value: f64) -> PyResult<Duration> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(raise(
-            py,
-            "InvalidArgument",
-            format!("{what} must be a positive number of seconds, got {value}"),
-        ))
-    }
-}
-
 /// `fsync=`: "never", "always", or seconds between syncs.
-fn fsync_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Fsync> {
-    if let Ok(text) = value.extract::<String>() {
-        return match text.as_str() {
-            "never" => Ok(Fsync::Never),
-            "always" => Ok(Fsync::Always),
-            _ => match text.parse::<f64>() {
-                Ok(s) => Ok(Fsync::Interval(seconds(py, "fsync interval", s)?)),
-                Err(_) => Err(raise(
-                    py,
-                    "InvalidArgument",
-                    format!(
-                        "fsync must be \"never\", \"always\" or seconds between syncs (e.g. 1), \
-                         got {text:?}"
-                    ),
-                )),
-            },
-        };
-    }
-    let secs: f64 = value.extract().map_err(|_| {
-        raise(
-            py,
-            "InvalidArgument",
-            format!("fsync must be \"never\", \"always\" or seconds, got {value}"),
+fn fsync_arg(value: &Bound<'_, PyAny>) -> PyResult<Fsync> {
+    match value.extract::<String>().as_deref() {
+        Ok("never") => Ok(Fsync::Never),
+        Ok("always") => Ok(Fsync::Always),
+        _ => seconds_of(
+            "fsync (\"never\", \"always\" or seconds between syncs)",
+            value,
         )
-    })?;
-    Ok(Fsync::Interval(seconds(py, "fsync interval", secs)?))
+        .map(Fsync::Interval),
+    }
 }
 
 /// Runs `job` on a thread of its own until it returns, running this
@@ -249,7 +222,7 @@ pub fn journal_record<'py>(
             .transpose()?,
         fsync: match &fsync {
             None => WriterOptions::default().fsync,
-            Some(v) => fsync_arg(py, v)?,
+            Some(v) => fsync_arg(v)?,
         },
         ..WriterOptions::default()
     };

@@ -40,12 +40,12 @@ impl RingMap {
         if !liveness::try_lock(&self.file, offset).unwrap_or(false) {
             return false;
         }
-        let mut freed = rec.pid.load(Ordering::Acquire) != 0;
-        if freed && self.keeps_place(rec) {
-            self.repair_parked(rec);
-            freed = false;
-        } else if freed {
+        let dead = rec.pid.load(Ordering::Acquire) != 0;
+        let freed = dead && !self.keeps_place(rec);
+        if freed {
             self.clean_record(rec);
+        } else if dead {
+            self.repair_parked(rec);
         }
         liveness::unlock(&self.file, offset);
         freed
