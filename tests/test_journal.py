@@ -383,6 +383,19 @@ def test_bad_input_says_what_to_do(ring_dir, tmp_path):
     # The target ring exists with another shape: refused, nothing published.
     with pytest.raises(ringcast.SchemaMismatch):
         ringcast.journal.replay(journal, "md.b", dir=ring_dir)
+    with pytest.raises(ringcast.InvalidArgument, match="positive number of seconds"):
+        ringcast.journal.record("md.a", tmp_path / "other", dir=ring_dir, fsync="sometimes")
+    with pytest.raises(ringcast.InvalidArgument, match="speed must be a positive number"):
+        ringcast.journal.replay(journal, "md.c", dir=ring_dir, speed=0.0)
+    # The ring made anew (its sequences restarted) behind a journal that went further.
+    with ringcast.Publisher.create(
+        "md.a", dtype=REC, capacity=64, dir=ring_dir, exist_ok=True
+    ) as old:
+        old.unlink()
+    with ringcast.Publisher.create("md.a", dtype=REC, capacity=64, dir=ring_dir) as pub:
+        pub.publish_batch(make_records(0, 3))
+        with pytest.raises(ringcast.JournalMismatch, match="made anew"):
+            ringcast.journal.record("md.a", journal, dir=ring_dir)
     bad = run_cli("replay", str(journal), "--to", "md.x", "--speed", "0")
     assert bad.returncode == 2 and "a factor > 0" in bad.stderr
     bad = run_cli("record", "md.a", "--dir", str(journal), "--fsync", "sometimes")

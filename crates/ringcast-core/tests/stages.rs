@@ -220,6 +220,19 @@ fn departed_stage_holds_its_dependants_and_resumes() {
         resume_anonymous,
         Err(OpenError::Argument(ArgumentError::ResumeWithoutStage))
     ));
+    let durable_anonymous = Subscriber::builder("events")
+        .dir(dir.path())
+        .durable(true)
+        .attach();
+    match durable_anonymous {
+        Err(e @ OpenError::Argument(ArgumentError::DurableWithoutStage)) => {
+            assert!(
+                e.to_string().contains("give the subscriber a stage name"),
+                "{e}"
+            )
+        }
+        other => panic!("{:?}", other.err()),
+    }
 }
 
 /// A parked gated reader is woken by its stage's commit, not by a timeout.

@@ -396,3 +396,59 @@ fn a_time_seek_over_a_gap_and_a_sequence_read_into_a_hole_stay_exact() {
     let mut items = journal.read_from_seq(0, true);
     assert_eq!(first(&mut items), 0);
 }
+
+#[test]
+fn bad_writes_and_options_say_what_to_do_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut w, _) = JournalWriter::open(dir.path(), &ring(), small_segments()).unwrap();
+    let err = w.append(0, 0, &[0u8; 17]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JournalError::TooLong {
+                len: 17,
+                slot_size: 16
+            }
+        ),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .contains("does not fit the journal's 16-byte entries"));
+    assert_eq!(w.next_seq(), None);
+    w.close().unwrap();
+
+    let tiny = WriterOptions {
+        segment_bytes: 4096,
+        ..WriterOptions::default()
+    };
+    let err = JournalWriter::open(dir.path().join("t"), &ring(), tiny)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("give at least"), "{err}");
+    let zero = WriterOptions {
+        fsync: Fsync::Interval(Duration::ZERO),
+        ..WriterOptions::default()
+    };
+    let err = JournalWriter::open(dir.path().join("z"), &ring(), zero)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("use fsync=always"), "{err}");
+    assert!(!dir.path().join("t").exists() && !dir.path().join("z").exists());
+
+    // A ring of the same name re-made without publish times.
+    write(dir.path(), 0..3);
+    let mut other = ring();
+    other.flags = 0;
+    let err = JournalWriter::open(dir.path(), &other, small_segments())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("without publish times"), "{err}");
+
+    // A last segment whose header is ruined is never written over.
+    flip(&segment(dir.path(), 0), 100);
+    let err = JournalWriter::open(dir.path(), &ring(), small_segments())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("move the file aside"), "{err}");
+}
