@@ -194,8 +194,11 @@ def test_tshark_decodes_the_capture_and_a_replay_reproduces_the_stream(small_day
     assert first["ended"] and first["lost"] == 0 and first["delivered"] == len(messages)
     la, lb = first["lines"]
     assert first["captured"] == la["packets"] + lb["packets"]
-    # Line A: every message packet and the end of session; B: the rest.
-    assert la["packets"] == len(full) + 1 and lb["packets"] == len(full) - len(skipped_b) + 1
+    # Line A: every message packet; B: the rest; and the end of session on
+    # a line (the handler ends at the first one, so the other line's may
+    # arrive after it stopped capturing).
+    ends = (la["packets"] - len(full), lb["packets"] - (len(full) - len(skipped_b)))
+    assert set(ends) <= {0, 1} and sum(ends) >= 1, ends
 
     # ringcast's own reader: every datagram, its addresses, kernel times in order.
     cap = itch.read_pcap(capture)

@@ -14,7 +14,7 @@ and any number of strategy processes on the same host read it::
 
 from __future__ import annotations
 
-from . import _native, errors, itch, journal
+from . import _native, bridge, errors, itch, journal
 from ._api import Publisher, Subscriber, WaitStrategy, default_dir, list_rings, trust, trusted
 from ._bus import Bus, TopicInfo, TopicSubscriber, TopicSubscriberInfo
 from ._group import GroupConsumer, SubscriberGroup
@@ -49,6 +49,7 @@ __all__ = [
     "Topology",
     "WaitStrategy",
     "__version__",
+    "bridge",
     "default_dir",
     "host_memory",
     "itch",

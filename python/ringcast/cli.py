@@ -217,12 +217,18 @@ def main(argv: list[str] | None = None) -> int:
 
     _journal_cli.add_parsers(commands)
 
+    from . import _bridge_cli
+
+    _bridge_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command in ("record", "replay", "journal"):
         name = args.command
         if name == "journal":
             name += " " + args.journal_command
         return _reported(name, lambda: _journal_cli.run(args), 1, "")
+    if args.command == "bridge":
+        return _reported("bridge " + args.bridge_command, lambda: _bridge_cli.run(args), 1, "")
     if args.command == "serve":
         return _serve(parser, args)
     if args.command == "feed":

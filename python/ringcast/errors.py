@@ -8,6 +8,10 @@ derives from it too, so ``except FileNotFoundError`` keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "BridgeChannelError",
+    "BridgeError",
+    "BridgeNotConnected",
+    "BridgeSchemaClash",
     "BufferTooSmall",
     "CpuUnavailable",
     "Evicted",
@@ -221,3 +225,23 @@ class JournalLocked(JournalError):
 
 class JournalMismatch(JournalError, SchemaMismatch):
     """The journal records another ring, or one of another slot size or schema."""
+
+
+class BridgeError(RingError):
+    """A bridge across hosts failed: Aeron (its media driver, a publication
+    or subscription) or the ring it carries. The message says which."""
+
+
+class BridgeChannelError(BridgeError, ValueError):
+    """An Aeron channel URI that is malformed or that Aeron refuses (an
+    address that is not this host's, a port in use)."""
+
+
+class BridgeNotConnected(BridgeError, TimeoutError):
+    """No receiver connected to a sender (or nothing arrived at a receiver)
+    within the time allowed: the endpoint is unreachable or not listening."""
+
+
+class BridgeSchemaClash(BridgeError, SchemaMismatch):
+    """The receiving ring exists with another shape than the source ring's
+    (nothing was created or changed)."""

@@ -5,6 +5,7 @@
 
 use crate::args::{seconds, seconds_of};
 use crate::errors::{raise, to_py};
+use crate::job::{latency_dict, run_job};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use ringcast_journal::reader::{Segment, Unreadable};
@@ -14,9 +15,6 @@ use ringcast_journal::{
     ReplayOptions, ReplayReport, Stamp, WriterOptions,
 };
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 /// A journal error as the matching `ringcast.errors` exception.
 fn journal_err(py: Python<'_>, e: JournalError) -> PyErr {
@@ -52,74 +50,6 @@ fn fsync_arg(value: &Bound<'_, PyAny>) -> PyResult<Fsync> {
         )
         .map(Fsync::Interval),
     }
-}
-
-/// Runs `job` on a thread of its own until it returns, running this
-/// thread's signal handlers every 50 ms and calling `progress` with each
-/// report the job sends. An exception from either (Ctrl-C, SIGTERM turned
-/// into an exception) stops the job, which ends cleanly (the journal sealed,
-/// the ring closed) before the exception is raised, carrying the job's final
-/// report as its `report` attribute.
-fn run_job<'py, R>(
-    py: Python<'py>,
-    progress: Option<Bound<'py, PyAny>>,
-    to_dict: impl Fn(Python<'py>, &R) -> PyResult<Bound<'py, PyDict>>,
-    job: impl FnOnce(&AtomicBool, &mpsc::Sender<R>) -> Result<R, JournalError> + Send + 'static,
-) -> PyResult<R>
-where
-    R: Send + 'static,
-{
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = mpsc::channel::<R>();
-    let thread = {
-        let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("ringcast-journal".into())
-            .spawn(move || job(&stop, &tx))
-            .map_err(|e| raise(py, "RingError", format!("cannot start a thread: {e}")))?
-    };
-    let mut failure: Option<PyErr> = None;
-    while !thread.is_finished() {
-        // The receiver moves into the GIL-free wait and back (it is not Sync).
-        let (got, back) = py.allow_threads(move || {
-            let got = rx.recv_timeout(Duration::from_millis(50));
-            (got, rx)
-        });
-        rx = back;
-        if failure.is_some() {
-            continue;
-        }
-        let step = py.check_signals().and_then(|()| match (&got, &progress) {
-            (Ok(report), Some(call)) => call.call1((to_dict(py, report)?,)).map(drop),
-            _ => Ok(()),
-        });
-        if let Err(e) = step {
-            stop.store(true, Ordering::Relaxed);
-            failure = Some(e);
-        }
-    }
-    let outcome = thread
-        .join()
-        .map_err(|_| raise(py, "RingError", "the journal thread panicked".into()))?;
-    if let Some(e) = failure {
-        if let Ok(report) = &outcome {
-            e.value(py).setattr("report", to_dict(py, report)?)?;
-        }
-        return Err(e);
-    }
-    outcome.map_err(|e| journal_err(py, e))
-}
-
-fn latency_dict<'py>(
-    py: Python<'py>,
-    l: &Option<[u64; 4]>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let Some(l) = l else { return Ok(None) };
-    let d = PyDict::new(py);
-    for (k, v) in ["p50", "p99", "p999", "max"].iter().zip(l) {
-        d.set_item(*k, *v)?;
-    }
-    Ok(Some(d))
 }
 
 fn record_dict<'py>(py: Python<'py>, r: &RecordReport) -> PyResult<Bound<'py, PyDict>> {
@@ -229,7 +159,7 @@ pub fn journal_record<'py>(
     options.batch = batch;
     options.follow = follow;
     options.progress_every = seconds(py, "progress_every", progress_every)?;
-    let report = run_job(py, progress, record_dict, move |stop, tx| {
+    let report = run_job(py, progress, record_dict, journal_err, move |stop, tx| {
         ringcast_journal::record(&options, stop, |r| {
             let _ = tx.send(r.clone());
         })
@@ -294,7 +224,7 @@ pub fn journal_replay<'py>(
     options.bounded = bounded;
     options.subscribers = subscribers;
     options.progress_every = seconds(py, "progress_every", progress_every)?;
-    let report = run_job(py, progress, replay_dict, move |stop, tx| {
+    let report = run_job(py, progress, replay_dict, journal_err, move |stop, tx| {
         ringcast_journal::replay(&options, stop, |r| {
             let _ = tx.send(r.clone());
         })

@@ -6,11 +6,13 @@
 //! ring logic lives in the core; the Python API surface in `python/ringcast`.
 
 mod args;
+mod bridge;
 mod buffer;
 mod end;
 mod errors;
 mod feed;
 mod group;
+mod job;
 mod journal;
 mod latency;
 mod loadgen;
@@ -45,6 +47,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feed::feed_handle, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_books, m)?)?;
     m.add_function(wrap_pyfunction!(feed::feed_record_descrs, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bridge_send, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bridge_recv, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_record, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_replay, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_open, m)?)?;

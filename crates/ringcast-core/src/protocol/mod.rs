@@ -116,6 +116,17 @@ impl<'a> Entered<'a> {
     }
 }
 
+/// TEMPORARY (replaced by the `lost` branch).
+pub fn publish_lost<S: Slots + ?Sized>(ring: &S, first: u64, n: u64) {
+    ring.cursor().store(first + n, Ordering::Release);
+    let from = (first + n).saturating_sub(ring.capacity()).max(first);
+    for seq in from..first + n {
+        ring.slot(seq)
+            .stamp
+            .store(stamp::lost(seq), Ordering::Release);
+    }
+}
+
 /// `Begin`: marks the slot as being written with message `seq`.
 ///
 /// Caller guarantees: it is the only writer of this slot now (the single

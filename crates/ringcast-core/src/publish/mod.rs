@@ -224,6 +224,31 @@ impl Publisher {
         self.send(count, msg_at, time_at, patience)
     }
 
+    /// TEMPORARY (replaced by the `lost` branch): declares the next `count`
+    /// sequences lost.
+    pub fn publish_lost(
+        &mut self,
+        count: u64,
+        mut patience: Patience<'_>,
+    ) -> Result<u64, PublishError> {
+        let first_seq = self.sequence();
+        let mut done = 0u64;
+        while done < count {
+            let Flavor::Single(single) = &mut self.flavor else {
+                panic!("temporary: single producer only");
+            };
+            let Some((first, n)) = single.reserve(&self.ring, count - done) else {
+                self.wait_for_room(&mut patience, done as usize, count as usize)?;
+                continue;
+            };
+            crate::protocol::publish_lost(&self.ring, first, n);
+            single.next = first + n;
+            done += n;
+        }
+        self.wake_parked()?;
+        Ok(first_seq)
+    }
+
     /// Publishes `count` messages (`msg_at(i)` is message `i`, already
     /// size-checked, published at `time_at(i)`), claiming sequences and
     /// waiting for room as the ring's modes require. Returns the first
