@@ -20,12 +20,14 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 java -version 2>&1 | head -1
 
-step "iproute2 for the feed's network-namespace test"
-if ! command -v ip >/dev/null 2>&1; then
+step "iproute2 and nftables for the network-namespace tests (feed, tests/netns.py's hosts)"
+# No netem on the kernels we run on: tests/netns.py loses datagrams with nftables.
+if ! command -v ip >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends iproute2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        iproute2 nftables
 fi
 
 step "tshark for the feed's capture tests (tests/test_pcap.py decodes captures with it)"
