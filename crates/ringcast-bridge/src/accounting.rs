@@ -157,7 +157,10 @@ mod tests {
     fn a_new_ring_aligns_then_counts_each_cause() {
         let mut s = Sequencer::new(0, true);
         let p = s.run(100, 10, false);
-        assert_eq!((p.hole, p.hole_cause, p.skip, p.take), (100, Cause::BeforeStart, 0, 10));
+        assert_eq!(
+            (p.hole, p.hole_cause, p.skip, p.take),
+            (100, Cause::BeforeStart, 0, 10)
+        );
         let p = s.run(115, 5, true); // a hole, then an announced gap
         assert_eq!((p.hole, p.hole_cause, p.take), (5, Cause::Network, 5));
         s.sender_changed();

@@ -21,7 +21,10 @@ pub enum BridgeError {
     /// receiving ring goes on with the old ones.
     SourceRemade { ring: String, detail: String },
     /// Aeron failed while the bridge ran.
-    Aeron { during: &'static str, detail: String },
+    Aeron {
+        during: &'static str,
+        detail: String,
+    },
     /// Options that cannot work together, or out of range.
     Argument(String),
     /// Opening the ring (not found, a live publisher, permissions, damage).

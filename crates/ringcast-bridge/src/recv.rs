@@ -128,7 +128,10 @@ fn shape_clash(have: &ringcast_core::Layout, want: &Hello) -> Option<String> {
             have.slot_size, want.slot_size
         ));
     }
-    for (flag, what) in [(FLAG_FIXED_SIZE, "fixed-size messages"), (FLAG_TIMESTAMPS, "timestamps")] {
+    for (flag, what) in [
+        (FLAG_FIXED_SIZE, "fixed-size messages"),
+        (FLAG_TIMESTAMPS, "timestamps"),
+    ] {
         if have.flags & flag != want.flags & flag {
             let has = |f: u32| if f & flag != 0 { "has" } else { "has no" };
             return Some(format!(
@@ -150,7 +153,10 @@ fn shape_clash(have: &ringcast_core::Layout, want: &Hello) -> Option<String> {
 
 impl Inbox<'_> {
     fn ring_name(&self, hello: &Hello) -> String {
-        self.options.ring.clone().unwrap_or_else(|| hello.name.clone())
+        self.options
+            .ring
+            .clone()
+            .unwrap_or_else(|| hello.name.clone())
     }
 
     /// Makes or takes over the far ring for the shape `hello` describes.
@@ -259,15 +265,19 @@ impl Inbox<'_> {
             Frame::Gap {
                 first_seq, count, ..
             } => {
-                let plan = self.sequencer.as_mut().expect("open").run(first_seq, count, true);
-                self.declare_lost(plan.hole + plan.take)
-            }
-            Frame::Data(data) => {
                 let plan = self
                     .sequencer
                     .as_mut()
                     .expect("open")
-                    .run(data.first_seq, data.count as u64, false);
+                    .run(first_seq, count, true);
+                self.declare_lost(plan.hole + plan.take)
+            }
+            Frame::Data(data) => {
+                let plan = self.sequencer.as_mut().expect("open").run(
+                    data.first_seq,
+                    data.count as u64,
+                    false,
+                );
                 self.declare_lost(plan.hole)?;
                 if plan.take == 0 {
                     return Ok(());
@@ -300,7 +310,8 @@ impl Inbox<'_> {
                 if timestamps {
                     let now = ringcast_core::sys::clock::now_ns();
                     for (t, _) in &scratch {
-                        self.latency.saturating_record(now.saturating_sub(*t).max(1));
+                        self.latency
+                            .saturating_record(now.saturating_sub(*t).max(1));
                     }
                 }
                 self.scratch = scratch;

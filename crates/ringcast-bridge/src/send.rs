@@ -184,8 +184,8 @@ impl Outlet<'_> {
                     std::thread::yield_now();
                 }
                 Err(AeronOfferError::AdminAction) => {}
-                Err(AeronOfferError::NotConnected) if hello => self.wait_connected(None)?,
-                Err(AeronOfferError::NotConnected) => self.await_receiver(None)?,
+                Err(AeronOfferError::NotConnected) if hello => self.wait_connected()?,
+                Err(AeronOfferError::NotConnected) => self.await_receiver()?,
                 Err(e) => {
                     return Err(Unsent::Failed(BridgeError::Aeron {
                         during: "offering a frame",
@@ -199,35 +199,24 @@ impl Outlet<'_> {
         }
     }
 
-    /// Waits until a receiver is connected (up to `timeout`).
-    fn wait_connected(&mut self, timeout: Option<Duration>) -> Result<(), Unsent> {
-        let began = Instant::now();
+    /// Waits until a receiver is connected again (counting the
+    /// disconnection).
+    fn wait_connected(&mut self) -> Result<(), Unsent> {
         if !self.publication.is_connected() && self.report.connected {
             self.report.connected = false;
             self.report.disconnects += 1;
         }
-        while !self.publication.is_connected() {
-            if self.stop.load(Ordering::Relaxed) {
-                return Err(Unsent::Stopped);
-            }
-            if let Some(t) = timeout {
-                if began.elapsed() >= t {
-                    return Err(Unsent::Failed(BridgeError::NotConnected {
-                        uri: self.report.channel.clone(),
-                        waited: t,
-                    }));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let channel = self.report.channel.clone();
+        if !wait_for_receiver(&self.publication, &channel, None, self.stop)? {
+            return Err(Unsent::Stopped);
         }
         self.report.connected = true;
         Ok(())
     }
 
-    /// Waits until a receiver is connected (up to `timeout`), then says
-    /// hello.
-    fn await_receiver(&mut self, timeout: Option<Duration>) -> Result<(), Unsent> {
-        self.wait_connected(timeout)?;
+    /// Waits until a receiver is connected, then says hello.
+    fn await_receiver(&mut self) -> Result<(), Unsent> {
+        self.wait_connected()?;
         self.say_hello()
     }
 
@@ -241,7 +230,7 @@ impl Outlet<'_> {
     /// The periodic hello (for receivers that join late) and tick.
     fn housekeeping(&mut self, source_cursor: Option<u64>) -> Result<(), Unsent> {
         if !self.publication.is_connected() {
-            return self.await_receiver(None);
+            return self.await_receiver();
         }
         if Instant::now() >= self.next_hello {
             self.say_hello()?;
@@ -263,7 +252,9 @@ pub fn send(
     mut progress: impl FnMut(&SendReport),
 ) -> Result<SendReport, BridgeError> {
     if options.batch == 0 {
-        return Err(BridgeError::Argument("batch must be at least 1 message".into()));
+        return Err(BridgeError::Argument(
+            "batch must be at least 1 message".into(),
+        ));
     }
     crate::transport::check_channel(&options.channel)?;
     let dir = options.ring_dir.as_deref();
@@ -294,6 +285,22 @@ pub fn send(
         .max_payload_length()
         .max(DATA_PREFIX_LEN + entry_len(slot));
 
+    // A receiver first: a sender that cannot reach one leaves nothing
+    // behind on the source ring (no stage place holding a bounded ring).
+    if !wait_for_receiver(
+        &publication,
+        &options.channel,
+        options.connect_timeout,
+        stop,
+    )? {
+        return Ok(SendReport {
+            ring: options.ring.clone(),
+            channel: options.channel.clone(),
+            stream: options.stream,
+            embedded_driver: driver.embedded(),
+            ..SendReport::default()
+        });
+    }
     let start = match options.first {
         FirstMessage::Oldest => Start::Oldest,
         FirstMessage::Latest => Start::Latest,
@@ -350,7 +357,7 @@ pub fn send(
     let mut next_tick = began + options.tick_every;
 
     let outcome = (|| -> Result<(), Unsent> {
-        out.await_receiver(options.connect_timeout)?;
+        out.await_receiver()?;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Err(Unsent::Stopped);
@@ -441,6 +448,32 @@ pub fn send(
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// Waits until `publication` has a receiver, up to `timeout`; `Ok(false)`
+/// when stopped first.
+fn wait_for_receiver(
+    publication: &AeronExclusivePublication,
+    channel: &str,
+    timeout: Option<Duration>,
+    stop: &AtomicBool,
+) -> Result<bool, BridgeError> {
+    let began = Instant::now();
+    while !publication.is_connected() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        if let Some(t) = timeout {
+            if began.elapsed() >= t {
+                return Err(BridgeError::NotConnected {
+                    uri: channel.to_owned(),
+                    waited: t,
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(true)
 }
 
 fn announce_gap(out: &mut Outlet<'_>, first: u64, count: u64) -> Result<(), Unsent> {

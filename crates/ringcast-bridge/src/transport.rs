@@ -92,9 +92,10 @@ impl Driver {
                 )));
             }
         }
+        remove_dead_drivers_dirs();
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = format!(
-            "/dev/shm/aeron-ringcast-{}-{}",
+            "{DRIVER_DIR_PREFIX}{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
@@ -185,6 +186,33 @@ impl Drop for Driver {
     }
 }
 
+/// Embedded drivers' directories: this prefix, the pid, a number.
+const DRIVER_DIR_PREFIX: &str = "/dev/shm/aeron-ringcast-";
+
+/// Removes the directories of embedded drivers whose process is gone (a
+/// bridge killed with SIGKILL cannot remove its own): each holds its term
+/// buffers, tens of MiB of shared memory.
+fn remove_dead_drivers_dirs() {
+    let (parent, prefix) = DRIVER_DIR_PREFIX
+        .rsplit_once('/')
+        .expect("an absolute path");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "")).expect("no NUL left")
 }
@@ -225,9 +253,7 @@ pub fn check_channel(uri: &str) -> Result<(), BridgeError> {
                 _ => Err(bad(&format!("endpoint {endpoint:?} is not HOST:PORT"))),
             }
         }
-        other => Err(bad(&format!(
-            "media {other:?} is neither udp nor ipc"
-        ))),
+        other => Err(bad(&format!("media {other:?} is neither udp nor ipc"))),
     }
 }
 

@@ -128,7 +128,9 @@ impl<'a> Data<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
     /// Shorter than its header or than its kind's fixed part.
-    Short { len: usize },
+    Short {
+        len: usize,
+    },
     /// Not a ringcast bridge frame (another application on the stream).
     BadMagic(u32),
     UnknownKind(u8),
@@ -425,7 +427,8 @@ impl Encoder {
         self.put_u32(payload.len() as u32);
         self.put_u32(0);
         self.buf.extend_from_slice(payload);
-        self.buf.resize(self.buf.len() + padded(payload.len()) - payload.len(), 0);
+        self.buf
+            .resize(self.buf.len() + padded(payload.len()) - payload.len(), 0);
     }
 
     /// The `DATA` frame built so far: its first sequence, message count and

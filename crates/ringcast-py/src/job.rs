@@ -80,4 +80,3 @@ pub(crate) fn latency_dict<'py>(
     }
     Ok(Some(d))
 }
-
