@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from netns import Hosts
 
 import ringcast
+from netns import Hosts
 from ringcast.errors import PublisherDied, RingClosed
 
 pytestmark = pytest.mark.timeout(240)
@@ -329,7 +329,7 @@ def test_bad_input_says_what_to_do_and_makes_nothing(two_hosts, tmp_path):
     created = ringcast.ring_info("far", dir=far)["created_unix_ns"]
     rx = start_recv(b, channel(b), far, "--idle-timeout", "20s")
     tx = start_send(a, channel(b), src)
-    out, err = rx.communicate(timeout=60)
+    _, err = rx.communicate(timeout=60)
     tx.send_signal(signal.SIGTERM)  # a sender stops cleanly, its report printed
     stopped = json.loads(tx.communicate(timeout=30)[0])
     assert tx.returncode == 0 and stopped["sent"] == 0

@@ -5,6 +5,7 @@ items start in dependency order."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,10 @@ BASE = {
     "senders": ("[senders.s]", {"file": '"day.itch"', "group": '"239.1.1.1:30001"'}),
     "stages": ("[stages.s]", {"function": '"json:dumps"'}),
     "journals": ("[journals.j]", {"ring": '"t.a"', "dir": '"tape"'}),
+    "bridges": (
+        "[bridges.b]",
+        {"role": '"recv"', "channel": '"aeron:udp?endpoint=127.0.0.1:40123"'},
+    ),
 }
 
 
@@ -255,3 +260,35 @@ def test_a_journal_starts_after_the_writers_of_its_ring(day_dir: Path) -> None:
     assert cfg.items["journals.q"].options["dir"] == str(day_dir / "tape")
     with pytest.raises(ConfigError, match='fsync: expected "never", "always"'):
         parse('[journals.q]\nring = "a"\ndir = "t"\nfsync = "sometimes"\n', "svc.toml")
+
+
+def test_bridges_start_after_their_ring_and_say_what_is_wrong(day_dir: Path) -> None:
+    cfg = parse(
+        '[rings."md.q"]\ncapacity = 64\nslot_size = 8\n'
+        '[stages.w]\nfunction = "json:dumps"\nwrites = ["md.q"]\n'
+        '[bridges.out]\nrole = "send"\nring = "md.q"\n'
+        'channel = "aeron:udp?endpoint=10.0.0.2:40456"\n'
+        '[bridges.in]\nrole = "recv"\nring = "md.far"\nbounded = true\n'
+        'channel = "aeron:udp?endpoint=10.0.0.1:40457"\n'
+        '[stages.r]\nfunction = "json:dumps"\nreads = ["md.far"]\n',
+        "svc.toml",
+        base_dir=str(day_dir),
+    )
+    assert cfg.items["bridges.out"].deps == ["rings.md.q", "stages.w"]
+    assert cfg.items["stages.r"].deps == ["bridges.in"]
+    ch = 'channel = "aeron:udp?endpoint=10.0.0.2:40456"\n'
+    for body, said in [
+        ('[bridges.b]\nrole = "send"\n' + ch, 'svc.toml:1: bridges.b: a sending bridge needs ring'),
+        ('[bridges.b]\nrole = "recv"\nstage = "x"\n' + ch,
+         'bridges.b.stage: only for role = "send"'),
+        ('[bridges.b]\nrole = "send"\nring = "a"\nbounded = true\n' + ch,
+         'bridges.b.bounded: only for role = "recv"'),
+        ('[bridges.b]\nrole = "recv"\ncapacity = 1000\n' + ch,
+         "bridges.b.capacity: a power of two, not 1,000"),
+        ('[bridges.b]\nrole = "recv"\nchannel = "udp://10.0.0.2:40456"\n',
+         'svc.toml:3: bridges.b.channel: bad channel "udp://10.0.0.2:40456": an Aeron channel '
+         'starts with "aeron:"'),
+        ('[bridges.b]\nrole = "both"\n' + ch, "bridges.b.role: expected"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            parse(body, "svc.toml")

@@ -524,6 +524,7 @@ def bridge_send(
     progress: Callable[[dict[str, Any]], object] | None = None,
     progress_every: float = 1.0,
 ) -> dict[str, Any]: ...
+def bridge_check_channel(channel: str) -> str | None: ...
 def bridge_recv(
     channel: str,
     *,

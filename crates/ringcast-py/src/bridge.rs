@@ -217,3 +217,12 @@ pub fn bridge_recv<'py>(
     })?;
     recv_dict(py, &report)
 }
+
+/// What is wrong with an Aeron channel URI (`None`: nothing this side can
+/// tell; Aeron checks the rest when the bridge starts).
+#[pyfunction]
+pub fn bridge_check_channel(channel: &str) -> Option<String> {
+    ringcast_bridge::transport::check_channel(channel)
+        .err()
+        .map(|e| e.to_string())
+}

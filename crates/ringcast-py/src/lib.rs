@@ -49,6 +49,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(feed::feed_record_descrs, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bridge_send, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bridge_recv, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bridge_check_channel, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_record, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_replay, m)?)?;
     m.add_function(wrap_pyfunction!(journal::journal_open, m)?)?;

@@ -23,7 +23,7 @@ import signal
 import time
 from typing import Any
 
-from .. import itch, journal
+from .. import bridge, itch, journal
 from .._api import Publisher, Subscriber
 from .._native import LatencyHistogram
 from .._topology import _die_with_parent, _load_target
@@ -240,12 +240,43 @@ def run_journal(spec: dict[str, Any], out: _Reports) -> Any:
     )
 
 
+def run_bridge(spec: dict[str, Any], out: _Reports) -> Any:
+    o = spec["options"]
+    out.send({"event": "ready"})
+    common = dict(
+        stream=o["stream"],
+        dir=spec["dir"],
+        aeron_dir=o["aeron_dir"],
+        term_length=o["term_length"],
+        idle=o["idle"],
+        progress=_progress(out),
+        progress_every=REPORT_EVERY,
+    )
+    # Both ends go on until SIGTERM (the _Stop raised in its handler ends
+    # them cleanly): a sender across publisher restarts, a receiver across
+    # sender restarts.
+    if o["role"] == "send":
+        return bridge.send(
+            o["ring"],
+            o["channel"],
+            stage=o["stage"],
+            first=o["first"],
+            linger=o["linger"],
+            follow=True,
+            **common,
+        )
+    return bridge.recv(
+        o["channel"], ring=o["ring"], capacity=o["capacity"], bounded=o["bounded"], **common
+    )
+
+
 RUNNERS = {
     "feeds": run_feed,
     "books": run_books,
     "senders": run_sender,
     "stages": run_stage,
     "journals": run_journal,
+    "bridges": run_bridge,
 }
 
 

@@ -11,6 +11,8 @@ Sections (see ``examples/serve/*.toml`` and ``docs/serve.md``)::
     [senders.NAME]         MoldUDP64 senders of an ITCH file (demo, tests)
     [stages.NAME]          user stages: ``function = "module:function"``
     [journals.NAME]        recorders of a ring into a journal (``ringcast record``)
+    [bridges.NAME]         a ring sent to other hosts on Aeron, or received from one
+                           (``ringcast bridge send|recv``; ``role = "send"|"recv"``)
 
 Items start in dependency order: rings first, then whatever writes a ring
 before whatever reads it (a feed before the books of its bus, a ring's
@@ -39,7 +41,7 @@ from ..errors import InvalidArgument
 
 # An item's or a bus's name (ring names are made of them).
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
-KINDS = ("rings", "feeds", "books", "senders", "stages", "journals")
+KINDS = ("rings", "feeds", "books", "senders", "stages", "journals", "bridges")
 RESTART_POLICIES = ("on-failure", "always", "never")
 
 
@@ -202,6 +204,16 @@ def _dtype(v: Any) -> np.dtype:
         ) from None
 
 
+def _channel(v: Any) -> str:
+    text = _str(v)
+    from .._native import bridge_check_channel
+
+    problem = bridge_check_channel(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def _fsync(v: Any) -> str | float:
     """A journal's fsync policy: "never", "always", or seconds between syncs."""
     if v in ("never", "always"):
@@ -308,8 +320,27 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "segment_age": Key(_seconds(1.0), None),
         **_RESTART,
     },
+    "bridges": {
+        "role": Key(_choice("send", "recv"), required=True),
+        "channel": Key(_channel, required=True),
+        "stream": Key(_int(1, 2**31 - 1), 1001),
+        # send: the ring sent (required); recv: the ring received into
+        # (default: the source ring's name).
+        "ring": Key(_str, None),
+        "stage": Key(_str, "bridge"),
+        "first": Key(_choice("oldest", "latest"), "oldest"),
+        "linger": Key(_seconds(0.0), 1.0),
+        "capacity": Key(_int(2, 2**40, " (slots, a power of two)"), None),
+        "bounded": Key(_bool, False),
+        "aeron_dir": Key(_str, None),
+        "term_length": Key(_int(64 << 10, 1 << 30, " (bytes, a power of two)"), None),
+        "idle": Key(_choice("spin", "backoff", "sleep"), "backoff"),
+        **_RESTART,
+    },
 }
 
+
+BRIDGE_DEFAULTS = {k: v.default for k, v in SECTIONS["bridges"].items()}
 
 # --- where keys are ---------------------------------------------------------------------
 
@@ -404,6 +435,7 @@ class Item:
             "feeds": [f"{o.get('bus')}.*"],
             "books": [f"{o.get('bus')}.book"],
             "stages": list(o.get("writes", [])),
+            "bridges": [o["ring"]] if o.get("role") == "recv" and o.get("ring") else [],
         }.get(self.kind, [])
 
     def owned_rings(self, all_rings: list[str]) -> list[str]:
@@ -589,6 +621,21 @@ def _check_item(item: Item, fail: Callable[..., ConfigError], base: str) -> None
         o["dir"] = os.path.join(base, os.path.expanduser(o["dir"]))
         if os.path.exists(o["dir"]) and not os.path.isdir(o["dir"]):
             raise fail((*path, "dir"), f"{o['dir']} exists and is not a directory")
+    if item.kind == "bridges":
+        send = o["role"] == "send"
+        if send and o["ring"] is None:
+            raise fail(path, 'a sending bridge needs ring = "NAME" (the ring it sends)')
+        only = ("stage", "first", "linger") if not send else ("capacity", "bounded")
+        for key in only:
+            if o[key] != BRIDGE_DEFAULTS[key]:
+                other = "send" if not send else "recv"
+                raise fail((*path, key), f'only for role = "{other}"')
+        if o["capacity"] is not None and o["capacity"] & (o["capacity"] - 1):
+            raise fail((*path, "capacity"), f"a power of two, not {o['capacity']:,}")
+        if o["term_length"] is not None and o["term_length"] & (o["term_length"] - 1):
+            raise fail((*path, "term_length"), f"a power of two, not {o['term_length']:,}")
+        if o["aeron_dir"] is not None and o["term_length"] is not None:
+            raise fail((*path, "term_length"), "configures the embedded driver: not with aeron_dir")
     if "bus" in o and not re.fullmatch(_NAME, o["bus"]):
         raise fail((*path, "bus"), "a bus name is letters, digits, '_', '-' and '.'")
 
@@ -614,7 +661,7 @@ def _link(items: dict[str, Item], fail: Callable[..., ConfigError]) -> None:
         reads = list(item.options.get("reads") or [])
         if item.kind == "books":
             reads.append(f"{item.options['bus']}.itch")
-        if item.kind == "journals":
+        if item.kind == "journals" or (item.kind == "bridges" and item.options["role"] == "send"):
             reads.append(item.options["ring"])
         for ring in reads + [w for w in item.writes() if item.kind == "stages"]:
             for pattern, ws in writers.items():

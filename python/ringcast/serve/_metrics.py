@@ -361,6 +361,91 @@ def _journal_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
             )
 
 
+def _bridge_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
+    """A bridge's report (``ringcast bridge send|recv``'s progress) and its
+    Aeron media driver's counters."""
+    b = {"bridge": name}
+    if "connected" in report:
+        report = {**report, "connected": int(bool(report["connected"]))}
+    if "sent" in report:  # the sending end
+        counters: tuple[tuple[str, str, str], ...] = (
+            ("sent", "ringcast_bridge_sent_messages", "Messages sent on Aeron."),
+            ("frames", "ringcast_bridge_sent_frames", "Aeron messages (frames) sent."),
+            ("bytes", "ringcast_bridge_sent_bytes", "Bytes of the frames sent."),
+            (
+                "source_lost",
+                "ringcast_bridge_source_lost_messages",
+                "Messages the source ring lost before the sender read them (announced).",
+            ),
+            (
+                "back_pressure",
+                "ringcast_bridge_back_pressure_events",
+                "Offers refused by Aeron's flow control or a full term (once per offer).",
+            ),
+            ("disconnects", "ringcast_bridge_disconnects", "Times no receiver was connected."),
+        )
+        gauges: tuple[tuple[str, str, str], ...] = (
+            ("lag", "ringcast_bridge_lag_messages", "Messages in the source not yet sent."),
+            ("connected", "ringcast_bridge_connected", "1 while a receiver is connected."),
+        )
+    else:
+        counters = (
+            ("delivered", "ringcast_bridge_delivered_messages", "Messages published here."),
+            ("bytes", "ringcast_bridge_received_bytes", "Bytes of the frames received."),
+            (
+                "lost_source",
+                "ringcast_bridge_lost_source_messages",
+                "Declared lost here: the source lost them before the sender read them.",
+            ),
+            (
+                "lost_network",
+                "ringcast_bridge_lost_network_messages",
+                "Declared lost here: never arrived within one sender's stream.",
+            ),
+            (
+                "lost_restart",
+                "ringcast_bridge_lost_restart_messages",
+                "Declared lost here: sent while a receiver or sender was restarting.",
+            ),
+            ("duplicates", "ringcast_bridge_duplicate_messages", "Messages received twice."),
+            ("bad_frames", "ringcast_bridge_bad_frames", "Frames refused as damaged or foreign."),
+            ("senders", "ringcast_bridge_senders", "Sender runs heard from."),
+        )
+        gauges = (("lag", "ringcast_bridge_lag_messages", "Messages at the source not yet here."),)
+    _export(m, report, b, counters=counters, gauges=gauges)
+    driver = report.get("driver") or {}
+    _export(
+        m,
+        driver,
+        b,
+        counters=(
+            ("naks_sent", "ringcast_bridge_aeron_naks_sent", "Aeron NAKs sent (loss seen)."),
+            ("naks_received", "ringcast_bridge_aeron_naks_received", "Aeron NAKs received."),
+            (
+                "retransmits_sent",
+                "ringcast_bridge_aeron_retransmits_sent",
+                "Aeron retransmissions sent (answers to NAKs).",
+            ),
+            (
+                "flow_control_limits",
+                "ringcast_bridge_aeron_flow_control_limits",
+                "Times the Aeron sender was held back by its receivers' windows.",
+            ),
+            ("errors", "ringcast_bridge_aeron_errors", "Errors the Aeron media driver logged."),
+        ),
+        gauges=(),
+    )
+    for q in ("p50", "p99", "max"):
+        v = _num(report.get("latency_ns") or {}, q)
+        if v is not None:
+            m.gauge(
+                "ringcast_bridge_latency_seconds",
+                "From the source's publish to the publish here, per message (hosts' clocks).",
+                {**b, "quantile": q},
+                v / 1e9,
+            )
+
+
 def _books_metrics(m: _Families, name: str, report: dict[str, Any]) -> None:
     b = {"books": name}
     counters = (
@@ -454,6 +539,8 @@ def _item_metrics(m: _Families, item: dict[str, Any]) -> None:
         _books_metrics(m, item["name"], report)
     elif kind == "journal":
         _journal_metrics(m, item["name"], report)
+    elif kind == "bridge":
+        _bridge_metrics(m, item["name"], report)
     elif kind == "stage":
         v = _num(report, "processed")
         if v is not None:

@@ -74,6 +74,7 @@ class Running:
                 "senders": "sender",
                 "stages": "stage",
                 "journals": "journal",
+                "bridges": "bridge",
             }.get(self.item.kind, self.item.kind),
             "id": self.item.id,
             "state": self.state,
