@@ -30,6 +30,24 @@ if ! command -v ip >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
         iproute2 nftables
 fi
 
+step "Aeron's C build for the bridge (crates/ringcast-bridge): libclang, libbsd, uuid headers, cmake >= 3.30"
+# rusteron-media-driver builds the Aeron C sources it bundles (feature
+# `static`): bindgen needs libclang, Aeron's CMake checks for libbsd and
+# libuuid (the extension links neither: crates/ringcast-bridge/csrc), and
+# its CMakeLists want cmake >= 3.30 (Debian 12 has 3.25: PyPI's is used).
+if ! dpkg -s libclang-dev libbsd-dev uuid-dev >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        libclang-dev libbsd-dev uuid-dev
+fi
+python3 -m pip install --quiet --disable-pip-version-check "cmake>=3.30"
+# pip may put the cmake launcher where PATH does not look (a user install).
+cmake_bin="$(python3 -c 'import cmake, os; print(os.path.join(cmake.CMAKE_BIN_DIR))')"
+export PATH="$cmake_bin:$PATH"
+cmake --version | head -1
+
 step "tshark for the feed's capture tests (tests/test_pcap.py decodes captures with it)"
 if ! command -v tshark >/dev/null 2>&1; then
     sudo=""
