@@ -5,10 +5,10 @@
 (* word. Mirrors protocol::publish (Begin, WritePayload, Commit, Advance)  *)
 (* and the reader of RingReader.tla.                                       *)
 (*                                                                         *)
-(* The publisher may also declare a run of sequences lost               *)
-(* (protocol::publish_lost): DeclareLost advances the cursor over them,    *)
-(* then StampLost stores their lost stamps one by one, only the last       *)
-(* Capacity of a longer run.                                               *)
+(* The publisher may also declare a run of sequences lost                  *)
+(* (protocol::publish_lost): DeclareLostRun advances the cursor over       *)
+(* them, then StampLost stores their lost stamps one by one, only the      *)
+(* last Capacity of a longer run.                                          *)
 (*                                                                         *)
 (* Mutants (Mutant constant, one configuration each under mutants/):       *)
 (*   "skip_recheck"    the reader accepts its copy without the second      *)
@@ -16,8 +16,8 @@
 (*   "no_begin_stamp"  the publisher writes the payload without first      *)
 (*                     storing the odd "writing" stamp.                    *)
 (* Each must break NoTornAccept.                                           *)
-(*   "stamp_before_cursor"  DeclareLost stores the lost stamps first and   *)
-(*                     advances the cursor after them: a reader sees a     *)
+(*   "stamp_before_cursor"  DeclareLostRun stores the lost stamps first    *)
+(*                     and advances the cursor after them: a reader sees a *)
 (*                     lost stamp the cursor does not cover (it reports    *)
 (*                     damage), breaking NeverDamaged.                     *)
 (***************************************************************************)
@@ -61,10 +61,10 @@ Init ==
     /\ lfirst = 0 /\ lnext = 0 /\ lend = 0 /\ declared = {}
     /\ R!ReaderInit
 
-(* The publisher writes message `cursor` (it is the only writer). *)
+(* The publisher writes message `cursor` (it is the only writer).          *)
 Slot == SlotOf(cursor)
 
-(* Begin: protocol::begin stores the odd stamp. *)
+(* Begin: protocol::begin stores the odd stamp.                            *)
 Begin ==
     /\ wpc = "begin" /\ cursor < Messages
     /\ stamp' = IF Mutant = "no_begin_stamp" THEN stamp
@@ -72,8 +72,8 @@ Begin ==
     /\ wpc' = "payload" /\ ww' = 0
     /\ UNCHANGED <<word, cursor, lostVars, readerVars>>
 
-(* WritePayload: protocol::write_payload stores the length, then the words, *)
-(* one store per step.                                                      *)
+(* WritePayload: protocol::write_payload stores the length, then the words,*)
+(* one store per step.                                                     *)
 WritePayload ==
     /\ wpc = "payload"
     /\ word' = [word EXCEPT ![Slot][ww] = cursor]
@@ -81,25 +81,25 @@ WritePayload ==
                      ELSE ww' = ww + 1 /\ UNCHANGED wpc
     /\ UNCHANGED <<stamp, cursor, lostVars, readerVars>>
 
-(* Commit: protocol::commit stores the even stamp. *)
+(* Commit: protocol::commit stores the even stamp.                         *)
 Commit ==
     /\ wpc = "commit"
     /\ stamp' = [stamp EXCEPT ![Slot] = Complete(cursor)]
     /\ wpc' = "advance"
     /\ UNCHANGED <<word, cursor, ww, lostVars, readerVars>>
 
-(* Advance: protocol::publish stores the cursor. *)
+(* Advance: protocol::publish stores the cursor.                           *)
 Advance ==
     /\ wpc = "advance"
     /\ cursor' = cursor + 1
     /\ wpc' = "begin"
     /\ UNCHANGED <<stamp, word, ww, lostVars, readerVars>>
 
-(* DeclareLost: protocol::publish_lost stores the cursor past the k       *)
-(* sequences first (one store), so that every lost stamp is covered.      *)
+(* DeclareLostRun: protocol::publish_lost stores the cursor past the k     *)
+(* sequences first (one store), so that every lost stamp is covered.       *)
 (* Only the last Capacity of them will be stamped: the earlier laps of     *)
 (* their slots are overwritten by the run itself.                          *)
-DeclareLost ==
+DeclareLostRun ==
     /\ wpc = "begin"
     /\ \E k \in 1 .. LostRun :
          /\ cursor + k <= Messages
@@ -111,7 +111,7 @@ DeclareLost ==
     /\ wpc' = "lose"
     /\ UNCHANGED <<stamp, word, ww, readerVars>>
 
-(* StampLost: one lost stamp per step, in ascending order (the mutant     *)
+(* StampLost: one lost stamp per step, in ascending order (the mutant      *)
 (* advances the cursor only after the last one).                           *)
 StampLost ==
     /\ wpc = "lose"
@@ -132,7 +132,7 @@ Attach(r) ==
 
 Read(r) == R!ReadStep(r) /\ UNCHANGED <<ringVars, publisherVars>>
 
-(* Everything published and every attached reader caught up: the run ends *)
+(* Everything published and every attached reader caught up: the run ends  *)
 (* here (a stutter, so that TLC's deadlock check flags only real hangs).   *)
 Finished ==
     /\ wpc = "begin" /\ cursor = Messages
@@ -140,7 +140,7 @@ Finished ==
     /\ UNCHANGED vars
 
 Next ==
-    \/ Begin \/ WritePayload \/ Commit \/ Advance \/ DeclareLost \/ StampLost
+    \/ Begin \/ WritePayload \/ Commit \/ Advance \/ DeclareLostRun \/ StampLost
     \/ \E r \in Readers : Attach(r) \/ Read(r)
     \/ Finished
 
@@ -157,7 +157,7 @@ StampsCovered == R!StampsCovered
 NeverDamaged == R!NeverDamaged
 
 (* A sequence declared lost is never delivered, and every one a reader     *)
-(* passed is counted in its lost (Accounted counts the rest delivered).   *)
+(* passed is counted in its lost (Accounted counts the rest delivered).    *)
 DeclaredNeverDelivered ==
     \A r \in Readers : \A i \in 1 .. Len(got[r]) : got[r][i].seq \notin declared
 
@@ -165,7 +165,7 @@ DeclaredNeverDelivered ==
 (* (or lost, if declared) stamp of the last sequence below the cursor in   *)
 (* it (or empty), except the slot being written, whose stamp is odd from   *)
 (* Begin to Commit, and, during a lost run, the slots not stamped yet,     *)
-(* which still hold the last lap before the run.                          *)
+(* which still hold the last lap before the run.                           *)
 LastBelow(i, c) ==
     IF i < c THEN i + ((c - 1 - i) \div Capacity) * Capacity ELSE -1
 StampOf(s) ==
@@ -179,7 +179,7 @@ ExpectedStamp(i) ==
       [] OTHER                                     -> StampOf(LastBelow(i, cursor))
 StampsAsProtocol == \A i \in Slots : stamp[i] = ExpectedStamp(i)
 
-(* And a slot's stamp never goes backwards (an action property; the LOST  *)
-(* flag does not count: a lost sequence is as far along as a complete one). *)
+(* And a slot's stamp never goes backwards (an action property; the LOST   *)
+(* flag does not count: a lost sequence is as far along as a complete one).*)
 StampsOnlyGrow == [][\A i \in Slots : Base(stamp'[i]) >= Base(stamp[i])]_stamp
 =============================================================================

@@ -19,8 +19,8 @@
 //! compare-exchange, and readers skip it and count it as lost.
 //!
 //! Writer (single producer) declaring sequences lost: `DeclareLostRun`
-//! advances the cursor over them (release) first, then stores their
-//! [`stamp::lost`] stamps (release); see [`publish_lost`].
+//! advances the cursor over them (release) first, then `StampLost` stores
+//! their [`stamp::lost`] stamps (release); see [`publish_lost`].
 //!
 //! Reader: `CheckStamp` loads the stamp (acquire); on the expected even value it
 //! copies the payload, issues an acquire fence and `Recheck`s the stamp. If any
@@ -76,7 +76,8 @@ pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
     ring.cursor().store(seq + 1, Ordering::Release);
 }
 
-/// `DeclareLostRun`: the single producer declares sequences `first ..
+/// `DeclareLostRun`, then `StampLost` per sequence (TLA+ SpmcRing): the
+/// single producer declares sequences `first ..
 /// first + n` lost (messages it will never have: lost upstream of a
 /// bridge, say). Readers skip them and count them lost, exactly as if a
 /// dead producer's claims had been declared.
@@ -90,7 +91,11 @@ pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
 /// reader that sees the advanced cursor but a slot's old stamp finds an
 /// older lap there: `NotYet`, and it waits (a single-producer ring has no
 /// stuck-slot recovery, and its wake-ups come after the stamps, from the
-/// publisher). Stamps only grow: every sequence declared is at least the
+/// publisher). A reader copying an older lap whose relaxed recheck sees
+/// the lost stamp has no ordering with the cursor store: it may load the
+/// old cursor, below the lap it saw, which `try_read_below` reports as
+/// `Unverified` (retried; damage only if it persists), as for a publish's
+/// odd stamp. Stamps only grow: every sequence declared is at least the
 /// cursor before, so above every lap its slot held.
 ///
 /// Only the last `capacity` sequences are stamped: a slot's stamp would be
@@ -105,10 +110,10 @@ pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
 #[inline]
 pub fn publish_lost<S: Slots + ?Sized>(ring: &S, first: u64, n: u64) {
     let end = first + n;
-    // Advance, before any stamp (see above).
+    // DeclareLostRun: the cursor, before any stamp (see above).
     ring.cursor().store(end, Ordering::Release);
     for seq in end.saturating_sub(ring.capacity()).max(first)..end {
-        // Ascending: should the producer die part way, what is left
+        // StampLost. Ascending: should the producer die part way, what is left
         // unstamped is the top of the run, which a takeover stamps (see
         // `Publisher::open`).
         ring.slot(seq)

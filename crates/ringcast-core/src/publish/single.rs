@@ -1,7 +1,7 @@
 //! The single producer: the only writer of its ring, so the sequence is its
 //! own counter and a message is written with `Begin`, `WritePayload`,
 //! `Commit` and `Advance` (TLA+ SpmcRing; BoundedRing when the ring is
-//! bounded); sequences declared lost with `DeclareLost` and `StampLost`
+//! bounded); sequences declared lost with `DeclareLostRun` and `StampLost`
 //! (SpmcRing). Being the only one is enforced across processes by an
 //! exclusive `flock` on the ring file, held for the publisher's lifetime
 //! (see [`super::Publisher::create`]).
