@@ -144,6 +144,12 @@ class Publisher(RingEnd):
         an upstream event time. Needs a ring created with ``timestamps=True``."""
     def try_publish(self, msg: Any) -> None:
         """Publish one message if there is room now; else raise :class:`RingFull`."""
+    def publish_lost(self, count: int, timeout: float | None = None) -> int:
+        """Declare the next ``count`` sequences lost (single-producer rings only):
+        the sequence moves past them without messages and every subscriber
+        counts them in ``lost``, as if lapped over them. Returns the first
+        sequence declared. A full bounded ring is waited on up to ``timeout``
+        seconds (None: forever), as by :meth:`publish_batch`."""
     def publish_batch(
         self, batch: npt.ArrayLike | Iterable[Any], timeout: float | None = None
     ) -> int:

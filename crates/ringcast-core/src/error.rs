@@ -106,6 +106,14 @@ pub enum ArgumentError {
     RecordSizeMismatch { len: usize, slot_size: usize },
     /// The operation needs a ring mode this ring was not created with.
     WrongMode { name: String, detail: String },
+    /// Publishing (or declaring lost) `count` more sequences from `next`
+    /// would take the ring's sequence past `max`, the largest it can reach.
+    BeyondLastSequence {
+        name: String,
+        next: u64,
+        count: u64,
+        max: u64,
+    },
     /// A thread was to be pinned to no CPU at all.
     NoCpus,
 }
@@ -255,6 +263,16 @@ impl fmt::Display for ArgumentError {
                  publish whole records of the ring's type"
             ),
             Self::WrongMode { name, detail } => write!(f, "ring {name:?}: {detail}"),
+            Self::BeyondLastSequence {
+                name,
+                next,
+                count,
+                max,
+            } => write!(
+                f,
+                "ring {name:?}: {count} more sequence(s) from {next} would take its sequence \
+                 past {max}, the largest a ring can reach; nothing was published"
+            ),
             Self::NoCpus => f.write_str("pin to at least one CPU (e.g. ringcast.pin_thread(2))"),
         }
     }

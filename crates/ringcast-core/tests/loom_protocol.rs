@@ -190,6 +190,97 @@ fn reader_without_recheck_is_caught() {
     );
 }
 
+/// The single producer publishes message 0, declares `lost` sequences
+/// lost, then publishes one more message, while a reader polls
+/// concurrently; the reader then drains what is left. The reader never
+/// faults (a lost stamp the cursor does not cover would be `Damaged`),
+/// never delivers a declared sequence, and counts every sequence it
+/// passed: delivered or lost, exactly.
+fn reader_during_publish_lost(lost: u64, attempts: usize, declare: fn(&TestRing, u64, u64)) {
+    let ring = Arc::new(TestRing::new(2));
+    let r = ring.clone();
+    let reader_thread = thread::spawn(move || {
+        let mut pos = ReaderPosition::starting_at(0);
+        let mut delivered = Vec::new();
+        for _ in 0..attempts {
+            let mut buf = [0u8; WORDS * 8];
+            match real_read(&r, &mut pos, &mut buf) {
+                Some(_) => {
+                    let seq = pos.next - 1;
+                    assert!(words_of(&buf).iter().all(|&x| x == seq + 1), "torn {seq}");
+                    delivered.push(seq);
+                }
+                None => thread::yield_now(),
+            }
+            assert_eq!(pos.received + pos.lost, pos.next - pos.start);
+        }
+        (pos, delivered)
+    });
+    protocol::publish(&*ring, 0, &message(0), 1);
+    declare(&ring, 1, lost);
+    let last = 1 + lost;
+    protocol::publish(&*ring, last, &message(last), last + 1);
+    let (mut pos, mut delivered) = reader_thread.join().unwrap();
+    let mut buf = [0u8; WORDS * 8];
+    while pos.next < last + 1 {
+        if real_read(&ring, &mut pos, &mut buf).is_some() {
+            let seq = pos.next - 1;
+            assert!(words_of(&buf).iter().all(|&x| x == seq + 1), "torn {seq}");
+            delivered.push(seq);
+        }
+    }
+    assert_eq!(pos.next, last + 1);
+    assert!(
+        delivered.iter().all(|s| !(1..last).contains(s)),
+        "a sequence declared lost was delivered: {delivered:?}"
+    );
+    assert!(delivered.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(pos.received, delivered.len() as u64);
+    assert_eq!(pos.received + pos.lost, last + 1);
+    // Nothing else overwrote the last message: it is always delivered.
+    assert_eq!(delivered.last(), Some(&last));
+}
+
+#[test]
+fn reader_during_publish_lost_counts_exactly() {
+    for lost in [1, 2] {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(move || reader_during_publish_lost(lost, 3, protocol::publish_lost));
+    }
+}
+
+/// More sequences declared than the ring has slots: only the last
+/// `capacity` are stamped, and a reader in the unstamped stretch resyncs.
+#[test]
+fn reader_during_publish_lost_past_a_lap() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| reader_during_publish_lost(5, 3, protocol::publish_lost));
+}
+
+/// Teeth: declaring with the lost stamps stored before the cursor lets a
+/// reader see a lost stamp the cursor does not cover (it reports the ring
+/// damaged), and loom must find that interleaving.
+#[test]
+fn publish_lost_stamping_before_the_cursor_is_caught() {
+    fn stamps_first(ring: &TestRing, first: u64, n: u64) {
+        for seq in first..first + n {
+            ring.slot(seq)
+                .stamp
+                .store(ringcast_core::protocol::stamp::lost(seq), Ordering::Release);
+        }
+        ring.cursor().store(first + n, Ordering::Release);
+    }
+    let found = std::panic::catch_unwind(|| {
+        loom::model(|| reader_during_publish_lost(1, 2, stamps_first));
+    });
+    assert!(
+        found.is_err(),
+        "loom did not find a reader seeing a lost stamp beyond the cursor"
+    );
+}
+
 /// A multi-producer writer: `Claim` one sequence at a time, optionally
 /// `WaitPreviousLap`, then write; asserts it is alone in the slot.
 fn producer(ring: &TestRing, messages: u64, wait_previous_lap: bool) {

@@ -472,6 +472,19 @@ impl PyPublisher {
         Ok(views.len())
     }
 
+    /// Declares the next `count` sequences lost (single-producer rings
+    /// only): the ring's sequence moves past them without messages and
+    /// every subscriber counts them in `lost`, as if lapped over them. For
+    /// a bridge republishing another ring's messages with their original
+    /// sequences. Returns the first sequence declared (`count` 0: the
+    /// current sequence, nothing done). On a bounded ring, waits for room
+    /// like `publish_batch`, up to `timeout` seconds (None: forever).
+    #[pyo3(signature = (count, timeout=None))]
+    fn publish_lost(slf: &Bound<'_, Self>, count: u64, timeout: Option<f64>) -> PyResult<u64> {
+        let until = deadline(slf.py(), timeout)?;
+        send_batch(slf, until, move |core, p| core.publish_lost(count, p))
+    }
+
     /// Messages this publisher has published (on a single-producer ring:
     /// the ring's sequence, which continues across take-overs).
     #[getter]

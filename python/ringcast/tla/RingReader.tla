@@ -66,7 +66,12 @@ CheckStamp(r) ==
            verdict == Observe(st, pos[r])
        IN /\ verdict # "not_yet"
           /\ first' = [first EXCEPT ![r] = IF verdict = "ready" THEN st ELSE Empty]
-          /\ IF verdict = "abandoned"
+          /\ IF verdict = "abandoned" /\ cursor <= pos[r]
+                \* try_read_below: a lost stamp the cursor does not cover
+                \* is damage (ReadFault::Damaged); the reader stops.
+                THEN /\ rpc' = [rpc EXCEPT ![r] = "damaged"]
+                     /\ UNCHANGED <<pos, lost, abandoned>>
+             ELSE IF verdict = "abandoned"
                 THEN /\ rpc' = [rpc EXCEPT ![r] = AfterRead]
                      /\ pos' = [pos EXCEPT ![r] = @ + 1]
                      /\ lost' = [lost EXCEPT ![r] = @ + 1]
@@ -142,6 +147,11 @@ StampsCovered ==
     \A i \in Slots : stamp[i] # Empty =>
         /\ SeqOf(stamp[i]) <= cursor
         /\ (IsLost(stamp[i]) => SeqOf(stamp[i]) < cursor)
+
+(* No reader ever takes the ring for damaged: every lost stamp it meets  *)
+(* is covered by the cursor (the model merges the stamp and cursor loads;  *)
+(* the cursor only grows, so a later load could only cover more).          *)
+NeverDamaged == \A r \in Readers : rpc[r] # "damaged"
 
 (* received + lost = position - start: every sequence the reader passed    *)
 (* was delivered (in order, by InOrder) or counted lost; none vanish.     *)

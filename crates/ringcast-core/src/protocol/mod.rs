@@ -18,6 +18,10 @@
 //! is `DeclareLost`: a survivor moves its stamp to [`stamp::lost`] with one
 //! compare-exchange, and readers skip it and count it as lost.
 //!
+//! Writer (single producer) declaring sequences lost: `DeclareLostRun`
+//! advances the cursor over them (release) first, then `StampLost` stores
+//! their [`stamp::lost`] stamps (release); see [`publish_lost`].
+//!
 //! Reader: `CheckStamp` loads the stamp (acquire); on the expected even value it
 //! copies the payload, issues an acquire fence and `Recheck`s the stamp. If any
 //! payload word came from a later write, the writer's release fence
@@ -72,6 +76,79 @@ pub fn publish<S: Slots + ?Sized>(ring: &S, seq: u64, msg: &[u8], time: u64) {
     ring.cursor().store(seq + 1, Ordering::Release);
 }
 
+/// `DeclareLostRun`, then `StampLost` per sequence (TLA+ SpmcRing): the
+/// single producer declares sequences `first ..
+/// first + n` lost (messages it will never have: lost upstream of a
+/// bridge, say). Readers skip them and count them lost, exactly as if a
+/// dead producer's claims had been declared.
+///
+/// The cursor goes first: it is stored (release) before any lost stamp
+/// (release), the reverse of [`publish`]. A reader that acquires `lost(s)`
+/// therefore loads a cursor past `s`, which is what
+/// [`try_read_below`] demands of an `Abandoned` slot (it takes a lost
+/// stamp the cursor does not cover for damage), and a lost stamp of a
+/// later lap (`Lapped`, covered) never claims more than the cursor. A
+/// reader that sees the advanced cursor but a slot's old stamp finds an
+/// older lap there: `NotYet`, and it waits (a single-producer ring has no
+/// stuck-slot recovery, and its wake-ups come after the stamps, from the
+/// publisher). A reader copying an older lap whose relaxed recheck sees
+/// the lost stamp has no ordering with the cursor store: it may load the
+/// old cursor, below the lap it saw, which `try_read_below` reports as
+/// `Unverified` (retried; damage only if it persists), as for a publish's
+/// odd stamp. Stamps only grow: every sequence declared is at least the
+/// cursor before, so above every lap its slot held.
+///
+/// Only the last `capacity` sequences are stamped: a slot's stamp would be
+/// overwritten by a later lap of the same run anyway, and a reader that
+/// expects one of the skipped sequences finds a later lap's lost stamp in
+/// its slot (`Lapped`, covered by the cursor), resyncs and counts every
+/// sequence it skips as lost. Bounded rings never declare more than their
+/// watermark at a time, so there every sequence is stamped.
+///
+/// Caller guarantees: it is the only writer of this ring, `first` is the
+/// current cursor and `first + n` is at most `stamp::MAX_SEQ + 1`.
+#[inline]
+pub fn publish_lost<S: Slots + ?Sized>(ring: &S, first: u64, n: u64) {
+    let end = first + n;
+    // DeclareLostRun: the cursor, before any stamp (see above).
+    ring.cursor().store(end, Ordering::Release);
+    for seq in end.saturating_sub(ring.capacity()).max(first)..end {
+        // StampLost. Ascending: should the producer die part way, what is left
+        // unstamped is the top of the run, which a takeover stamps (see
+        // `Publisher::open`).
+        ring.slot(seq)
+            .stamp
+            .store(stamp::lost(seq), Ordering::Release);
+    }
+}
+
+/// A single producer taking over a ring: stamps lost the top of a
+/// [`publish_lost`] run that a producer dying part way left unstamped
+/// (the cursor already covers it), so that readers waiting there move on.
+/// Returns how many slots it stamped.
+///
+/// Every sequence below the cursor was committed or declared before the
+/// cursor passed it, except such a run, whose stamps are stored in
+/// ascending order: the unstamped sequences are the last ones before the
+/// cursor. So the scan goes down from `cursor - 1` and stops at the first
+/// slot that holds its sequence (one load when nothing is missing), or a
+/// ring's worth down (earlier laps of those slots are overwritten anyway).
+///
+/// Caller guarantees: it is the only writer of this ring.
+pub fn finish_lost_run<S: Slots + ?Sized>(ring: &S) -> u64 {
+    let cursor = ring.cursor().load(Ordering::Acquire);
+    let mut stamped = 0;
+    for seq in (cursor.saturating_sub(ring.capacity())..cursor).rev() {
+        let slot = ring.slot(seq);
+        if stamp::progress(slot.stamp.load(Ordering::Acquire)) >= stamp::complete(seq) {
+            break;
+        }
+        slot.stamp.store(stamp::lost(seq), Ordering::Release);
+        stamped += 1;
+    }
+    stamped
+}
+
 /// A slot its writer has entered (`Begin` done, its stamp odd) and not yet
 /// committed. The only way to write a payload or commit, so a commit always
 /// pairs with the begin of the same slot and sequence; dropping it without
@@ -113,17 +190,6 @@ impl<'a> Entered<'a> {
     /// The sequence being written.
     pub fn seq(&self) -> u64 {
         self.seq
-    }
-}
-
-/// TEMPORARY (replaced by the `lost` branch).
-pub fn publish_lost<S: Slots + ?Sized>(ring: &S, first: u64, n: u64) {
-    ring.cursor().store(first + n, Ordering::Release);
-    let from = (first + n).saturating_sub(ring.capacity()).max(first);
-    for seq in from..first + n {
-        ring.slot(seq)
-            .stamp
-            .store(stamp::lost(seq), Ordering::Release);
     }
 }
 

@@ -28,7 +28,7 @@ use crate::format::layout::{
     Layout, PUBLISHER_CLOSED, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN, RECORD_ACTIVE,
 };
 use crate::memory::{self, EndMemory, MemoryReport};
-use crate::protocol::Slots;
+use crate::protocol::{stamp, Slots};
 use crate::shm::backing::RingIdentity;
 use crate::shm::ring::RingMap;
 use crate::sys::clock;
@@ -69,6 +69,21 @@ enum Flavor {
     /// One of several producers ([`multi`]).
     Multi(Multi),
 }
+
+/// What [`Publisher::send`] writes into the sequences it reserves.
+enum Fill<M, T> {
+    /// Message `i` of the batch is `M(i)` (already size-checked), published
+    /// at `T(i)`.
+    Messages(M, T),
+    /// No message: the sequences are declared lost (single producer only).
+    Lost,
+}
+
+/// A message of a [`Fill::Messages`] batch, by index.
+type MessageAt = fn(usize) -> &'static [u8];
+
+/// [`Fill::Lost`], its unused closure types named.
+const LOST: Fill<MessageAt, fn(usize) -> u64> = Fill::Lost;
 
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
 const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
@@ -133,12 +148,12 @@ impl Publisher {
         if let Flavor::Single(single) = &mut self.flavor {
             // Single producer with room (always, on a lossy ring): nothing
             // to claim, nothing to wait for.
-            if let Some((seq, _)) = single.reserve(&self.ring, 1) {
+            if let Some((seq, _)) = single.reserve(&self.ring, 1).filter(|_| single.fits(1)) {
                 single.write(&self.ring, seq, 1, |_| msg, |_| time);
                 return Ok(self.wake_parked().map(|()| seq)?);
             }
         }
-        self.send(1, |_| msg, |_| time, patience)
+        self.send(1, Fill::Messages(|_| msg, |_| time), patience)
     }
 
     /// The publish time of a message: `given`, or now on rings with
@@ -170,7 +185,7 @@ impl Publisher {
             self.check_size(msg.len())?;
         }
         let time = self.time_or_now(None);
-        self.send(msgs.len(), |i| msgs[i], |_| time, patience)
+        self.send(msgs.len(), Fill::Messages(|i| msgs[i], |_| time), patience)
     }
 
     /// Publishes `data` as consecutive messages of exactly `slot_size` bytes
@@ -191,8 +206,7 @@ impl Publisher {
         let time = self.time_or_now(None);
         self.send(
             data.len() / size,
-            |i| &data[i * size..(i + 1) * size],
-            |_| time,
+            Fill::Messages(|i| &data[i * size..(i + 1) * size], |_| time),
             patience,
         )
     }
@@ -221,45 +235,72 @@ impl Publisher {
         for i in 0..count {
             self.check_size(msg_at(i).len())?;
         }
-        self.send(count, msg_at, time_at, patience)
+        self.send(count, Fill::Messages(msg_at, time_at), patience)
     }
 
-    /// TEMPORARY (replaced by the `lost` branch): declares the next `count`
-    /// sequences lost.
+    /// Declares the next `count` sequences lost: the ring's sequence moves
+    /// past them without messages, and every subscriber counts them in its
+    /// `lost` (as if it had been lapped over them), exactly once. For a
+    /// bridge that republishes another ring's messages with their original
+    /// sequences, over the messages it never got. Returns the first
+    /// sequence declared (the current sequence when `count` is 0, which
+    /// does nothing).
+    ///
+    /// A bounded ring's room is respected as by [`Publisher::publish_all`]:
+    /// a lost sequence overwrites a slot like a message, so it waits for
+    /// room as `patience` says, and fails with the same
+    /// [`PublishError::RingFull`] or [`PublishError::Timeout`] (the
+    /// sequences declared before it are counted as published). Parked
+    /// subscribers are woken once at the end. On a lossy ring at most
+    /// `capacity` slots are written whatever `count` is; on a bounded one
+    /// every sequence is.
+    ///
+    /// Only the ring's only producer can do this: fails with
+    /// [`ArgumentError::WrongMode`] on multi-producer rings, and with
+    /// [`ArgumentError::BeyondLastSequence`] (as publishing would) if the
+    /// sequence would pass [`crate::protocol::stamp::MAX_SEQ`].
     pub fn publish_lost(
         &mut self,
         count: u64,
-        mut patience: Patience<'_>,
+        patience: Patience<'_>,
     ) -> Result<u64, PublishError> {
-        let first_seq = self.sequence();
-        let mut done = 0u64;
-        while done < count {
-            let Flavor::Single(single) = &mut self.flavor else {
-                panic!("temporary: single producer only");
-            };
-            let Some((first, n)) = single.reserve(&self.ring, count - done) else {
-                self.wait_for_room(&mut patience, done as usize, count as usize)?;
-                continue;
-            };
-            crate::protocol::publish_lost(&self.ring, first, n);
-            single.next = first + n;
-            done += n;
+        match usize::try_from(count) {
+            Ok(count) => self.send(count, LOST, patience),
+            Err(_) => Err(self.beyond_last_sequence(count).into()),
         }
-        self.wake_parked()?;
-        Ok(first_seq)
     }
 
-    /// Publishes `count` messages (`msg_at(i)` is message `i`, already
-    /// size-checked, published at `time_at(i)`), claiming sequences and
-    /// waiting for room as the ring's modes require. Returns the first
-    /// message's sequence.
-    fn send<'m>(
+    /// Fills `count` sequences as `fill` says (messages, or declared
+    /// lost), claiming them and waiting for room as the ring's modes
+    /// require. Returns the first sequence.
+    fn send<'m, M, T>(
         &mut self,
         count: usize,
-        msg_at: impl Fn(usize) -> &'m [u8],
-        time_at: impl Fn(usize) -> u64,
+        fill: Fill<M, T>,
         mut patience: Patience<'_>,
-    ) -> Result<u64, PublishError> {
+    ) -> Result<u64, PublishError>
+    where
+        M: Fn(usize) -> &'m [u8],
+        T: Fn(usize) -> u64,
+    {
+        match &self.flavor {
+            // Declaring needs the cursor to be ours: other producers' claims
+            // may be anywhere in between (their dead ones are declared by
+            // recovery, see `crate::shm::ring::recovery`).
+            Flavor::Multi(_) if matches!(fill, Fill::Lost) => {
+                return Err(ArgumentError::WrongMode {
+                    name: self.ring.name().to_owned(),
+                    detail: "declaring sequences lost needs the ring's only producer; this \
+                             ring has several (publish_lost is for single-producer rings)"
+                        .into(),
+                }
+                .into());
+            }
+            Flavor::Single(single) if !single.fits(count as u64) => {
+                return Err(self.beyond_last_sequence(count as u64).into());
+            }
+            _ => {}
+        }
         let mut done = 0usize;
         let mut first_seq = None;
         while done < count {
@@ -276,6 +317,17 @@ impl Publisher {
                 continue;
             };
             first_seq.get_or_insert(first);
+            let (msg_at, time_at) = match &fill {
+                Fill::Messages(msg_at, time_at) => (msg_at, time_at),
+                Fill::Lost => {
+                    let Flavor::Single(single) = &mut self.flavor else {
+                        unreachable!("multi-producer rings were refused above");
+                    };
+                    single.write_lost(&self.ring, first, n);
+                    done += n as usize;
+                    continue;
+                }
+            };
             let batch = |j: u64| msg_at(done + j as usize);
             let times = |j: u64| time_at(done + j as usize);
             match &mut self.flavor {
@@ -295,6 +347,18 @@ impl Publisher {
         }
         self.wake_parked()?;
         Ok(first_seq.unwrap_or(self.sequence()))
+    }
+
+    /// The error for publishing or declaring `count` more sequences that
+    /// would take the cursor past [`crate::protocol::stamp::MAX_SEQ`].
+    #[cold]
+    fn beyond_last_sequence(&self, count: u64) -> ArgumentError {
+        ArgumentError::BeyondLastSequence {
+            name: self.ring.name().to_owned(),
+            next: self.sequence(),
+            count,
+            max: stamp::MAX_SEQ,
+        }
     }
 
     /// Waits (per `patience`) until a bounded ring may have room; `done` of

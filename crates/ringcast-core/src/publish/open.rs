@@ -10,8 +10,7 @@ use crate::error::{ArgumentError, OpenError, Result, RingFault};
 use crate::format::layout::{self, Layout, PUBLISHER_LOCK_OFFSET, PUBLISHER_OPEN};
 use crate::format::name;
 use crate::memory::{self, MemoryOptions};
-use crate::protocol::stamp;
-use crate::protocol::Slots;
+use crate::protocol::{self, stamp, Slots};
 use crate::shm::backing::{self, RingFile, RingIdentity};
 use crate::shm::hugepages::HugePages;
 use crate::shm::ring::{unix_now_ns, RingMap};
@@ -258,6 +257,12 @@ impl Publisher {
             && ring.slot(cursor).stamp.load(Ordering::Acquire) == stamp::complete(cursor)
         {
             ring.cursor().store(cursor + 1, Ordering::Release);
+        }
+        // One that died inside `publish_lost` left the top of the run
+        // unstamped under the cursor: stamp it, or readers would wait there
+        // until this publisher laps them.
+        if !existing.multi_producer() {
+            protocol::finish_lost_run(&ring);
         }
         Self::claim(ring, opts).map(Some)
     }
