@@ -15,7 +15,7 @@
 
 use crate::accounting::{Loss, Sequencer};
 use crate::error::BridgeError;
-use crate::transport::{Client, Driver, DriverCounters, DriverOptions};
+use crate::transport::{Client, Driver, DriverCounters, DriverOptions, Idle, Idler};
 use crate::wire::{self, Frame, Hello};
 use hdrhistogram::Histogram;
 use ringcast_core::format::layout::{FLAG_FIXED_SIZE, FLAG_TIMESTAMPS};
@@ -379,6 +379,7 @@ pub fn recv(
     mut progress: impl FnMut(&RecvReport),
 ) -> Result<RecvReport, BridgeError> {
     crate::transport::check_channel(&options.channel)?;
+    let idle = Idle::parse(&options.driver.idle)?;
     if let Some(c) = options.capacity {
         if !c.is_power_of_two() || c < 2 {
             return Err(BridgeError::Argument(format!(
@@ -413,7 +414,7 @@ pub fn recv(
         heard: false,
     };
     let mut next_progress = began + options.progress_every;
-    let mut idle_rounds = 0u32;
+    let mut idler = Idler::new(idle);
     let update = |inbox: &mut Inbox<'_>, client: &Client| {
         let r = &mut inbox.report;
         if let Some(s) = &inbox.sequencer {
@@ -468,20 +469,7 @@ pub fn recv(
             update(&mut inbox, &client);
             progress(&inbox.report);
         }
-        if fragments == 0 {
-            // Spin briefly, then yield, then sleep: a quiet stream costs
-            // little, a busy one is picked up at once.
-            idle_rounds = idle_rounds.saturating_add(1);
-            if idle_rounds < 100 {
-                std::hint::spin_loop();
-            } else if idle_rounds < 200 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        } else {
-            idle_rounds = 0;
-        }
+        idler.idle(fragments as usize);
     };
     update(&mut inbox, &client);
     let report = inbox.report.clone();

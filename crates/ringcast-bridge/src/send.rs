@@ -18,7 +18,7 @@
 //! when a receiver connects).
 
 use crate::error::BridgeError;
-use crate::transport::{Client, Driver, DriverCounters, DriverOptions};
+use crate::transport::{Client, Driver, DriverCounters, DriverOptions, Idle};
 use crate::wire::{entry_len, Encoder, GapCause, Hello, DATA_PREFIX_LEN};
 use ringcast_core::{RecvError, Start, Subscriber, WaitStrategy, Waiter};
 use rusteron_media_driver::{AeronExclusivePublication, AeronOfferError};
@@ -257,6 +257,7 @@ pub fn send(
         ));
     }
     crate::transport::check_channel(&options.channel)?;
+    let idle = Idle::parse(&options.driver.idle)?;
     let dir = options.ring_dir.as_deref();
     // The ring must exist (and its shape be known) before Aeron starts.
     let info = ringcast_core::info::inspect(&options.ring, dir)?;
@@ -313,7 +314,12 @@ pub fn send(
         sub = sub.dir(dir);
     }
     let mut sub = sub.attach()?;
-    sub.declare_wait(options.wait);
+    // A spinning bridge spins on its ring too.
+    let wait = match idle {
+        Idle::Spin => WaitStrategy::BusySpin,
+        _ => options.wait,
+    };
+    sub.declare_wait(wait);
 
     let began = Instant::now();
     let mut report = SendReport {
@@ -352,7 +358,7 @@ pub fn send(
         hello_every: options.hello_every,
         stop,
     };
-    let mut waiter = Waiter::new(options.wait);
+    let mut waiter = Waiter::new(wait);
     let mut next_progress = began + options.progress_every;
     let mut next_tick = began + options.tick_every;
 

@@ -34,8 +34,9 @@ pub struct DriverOptions {
     /// 1 GiB): three terms are the most a sender can be ahead of its
     /// slowest receiver.
     pub term_length: Option<usize>,
-    /// How the embedded driver idles: "spin" (lowest latency, one core),
-    /// "backoff" (spin, yield, then sleep: the default), "sleep".
+    /// How the embedded driver and the bridge's own loop idle: "spin"
+    /// (lowest latency, a core each), "backoff" (spin, yield, then sleep:
+    /// the default), "sleep".
     pub idle: String,
 }
 
@@ -75,15 +76,10 @@ impl Driver {
                 own: None,
             });
         }
-        let idle = match options.idle.as_str() {
-            "spin" => "spin",
-            "backoff" => "backoff",
-            "sleep" => "sleep-ns",
-            other => {
-                return Err(BridgeError::Argument(format!(
-                    "driver idle strategy {other:?}: use spin, backoff or sleep"
-                )))
-            }
+        let idle = match Idle::parse(&options.idle)? {
+            Idle::Spin => "spin",
+            Idle::Backoff => "backoff",
+            Idle::Sleep => "sleep-ns",
         };
         if let Some(t) = options.term_length {
             if !t.is_power_of_two() || !(64 << 10..=1 << 30).contains(&t) {
@@ -182,6 +178,60 @@ impl Drop for Driver {
         if let Some((stop, thread)) = self.own.take() {
             stop.store(true, Ordering::Release);
             let _ = thread.join();
+        }
+    }
+}
+
+/// How a bridge's loop waits when there was nothing to do (see
+/// [`DriverOptions::idle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    Spin,
+    Backoff,
+    Sleep,
+}
+
+impl Idle {
+    pub fn parse(name: &str) -> Result<Idle, BridgeError> {
+        match name {
+            "spin" => Ok(Idle::Spin),
+            "backoff" => Ok(Idle::Backoff),
+            "sleep" => Ok(Idle::Sleep),
+            other => Err(BridgeError::Argument(format!(
+                "idle strategy {other:?}: use spin, backoff or sleep"
+            ))),
+        }
+    }
+}
+
+/// The idle half of a polling loop: call [`Idler::idle`] after each turn.
+#[derive(Debug)]
+pub struct Idler {
+    how: Idle,
+    empty_turns: u32,
+}
+
+impl Idler {
+    pub fn new(how: Idle) -> Idler {
+        Idler {
+            how,
+            empty_turns: 0,
+        }
+    }
+
+    /// After a turn that did `work` things.
+    pub fn idle(&mut self, work: usize) {
+        if work > 0 {
+            self.empty_turns = 0;
+            return;
+        }
+        self.empty_turns = self.empty_turns.saturating_add(1);
+        match self.how {
+            Idle::Spin => std::hint::spin_loop(),
+            Idle::Backoff if self.empty_turns < 100 => std::hint::spin_loop(),
+            Idle::Backoff if self.empty_turns < 200 => std::thread::yield_now(),
+            Idle::Backoff => std::thread::sleep(Duration::from_micros(50)),
+            Idle::Sleep => std::thread::sleep(Duration::from_millis(1)),
         }
     }
 }
