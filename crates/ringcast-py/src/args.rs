@@ -146,3 +146,17 @@ fn refused(ob: &Bound<'_, PyAny>, rule: &str) -> PyErr {
     let got = ob.repr().map_or_else(|_| "?".into(), |r| r.to_string());
     raise(ob.py(), "InvalidArgument", format!("{rule}, got {got}"))
 }
+
+/// `first=` of a recorder or bridge sender starting a new stage: `true` for
+/// "oldest" (the oldest message still in the ring), `false` for "latest".
+pub fn oldest_first(py: Python<'_>, first: &str) -> PyResult<bool> {
+    match first {
+        "oldest" => Ok(true),
+        "latest" => Ok(false),
+        _ => Err(crate::errors::raise(
+            py,
+            "InvalidArgument",
+            format!("first must be \"oldest\" or \"latest\", got {first:?}"),
+        )),
+    }
+}

@@ -2,6 +2,7 @@
 //! across hosts. Arguments are parsed here once; the bridge runs in
 //! `ringcast-bridge` on a thread of its own (see [`crate::job`]).
 
+use crate::args::oldest_first;
 use crate::args::seconds;
 use crate::errors::{raise, to_py};
 use crate::job::{latency_dict, run_job};
@@ -151,16 +152,10 @@ pub fn bridge_send<'py>(
     options.stream = stream;
     options.ring_dir = dir;
     options.stage = stage.to_owned();
-    options.first = match first {
-        "oldest" => FirstMessage::Oldest,
-        "latest" => FirstMessage::Latest,
-        _ => {
-            return Err(raise(
-                py,
-                "InvalidArgument",
-                format!("first must be \"oldest\" or \"latest\", got {first:?}"),
-            ))
-        }
+    options.first = if oldest_first(py, first)? {
+        FirstMessage::Oldest
+    } else {
+        FirstMessage::Latest
     };
     options.batch = batch;
     options.connect_timeout = connect_timeout

@@ -3,6 +3,7 @@
 //! `ringcast-journal` on a thread of its own while this thread waits with
 //! the GIL released, runs signal handlers and passes progress reports on.
 
+use crate::args::oldest_first;
 use crate::args::{seconds, seconds_of};
 use crate::errors::{raise, to_py};
 use crate::job::{latency_dict, run_job};
@@ -134,16 +135,10 @@ pub fn journal_record<'py>(
     let mut options = RecordOptions::new(ring, journal);
     options.ring_dir = dir;
     options.stage = stage.to_owned();
-    options.first = match first {
-        "oldest" => FirstMessage::Oldest,
-        "latest" => FirstMessage::Latest,
-        _ => {
-            return Err(raise(
-                py,
-                "InvalidArgument",
-                format!("first must be \"oldest\" or \"latest\", got {first:?}"),
-            ))
-        }
+    options.first = if oldest_first(py, first)? {
+        FirstMessage::Oldest
+    } else {
+        FirstMessage::Latest
     };
     options.writer = WriterOptions {
         segment_bytes,
