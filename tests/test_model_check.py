@@ -69,6 +69,7 @@ SMALL_SPMC = """CONSTANTS
     Words = 2
     Messages = 3
     NumReaders = 1
+    LostRun = 0
     Mutant = "{mutant}"
 SPECIFICATION Spec
 INVARIANTS NoTornAccept

@@ -42,7 +42,10 @@ VARIABLES stamp, word, cursor, wpc, ww,
           crashes      \* crashes and departures so far (bounds the state space)
 
 R == INSTANCE RingReader WITH AfterRead <- "after"
-P == INSTANCE SpmcRing WITH NumReaders <- 0, Mutant <- "none"
+(* The publisher's steps are SpmcRing's; it never declares runs lost here, *)
+(* so the lost-run state is fixed at its initial values.                    *)
+P == INSTANCE SpmcRing WITH NumReaders <- 0, Mutant <- "none", LostRun <- 0,
+                            lfirst <- 0, lnext <- 0, lend <- 0, declared <- {}
 
 readerVars == <<rpc, pos, start, first, rw, seen, got, lost, abandoned>>
 publisherVars == <<wpc, ww>>
