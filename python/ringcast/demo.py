@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,34 @@ def _start(process: Any) -> None:
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+class _CtrlC:
+    """Remembers a Ctrl-C even when the KeyboardInterrupt it raises is
+    swallowed: Python runs signal handlers between bytecodes, and one that
+    lands inside a finalizer (multiprocessing unlinking a semaphore) is
+    printed as "Exception ignored" and lost. The parent raises it again at its
+    next check, so a Ctrl-C always stops the run."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
 
 
 def _run_child(name: str, reports: Any, call: Any) -> None:
@@ -383,7 +412,9 @@ def run(
     ctx = mp.get_context("spawn")
     reports = ctx.Queue()
     procs: list[Any] = []
+    ctrl_c = _CtrlC()
     try:
+        ctrl_c.install()
         itch.generate(cfg.day, seed=seed, messages=cfg.messages)
         directory = itch.read_file(cfg.day, types=["R"])["stock_directory"]
         symbols = {int(r["stock_locate"]): r["stock"].decode().strip() for r in directory}
@@ -412,19 +443,23 @@ def run(
             procs.append(p)
             if not ready.wait(30):
                 raise RuntimeError(f"{p.name} did not start within 30 s")
+            ctrl_c.check()
         go = ctx.Event()
         sender = ctx.Process(target=sender_stage, args=(cfg, go, reports))
         _start(sender)
         procs.append(sender)
         board = Board(cfg, symbols)
         go.set()
-        _watch(board, reports, live, deadline=time.monotonic() + cfg.messages / rate + 120)
+        deadline = time.monotonic() + cfg.messages / rate + 120
+        _watch(board, reports, live, deadline, ctrl_c.check)
+        ctrl_c.check()
     except BaseException:
         for p in procs:
             if p.is_alive():
                 p.terminate()
         raise
     finally:
+        ctrl_c.restore()
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():
@@ -435,11 +470,13 @@ def run(
     return _summary(board, out)
 
 
-def _watch(board: Board, reports: Any, live: bool, deadline: float) -> None:
+def _watch(board: Board, reports: Any, live: bool, deadline: float, check: Any) -> None:
     """Takes the stages' reports until every stage is done (or one failed),
-    showing them live when asked to."""
+    showing them live when asked to; ``check`` raises a Ctrl-C that was
+    swallowed meanwhile."""
 
     def drain(wait: float) -> None:
+        check()
         try:
             board.take(*reports.get(timeout=wait))
             while True:
