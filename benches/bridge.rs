@@ -19,7 +19,7 @@
 //! line on stdout.
 
 use hdrhistogram::Histogram;
-use ringcast_bridge::transport::{Client, Driver};
+use ringcast_bridge::transport::{Client, Driver, Idle, Idler};
 use ringcast_bridge::{recv, send, DriverChoice, DriverOptions, RecvOptions, SendOptions};
 use ringcast_core::{CreateOptions, Publisher, Start, Subscriber};
 use std::path::{Path, PathBuf};
@@ -30,10 +30,15 @@ use std::time::{Duration, Instant};
 const LEN: usize = 64;
 const PING_STREAM: i32 = 2001;
 const PONG_STREAM: i32 = 2002;
-const WARMUP: usize = 20_000;
+const WARMUP: usize = 5_000;
 
 fn idle() -> String {
     std::env::var("RINGCAST_BENCH_IDLE").unwrap_or_else(|_| "spin".into())
+}
+
+/// The waiting of the bench's own polling loops, as the bridge's.
+fn idler() -> Idler {
+    Idler::new(Idle::parse(&idle()).expect("RINGCAST_BENCH_IDLE: spin, backoff or sleep"))
 }
 
 fn driver() -> Driver {
@@ -80,17 +85,20 @@ fn aeron_pong(listen: &str, reply: &str) {
     let sub = c.subscription(listen, PING_STREAM).expect("subscription");
     let publication = c.publication(reply, PONG_STREAM).expect("publication");
     let mut done = false;
+    let mut wait = idler();
     while !done {
-        sub.poll_fn(
-            |buf, _| {
-                done |= buf.len() == 1;
-                while publication.offer(buf).is_err() {
-                    std::hint::spin_loop();
-                }
-            },
-            16,
-        )
-        .expect("poll");
+        let work = sub
+            .poll_fn(
+                |buf, _| {
+                    done |= buf.len() == 1;
+                    while publication.offer(buf).is_err() {
+                        std::hint::spin_loop();
+                    }
+                },
+                16,
+            )
+            .expect("poll");
+        wait.idle(work as usize);
     }
     std::thread::sleep(Duration::from_millis(200));
 }
@@ -105,6 +113,7 @@ fn aeron_ping(send_ch: &str, listen: &str, n: usize) {
     }
     let mut h = histogram();
     let mut msg = [0u8; LEN];
+    let mut wait = idler();
     for i in 0..WARMUP + n {
         let t = now_ns();
         msg[..8].copy_from_slice(&t.to_le_bytes());
@@ -113,7 +122,8 @@ fn aeron_ping(send_ch: &str, listen: &str, n: usize) {
         }
         let mut got = false;
         while !got {
-            sub.poll_fn(|_, _| got = true, 1).expect("poll");
+            let work = sub.poll_fn(|_, _| got = true, 1).expect("poll");
+            wait.idle(work as usize);
         }
         if i >= WARMUP {
             h.saturating_record(now_ns() - t);
@@ -130,15 +140,18 @@ fn aeron_sink(listen: &str, n: usize) {
     let c = Client::connect(&d).expect("client");
     let sub = c.subscription(listen, PING_STREAM).expect("subscription");
     let (mut got, mut first) = (0usize, None::<Instant>);
+    let mut wait = idler();
     while got < n {
-        sub.poll_fn(
-            |_, _| {
-                first.get_or_insert_with(Instant::now);
-                got += 1;
-            },
-            256,
-        )
-        .expect("poll");
+        let work = sub
+            .poll_fn(
+                |_, _| {
+                    first.get_or_insert_with(Instant::now);
+                    got += 1;
+                },
+                256,
+            )
+            .expect("poll");
+        wait.idle(work as usize);
     }
     let secs = first.expect("got some").elapsed().as_secs_f64();
     println!(
@@ -215,25 +228,22 @@ fn spawn_recv(
     std::thread::spawn(move || recv(&o, &stop, |_| {}).expect("bridge recv"));
 }
 
-fn attach(dir: &Path, name: &str) -> Subscriber {
+fn attach(dir: &Path, name: &str, start: Start) -> Subscriber {
     loop {
-        match Subscriber::builder(name)
-            .dir(dir)
-            .start(Start::Latest)
-            .attach()
-        {
+        match Subscriber::builder(name).dir(dir).start(start).attach() {
             Ok(s) => return s,
             Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
 }
 
-fn read_one(sub: &mut Subscriber, buf: &mut [u8]) {
+fn read_one(sub: &mut Subscriber, buf: &mut [u8], wait: &mut Idler) {
     loop {
         if sub.try_recv(buf).expect("read").is_some() {
+            wait.idle(1);
             return;
         }
-        std::hint::spin_loop();
+        wait.idle(0);
     }
 }
 
@@ -253,10 +263,12 @@ fn bridge_echo(listen: &str, reply: &str) {
     let mut pong = ring(&dir, "pong", true);
     spawn_send(&dir, "pong", reply, PONG_STREAM, &ext, &stop);
     spawn_recv(&dir, "ping.far", listen, PING_STREAM, &ext, &stop);
-    let mut sub = attach(&dir, "ping.far");
+    // From the oldest: the first ping may come before this attaches.
+    let mut sub = attach(&dir, "ping.far", Start::Oldest);
     let mut buf = [0u8; LEN];
+    let mut wait = idler();
     loop {
-        read_one(&mut sub, &mut buf);
+        read_one(&mut sub, &mut buf, &mut wait);
         pong.publish(&buf).expect("publish");
         if buf[8] == 1 {
             break;
@@ -275,17 +287,18 @@ fn bridge_ping(send_ch: &str, listen: &str, n: usize) {
     let mut ping = ring(&dir, "ping", true);
     spawn_send(&dir, "ping", send_ch, PING_STREAM, &ext, &stop);
     spawn_recv(&dir, "pong.far", listen, PONG_STREAM, &ext, &stop);
-    let mut sub = attach(&dir, "pong.far");
+    let mut sub = attach(&dir, "pong.far", Start::Latest);
     // Both bridges carry: the first ping may wait for the echo's bridge.
     let mut h = histogram();
     let mut msg = [0u8; LEN];
     let mut buf = [0u8; LEN];
+    let mut wait = idler();
     for i in 0..WARMUP + n {
         let t = now_ns();
         msg[..8].copy_from_slice(&t.to_le_bytes());
         msg[8] = (i + 1 == WARMUP + n) as u8;
         ping.publish(&msg).expect("publish");
-        read_one(&mut sub, &mut buf);
+        read_one(&mut sub, &mut buf, &mut wait);
         if i >= WARMUP {
             h.saturating_record(now_ns() - t);
         }
@@ -301,21 +314,25 @@ fn bridge_sink(listen: &str, n: usize) {
     let ext = external(&d);
     let stop = Arc::new(AtomicBool::new(false));
     spawn_recv(&dir, "blast.far", listen, PING_STREAM, &ext, &stop);
-    let mut sub = attach(&dir, "blast.far");
+    let mut sub = attach(&dir, "blast.far", Start::Latest);
     let mut rows = vec![0u8; 4096 * LEN];
-    let (mut got, mut first) = (0usize, None::<Instant>);
-    while got < n {
+    // Timed from the first batch read: messages carried before this
+    // attached are left out of the count (the far ring keeps the source's
+    // sequences, so the position says how many are still to come).
+    let mut started = None::<(Instant, u64)>;
+    let mut wait = idler();
+    while sub.position() < n as u64 {
         let k = sub
             .try_recv_rows(&mut rows, LEN, 4096, |_, _| {})
             .expect("read");
-        if k > 0 {
-            first.get_or_insert_with(Instant::now);
-            got += k;
-        } else {
-            std::hint::spin_loop();
+        if k > 0 && started.is_none() {
+            started = Some((Instant::now(), sub.position() - k as u64));
         }
+        wait.idle(k);
     }
-    let secs = first.expect("got some").elapsed().as_secs_f64();
+    let (first, from) = started.expect("got some");
+    let secs = first.elapsed().as_secs_f64();
+    let got = n as u64 - from;
     println!(
         "{{\"messages\": {got}, \"seconds\": {secs}, \"rate\": {}, \"lost\": {}}}",
         got as f64 / secs,
