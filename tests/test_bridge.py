@@ -58,11 +58,13 @@ class Source:
         )
         self.thread: threading.Thread | None = None
 
-    def start(self, n: int, rate: float | None = None, batch: int = 1000) -> None:
+    def start(self, n: int, rate: float | None = None, batch: int = 1000, first: int = 0) -> None:
+        """Publishes sequences ``first`` to ``n - 1``."""
+
         def run() -> None:
             a = np.zeros(batch, DT)
             began = time.perf_counter()
-            i = 0
+            i = first
             while i < n:
                 k = min(batch, n - i)
                 seq = np.arange(i, i + k, dtype=np.uint64)
@@ -70,7 +72,7 @@ class Source:
                 self.pub.publish_batch(a[:k])
                 i += k
                 if rate:
-                    ahead = i / rate - (time.perf_counter() - began)
+                    ahead = (i - first) / rate - (time.perf_counter() - began)
                     if ahead > 0:
                         time.sleep(ahead)
             self.pub.close()
@@ -250,6 +252,50 @@ def test_a_lossy_source_lapping_the_sender_is_reported_exactly_on_the_far_side(t
     assert received["lost_network"] == received["lost_restart"] == 0
     assert sent["source_lost"] == sent["ring_lost"]
     assert received["delivered"] == got == sent["sent"]
+
+
+def test_a_stalled_far_reader_back_pressures_a_bounded_source(two_hosts, tmp_path):
+    """Bounded all the way: the far ring waits for its reader, the receiver
+    stops taking from Aeron, Aeron's flow control stops the sender, the
+    sender stops reading the source, and the source's publisher waits. What
+    is held on the way is bounded (two rings and Aeron's small windows), and
+    once the reader goes on everything arrives."""
+    src, far = str(tmp_path / "src"), str(tmp_path / "far")
+    os.mkdir(src), os.mkdir(far)
+    a, b = two_hosts
+    ch = channel(b)
+    cap, term = 4096, "65536"  # Aeron's windows: half a term, ~400 messages
+    source = Source(src, capacity=cap)
+    rx = start_recv(b, ch, far, "--until-end", "--bounded", "--capacity", str(cap),
+                    "--term-length", term)  # fmt: skip
+    tx = start_send(a, ch, src, "--term-length", term)
+    sub = attach_far(far, [rx, tx])  # attached, and reads nothing yet
+    one = np.zeros(1, DT)
+    published = 0
+    while True:
+        one["seq"], one["check"] = published, check_of(np.uint64(published))
+        try:
+            source.pub.publish(one[0], timeout=1.0)
+        except ringcast.errors.Timeout:
+            break
+        published += 1
+        assert published < 20 * cap, "the source was never held back"
+    # Held: the far ring is full (its writer, the receiver, waits), the
+    # source is full (the sender's stage is a ring behind), and what is in
+    # between (Aeron's windows, the sender's batch) is small.
+    far_ring, source_ring = ringcast.ring_info("far", dir=far), ringcast.ring_info("md", dir=src)
+    assert far_ring["cursor"] == cap
+    assert source_ring["cursor"] == published
+    (stage,) = source_ring["subscribers"]
+    assert stage["stage"] == "bridge" and published - stage["position"] == cap
+    assert published < 2 * cap + 4000, published
+    n = published + 100_000
+    source.start(n, first=published)
+    got = read_far(sub)
+    source.join()
+    sent, received = report_of(tx), report_of(rx)
+    assert got == n and sub.lost == 0 and received["lost"] == 0
+    assert sent["back_pressure"] > 0
 
 
 def test_multicast_reaches_two_hosts_at_once(three_hosts, tmp_path):
