@@ -20,18 +20,14 @@
 use crate::error::BridgeError;
 use crate::transport::{Client, Driver, DriverCounters, DriverOptions, Idle};
 use crate::wire::{entry_len, Encoder, GapCause, Hello, DATA_PREFIX_LEN};
-use ringcast_core::{RecvError, Start, Subscriber, WaitStrategy, Waiter};
+use ringcast_core::{RecvError, Subscriber, WaitStrategy, Waiter};
 use rusteron_media_driver::{AeronExclusivePublication, AeronOfferError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where a new sender stage starts (a stage that has a place resumes there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstMessage {
-    Oldest,
-    Latest,
-}
+pub use ringcast_core::FirstMessage;
 
 #[derive(Debug, Clone)]
 pub struct SendOptions {
@@ -302,12 +298,8 @@ pub fn send(
             ..SendReport::default()
         });
     }
-    let start = match options.first {
-        FirstMessage::Oldest => Start::Oldest,
-        FirstMessage::Latest => Start::Latest,
-    };
     let mut sub = Subscriber::builder(&options.ring)
-        .start(start)
+        .start(options.first.into())
         .stage(&options.stage)
         .durable(true);
     if let Some(dir) = dir {

@@ -70,8 +70,8 @@ pub use shm::hugepages::HugePages;
 pub use shm::ring::PublisherStatus;
 #[cfg(not(loom))]
 pub use subscribe::{
-    wait_any, AnyEnd, ReceiveObserver, StageOptions, Start, Subscriber, SubscriberBuilder, WaitEnd,
-    WaitHandle,
+    wait_any, AnyEnd, FirstMessage, ReceiveObserver, StageOptions, Start, Subscriber,
+    SubscriberBuilder, WaitEnd, WaitHandle,
 };
 #[cfg(not(loom))]
 pub use wait::{WaitStrategy, Waiter};

@@ -22,13 +22,7 @@ use std::time::{Duration, Instant};
 
 /// Where a new journal starts (a journal that has entries resumes after
 /// its last one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstMessage {
-    /// With the oldest message still in the ring.
-    Oldest,
-    /// With the next message published.
-    Latest,
-}
+pub use ringcast_core::FirstMessage;
 
 /// How to record.
 #[derive(Debug, Clone)]
@@ -129,11 +123,7 @@ pub fn record(
     };
     let (mut writer, recovery) =
         JournalWriter::open(&options.journal, &ring, options.writer.clone())?;
-    let start = match (writer.next_seq(), options.first) {
-        (Some(seq), _) => Start::At(seq),
-        (None, FirstMessage::Oldest) => Start::Oldest,
-        (None, FirstMessage::Latest) => Start::Latest,
-    };
+    let start = writer.next_seq().map_or(options.first.into(), Start::At);
     let mut sub = Subscriber::builder(&options.ring)
         .start(start)
         .stage(&options.stage)

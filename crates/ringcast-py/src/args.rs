@@ -10,6 +10,7 @@
 use crate::errors::raise;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
+use ringcast_core::FirstMessage;
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -147,12 +148,12 @@ fn refused(ob: &Bound<'_, PyAny>, rule: &str) -> PyErr {
     raise(ob.py(), "InvalidArgument", format!("{rule}, got {got}"))
 }
 
-/// `first=` of a recorder or bridge sender starting a new stage: `true` for
-/// "oldest" (the oldest message still in the ring), `false` for "latest".
-pub fn oldest_first(py: Python<'_>, first: &str) -> PyResult<bool> {
+/// `first=` of a recorder or bridge sender starting a new stage: "oldest"
+/// (the oldest message still in the ring) or "latest".
+pub fn first_message(py: Python<'_>, first: &str) -> PyResult<FirstMessage> {
     match first {
-        "oldest" => Ok(true),
-        "latest" => Ok(false),
+        "oldest" => Ok(FirstMessage::Oldest),
+        "latest" => Ok(FirstMessage::Latest),
         _ => Err(crate::errors::raise(
             py,
             "InvalidArgument",

@@ -2,15 +2,15 @@
 //! across hosts. Arguments are parsed here once; the bridge runs in
 //! `ringcast-bridge` on a thread of its own (see [`crate::job`]).
 
-use crate::args::oldest_first;
+use crate::args::first_message;
 use crate::args::seconds;
 use crate::errors::{raise, to_py};
 use crate::job::{latency_dict, run_job};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use ringcast_bridge::{
-    BridgeError, DriverChoice, DriverCounters, DriverOptions, FirstMessage, RecvOptions,
-    RecvReport, SendOptions, SendReport,
+    BridgeError, DriverChoice, DriverCounters, DriverOptions, RecvOptions, RecvReport, SendOptions,
+    SendReport,
 };
 use std::path::PathBuf;
 
@@ -152,11 +152,7 @@ pub fn bridge_send<'py>(
     options.stream = stream;
     options.ring_dir = dir;
     options.stage = stage.to_owned();
-    options.first = if oldest_first(py, first)? {
-        FirstMessage::Oldest
-    } else {
-        FirstMessage::Latest
-    };
+    options.first = first_message(py, first)?;
     options.batch = batch;
     options.connect_timeout = connect_timeout
         .map(|s| seconds(py, "connect_timeout", s))

@@ -3,14 +3,13 @@
 //! `ringcast-journal` on a thread of its own while this thread waits with
 //! the GIL released, runs signal handlers and passes progress reports on.
 
-use crate::args::oldest_first;
+use crate::args::first_message;
 use crate::args::{seconds, seconds_of};
 use crate::errors::{raise, to_py};
 use crate::job::{latency_dict, run_job};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use ringcast_journal::reader::{Segment, Unreadable};
-use ringcast_journal::record::FirstMessage;
 use ringcast_journal::{
     Bound as SeqOrTime, Fsync, Journal, JournalError, Pace, RecordOptions, RecordReport,
     ReplayOptions, ReplayReport, Stamp, WriterOptions,
@@ -135,11 +134,7 @@ pub fn journal_record<'py>(
     let mut options = RecordOptions::new(ring, journal);
     options.ring_dir = dir;
     options.stage = stage.to_owned();
-    options.first = if oldest_first(py, first)? {
-        FirstMessage::Oldest
-    } else {
-        FirstMessage::Latest
-    };
+    options.first = first_message(py, first)?;
     options.writer = WriterOptions {
         segment_bytes,
         segment_age: segment_age

@@ -53,6 +53,27 @@ fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<(), RecvError
     Ok(())
 }
 
+/// Where a durable consumer that has no place yet starts (a recorder's new
+/// journal, a bridge sender's new stage); once it has a place, it resumes
+/// there instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirstMessage {
+    /// With the oldest message still in the ring.
+    #[default]
+    Oldest,
+    /// With the next message published.
+    Latest,
+}
+
+impl From<FirstMessage> for Start {
+    fn from(first: FirstMessage) -> Start {
+        match first {
+            FirstMessage::Oldest => Start::Oldest,
+            FirstMessage::Latest => Start::Latest,
+        }
+    }
+}
+
 /// Where a new subscriber starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
