@@ -119,9 +119,37 @@ struct Inbox<'a> {
     heard: bool,
 }
 
+/// What makes two rings' messages interchangeable: an existing ring's (its
+/// layout) or a source's (its hello).
+struct Shape<'s> {
+    slot_size: u32,
+    flags: u32,
+    schema: &'s [u8],
+}
+
+impl<'s> From<&'s ringcast_core::Layout> for Shape<'s> {
+    fn from(l: &'s ringcast_core::Layout) -> Shape<'s> {
+        Shape {
+            slot_size: l.slot_size,
+            flags: l.flags,
+            schema: &l.schema,
+        }
+    }
+}
+
+impl<'s> From<&'s Hello> for Shape<'s> {
+    fn from(h: &'s Hello) -> Shape<'s> {
+        Shape {
+            slot_size: h.slot_size,
+            flags: h.flags,
+            schema: &h.schema,
+        }
+    }
+}
+
 /// Whether two rings' messages are interchangeable: what differs, if
 /// anything.
-fn shape_clash(have: &ringcast_core::Layout, want: &Hello) -> Option<String> {
+fn shape_clash(have: Shape<'_>, want: Shape<'_>) -> Option<String> {
     if have.slot_size != want.slot_size {
         return Some(format!(
             "its slots hold {} bytes, the source's {}",
@@ -144,8 +172,8 @@ fn shape_clash(have: &ringcast_core::Layout, want: &Hello) -> Option<String> {
     if have.schema != want.schema {
         return Some(format!(
             "its schema is {:?}, the source's {:?}",
-            String::from_utf8_lossy(&have.schema),
-            String::from_utf8_lossy(&want.schema)
+            String::from_utf8_lossy(have.schema),
+            String::from_utf8_lossy(want.schema)
         ));
     }
     None
@@ -172,7 +200,7 @@ impl Inbox<'_> {
         let new_ring = existing.is_none();
         let publisher = match existing {
             Some(layout) => {
-                if let Some(clash) = shape_clash(&layout, hello) {
+                if let Some(clash) = shape_clash((&layout).into(), hello.into()) {
                     return Err(BridgeError::SchemaClash { ring: name, clash });
                 }
                 Publisher::attach(&name, dir, WaitStrategy::default())?
@@ -199,7 +227,7 @@ impl Inbox<'_> {
         match &self.shape {
             None => self.open_ring(&hello),
             Some(shape) => {
-                if let Some(clash) = shape_clash_hello(shape, &hello) {
+                if let Some(clash) = shape_clash(shape.into(), (&hello).into()) {
                     return Err(BridgeError::SchemaClash {
                         ring: self.ring_name(&hello),
                         clash,
@@ -331,23 +359,6 @@ impl Inbox<'_> {
             }
         }
     }
-}
-
-/// [`shape_clash`] between two hellos (a sender restarted with another
-/// source shape).
-fn shape_clash_hello(have: &Hello, want: &Hello) -> Option<String> {
-    let layout = ringcast_core::Layout {
-        capacity: have.capacity,
-        slot_size: have.slot_size,
-        flags: have.flags,
-        max_subscribers: 0,
-        schema: have.schema.clone(),
-        watermark: 0,
-        liveness_timeout_ns: 0,
-        claim_timeout_ns: 0,
-        max_producers: 0,
-    };
-    shape_clash(&layout, want)
 }
 
 /// Aeron's fragment handler: one whole (reassembled) frame.
