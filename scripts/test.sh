@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "Java for TLC (the TLA+ model checker)"
 if ! command -v java >/dev/null 2>&1; then
@@ -115,3 +115,4 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 step "Python: API, bad input, cross-process, CLI and TLA+ model-check suites"
 # Run from tests/ so the installed package, not the source tree, is imported.
 (cd tests && python3 -m pytest -q -p no:cacheprovider .)
+step "all passed"
