@@ -52,11 +52,12 @@ def pair(hosts: Hosts, server: list[str], client: list[str]) -> tuple[dict, dict
     srv = hosts[1].popen([BIN, *server], **pipes)
     time.sleep(0.3)
     cli = hosts[0].popen([BIN, *client], **pipes)
-    out, err = cli.communicate(timeout=600)
+    print(f"  {client[0]} -> {server[0]}", file=sys.stderr, flush=True)
+    out, err = cli.communicate(timeout=300)
     if cli.returncode != 0:
         srv.kill()
         raise SystemExit(f"{client[0]} failed: {err}")
-    sout, serr = srv.communicate(timeout=600)
+    sout, serr = srv.communicate(timeout=60)
     if srv.returncode != 0:
         raise SystemExit(f"{server[0]} failed: {serr}")
     return last_json(out), last_json(sout)

@@ -31,6 +31,8 @@ const LEN: usize = 64;
 const PING_STREAM: i32 = 2001;
 const PONG_STREAM: i32 = 2002;
 const WARMUP: usize = 5_000;
+/// Longer than any recovery of a lost datagram takes.
+const STUCK: Duration = Duration::from_secs(20);
 
 fn idle() -> String {
     std::env::var("RINGCAST_BENCH_IDLE").unwrap_or_else(|_| "spin".into())
@@ -121,9 +123,14 @@ fn aeron_ping(send_ch: &str, listen: &str, n: usize) {
             std::hint::spin_loop();
         }
         let mut got = false;
+        let since = Instant::now();
         while !got {
             let work = sub.poll_fn(|_, _| got = true, 1).expect("poll");
             wait.idle(work as usize);
+            if since.elapsed() > STUCK {
+                eprintln!("no pong for {STUCK:?} (ping {i})");
+                std::process::exit(3);
+            }
         }
         if i >= WARMUP {
             h.saturating_record(now_ns() - t);
@@ -205,7 +212,9 @@ fn spawn_send(
     o.ring_dir = Some(dir.to_owned());
     o.stream = stream;
     o.driver = d.clone();
-    o.first = ringcast_bridge::FirstMessage::Latest;
+    // From the oldest: the sender attaches once a receiver is connected,
+    // which may be after the first message was published.
+    o.first = ringcast_bridge::FirstMessage::Oldest;
     let stop = stop.clone();
     std::thread::spawn(move || send(&o, &stop, |_| {}).expect("bridge send"));
 }
@@ -237,13 +246,20 @@ fn attach(dir: &Path, name: &str, start: Start) -> Subscriber {
     }
 }
 
+/// Reads one message; a round trip that never comes back is an error (the
+/// bench would hang otherwise).
 fn read_one(sub: &mut Subscriber, buf: &mut [u8], wait: &mut Idler) {
+    let since = Instant::now();
     loop {
         if sub.try_recv(buf).expect("read").is_some() {
             wait.idle(1);
             return;
         }
         wait.idle(0);
+        if since.elapsed() > STUCK {
+            eprintln!("no message for {STUCK:?} (position {})", sub.position());
+            std::process::exit(3);
+        }
     }
 }
 
