@@ -200,41 +200,74 @@ fn ring(dir: &Path, name: &str, bounded: bool) -> Publisher {
     Publisher::create(name, &o).expect("ring")
 }
 
-fn spawn_send(
-    dir: &Path,
-    ring: &str,
-    ch: &str,
-    stream: i32,
-    d: &DriverOptions,
-    stop: &Arc<AtomicBool>,
-) {
-    let mut o = SendOptions::new(ring, ch);
-    o.ring_dir = Some(dir.to_owned());
-    o.stream = stream;
-    o.driver = d.clone();
-    // From the oldest: the sender attaches once a receiver is connected,
-    // which may be after the first message was published.
-    o.first = ringcast_bridge::FirstMessage::Oldest;
-    let stop = stop.clone();
-    std::thread::spawn(move || send(&o, &stop, |_| {}).expect("bridge send"));
+/// One host's side of a bridged bench: a ring directory, the host's media
+/// driver (shared by its bridges, as on one machine) and the bridges'
+/// threads. Dropping it stops the bridges and removes the directory.
+struct Host {
+    dir: PathBuf,
+    _driver: Driver,
+    via: DriverOptions,
+    stop: Arc<AtomicBool>,
+    bridges: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn spawn_recv(
-    dir: &Path,
-    ring: &str,
-    ch: &str,
-    stream: i32,
-    d: &DriverOptions,
-    stop: &Arc<AtomicBool>,
-) {
-    let mut o = RecvOptions::new(ch);
-    o.ring = Some(ring.to_owned());
-    o.ring_dir = Some(dir.to_owned());
-    o.stream = stream;
-    o.driver = d.clone();
-    o.bounded = true;
-    let stop = stop.clone();
-    std::thread::spawn(move || recv(&o, &stop, |_| {}).expect("bridge recv"));
+impl Host {
+    fn new() -> Host {
+        let dir = tempfile::Builder::new()
+            .prefix("ringcast-bridge-bench-")
+            .tempdir_in("/dev/shm")
+            .expect("a directory")
+            .keep();
+        let driver = driver();
+        let via = external(&driver);
+        Host {
+            dir,
+            _driver: driver,
+            via,
+            stop: Arc::new(AtomicBool::new(false)),
+            bridges: Vec::new(),
+        }
+    }
+
+    /// Bridges ring `name` of this host onto `ch`.
+    fn send(&mut self, name: &str, ch: &str, stream: i32) {
+        let mut o = SendOptions::new(name, ch);
+        o.ring_dir = Some(self.dir.clone());
+        o.stream = stream;
+        o.driver = self.via.clone();
+        // From the oldest: the sender attaches once a receiver is connected,
+        // which may be after the first message was published.
+        o.first = ringcast_bridge::FirstMessage::Oldest;
+        let stop = self.stop.clone();
+        self.bridges.push(std::thread::spawn(move || {
+            send(&o, &stop, |_| {}).expect("bridge send");
+        }));
+    }
+
+    /// Bridges `ch` into this host's (bounded) ring `name`.
+    fn recv(&mut self, name: &str, ch: &str, stream: i32) {
+        let mut o = RecvOptions::new(ch);
+        o.ring = Some(name.to_owned());
+        o.ring_dir = Some(self.dir.clone());
+        o.stream = stream;
+        o.driver = self.via.clone();
+        o.bounded = true;
+        let stop = self.stop.clone();
+        self.bridges.push(std::thread::spawn(move || {
+            recv(&o, &stop, |_| {}).expect("bridge recv");
+        }));
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // The bridges end before their driver (dropped after this).
+        self.stop.store(true, Ordering::Relaxed);
+        for bridge in self.bridges.drain(..) {
+            let _ = bridge.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn attach(dir: &Path, name: &str, start: Start) -> Subscriber {
@@ -263,24 +296,13 @@ fn read_one(sub: &mut Subscriber, buf: &mut [u8], wait: &mut Idler) {
     }
 }
 
-fn tempdir() -> PathBuf {
-    let d = tempfile::Builder::new()
-        .prefix("ringcast-bridge-bench-")
-        .tempdir_in("/dev/shm")
-        .expect("a directory");
-    d.keep()
-}
-
 fn bridge_echo(listen: &str, reply: &str) {
-    let dir = tempdir();
-    let d = driver();
-    let ext = external(&d);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut pong = ring(&dir, "pong", true);
-    spawn_send(&dir, "pong", reply, PONG_STREAM, &ext, &stop);
-    spawn_recv(&dir, "ping.far", listen, PING_STREAM, &ext, &stop);
+    let mut host = Host::new();
+    let mut pong = ring(&host.dir, "pong", true);
+    host.send("pong", reply, PONG_STREAM);
+    host.recv("ping.far", listen, PING_STREAM);
     // From the oldest: the first ping may come before this attaches.
-    let mut sub = attach(&dir, "ping.far", Start::Oldest);
+    let mut sub = attach(&host.dir, "ping.far", Start::Oldest);
     let mut buf = [0u8; LEN];
     let mut wait = idler();
     loop {
@@ -291,19 +313,14 @@ fn bridge_echo(listen: &str, reply: &str) {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn bridge_ping(send_ch: &str, listen: &str, n: usize) {
-    let dir = tempdir();
-    let d = driver();
-    let ext = external(&d);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut ping = ring(&dir, "ping", true);
-    spawn_send(&dir, "ping", send_ch, PING_STREAM, &ext, &stop);
-    spawn_recv(&dir, "pong.far", listen, PONG_STREAM, &ext, &stop);
-    let mut sub = attach(&dir, "pong.far", Start::Latest);
+    let mut host = Host::new();
+    let mut ping = ring(&host.dir, "ping", true);
+    host.send("ping", send_ch, PING_STREAM);
+    host.recv("pong.far", listen, PONG_STREAM);
+    let mut sub = attach(&host.dir, "pong.far", Start::Latest);
     // Both bridges carry: the first ping may wait for the echo's bridge.
     let mut h = histogram();
     let mut msg = [0u8; LEN];
@@ -320,17 +337,12 @@ fn bridge_ping(send_ch: &str, listen: &str, n: usize) {
         }
     }
     println!("{{\"rtt\": {}}}", quantiles(&h));
-    stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn bridge_sink(listen: &str, n: usize) {
-    let dir = tempdir();
-    let d = driver();
-    let ext = external(&d);
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_recv(&dir, "blast.far", listen, PING_STREAM, &ext, &stop);
-    let mut sub = attach(&dir, "blast.far", Start::Latest);
+    let mut host = Host::new();
+    host.recv("blast.far", listen, PING_STREAM);
+    let mut sub = attach(&host.dir, "blast.far", Start::Latest);
     let mut rows = vec![0u8; 4096 * LEN];
     // Timed from the first batch read: messages carried before this
     // attached are left out of the count (the far ring keeps the source's
@@ -354,17 +366,12 @@ fn bridge_sink(listen: &str, n: usize) {
         got as f64 / secs,
         sub.lost()
     );
-    stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn bridge_blast(send_ch: &str, n: usize) {
-    let dir = tempdir();
-    let d = driver();
-    let ext = external(&d);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut blast = ring(&dir, "blast", true);
-    spawn_send(&dir, "blast", send_ch, PING_STREAM, &ext, &stop);
+    let mut host = Host::new();
+    let mut blast = ring(&host.dir, "blast", true);
+    host.send("blast", send_ch, PING_STREAM);
     // The sender attaches once a receiver is connected: wait for its stage.
     while blast.subscriber_count() == 0 {
         std::thread::sleep(Duration::from_millis(1));
@@ -382,8 +389,6 @@ fn bridge_blast(send_ch: &str, n: usize) {
         sent += k;
     }
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&dir);
     println!("{{\"published\": {sent}}}");
 }
 
