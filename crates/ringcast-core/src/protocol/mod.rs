@@ -400,6 +400,14 @@ pub struct ReaderPosition {
 }
 
 impl ReaderPosition {
+    /// The message at `next`, published at `time`, was delivered.
+    #[inline]
+    pub fn delivered(&mut self, time: u64) {
+        self.next += 1;
+        self.received += 1;
+        self.time = time;
+    }
+
     /// A reader that will read `start` next.
     pub const fn starting_at(start: u64) -> Self {
         Self {
@@ -499,9 +507,7 @@ pub fn try_read_below<S: Slots + ?Sized>(
         }
         match read_slot(ring.slot(pos.next), pos.next, out) {
             SlotRead::Copied { len, time } => {
-                pos.next += 1;
-                pos.received += 1;
-                pos.time = time;
+                pos.delivered(time);
                 return Ok(Some(len));
             }
             SlotRead::NotYet => return Ok(None),

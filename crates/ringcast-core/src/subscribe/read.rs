@@ -5,7 +5,7 @@
 use super::{evicted, Subscriber};
 use crate::error::{ArgumentError, RecvError, Result, RingFault};
 use crate::protocol::stamp::MAX_SEQ;
-use crate::protocol::{self, ReadFault, Slots};
+use crate::protocol::{self, ReadFault, SlotRead, Slots};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -84,12 +84,43 @@ impl Subscriber {
         (self.ring.layout().timestamps() && self.pos.received > 0).then_some(self.pos.time)
     }
 
+    /// One read. The two common cases, the next message is there or not
+    /// yet, take a short path; everything else (a gate, a lap, lost slots,
+    /// a multi-producer ring's recovery, a fault, a revoked mapping) the
+    /// full one, which reads the same slot again (nothing was consumed).
+    /// The full path's set-up (its many cases) is what a spinning reader's
+    /// empty poll would otherwise pay every time.
     #[inline]
     pub(super) fn read_one(&mut self, out: &mut [u8]) -> Result<Option<usize>, RecvError> {
         if self.bounded {
             // TLA+ (BoundedRing): Read, "told evicted before it reads".
             evicted(&self.ring, self.record, self.pos.next)?;
         }
+        if self.deps.is_none() {
+            let next = self.pos.next;
+            match protocol::read_slot(self.ring.slot(next), next, out) {
+                SlotRead::Copied { len, time } => {
+                    self.pos.delivered(time);
+                    return Ok(Some(len));
+                }
+                // As `nothing_to_read` decides it for a single producer
+                // (a multi-producer ring may have dead producers' slots to
+                // recover; a revoked mapping reads as zeros: empty stamps).
+                SlotRead::NotYet
+                    if !self.ring.layout().multi_producer()
+                        && self.ring.header().magic.load(Ordering::Relaxed) != 0 =>
+                {
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        self.read_fully(out)
+    }
+
+    /// [`Subscriber::read_one`]'s full path (after the eviction check).
+    #[inline(never)]
+    fn read_fully(&mut self, out: &mut [u8]) -> Result<Option<usize>, RecvError> {
         let mut limit = u64::MAX;
         if let Some(deps) = &self.deps {
             limit = deps.limit(&self.ring, self.pos.next);
