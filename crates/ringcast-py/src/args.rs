@@ -154,7 +154,7 @@ pub fn first_message(py: Python<'_>, first: &str) -> PyResult<FirstMessage> {
     match first {
         "oldest" => Ok(FirstMessage::Oldest),
         "latest" => Ok(FirstMessage::Latest),
-        _ => Err(crate::errors::raise(
+        _ => Err(raise(
             py,
             "InvalidArgument",
             format!("first must be \"oldest\" or \"latest\", got {first:?}"),

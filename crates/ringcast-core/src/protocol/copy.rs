@@ -22,16 +22,16 @@ pub fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     // One length check up front: the loop below then has no per-word check
     // (a zip of exact chunks), which is most of a 64-byte copy's cost.
     let dst = &dst[..words_for(src.len())];
-    let chunks = src.chunks_exact(8);
-    let tail = chunks.remainder();
-    for (chunk, word) in chunks.zip(dst) {
+    let whole = src.len() / 8;
+    let (head, tail) = src.split_at(whole * 8);
+    for (chunk, word) in head.chunks_exact(8).zip(&dst[..whole]) {
         let bytes: [u8; 8] = chunk.try_into().expect("chunk of 8");
         word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
     }
-    if let (false, Some(word)) = (tail.is_empty(), dst.last()) {
+    if !tail.is_empty() {
         let mut last = [0u8; 8];
         last[..tail.len()].copy_from_slice(tail);
-        word.store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        dst[whole].store(u64::from_ne_bytes(last), Ordering::Relaxed);
     }
 }
 

@@ -103,15 +103,7 @@ impl Subscriber {
                     self.pos.delivered(time);
                     return Ok(Some(len));
                 }
-                // As `nothing_to_read` decides it for a single producer
-                // (a multi-producer ring may have dead producers' slots to
-                // recover; a revoked mapping reads as zeros: empty stamps).
-                SlotRead::NotYet
-                    if !self.ring.layout().multi_producer()
-                        && self.ring.header().magic.load(Ordering::Relaxed) != 0 =>
-                {
-                    return Ok(None);
-                }
+                SlotRead::NotYet if self.simply_nothing() => return Ok(None),
                 _ => {}
             }
         }
@@ -172,6 +164,9 @@ impl Subscriber {
         out: &mut [u8],
         limit: u64,
     ) -> Result<Option<usize>, RecvError> {
+        if self.simply_nothing() {
+            return Ok(None);
+        }
         if self.ring.layout().multi_producer() {
             return self.recover(out, limit);
         }
@@ -179,6 +174,14 @@ impl Subscriber {
             self.ring.usable()?;
         }
         Ok(None)
+    }
+
+    /// Nothing to read means just that: a single producer (a multi-producer
+    /// ring may have dead producers' slots to recover) and a live mapping.
+    #[inline]
+    fn simply_nothing(&self) -> bool {
+        !self.ring.layout().multi_producer()
+            && self.ring.header().magic.load(Ordering::Relaxed) != 0
     }
 
     /// Multi-producer rings, nothing to read: recover the slots of dead
