@@ -298,6 +298,42 @@ def test_damage_is_reported_exactly_skipped_by_readers_and_replays(ring_dir, tmp
     ]
 
 
+def test_a_journal_open_in_python_survives_the_repair_of_its_torn_tail(ring_dir, tmp_path):
+    """A research notebook has the journal mapped while a restarted recorder
+    repairs the segment a crash left open: the repair seals the torn tail off
+    without shortening the file, so the notebook's arrays stay readable (a
+    cut file under a memory map is SIGBUS, which would kill this process)."""
+    journal = tmp_path / "j"
+    pub = start_publisher(ring_dir, "md.torn", 3000, capacity=4096, bounded=True)
+    finish(record(ring_dir, "md.torn", journal, "--json"))
+    pub.join(10)
+    last = Journal(journal).segments[-1].path
+    stride = Journal(journal).entry_dtype.itemsize
+    with open(last, "r+b") as f:  # a crash: no seal, a bad whole entry, half an entry
+        f.seek(3968)
+        f.write(bytes(128))
+        f.seek(4096 + 2999 * stride)
+        entry = bytearray(f.read(stride))
+        entry[40] ^= 0xFF
+        f.seek(0, os.SEEK_END)
+        f.write(bytes(entry) + bytes(entry[: stride // 2]))
+    size = os.path.getsize(last)
+    notebook = Journal(journal)
+    mapped = notebook.view(len(notebook.segments) - 1)
+    assert len(mapped) == 3001 and list(notebook.segments[-1].damaged) == [3000]
+    repaired = finish(record(ring_dir, "md.torn", journal, "--json"))
+    assert repaired["recovery"]["cut_entries"] == 1, repaired
+    assert os.path.getsize(last) == size
+    assert mapped.view(np.uint8).sum() > 0  # touches every mapped byte
+    m = notebook.messages()
+    assert_whole(m.records, m.seq, 0, 3000)
+    v = ringcast.journal.verify(journal)
+    assert v["intact"] and not v["open"], v
+    assert v["segments"][-1]["sealed_off_bytes"] == stride + stride // 2
+    text = run_cli("journal", "verify", str(journal)).stdout
+    assert f"{stride + stride // 2} bytes of a torn tail sealed off" in text
+
+
 def test_numpy_and_parquet_equal_what_was_published(ring_dir, tmp_path):
     import pandas
     import pyarrow as pa

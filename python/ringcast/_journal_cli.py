@@ -344,6 +344,11 @@ def _verify_text(r: dict[str, Any]) -> str:
             problems.append(f"seal: {s['seal_mismatch']}")
         if problems:
             lines.append(f"  {s['path']}: {'; '.join(problems)}")
+        if s["sealed_off_bytes"]:
+            lines.append(
+                f"  {s['path']}: {s['sealed_off_bytes']} bytes of a torn tail sealed off by "
+                "the recorder that repaired it (accounted then; not read)"
+            )
     for u in r["unreadable"]:
         lines.append(f"  unreadable: {_unreadable_text(u)}")
     if r["out_of_order"]:

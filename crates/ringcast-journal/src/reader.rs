@@ -44,6 +44,9 @@ pub struct Segment {
     pub entries: u64,
     /// Bytes after the last whole entry (a cut-short write).
     pub partial_bytes: u64,
+    /// Bytes after a sealed segment's entries: the torn tail a recovery
+    /// sealed off (kept in the file, never read).
+    pub sealed_off_bytes: u64,
     bytes: Bytes,
     stride: usize,
     slot_size: u32,
@@ -61,12 +64,13 @@ impl Segment {
             Bytes::Read(buf)
         } else {
             // SAFETY: the map is read-only and private to this value. A
-            // journal's files are only ever appended to (entries) or have
-            // their seal area rewritten whole, by the one writer holding the
-            // directory's lock; every byte this reader looks at lies below
-            // the length seen here. Truncating a segment while it is mapped
-            // (outside that contract) would raise SIGBUS, as it would for any
-            // memory-mapped reader (numpy.memmap included).
+            // journal's files are never shortened: entries are only appended
+            // and the seal area is rewritten whole, by the one writer holding
+            // the directory's lock (a recovery seals a torn tail off rather
+            // than cutting it), so every byte this reader looks at stays below
+            // the file's length. Truncating a segment while it is mapped
+            // (outside that contract, by hand) would raise SIGBUS, as it would
+            // for any memory-mapped reader (numpy.memmap included).
             Bytes::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?)
         };
         let named_seq = path
@@ -80,17 +84,26 @@ impl Segment {
             Err(_) => (1, 0),
         };
         let data = bytes.get().len().saturating_sub(HEADER_LEN) as u64;
-        let (entries, partial_bytes) = match header {
-            Ok(_) => (data / stride as u64, data % stride as u64),
-            Err(_) => (0, 0),
+        let seal = header.as_ref().ok().and_then(|_| Seal::decode(bytes.get()));
+        let whole = data / stride as u64;
+        let (entries, partial_bytes, sealed_off_bytes) = match (&header, seal) {
+            (Err(_), _) => (0, 0, 0),
+            // A seal counting fewer entries than the file holds: the rest is
+            // a torn tail a recovery sealed off. (A seal counting more is a
+            // file cut short after sealing: `verify` reports the mismatch.)
+            (Ok(_), Some(seal)) if seal.entries <= whole => {
+                (seal.entries, 0, data - seal.entries * stride as u64)
+            }
+            (Ok(_), _) => (whole, data % stride as u64, 0),
         };
         Ok(Segment {
             path: path.to_owned(),
             named_seq,
-            seal: header.as_ref().ok().and_then(|_| Seal::decode(bytes.get())),
+            seal,
             header,
             entries,
             partial_bytes,
+            sealed_off_bytes,
             bytes,
             stride,
             slot_size,

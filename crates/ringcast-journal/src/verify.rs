@@ -25,6 +25,9 @@ pub struct SegmentReport {
     pub damaged: u64,
     /// Bytes of an entry cut short at the end.
     pub partial_bytes: u64,
+    /// Bytes after the sealed entries: a torn tail a recovery sealed off
+    /// (accounted when it was, not damage).
+    pub sealed_off_bytes: u64,
     /// Sequences of its first and after its last readable entry.
     pub first_seq: Option<u64>,
     pub end_seq: Option<u64>,
@@ -91,6 +94,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, JournalError> {
             lost: 0,
             damaged: 0,
             partial_bytes: seg.partial_bytes,
+            sealed_off_bytes: seg.sealed_off_bytes,
             first_seq: None,
             end_seq: None,
             first_time: None,

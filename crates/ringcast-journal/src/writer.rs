@@ -276,7 +276,9 @@ impl JournalWriter {
             recovery.next_seq = self.next_seq;
             return Ok(recovery);
         }
-        // Left open: keep the readable entries, cut the torn tail, seal.
+        // Left open: keep the readable entries and seal them; the torn tail
+        // after them stays in the file, sealed off (never shortened: a reader
+        // may have the segment mapped).
         let mut seal = Seal::default();
         let mut kept = 0;
         for i in 0..last.entries {
@@ -303,8 +305,6 @@ impl JournalWriter {
             self.next_seq = Some(header.first_seq);
         } else {
             let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
-            file.set_len(HEADER_LEN as u64 + kept * self.stride as u64)
-                .map_err(io)?;
             file.write_all_at(&seal.encode(), SEAL_AT as u64)
                 .map_err(io)?;
             if self.options.fsync != Fsync::Never {

@@ -234,6 +234,8 @@ fn a_crashed_writer_is_repaired_by_the_next() {
     bytes.extend_from_slice(&torn);
     bytes.extend_from_slice(&torn[..7]);
     std::fs::write(&seg, &bytes).unwrap();
+    // A reader with the torn segment mapped while the next writer repairs it.
+    let before = Journal::open(dir.path()).unwrap();
     let (mut w, recovery) = JournalWriter::open(dir.path(), &ring(), small_segments()).unwrap();
     assert_eq!(recovery.segment.as_deref(), Some(seg.as_path()));
     assert_eq!(
@@ -252,6 +254,17 @@ fn a_crashed_writer_is_repaired_by_the_next() {
     let report = verify(dir.path()).unwrap();
     assert!(report.intact(), "{report:?}");
     assert_eq!(report.messages, 22);
+    // The repair never shortens the file, so the reader that mapped it
+    // before can still touch every byte it saw (a cut would be SIGBUS).
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), bytes.len() as u64);
+    assert_eq!(report.segments[1].sealed_off_bytes, stride as u64 + 7);
+    assert_eq!(report.segments[1].entries, 5);
+    let seen: Vec<u8> = before.segments()[1].data().to_vec();
+    assert_eq!(seen.len(), 6 * stride);
+    assert!(matches!(
+        before.read(before.start()).last(),
+        Some(Item::Unreadable(_))
+    ));
 }
 
 /// A publisher thread writing `n` checksummed messages into ring `name`.

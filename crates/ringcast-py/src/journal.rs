@@ -228,6 +228,7 @@ fn segment_dict<'py>(py: Python<'py>, s: &Segment, check: bool) -> PyResult<Boun
     d.set_item("named_seq", s.named_seq)?;
     d.set_item("entries", s.entries)?;
     d.set_item("partial_bytes", s.partial_bytes)?;
+    d.set_item("sealed_off_bytes", s.sealed_off_bytes)?;
     d.set_item("stride", s.stride())?;
     match &s.header {
         Ok(h) => {
@@ -333,6 +334,7 @@ pub fn journal_verify<'py>(py: Python<'py>, dir: PathBuf) -> PyResult<Bound<'py,
         sd.set_item("lost", s.lost)?;
         sd.set_item("damaged", s.damaged)?;
         sd.set_item("partial_bytes", s.partial_bytes)?;
+        sd.set_item("sealed_off_bytes", s.sealed_off_bytes)?;
         sd.set_item("first_seq", s.first_seq)?;
         sd.set_item("end_seq", s.end_seq)?;
         sd.set_item("first_time", s.first_time)?;
