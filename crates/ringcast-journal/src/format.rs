@@ -471,26 +471,41 @@ pub enum EntryProblem {
     Checksum,
 }
 
-/// The CRC32C of an entry: tag, then sequence, time and payload.
-#[inline]
-pub fn entry_crc(tag: u32, rest: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&tag.to_le_bytes()), rest)
-}
+pub use crate::crc::entry_crc;
 
 /// Writes an entry into `out` (exactly `stride` bytes, zeroed beyond the
-/// payload).
+/// payload), CRC included.
 #[inline]
 pub fn encode_entry(out: &mut [u8], seq: u64, time: u64, kind: Kind, payload: &[u8]) {
+    let tag = encode_entry_unstamped(out, seq, time, kind, payload);
+    put_u32(
+        out,
+        4,
+        entry_crc(tag, &out[8..ENTRY_HEADER + payload.len()]),
+    );
+}
+
+/// [`encode_entry`] without its CRC (left 0), returning the tag: for a
+/// writer that stamps the CRCs of a whole batch side by side
+/// ([`crate::crc::stamp`]) before the batch is written.
+#[inline]
+pub fn encode_entry_unstamped(
+    out: &mut [u8],
+    seq: u64,
+    time: u64,
+    kind: Kind,
+    payload: &[u8],
+) -> u32 {
     debug_assert!(payload.len() + ENTRY_HEADER <= out.len());
     let len = payload.len();
     let tag = ((kind as u32) << KIND_SHIFT) | len as u32;
+    put_u32(out, 0, tag);
+    put_u32(out, 4, 0);
     put_u64(out, 8, seq);
     put_u64(out, 16, time);
     out[ENTRY_HEADER..ENTRY_HEADER + len].copy_from_slice(payload);
     out[ENTRY_HEADER + len..].fill(0);
-    let crc = entry_crc(tag, &out[8..ENTRY_HEADER + len]);
-    put_u32(out, 0, tag);
-    put_u32(out, 4, crc);
+    tag
 }
 
 /// Reads the entry in `bytes` (one stride), checking its tag against

@@ -3,7 +3,8 @@
 //! A *journal* is a directory of segment files holding every message of one
 //! ring with its sequence and publish time, a CRC32C per entry, and gap
 //! entries for messages the recorder never saw (see [`format`]). Layers:
-//! - [`format`]: the bytes on disk (pure, no I/O);
+//! - [`format`]: the bytes on disk (pure, no I/O), and [`crc`]: entry CRCs
+//!   computed several side by side;
 //! - [`writer`]: appending, rolling, sealing, syncing, crash recovery;
 //! - [`reader`]: mapped segments, seeks by sequence and time, and the one
 //!   walk that accounts for every sequence ([`reader::Entries`]);
@@ -12,6 +13,7 @@
 //!   bounded rings), and a journal into a ring at its original pace, faster,
 //!   or flat out.
 
+pub mod crc;
 pub mod error;
 pub mod format;
 pub mod reader;

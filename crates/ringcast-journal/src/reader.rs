@@ -128,6 +128,13 @@ impl Segment {
         format::decode_entry_checked(self.entry_bytes(i), self.slot_size, crc)
     }
 
+    /// Every entry in order, checked ([`Segment::entry`]), with the CRCs of
+    /// 64 entries at a time checked side by side.
+    pub fn checked_entries(&self) -> impl Iterator<Item = Result<Entry<'_>, EntryProblem>> {
+        let mut window = CrcWindow::default();
+        (0..self.entries).map(move |i| window.entry(self, 0, i))
+    }
+
     /// The entries' bytes (`entries * stride`).
     pub fn data(&self) -> &[u8] {
         let end = HEADER_LEN + self.entries as usize * self.stride;
@@ -164,6 +171,39 @@ impl Segment {
             }
         }
         lo
+    }
+}
+
+/// Entry CRCs checked ahead, 64 entries of one segment at a time, several
+/// side by side ([`crate::crc::matching`]): an entry whose CRC matched is
+/// then decoded without computing it again; any other entry is decoded
+/// fully checked, which says exactly what is wrong with it.
+#[derive(Default)]
+struct CrcWindow {
+    /// Segment index, first entry and count of the window.
+    segment: usize,
+    from: u64,
+    len: u64,
+    /// Bit `k`: entry `from + k` carries the CRC its bytes have.
+    matching: u64,
+}
+
+impl CrcWindow {
+    /// Entry `i` of segment `seg` (at index `segment` of its journal), checked.
+    #[inline]
+    fn entry<'s>(
+        &mut self,
+        seg: &'s Segment,
+        segment: usize,
+        i: u64,
+    ) -> Result<Entry<'s>, EntryProblem> {
+        if segment != self.segment || i < self.from || i >= self.from + self.len {
+            let len = (seg.entries - i).min(64);
+            self.matching = crate::crc::matching(seg.data(), seg.stride, i as usize, len as usize);
+            (self.segment, self.from, self.len) = (segment, i, len);
+        }
+        let matched = self.matching >> (i - self.from) & 1 == 1;
+        seg.entry_checked(i, !matched)
     }
 }
 
@@ -348,6 +388,7 @@ impl Journal {
             damage: Vec::new(),
             pending_tail: None,
             crc,
+            window: CrcWindow::default(),
         }
     }
 
@@ -444,8 +485,9 @@ pub struct Entries<'a> {
     damage: Vec<Why>,
     /// An account held back to be yielded before the entry that ended it.
     pending_tail: Option<Entry<'a>>,
-    /// Check each entry's CRC.
+    /// Check each entry's CRC (through `window`).
     crc: bool,
+    window: CrcWindow,
 }
 
 impl<'a> Entries<'a> {
@@ -551,8 +593,22 @@ impl<'a> Iterator for Entries<'a> {
             }
             let i = self.at.index;
             self.at.index += 1;
-            match seg.entry_checked(i, self.crc) {
+            let entry = if self.crc {
+                self.window.entry(seg, self.at.segment, i)
+            } else {
+                seg.entry_checked(i, false)
+            };
+            match entry {
                 Err(_) => self.damaged += 1,
+                // The common case: the entry the last one said comes next.
+                Ok(entry)
+                    if self.damaged == 0
+                        && self.damage.is_empty()
+                        && self.expected == Some(entry.seq) =>
+                {
+                    self.expected = Some(entry.end_seq());
+                    return Some(Item::Entry(entry));
+                }
                 Ok(entry) => {
                     self.flush_damaged();
                     let account = self.account(Some(entry.seq));

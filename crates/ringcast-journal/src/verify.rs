@@ -111,8 +111,8 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, JournalError> {
         }
         // Counted as the writer counts for its seal.
         let mut found = Seal::default();
-        for i in 0..seg.entries {
-            match seg.entry(i) {
+        for entry in seg.checked_entries() {
+            match entry {
                 Err(_) => r.damaged += 1,
                 Ok(e) => {
                     r.first_seq.get_or_insert(e.seq);

@@ -16,8 +16,8 @@
 
 use crate::error::JournalError;
 use crate::format::{
-    self, encode_entry, Body, Entry, Kind, RingDescription, Seal, SegmentHeader, HEADER_LEN,
-    SEAL_AT,
+    self, encode_entry_unstamped, Body, Entry, Kind, RingDescription, Seal, SegmentHeader,
+    HEADER_LEN, SEAL_AT,
 };
 use crate::reader::{segment_paths, Segment};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -281,9 +281,9 @@ impl JournalWriter {
         // may have the segment mapped).
         let mut seal = Seal::default();
         let mut kept = 0;
-        for i in 0..last.entries {
-            let Ok(e) = last.entry(i) else { continue };
-            kept = i + 1;
+        for (i, entry) in (1..).zip(last.checked_entries()) {
+            let Ok(e) = entry else { continue };
+            kept = i;
             seal.add(&e);
         }
         // Damaged entries before the last readable one stay in the file.
@@ -391,7 +391,8 @@ impl JournalWriter {
                 (Kind::Gap, &gap_count[..])
             }
         };
-        encode_entry(out, seq, time, kind, payload);
+        // The CRC is stamped at flush, for the whole batch side by side.
+        encode_entry_unstamped(out, seq, time, kind, payload);
         self.buffered += 1;
         let cur = self.current.as_mut().expect("a segment was started");
         cur.seal.add(&Entry { seq, time, body });
@@ -476,6 +477,7 @@ impl JournalWriter {
                 .as_mut()
                 .expect("buffered entries have a segment");
             let at = HEADER_LEN as u64 + cur.written * self.stride as u64;
+            crate::crc::stamp(&mut self.buf, self.stride);
             cur.file
                 .write_all_at(&self.buf, at)
                 .map_err(|e| JournalError::io("write", &cur.path, e))?;

@@ -257,7 +257,10 @@ fn segment_dict<'py>(py: Python<'py>, s: &Segment, check: bool) -> PyResult<Boun
     // Entries failing their checks (their CRC), so that array views of the
     // segment can leave them out.
     if s.header.is_ok() && check {
-        let damaged: Vec<u64> = (0..s.entries).filter(|&i| s.entry(i).is_err()).collect();
+        let damaged: Vec<u64> = (0..)
+            .zip(s.checked_entries())
+            .filter_map(|(i, e)| e.is_err().then_some(i))
+            .collect();
         d.set_item("damaged", damaged)?;
     } else {
         d.set_item("damaged", Vec::<u64>::new())?;
