@@ -117,10 +117,12 @@ pub fn record(
     let dir = options.ring_dir.as_deref();
     // The ring's shape first: the journal must be opened (and its next
     // sequence known) before the recorder takes its place on the ring.
-    let ring = {
-        let probe = Subscriber::attach(&options.ring, dir, Start::Latest)?;
-        RingDescription::of(&options.ring, probe.layout())
-    };
+    // Read-only: a probe subscriber would count as one for a moment, and a
+    // publisher waiting for its first subscriber would start too early.
+    let ring = RingDescription::of(
+        &options.ring,
+        &ringcast_core::info::inspect(&options.ring, dir)?.layout,
+    );
     let (mut writer, recovery) =
         JournalWriter::open(&options.journal, &ring, options.writer.clone())?;
     let start = writer.next_seq().map_or(options.first.into(), Start::At);
