@@ -220,8 +220,8 @@ def _record(args: argparse.Namespace) -> int:
     rec = report["recovery"]
     if rec["segment"]:
         print(
-            f"repaired {rec['segment']}: kept {rec['kept_entries']} entries, cut "
-            f"{rec['cut_entries']} torn entries and {rec['cut_bytes']} bytes"
+            f"repaired {rec['segment']}: kept {rec['kept_entries']} entries, sealed off "
+            f"{rec['cut_entries']} torn entries and {rec['cut_bytes']} bytes after them"
         )
     lat = report["latency_ns"]
     latency = (

@@ -70,9 +70,10 @@ pub struct Recovery {
     pub segment: Option<PathBuf>,
     /// Readable entries kept in it.
     pub kept_entries: u64,
-    /// Entries cut off after the last readable one (torn by the crash).
+    /// Entries after the last readable one (torn by the crash), sealed off:
+    /// left in the file after the seal's count, never read.
     pub cut_entries: u64,
-    /// Bytes of an entry cut short, cut off.
+    /// Bytes of an entry cut short, sealed off with them.
     pub cut_bytes: u64,
     /// The sequence the journal continues with (`None`: an empty journal).
     pub next_seq: Option<u64>,
