@@ -151,6 +151,18 @@ fn run_round(n: u64, parent: &str, steps: &str) {
     };
     let journal = base.path().join("a");
     let stride = format::stride(SLOT as u32);
+    // `replay` and `read` use the journal the `record` step writes.
+    for needs in ["replay", "read"] {
+        if !steps.is_empty()
+            && steps.split(',').any(|s| s == needs)
+            && !steps.split(',').any(|s| s == "record")
+        {
+            eprintln!(
+                "the {needs} step reads the journal the record step writes: add `record` to STEPS"
+            );
+            std::process::exit(2);
+        }
+    }
 
     if want("plain") {
         // 1. The ring alone: a plain reader reading rows.
