@@ -1,11 +1,12 @@
 //! What a thread on the other CPU does to a publisher: its cost per message
-//! (64-byte messages by default, lossy ring of 4096 slots, no subscriber)
-//! while the other CPU sleeps, spins on nothing, computes, or loads the
-//! ring's lines: the cursor, the stamp of each slot behind the cursor, whole
-//! slots behind the cursor, or the next slot's stamp (as a caught-up
-//! seqlock reader polls it). The loads are raw loads on the mapped ring
-//! file, not a subscriber's reads: the point is which shared lines cost the
-//! publisher what, and what a busy second vCPU costs by itself.
+//! (64-byte messages by default, lossy ring of 4096 slots) while the other
+//! CPU sleeps, spins on nothing, computes, loads the ring's lines (the
+//! cursor, the stamp of each slot behind the cursor, whole slots behind the
+//! cursor, or the next slot's stamp, as a caught-up seqlock reader polls
+//! it), or reads the ring as a real subscriber (`try_recv_rows`, flat out).
+//! The loads are raw loads on the mapped ring file: the point is which
+//! shared lines cost the publisher what, and what a busy second vCPU costs
+//! by itself.
 //!
 //! ```sh
 //! cargo build --release -p ringcast-benches --bin line_sharing
@@ -75,7 +76,7 @@ impl Drop for Words {
 // SAFETY: the mapping is read-only shared memory read through atomics.
 unsafe impl Sync for Words {}
 
-const MODES: [&str; 8] = [
+const MODES: [&str; 9] = [
     "sleep",
     "spin",
     "compute",
@@ -83,6 +84,7 @@ const MODES: [&str; 8] = [
     "stamps",
     "slots",
     "next-stamp",
+    "subscriber",
     "sleep",
 ];
 
@@ -118,7 +120,7 @@ fn run(mode: &str, size: usize) -> f64 {
     }
     let sub = Subscriber::attach("lines", Some(dir.path()), Start::Latest).expect("attach");
     assert_eq!(words.at(CURSOR_AT).load(Ordering::Acquire), sub.cursor());
-    drop(sub);
+    let mut sub = (mode == "subscriber").then_some(sub);
     let stamp_of = |seq: u64| header + (seq % CAPACITY) as usize * stride;
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -126,6 +128,7 @@ fn run(mode: &str, size: usize) -> f64 {
             pin(1);
             let cursor = words.at(CURSOR_AT);
             let (mut next, mut sum) = (3u64, 0u64);
+            let mut rows = vec![0u8; 256 * size];
             while !stop.load(Ordering::Relaxed) {
                 match mode {
                     "sleep" => std::thread::sleep(Duration::from_millis(1)),
@@ -156,6 +159,12 @@ fn run(mode: &str, size: usize) -> f64 {
                         if words.at(stamp_of(next)).load(Ordering::Acquire) >= 2 * next + 2 {
                             next += 1;
                         }
+                    }
+                    "subscriber" => {
+                        let sub = sub.as_mut().expect("a subscriber");
+                        next += sub
+                            .try_recv_rows(&mut rows, size, 256, |_, _| {})
+                            .expect("read") as u64;
                     }
                     other => unreachable!("mode {other}"),
                 }
