@@ -30,11 +30,11 @@ const SLOT: usize = 64;
 const CAPACITY: u64 = 1 << 16;
 const BATCH: usize = 256;
 
+mod pinning;
+
+/// Pins the calling thread to CPU `cpu` of those the process started with.
 fn pin(cpu: usize) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    if cores.len() > 1 {
-        core_affinity::set_for_current(cores[cpu % cores.len()]);
-    }
+    pinning::pin_cpu(cpu, "a step's thread");
 }
 
 /// Makes a bounded ring and starts a thread that waits for `readers`
@@ -127,6 +127,10 @@ fn main() {
     // ROUNDS: every step again, in a fresh directory (a shared VM's figures
     // move from one run to the next: compare within a round, and across).
     let rounds: u32 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(1);
+    if (chosen(&steps, "replay") || chosen(&steps, "read")) && !chosen(&steps, "record") {
+        eprintln!("the replay and read steps read the journal the record step writes: add `record` to STEPS");
+        std::process::exit(2);
+    }
     let stride = format::stride(SLOT as u32);
     println!(
         "{n} messages of {SLOT} bytes (entries of {stride} bytes), bounded ring of {CAPACITY} \
@@ -136,6 +140,14 @@ fn main() {
         println!("\nround {round} of {rounds}");
         run_round(n, &parent, &steps);
     }
+    if !pinning::all_pinned() {
+        println!("(some steps ran unpinned: fewer than two CPUs, or a pin failed)");
+    }
+}
+
+/// Whether STEPS (empty: all) includes `step`.
+fn chosen(steps: &str, step: &str) -> bool {
+    steps.is_empty() || steps.split(',').any(|s| s == step)
 }
 
 /// One run of the chosen steps, in directories of its own.
@@ -147,23 +159,10 @@ fn run_round(n: u64, parent: &str, steps: &str) {
     // the next step's writes to the disk's speed.
     let want = |step: &str| {
         let _ = std::process::Command::new("sync").status();
-        steps.is_empty() || steps.split(',').any(|s| s == step)
+        chosen(steps, step)
     };
     let journal = base.path().join("a");
     let stride = format::stride(SLOT as u32);
-    // `replay` and `read` use the journal the `record` step writes.
-    for needs in ["replay", "read"] {
-        if !steps.is_empty()
-            && steps.split(',').any(|s| s == needs)
-            && !steps.split(',').any(|s| s == "record")
-        {
-            eprintln!(
-                "the {needs} step reads the journal the record step writes: add `record` to STEPS"
-            );
-            std::process::exit(2);
-        }
-    }
-
     if want("plain") {
         // 1. The ring alone: a plain reader reading rows.
         let p = publisher(rings.path(), "plain", n, 1);

@@ -88,12 +88,7 @@ const MODES: [&str; 9] = [
     "sleep",
 ];
 
-fn pin(cpu: usize) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    if let Some(c) = cores.get(cpu % cores.len().max(1)) {
-        core_affinity::set_for_current(*c);
-    }
-}
+mod pinning;
 
 /// Nanoseconds per publish while the other CPU does `mode`.
 fn run(mode: &str, size: usize) -> f64 {
@@ -125,7 +120,7 @@ fn run(mode: &str, size: usize) -> f64 {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let other = s.spawn(|| {
-            pin(1);
+            pinning::pin_cpu(1, "the other thread");
             let cursor = words.at(CURSOR_AT);
             let (mut next, mut sum) = (3u64, 0u64);
             let mut rows = vec![0u8; 256 * size];
@@ -171,7 +166,7 @@ fn run(mode: &str, size: usize) -> f64 {
             }
             std::hint::black_box(sum);
         });
-        pin(0);
+        pinning::pin_cpu(0, "the publisher");
         std::thread::sleep(Duration::from_millis(20));
         let t = Instant::now();
         for _ in 0..MESSAGES {
@@ -199,6 +194,9 @@ fn main() {
         for (i, mode) in MODES.iter().enumerate() {
             results[i].push(run(mode, size));
         }
+    }
+    if !pinning::all_pinned() {
+        println!("(unpinned: the two threads may share a CPU, which measures nothing of interest)");
     }
     for (mode, r) in MODES.iter().zip(&results) {
         let text: Vec<String> = r.iter().map(|x| format!("{x:6.1}")).collect();

@@ -690,7 +690,7 @@ fn main() {
     let warmup = 2 * CAPACITY as usize;
     let throughput_total = (n * THROUGHPUT_FACTOR) as u64;
 
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    let ids = pinning::cpus().to_vec();
     let cores = if ids.len() >= 2 {
         Cores {
             writer: Some(ids[0]),

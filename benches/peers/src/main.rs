@@ -71,7 +71,7 @@ fn main() {
     }
     let args = args::parse_args(&argv);
 
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    let ids = pinning::cpus().to_vec();
     let cores = if ids.len() >= 2 {
         ids
     } else {

@@ -240,7 +240,7 @@ impl Report {
             trials: args.trials,
             throughput_messages: args.messages * THROUGHPUT_FACTOR,
             quick: args.quick,
-            cores: core_affinity::get_core_ids().map_or(0, |v| v.len()),
+            cores: crate::pinning::cpus().len(),
             pinned: pinning::all_pinned(),
             placement: placement(ctx),
             clock: ctx.clock.source,

@@ -170,9 +170,8 @@ impl Subscriber {
         if self.ring.layout().multi_producer() {
             return self.recover(out, limit);
         }
-        if self.ring.header().magic.load(Ordering::Relaxed) == 0 {
-            self.ring.usable()?;
-        }
+        // A single producer, so the magic is gone: say why.
+        self.ring.usable()?;
         Ok(None)
     }
 
