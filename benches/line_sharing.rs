@@ -8,22 +8,38 @@
 //! shared lines cost the publisher what, and what a busy second vCPU costs
 //! by itself.
 //!
+//! PUBLISHER `raw` replaces ringcast's publisher with the bare protocol
+//! (odd stamp, length, payload words, even stamp, cursor: the same stores
+//! into the same ring, nothing else), and `raw+N` adds N stores per message
+//! to a buffer of the publisher's own (its stack, always in its cache):
+//! what stores that are not the ring's cost a publisher whose ring lines a
+//! reader keeps taking away (they wait in the store buffer behind the ring
+//! stores).
+//!
 //! ```sh
 //! cargo build --release -p ringcast-benches --bin line_sharing
-//! target/release/line_sharing [SIZE] [ROUNDS]
+//! target/release/line_sharing [SIZE] [ROUNDS] [PUBLISHERS] [MODES]
+//! # e.g. line_sharing 64 9 ringcast,raw,raw+12 sleep,next-stamp,subscriber
 //! ```
+//!
+//! Publishers and modes are interleaved round by round (this VM's speed
+//! swings 3-10x between minutes), and each line ends with every round's
+//! figure after the median.
 
 use ringcast_core::{CreateOptions, Publisher, Start, Subscriber};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const MESSAGES: u64 = 20_000_000;
+/// Publishes per measurement (short: many interleaved rounds beat long runs
+/// on a host whose speed changes under it).
+const MESSAGES: u64 = 5_000_000;
 const CAPACITY: u64 = 4096;
 /// The cursor's offset in a ring file: after the header's first line
 /// (`format/layout.rs`); checked against `Subscriber::cursor` at start.
 const CURSOR_AT: usize = 64;
 
-/// A read-only shared mapping of a ring file, seen as 64-bit words.
+/// A shared mapping of a ring file, seen as 64-bit words (writable for the
+/// raw publisher).
 struct Words {
     base: *const u8,
     len: usize,
@@ -33,13 +49,14 @@ impl Words {
     fn map(file: &std::fs::File) -> Words {
         use std::os::fd::AsRawFd;
         let len = file.metadata().expect("the ring file's size").len() as usize;
-        // SAFETY: a fresh read-only shared mapping of a whole open file; the
-        // kernel picks the address, nothing else is affected.
+        // SAFETY: a fresh shared mapping of a whole open file (opened for
+        // reading and writing); the kernel picks the address, nothing else
+        // is affected.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
                 0,
@@ -60,7 +77,8 @@ impl Words {
         );
         // SAFETY: in bounds and 8-aligned (checked; the mapping is
         // page-aligned), mapped while `self` lives, and every word of a ring
-        // is only ever written atomically by its publisher.
+        // is only ever written atomically (by its publisher, or by this
+        // bench's raw publisher in its place).
         unsafe { &*(self.base.add(offset) as *const AtomicU64) }
     }
 }
@@ -73,8 +91,13 @@ impl Drop for Words {
     }
 }
 
-// SAFETY: the mapping is read-only shared memory read through atomics.
+// SAFETY: the mapping is shared memory accessed only through atomics.
 unsafe impl Sync for Words {}
+
+/// A value on a 128-byte block of its own (two lines: adjacent-line
+/// prefetchers fetch in pairs).
+#[repr(align(128))]
+struct OwnLine<T>(T);
 
 const MODES: [&str; 9] = [
     "sleep",
@@ -90,8 +113,65 @@ const MODES: [&str; 9] = [
 
 mod pinning;
 
+/// Who publishes: ringcast's publisher, or the bare protocol written here.
+#[derive(Clone, Copy)]
+enum PublisherKind {
+    Ringcast,
+    /// The protocol's stores only, plus `extra_stores` stores per message
+    /// to the publisher's own stack.
+    Raw {
+        extra_stores: usize,
+    },
+}
+
+impl PublisherKind {
+    fn parse(arg: &str) -> Option<PublisherKind> {
+        match arg {
+            "ringcast" => Some(PublisherKind::Ringcast),
+            "raw" => Some(PublisherKind::Raw { extra_stores: 0 }),
+            _ => {
+                let n = arg.strip_prefix("raw+")?.parse().ok()?;
+                (n <= 64).then_some(PublisherKind::Raw { extra_stores: n })
+            }
+        }
+    }
+}
+
+/// Publishes [`MESSAGES`] messages after the ones in the ring as
+/// `protocol::publish` does (single producer): odd stamp, release fence,
+/// length, payload words, even stamp (release), cursor (release); plus
+/// `extra_stores` volatile stores per message into a local buffer.
+fn raw_publish(words: &Words, stamp_of: impl Fn(u64) -> usize, msg: &[u8], extra_stores: usize) {
+    let cursor = words.at(CURSOR_AT);
+    let first = cursor.load(Ordering::Relaxed);
+    let payload: Vec<u64> = msg
+        .chunks(8)
+        .map(|c| {
+            let mut word = [0u8; 8];
+            word[..c.len()].copy_from_slice(c);
+            u64::from_ne_bytes(word)
+        })
+        .collect();
+    let mut scratch = [0u64; 64];
+    for seq in first..first + MESSAGES {
+        let at = stamp_of(seq);
+        words.at(at).store(2 * seq + 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        words.at(at + 8).store(msg.len() as u64, Ordering::Relaxed);
+        for (i, word) in payload.iter().enumerate() {
+            words.at(at + 16 + 8 * i).store(*word, Ordering::Relaxed);
+        }
+        words.at(at).store(2 * seq + 2, Ordering::Release);
+        cursor.store(seq + 1, Ordering::Release);
+        for slot in scratch.iter_mut().take(extra_stores) {
+            // SAFETY: a valid, aligned, exclusive reference into a local array.
+            unsafe { std::ptr::write_volatile(slot, seq) };
+        }
+    }
+}
+
 /// Nanoseconds per publish while the other CPU does `mode`.
-fn run(mode: &str, size: usize) -> f64 {
+fn run(mode: &str, size: usize, publisher_kind: PublisherKind) -> f64 {
     let dir = tempfile::tempdir().expect("a temporary ring directory");
     let mut opts = CreateOptions::new(CAPACITY, size as u32);
     opts.fixed_size = true;
@@ -107,7 +187,17 @@ fn run(mode: &str, size: usize) -> f64 {
         .map(|e| e.path())
         .find(|p| p.is_file())
         .expect("the ring file");
-    let words = Words::map(&std::fs::File::open(&path).expect("open the ring file"));
+    // Everything the other thread reads lives on the heap, on lines of its
+    // own: on the publisher thread's stack it would share lines with the
+    // publisher's spills (publish is inlined into this function), and the
+    // publisher would pay for lines that are not the ring's.
+    let words = Box::new(Words::map(
+        &std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open the ring file"),
+    ));
     let msg = vec![7u8; size];
     // The cursor is where this bench thinks it is.
     for _ in 0..3 {
@@ -116,10 +206,11 @@ fn run(mode: &str, size: usize) -> f64 {
     let sub = Subscriber::attach("lines", Some(dir.path()), Start::Latest).expect("attach");
     assert_eq!(words.at(CURSOR_AT).load(Ordering::Acquire), sub.cursor());
     let mut sub = (mode == "subscriber").then_some(sub);
-    let stamp_of = |seq: u64| header + (seq % CAPACITY) as usize * stride;
-    let stop = AtomicBool::new(false);
+    let stamp_of = move |seq: u64| header + (seq % CAPACITY) as usize * stride;
+    let stop = Box::new(OwnLine(AtomicBool::new(false)));
+    let (words, stop) = (&*words, &stop.0);
     std::thread::scope(|s| {
-        let other = s.spawn(|| {
+        let other = s.spawn(move || {
             pinning::pin_cpu(1, "the other thread");
             let cursor = words.at(CURSOR_AT);
             let (mut next, mut sum) = (3u64, 0u64);
@@ -169,8 +260,15 @@ fn run(mode: &str, size: usize) -> f64 {
         pinning::pin_cpu(0, "the publisher");
         std::thread::sleep(Duration::from_millis(20));
         let t = Instant::now();
-        for _ in 0..MESSAGES {
-            publisher.publish(&msg).expect("publish");
+        match publisher_kind {
+            PublisherKind::Ringcast => {
+                for _ in 0..MESSAGES {
+                    publisher.publish(&msg).expect("publish");
+                }
+            }
+            PublisherKind::Raw { extra_stores } => {
+                raw_publish(words, stamp_of, &msg, extra_stores);
+            }
         }
         let per = t.elapsed().as_nanos() as f64 / MESSAGES as f64;
         stop.store(true, Ordering::Relaxed);
@@ -185,21 +283,55 @@ fn main() {
     let rounds = args
         .get(2)
         .map_or(3, |s| s.parse().expect("ROUNDS: a count"));
+    let publishers: Vec<(&str, PublisherKind)> = args
+        .get(3)
+        .map_or("ringcast", String::as_str)
+        .split(',')
+        .map(|who| match PublisherKind::parse(who) {
+            Some(kind) => (who, kind),
+            None => {
+                eprintln!(
+                    "PUBLISHERS are ringcast, raw or raw+N (N extra stores, at most 64), \
+                     comma-separated; not {who:?}"
+                );
+                std::process::exit(2);
+            }
+        })
+        .collect();
+    let modes: Vec<&str> = match args.get(4) {
+        Some(list) => list.split(',').collect(),
+        None => MODES.to_vec(),
+    };
+    if let Some(bad) = modes.iter().find(|m| !MODES.contains(m)) {
+        eprintln!("MODES are among {MODES:?}, comma-separated; not {bad:?}");
+        std::process::exit(2);
+    }
     println!(
         "publisher on CPU 0, {MESSAGES} messages of {size} bytes; the other CPU does: \
-         (ns per publish, {rounds} rounds)"
+         (ns per publish, {rounds} rounds, publishers and modes interleaved)"
     );
-    let mut results = vec![Vec::new(); MODES.len()];
+    let mut results = vec![vec![Vec::new(); modes.len()]; publishers.len()];
     for _ in 0..rounds {
-        for (i, mode) in MODES.iter().enumerate() {
-            results[i].push(run(mode, size));
+        for (i, mode) in modes.iter().enumerate() {
+            for (p, (_, kind)) in publishers.iter().enumerate() {
+                results[p][i].push(run(mode, size, *kind));
+            }
         }
     }
     if !pinning::all_pinned() {
         println!("(unpinned: the two threads may share a CPU, which measures nothing of interest)");
     }
-    for (mode, r) in MODES.iter().zip(&results) {
-        let text: Vec<String> = r.iter().map(|x| format!("{x:6.1}")).collect();
-        println!("{mode:>11}: {}", text.join(" "));
+    for ((who, _), by_mode) in publishers.iter().zip(&results) {
+        println!("{who} publisher:");
+        for (mode, r) in modes.iter().zip(by_mode) {
+            let mut sorted = r.clone();
+            sorted.sort_by(f64::total_cmp);
+            let text: Vec<String> = r.iter().map(|x| format!("{x:6.1}")).collect();
+            println!(
+                "{mode:>11}: median {:6.1}  {}",
+                sorted[sorted.len() / 2],
+                text.join(" ")
+            );
+        }
     }
 }

@@ -99,6 +99,7 @@ impl Room {
     /// (releasing dead ones, evicting stalled ones). Returns how many
     /// subscribers were evicted. TLA+ (BoundedRing): `StartScan`, then
     /// `ScanRecord` once per record.
+    #[inline(never)]
     pub(crate) fn rescan(&mut self, ring: &RingMap, blocked_at: Option<u64>) -> usize {
         // The epoch is read before the positions: a join after this load is
         // caught by the next call.

@@ -85,6 +85,17 @@ type MessageAt = fn(usize) -> &'static [u8];
 /// [`Fill::Lost`], its unused closure types named.
 const LOST: Fill<MessageAt, fn(usize) -> u64> = Fill::Lost;
 
+/// What [`Publisher::publish_now`] did.
+enum Published {
+    /// Published message `seq`; nobody parked.
+    Done(u64),
+    /// Published message `seq`; subscribers are parked and must be woken.
+    Parked(u64),
+    /// Nothing: the slow path's case (a bounded ring without room, several
+    /// producers, a message that does not fit, the last sequence reached).
+    NotYet,
+}
+
 /// Fruitless wake syscalls between two sweeps for dead subscriber records.
 const FRUITLESS_WAKES_BEFORE_SWEEP: u64 = 1024;
 
@@ -136,23 +147,100 @@ impl Publisher {
         self.publish_one(msg, Some(time), patience)
     }
 
-    #[inline]
+    /// Publishes one message (`time`: its publish time, `None`: now on
+    /// rings with timestamps).
+    ///
+    /// The common case, a single producer with room (always, on a lossy
+    /// ring) and nobody parked, is inlined into the caller with no store
+    /// but the ring's and the sequence's; everything else is out of line.
+    /// That is a measured cost, not tidiness: while a subscriber reads the
+    /// ring, every slot line the publisher stores into must first be taken
+    /// back from the reader's cache, and the stores wait in the CPU's store
+    /// buffer until it is. Any other store (a call's register saves, a
+    /// `Patience` or a `Result` built in memory) waits in the same queue
+    /// and leaves room for fewer messages in flight: each dozen such stores
+    /// cost ~10 ns a message (docs/benchmarks.md, "Stores in flight").
+    #[inline(always)]
     fn publish_one(
         &mut self,
         msg: &[u8],
         time: Option<u64>,
         patience: Patience<'_>,
     ) -> Result<u64, PublishError> {
-        self.check_size(msg.len())?;
-        let time = self.time_or_now(time);
-        if let Flavor::Single(single) = &mut self.flavor {
-            // Single producer with room (always, on a lossy ring): nothing
-            // to claim, nothing to wait for.
-            if let Some((seq, _)) = single.reserve(&self.ring, 1).filter(|_| single.fits(1)) {
-                single.write(&self.ring, seq, 1, |_| msg, |_| time);
-                return Ok(self.wake_parked().map(|()| seq)?);
+        match self.publish_now(msg, time) {
+            Published::Done(seq) => Ok(seq),
+            Published::Parked(seq) => self.woken_after(seq),
+            // In parts, not whole: a whole `Patience` is passed by address,
+            // so it would live in memory and be stored there on every
+            // call, fast path included; its parts are passed as values,
+            // made only here.
+            Published::NotYet => {
+                let Patience {
+                    wait_for_room,
+                    deadline,
+                    slice,
+                    between,
+                } = patience;
+                self.publish_one_slow(msg, time, wait_for_room, deadline, slice, between)
             }
         }
+    }
+
+    /// The fast path of [`Publisher::publish_one`]: a single producer with
+    /// room (always, on a lossy ring) publishes a message that fits at
+    /// once, with nothing to claim or wait for. Everything else, errors
+    /// included, is left to the slow path ([`Published::NotYet`]). Takes no
+    /// [`Patience`] and returns no error, both of which would live in memory.
+    #[inline(always)]
+    fn publish_now(&mut self, msg: &[u8], time: Option<u64>) -> Published {
+        if self.check_size(msg.len()).is_err() {
+            return Published::NotYet;
+        }
+        let time = self.time_or_now(time);
+        let Flavor::Single(single) = &mut self.flavor else {
+            return Published::NotYet;
+        };
+        let Some((seq, _)) = single.reserve(&self.ring, 1).filter(|_| single.fits(1)) else {
+            return Published::NotYet;
+        };
+        single.write(&self.ring, seq, 1, |_| msg, |_| time);
+        if self.ring.nobody_parked(self.membarrier_registered) {
+            Published::Done(seq)
+        } else {
+            Published::Parked(seq)
+        }
+    }
+
+    /// Message `seq` is published and subscribers are parked: wakes them.
+    #[cold]
+    #[inline(never)]
+    fn woken_after(&mut self, seq: u64) -> Result<u64, PublishError> {
+        self.wake_parked_slow()?;
+        Ok(seq)
+    }
+
+    /// [`Publisher::publish_one`] when the fast path does not apply: several
+    /// producers, a bounded ring without room, or an error. Takes the
+    /// patience in parts (see `publish_one`).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn publish_one_slow(
+        &mut self,
+        msg: &[u8],
+        time: Option<u64>,
+        wait_for_room: bool,
+        deadline: Option<std::time::Instant>,
+        slice: Option<std::time::Duration>,
+        between: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<u64, PublishError> {
+        let patience = Patience {
+            wait_for_room,
+            deadline,
+            slice,
+            between,
+        };
+        self.check_size(msg.len())?;
+        let time = self.time_or_now(time);
         self.send(1, Fill::Messages(|_| msg, |_| time), patience)
     }
 
@@ -396,6 +484,7 @@ impl Publisher {
     /// died parked: its record is released (rarely: the sweep costs a
     /// syscall per record).
     #[cold]
+    #[inline(never)]
     fn wake_parked_slow(&mut self) -> Result<(), RingFault> {
         self.ring.usable()?;
         if self.ring.wake_all_parked() == 0 {
@@ -418,13 +507,22 @@ impl Publisher {
     #[inline]
     fn check_size(&self, len: usize) -> Result<(), PublishError> {
         let slot_size = self.ring.slot_size();
-        if len > slot_size {
-            return Err(PublishError::MessageTooLarge { len, slot_size });
-        }
-        if len != slot_size && self.ring.layout().fixed_size() {
-            return Err(ArgumentError::RecordSizeMismatch { len, slot_size }.into());
+        if len > slot_size || (len != slot_size && self.ring.layout().fixed_size()) {
+            return Err(self.size_error(len));
         }
         Ok(())
+    }
+
+    /// Why a message of `len` bytes does not fit this ring.
+    #[cold]
+    #[inline(never)]
+    fn size_error(&self, len: usize) -> PublishError {
+        let slot_size = self.ring.slot_size();
+        if len > slot_size {
+            PublishError::MessageTooLarge { len, slot_size }
+        } else {
+            ArgumentError::RecordSizeMismatch { len, slot_size }.into()
+        }
     }
 
     /// Sequence number the next message will get. On multi-producer rings:
