@@ -61,6 +61,13 @@ pub fn write_u64(msg: &mut Msg, at: usize, value: u64) {
 /// The sending end of a path under test, as the drivers use it.
 pub trait PeerSender {
     /// Offers one message: `Ok(false)` when a lossless path is full right now.
+    ///
+    /// Every peer's implementation is `#[inline(always)]`: the send loops
+    /// measure a peer's publish as a user's loop calls it, not a call
+    /// through this trait. Left to the compiler, small publish paths (the
+    /// disruptor's) were inlined and larger ones (ringcast's) were not, and
+    /// a call's register saves are stores that queue behind the ring's
+    /// (docs/benchmarks.md, "Stores in flight").
     fn offer(&mut self, msg: &Msg) -> Result<bool, String>;
 
     /// Called once every receiver is attached, before the first message.

@@ -49,7 +49,7 @@ struct Sender {
 }
 
 impl PeerSender for Sender {
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, msg: &Msg) -> Result<bool, String> {
         while self.sent_to < self.channels.len() {
             match self.channels[self.sent_to].try_send(*msg) {

@@ -49,7 +49,7 @@ impl Peer for Disruptor {
 struct Sender<P>(P);
 
 impl<P: Producer<Msg>> PeerSender for Sender<P> {
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, msg: &Msg) -> Result<bool, String> {
         Ok(self.0.try_publish(|slot| *slot = *msg).is_ok())
     }

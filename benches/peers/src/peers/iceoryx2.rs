@@ -156,7 +156,7 @@ impl Sender {
 }
 
 impl PeerSender for Sender {
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, msg: &Msg) -> Result<bool, String> {
         let sample = self
             .publisher

@@ -73,7 +73,7 @@ struct Sender {
 }
 
 impl PeerSender for Sender {
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, msg: &Msg) -> Result<bool, String> {
         if !self.bounded {
             self.publisher.publish(*msg);

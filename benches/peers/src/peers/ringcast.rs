@@ -96,13 +96,23 @@ impl Sender {
 }
 
 impl PeerSender for Sender {
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, msg: &Msg) -> Result<bool, String> {
-        self.publisher
+        match self
+            .publisher
             .publish_with(msg, ringcast_core::Patience::until(Some(self.give_up_at)))
-            .map_err(|e| format!("ringcast publish: {e}"))?;
-        Ok(true)
+        {
+            Ok(_) => Ok(true),
+            Err(e) => Err(publish_failed(e)),
+        }
     }
+}
+
+/// The message of a failed publish, out of the send loop.
+#[cold]
+#[inline(never)]
+fn publish_failed(e: ringcast_core::PublishError) -> String {
+    format!("ringcast publish: {e}")
 }
 
 impl Drop for Sender {
