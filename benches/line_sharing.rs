@@ -40,59 +40,26 @@ const CURSOR_AT: usize = 64;
 
 /// A shared mapping of a ring file, seen as 64-bit words (writable for the
 /// raw publisher).
-struct Words {
-    base: *const u8,
-    len: usize,
-}
+struct Words(memmap2::MmapRaw);
 
 impl Words {
     fn map(file: &std::fs::File) -> Words {
-        use std::os::fd::AsRawFd;
-        let len = file.metadata().expect("the ring file's size").len() as usize;
-        // SAFETY: a fresh shared mapping of a whole open file (opened for
-        // reading and writing); the kernel picks the address, nothing else
-        // is affected.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        assert_ne!(base, libc::MAP_FAILED, "mapping the ring file");
-        Words {
-            base: base as *const u8,
-            len,
-        }
+        Words(memmap2::MmapRaw::map_raw(file).expect("mapping the ring file"))
     }
 
     /// The word at byte `offset`.
     fn at(&self, offset: usize) -> &AtomicU64 {
         assert!(
-            offset.is_multiple_of(8) && offset + 8 <= self.len,
+            offset.is_multiple_of(8) && offset + 8 <= self.0.len(),
             "a word of the file"
         );
         // SAFETY: in bounds and 8-aligned (checked; the mapping is
         // page-aligned), mapped while `self` lives, and every word of a ring
         // is only ever written atomically (by its publisher, or by this
         // bench's raw publisher in its place).
-        unsafe { &*(self.base.add(offset) as *const AtomicU64) }
+        unsafe { &*(self.0.as_ptr().add(offset) as *const AtomicU64) }
     }
 }
-
-impl Drop for Words {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once; no reference
-        // from `at` outlives `self`.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
-    }
-}
-
-// SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl Sync for Words {}
 
 /// A value on a 128-byte block of its own (two lines: adjacent-line
 /// prefetchers fetch in pairs).

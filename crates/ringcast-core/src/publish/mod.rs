@@ -167,6 +167,8 @@ impl Publisher {
         time: Option<u64>,
         patience: Patience<'_>,
     ) -> Result<u64, PublishError> {
+        // Read once: the slow path publishes with the same time.
+        let time = self.time_or_now(time);
         match self.publish_now(msg, time) {
             Published::Done(seq) => Ok(seq),
             Published::Parked(seq) => self.woken_after(seq),
@@ -192,11 +194,10 @@ impl Publisher {
     /// included, is left to the slow path ([`Published::NotYet`]). Takes no
     /// [`Patience`] and returns no error, both of which would live in memory.
     #[inline(always)]
-    fn publish_now(&mut self, msg: &[u8], time: Option<u64>) -> Published {
-        if self.check_size(msg.len()).is_err() {
+    fn publish_now(&mut self, msg: &[u8], time: u64) -> Published {
+        if !self.size_fits(msg.len()) {
             return Published::NotYet;
         }
-        let time = self.time_or_now(time);
         let Flavor::Single(single) = &mut self.flavor else {
             return Published::NotYet;
         };
@@ -227,7 +228,7 @@ impl Publisher {
     fn publish_one_slow(
         &mut self,
         msg: &[u8],
-        time: Option<u64>,
+        time: u64,
         wait_for_room: bool,
         deadline: Option<std::time::Instant>,
         slice: Option<std::time::Duration>,
@@ -240,7 +241,6 @@ impl Publisher {
             between,
         };
         self.check_size(msg.len())?;
-        let time = self.time_or_now(time);
         self.send(1, Fill::Messages(|_| msg, |_| time), patience)
     }
 
@@ -506,11 +506,17 @@ impl Publisher {
 
     #[inline]
     fn check_size(&self, len: usize) -> Result<(), PublishError> {
-        let slot_size = self.ring.slot_size();
-        if len > slot_size || (len != slot_size && self.ring.layout().fixed_size()) {
+        if !self.size_fits(len) {
             return Err(self.size_error(len));
         }
         Ok(())
+    }
+
+    /// Whether a message of `len` bytes suits this ring's slots.
+    #[inline]
+    fn size_fits(&self, len: usize) -> bool {
+        let slot_size = self.ring.slot_size();
+        len <= slot_size && (len == slot_size || !self.ring.layout().fixed_size())
     }
 
     /// Why a message of `len` bytes does not fit this ring.
