@@ -19,10 +19,15 @@ pub struct Args {
     pub trials: usize,
     pub json: bool,
     pub quick: bool,
+    /// `--throughput-only`: no latency rounds (the latency table is empty).
+    pub throughput_only: bool,
+    /// `--only`: the peer keys whose paths run (all when `None`).
+    pub only: Option<Vec<String>>,
 }
 
 /// One-line usage, for --help and argument errors.
-const USAGE: &str = "usage: rust_peers [--messages N] [--quick] [--json]";
+const USAGE: &str =
+    "usage: rust_peers [--messages N] [--quick] [--only KEY,..] [--throughput-only] [--json]";
 
 /// Reads the command line (exits with status 2 on a bad one).
 pub fn parse_args(args: &[String]) -> Args {
@@ -32,6 +37,8 @@ pub fn parse_args(args: &[String]) -> Args {
         trials: TRIALS,
         json: false,
         quick: false,
+        throughput_only: false,
+        only: None,
     };
     let mut messages = None;
     let mut it = args.iter();
@@ -47,6 +54,20 @@ pub fn parse_args(args: &[String]) -> Args {
                     }
                 }
             }
+            "--only" => {
+                let v = it.next().cloned().unwrap_or_default();
+                let keys: Vec<String> = v
+                    .split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if keys.is_empty() {
+                    eprintln!("--only needs a comma-separated list of peer keys, got {v:?}");
+                    std::process::exit(2);
+                }
+                parsed.only = Some(keys);
+            }
+            "--throughput-only" => parsed.throughput_only = true,
             "--json" => parsed.json = true,
             "--quick" => parsed.quick = true,
             "-h" | "--help" => {
@@ -60,6 +81,10 @@ pub fn parse_args(args: &[String]) -> Args {
                 println!(
                     "  --quick       smoke run: {QUICK_MESSAGES} messages, 2 rounds, 1 trial (unless --messages)"
                 );
+                println!(
+                    "  --only KEYS   measure only these peers (comma-separated keys, e.g. ringcast-bounded,disruptor)"
+                );
+                println!("  --throughput-only  skip the latency rounds");
                 println!("  --json        print one JSON object instead of the tables");
                 std::process::exit(0);
             }

@@ -1,6 +1,7 @@
 //! ringcast against its Rust peers, measured in one run on one machine.
 //!
-//! `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--messages N] [--quick] [--json]`
+//! `cargo run --release --manifest-path benches/peers/Cargo.toml -- [--messages N] [--quick]
+//! [--only KEY,..] [--throughput-only] [--json]`
 //!
 //! A crate of its own, outside the workspace, so that the peers are compiled
 //! only when this comparison is run.
@@ -70,6 +71,17 @@ fn main() {
         std::process::exit(process::child_main(&argv[1..], &peers::PEERS));
     }
     let args = args::parse_args(&argv);
+    let only = args.only.as_deref();
+    let (latency_paths, throughput_paths) = match (
+        peers::selected(&peers::LATENCY_PATHS, only),
+        peers::selected(&peers::THROUGHPUT_PATHS, only),
+    ) {
+        (Ok(l), Ok(t)) => (l, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
 
     let ids = pinning::cpus().to_vec();
     let cores = if ids.len() >= 2 {
@@ -93,8 +105,12 @@ fn main() {
         tag: format!("peers{}", std::process::id()),
     };
 
-    let latency = schedule::latency(&ctx, &args, &peers::LATENCY_PATHS);
-    let throughput = schedule::throughput(&ctx, &args, &peers::THROUGHPUT_PATHS);
+    let latency = if args.throughput_only {
+        Vec::new()
+    } else {
+        schedule::latency(&ctx, &args, &latency_paths)
+    };
+    let throughput = schedule::throughput(&ctx, &args, &throughput_paths);
 
     let report = Report::new(
         &args,

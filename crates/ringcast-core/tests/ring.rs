@@ -597,3 +597,66 @@ fn declared_wait_and_parked_threads_are_inspected() {
     let report = info::inspect("w", Some(dir.path())).unwrap();
     assert!(report.producers.iter().all(|p| p.wait.is_none()));
 }
+
+/// What a reader got: `(sequence, payload)` of every message, and its
+/// counters at the end.
+type Reading = (Vec<(u64, Vec<u8>)>, u64, u64);
+
+/// Message `seq` of [`batch_reads_deliver_what_single_reads_do`]: 1 to 24
+/// bytes, each saying which message it belongs to.
+fn numbered(seq: u64) -> Vec<u8> {
+    let len = 1 + (seq * 7 % 24) as usize;
+    (0..len)
+        .map(|i| (seq as u8).wrapping_add(i as u8))
+        .collect()
+}
+
+proptest::proptest! {
+    /// A batch read (`try_recv_rows_seq`, whose common stretch reads slot
+    /// after slot without the per-message path) delivers exactly what
+    /// message-by-message reads (`try_recv`) deliver, laps, losses and
+    /// variable lengths included: two subscribers of one lossy 8-slot ring
+    /// follow the same interleaving of publishes and reads of up to `max`
+    /// messages, one reading each way, and often fall a lap behind.
+    #[test]
+    fn batch_reads_deliver_what_single_reads_do(
+        steps in proptest::collection::vec((0u64..20, 1usize..12), 1..40)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut publisher = Publisher::create("b", &opts(dir.path(), 8, 24)).unwrap();
+        let mut batch = Subscriber::attach("b", Some(dir.path()), Start::Oldest).unwrap();
+        let mut single = Subscriber::attach("b", Some(dir.path()), Start::Oldest).unwrap();
+        let (mut got_batch, mut got_single) = (Vec::new(), Vec::new());
+        let mut next_msg = 0u64;
+        for (publish, max) in steps {
+            for _ in 0..publish {
+                publisher.publish(&numbered(next_msg)).unwrap();
+                next_msg += 1;
+            }
+            let mut rows = vec![0u8; 24 * max];
+            let mut seqs = vec![0u64; max];
+            let mut lens = vec![0usize; max];
+            let n = batch
+                .try_recv_rows_seq(&mut rows, 24, &mut seqs, |i, len| lens[i] = len)
+                .unwrap();
+            for i in 0..n {
+                got_batch.push((seqs[i], rows[i * 24..i * 24 + lens[i]].to_vec()));
+            }
+            let mut buf = [0u8; 24];
+            for _ in 0..max {
+                let Some(len) = single.try_recv(&mut buf).unwrap() else {
+                    break;
+                };
+                // A lap skips before the message read, never after it.
+                got_single.push((single.position() - 1, buf[..len].to_vec()));
+            }
+        }
+        let batch_reading: Reading = (got_batch, batch.received(), batch.lost());
+        let single_reading: Reading = (got_single, single.received(), single.lost());
+        proptest::prop_assert_eq!(&batch_reading, &single_reading);
+        for (seq, payload) in &batch_reading.0 {
+            proptest::prop_assert_eq!(payload, &numbered(*seq));
+        }
+        proptest::prop_assert_eq!(batch.received() + batch.lost(), batch.position());
+    }
+}

@@ -77,3 +77,23 @@ pub fn configured() -> Vec<Info> {
         })
         .collect()
 }
+
+/// `paths` of the peers whose keys `only` lists (all of them when `None`);
+/// an unknown key is an error naming the known ones.
+pub fn selected(paths: &[Path], only: Option<&[String]>) -> Result<Vec<Path>, String> {
+    let Some(only) = only else {
+        return Ok(paths.to_vec());
+    };
+    let known: Vec<&str> = PEERS.iter().map(|p| p.info().key).collect();
+    if let Some(bad) = only.iter().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!(
+            "--only: no peer has key {bad:?}; the keys are {}",
+            known.join(", ")
+        ));
+    }
+    Ok(paths
+        .iter()
+        .copied()
+        .filter(|(p, _)| only.iter().any(|k| k == p.info().key))
+        .collect())
+}

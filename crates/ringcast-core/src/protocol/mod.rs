@@ -324,7 +324,7 @@ pub enum SlotRead {
 }
 
 /// Tries to read message `seq` from `slot` into `out`.
-#[inline]
+#[inline(always)]
 pub fn read_slot(slot: SlotRef<'_>, seq: u64, out: &mut [u8]) -> SlotRead {
     // CheckStamp
     let first = slot.stamp.load(Ordering::Acquire);

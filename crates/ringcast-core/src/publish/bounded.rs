@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 
 /// How often a blocked publisher checks the liveness of what blocks it.
 pub(crate) const JUDGE_EVERY: Duration = Duration::from_millis(5);
+/// A spinning publisher looks at the subscribers' positions every this
+/// many polls (pauses).
+const LOOK_EVERY: u32 = 16;
+/// A spinning publisher reads the clock (deadline, judging, its mapping's
+/// health) every this many polls.
+const CLOCK_EVERY: u32 = 64;
 
 /// A publisher's cached gate of a bounded ring.
 pub(crate) struct Room {
@@ -79,8 +85,7 @@ impl Room {
 
     /// Judges the subscribers that block sequence `target`, at most every
     /// [`JUDGE_EVERY`]; returns whether a judgment ran.
-    pub(crate) fn judge_if_due(&mut self, ring: &RingMap, target: u64) -> bool {
-        let now = Instant::now();
+    pub(crate) fn judge_if_due(&mut self, ring: &RingMap, target: u64, now: Instant) -> bool {
         if now < self.next_judge {
             return false;
         }
@@ -234,7 +239,7 @@ pub(super) fn wait_for_room(
         // Even without waiting, dead and stalled subscribers must not
         // gate the ring forever: judge them (at most every few ms).
         let first = next();
-        if room.judge_if_due(ring, first) && room.free(first) > 0 {
+        if room.judge_if_due(ring, first, Instant::now()) && room.free(first) > 0 {
             return Ok(());
         }
         return Err(PublishError::RingFull {
@@ -254,37 +259,44 @@ pub(super) fn wait_for_room(
     let mut slice_end = patience.slice.map(|s| Instant::now() + s);
     let mut polls = 0u32;
     loop {
-        let first = next();
-        room.rescan(ring, None);
-        let mut free = room.free(first);
-        if free >= resume_at {
-            return Ok(());
-        }
-        if room.judge_if_due(ring, first + resume_at - 1) {
-            free = room.free(first);
-            if free >= resume_at {
+        // A poll of the strategy is one pause while spinning, as a waiting
+        // subscriber's is, so that `spin: N` lasts as long on both sides.
+        // The positions are looked at every LOOK_EVERY spinning polls (each
+        // look costs the readers a cache miss: every few hundred
+        // nanoseconds, not flat out), and at every yield or park.
+        let step = waiter.next_step();
+        let spinning = step == Step::Spin;
+        if !spinning || polls % LOOK_EVERY == 0 {
+            let first = next();
+            room.rescan(ring, None);
+            if room.free(first) >= resume_at {
                 return Ok(());
             }
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return if free > 0 { Ok(()) } else { Err(timeout()) };
-        }
-        let step = waiter.next_step();
-        if step != Step::Spin || polls % 64 == 0 {
+        // The clock costs more than a pause: spinners read it every
+        // CLOCK_EVERY polls.
+        if !spinning || polls % CLOCK_EVERY == 0 {
+            let now = Instant::now();
+            let first = next();
+            if room.judge_if_due(ring, first + resume_at - 1, now) && room.free(first) >= resume_at
+            {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return if room.free(first) > 0 {
+                    Ok(())
+                } else {
+                    Err(timeout())
+                };
+            }
             ring.usable()?;
-            if patience.gives_up(Instant::now(), &mut slice_end) {
+            if patience.gives_up(now, &mut slice_end) {
                 return Err(timeout());
             }
         }
         polls = polls.wrapping_add(1);
         match step {
-            Step::Spin => {
-                // Each look at the positions costs the readers a cache
-                // miss: look every few hundred nanoseconds, not flat out.
-                for _ in 0..16 {
-                    std::hint::spin_loop();
-                }
-            }
+            Step::Spin => std::hint::spin_loop(),
             Step::Yield => std::thread::yield_now(),
             Step::Park => {
                 let until = [deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]
