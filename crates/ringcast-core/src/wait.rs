@@ -20,6 +20,12 @@ use std::time::Duration;
 pub const DEFAULT_SPIN: u32 = 2_000;
 /// Default polls spent yielding by [`WaitStrategy::Adaptive`].
 pub const DEFAULT_YIELD: u32 = 100;
+/// Pauses between two polls of a spinning bounded publisher waiting for
+/// room: each of its polls looks at every subscriber's position (a cache
+/// miss for the subscribers), so it polls this many times less often than a
+/// subscriber, which polls once a pause. A publisher's `spin: N` therefore
+/// spins `N * PUBLISHER_POLL_PAUSES` pauses.
+pub const PUBLISHER_POLL_PAUSES: u32 = 16;
 /// Longest single sleep on the futex before conditions are looked at again
 /// (a safety net only: wake-ups do not depend on it).
 pub const MAX_PARK: Duration = Duration::from_millis(250);

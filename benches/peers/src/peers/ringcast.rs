@@ -22,8 +22,9 @@ impl Peer for Ringcast {
                 "ringcast bounded",
                 "as ringcast lossy, bounded: Some(4096) (lossless: the publisher waits for the \
                  slowest subscriber) inside publish(), ringcast's own wait (resumes once 1/16 of \
-                 the ring is free) with WaitStrategy::Adaptive { spin: 256, yields: MAX } = the \
-                 bench's spin-then-yield policy",
+                 the ring is free) with WaitStrategy::Adaptive { spin: 16, yields: MAX }: a \
+                 waiting publisher polls every 16 pauses (wait::PUBLISHER_POLL_PAUSES), so 16 \
+                 polls = the bench's 256 pauses before it yields",
             )
         } else {
             (
@@ -74,14 +75,16 @@ impl Sender {
     /// bounded publisher waits for room inside `publish` (ringcast's own
     /// wait, which resumes only once a sixteenth of the ring is free) with
     /// the same policy the bench gives the other peers: spin
-    /// [`SPIN_POLLS`] polls, then yield; it gives up after `timeout`.
+    /// [`SPIN_POLLS`] pauses (a waiting publisher polls once every
+    /// [`ringcast_core::wait::PUBLISHER_POLL_PAUSES`] pauses), then yield;
+    /// it gives up after `timeout`.
     fn create(dir: &Path, name: &str, bounded: bool, timeout: Duration) -> Result<Self, String> {
         let opts = ringcast_core::CreateOptions {
             fixed_size: true,
             dir: Some(dir.to_owned()),
             bounded: bounded.then_some(CAPACITY as u64),
             wait: ringcast_core::WaitStrategy::Adaptive {
-                spin: SPIN_POLLS as u32,
+                spin: SPIN_POLLS as u32 / ringcast_core::wait::PUBLISHER_POLL_PAUSES,
                 yields: u32::MAX,
             },
             ..ringcast_core::CreateOptions::new(CAPACITY as u64, MSG_SIZE as u32)

@@ -21,18 +21,15 @@ use crate::error::{PublishError, Result};
 use crate::format::layout::{RECORD_ACTIVE, RECORD_EVICTED};
 use crate::protocol::room::{self, Progress, Verdict};
 use crate::shm::ring::RingMap;
-use crate::wait::{Step, WaitStrategy, Waiter};
+use crate::wait::{Step, WaitStrategy, Waiter, PUBLISHER_POLL_PAUSES};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often a blocked publisher checks the liveness of what blocks it.
 pub(crate) const JUDGE_EVERY: Duration = Duration::from_millis(5);
-/// A spinning publisher looks at the subscribers' positions every this
-/// many polls (pauses).
-const LOOK_EVERY: u32 = 16;
 /// A spinning publisher reads the clock (deadline, judging, its mapping's
-/// health) every this many polls.
-const CLOCK_EVERY: u32 = 64;
+/// health) every this many polls (about every two microseconds).
+const CLOCK_EVERY: u32 = 4;
 
 /// A publisher's cached gate of a bounded ring.
 pub(crate) struct Room {
@@ -259,25 +256,19 @@ pub(super) fn wait_for_room(
     let mut slice_end = patience.slice.map(|s| Instant::now() + s);
     let mut polls = 0u32;
     loop {
-        // A poll of the strategy is one pause while spinning, as a waiting
-        // subscriber's is, so that `spin: N` lasts as long on both sides.
-        // The positions are looked at every LOOK_EVERY spinning polls (each
-        // look costs the readers a cache miss: every few hundred
-        // nanoseconds, not flat out), and at every yield or park.
+        // One poll of the strategy is one look at the positions. Each look
+        // costs the readers a cache miss, so a spinning publisher looks
+        // every PUBLISHER_POLL_PAUSES pauses, not flat out.
         let step = waiter.next_step();
-        let spinning = step == Step::Spin;
-        if !spinning || polls % LOOK_EVERY == 0 {
-            let first = next();
-            room.rescan(ring, None);
-            if room.free(first) >= resume_at {
-                return Ok(());
-            }
+        let first = next();
+        room.rescan(ring, None);
+        if room.free(first) >= resume_at {
+            return Ok(());
         }
-        // The clock costs more than a pause: spinners read it every
-        // CLOCK_EVERY polls.
-        if !spinning || polls % CLOCK_EVERY == 0 {
+        // The clock costs more than a look: spinners read it every
+        // CLOCK_EVERY polls (deadline, judging, the mapping's health).
+        if step != Step::Spin || polls % CLOCK_EVERY == 0 {
             let now = Instant::now();
-            let first = next();
             if room.judge_if_due(ring, first + resume_at - 1, now) && room.free(first) >= resume_at
             {
                 return Ok(());
@@ -296,7 +287,11 @@ pub(super) fn wait_for_room(
         }
         polls = polls.wrapping_add(1);
         match step {
-            Step::Spin => std::hint::spin_loop(),
+            Step::Spin => {
+                for _ in 0..PUBLISHER_POLL_PAUSES {
+                    std::hint::spin_loop();
+                }
+            }
             Step::Yield => std::thread::yield_now(),
             Step::Park => {
                 let until = [deadline, slice_end, Some(Instant::now() + JUDGE_EVERY)]

@@ -57,7 +57,10 @@ pub struct CreateOptions {
     /// Multi-producer rings: how long a reader waits on a claimed slot before
     /// checking whether its producer died (and declaring the slot lost).
     pub claim_timeout: Duration,
-    /// How this publisher waits when a bounded ring is full.
+    /// How this publisher waits when a bounded ring is full. Its polls look
+    /// at every subscriber's position, so while spinning it polls once every
+    /// [`crate::wait::PUBLISHER_POLL_PAUSES`] pauses (a subscriber polls
+    /// once a pause): `spin: N` spins that many times `N` pauses.
     pub wait: WaitStrategy,
     /// Where a new ring's memory comes from: huge pages, NUMA node.
     pub placement: Placement,
