@@ -432,6 +432,7 @@ impl Subscriber {
             return (0, false);
         }
         let ring = &*self.ring;
+        let slots = ring.slot_geometry();
         let state = self.bounded.then(|| &ring.record(self.record).state);
         let start = self.pos.next;
         let mut next = start;
@@ -441,7 +442,7 @@ impl Subscriber {
             if state.is_some_and(|s| s.load(Ordering::Relaxed) == RECORD_EVICTED) {
                 break;
             }
-            match protocol::read_slot(ring.slot(next), next, chunk) {
+            match protocol::read_slot(slots.slot(next), next, chunk) {
                 SlotRead::Copied { len, time: t } => {
                     delivered((next - start) as usize, len, next, t);
                     time = t;

@@ -25,6 +25,7 @@ use crate::shm::hugepages::{self, Backing};
 use crate::shm::mapping::Mapping;
 use crate::sys::liveness;
 use std::fs::File;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -248,25 +249,58 @@ impl RingMap {
     }
 }
 
-impl Slots for RingMap {
+impl RingMap {
+    /// Where this mapping's slots are and how they are laid out, copied out
+    /// of the map: a loop over many slots keeps it in registers, where
+    /// [`Slots::slot`] on the map reloads every field each time (stores
+    /// into a reader's buffer might, as far as the compiler knows, change
+    /// them).
     #[inline]
-    fn capacity(&self) -> u64 {
-        self.layout.capacity
+    pub(crate) fn slot_geometry(&self) -> SlotGeometry<'_> {
+        SlotGeometry {
+            // SAFETY: header_len <= the mapping's length (validated at open).
+            first_slot: unsafe { self.map.as_ptr().add(self.header_len) },
+            mask: self.mask,
+            stride: self.stride,
+            payload_offset: self.payload_offset,
+            payload_words: self.payload_words,
+            max_len: self.layout.slot_size as usize,
+            exact: self.layout.fixed_size(),
+            _map: PhantomData,
+        }
     }
+}
 
-    #[inline]
-    fn slot(&self, seq: u64) -> SlotRef<'_> {
-        let offset = self.header_len + (seq & self.mask) as usize * self.stride;
-        // SAFETY: `seq & mask < capacity`, so the slot lies inside the validated
-        // mapping (header_len + capacity * stride <= mapping length). Slots are
-        // 64-byte aligned (page-aligned start, stride a multiple of 64), a
-        // SlotHead (two atomic words, layout asserted at compile time) starts
-        // each, the time word follows it on rings with timestamps, and
-        // `payload_words` words follow within the stride
+/// A ring mapping's slot layout (see [`RingMap::slot_geometry`]); it
+/// borrows the map, so the slots it points at stay mapped.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotGeometry<'a> {
+    first_slot: *const u8,
+    mask: u64,
+    stride: usize,
+    payload_offset: usize,
+    payload_words: usize,
+    max_len: usize,
+    exact: bool,
+    _map: PhantomData<&'a RingMap>,
+}
+
+impl<'a> SlotGeometry<'a> {
+    /// The slot that message `seq` goes into.
+    #[inline(always)]
+    pub(crate) fn slot(self, seq: u64) -> SlotRef<'a> {
+        let offset = (seq & self.mask) as usize * self.stride;
+        // SAFETY: the geometry was copied from a validated RingMap that the
+        // lifetime 'a keeps mapped. `seq & mask < capacity`, so the slot lies
+        // inside the mapping (header_len + capacity * stride <= mapping
+        // length). Slots are 64-byte aligned (page-aligned start, stride a
+        // multiple of 64), a SlotHead (two atomic words, layout asserted at
+        // compile time) starts each, the time word follows it on rings with
+        // timestamps, and `payload_words` words follow within the stride
         // (payload_offset + 8 * payload_words == stride). All are accessed
         // only atomically.
         unsafe {
-            let base = self.map.as_ptr().add(offset);
+            let base = self.first_slot.add(offset);
             let head = &*base.cast::<SlotHead>();
             SlotRef {
                 stamp: &head.stamp,
@@ -277,10 +311,22 @@ impl Slots for RingMap {
                     base.add(self.payload_offset).cast::<AtomicU64>(),
                     self.payload_words,
                 ),
-                max_len: self.layout.slot_size as usize,
-                exact: self.layout.fixed_size(),
+                max_len: self.max_len,
+                exact: self.exact,
             }
         }
+    }
+}
+
+impl Slots for RingMap {
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.layout.capacity
+    }
+
+    #[inline]
+    fn slot(&self, seq: u64) -> SlotRef<'_> {
+        self.slot_geometry().slot(seq)
     }
 
     #[inline]
