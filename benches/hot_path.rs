@@ -18,7 +18,8 @@
 //!
 //! Modes: `publish` (lossy single producer, no reader), `read` (publish one,
 //! `try_recv` it), `rows` (publish 256, read them with one `try_recv_rows`),
-//! `idle` (`try_recv` on a caught-up ring: the polling path), `bounded`
+//! `idle` (`try_recv` on a caught-up ring: the polling path), `idle-rows`
+//! (the same with `try_recv_rows`), `bounded`
 //! (publish one into a bounded ring, `try_recv` it), `latency` (a ring with
 //! timestamps: publish one, `try_recv` it into a latency recorder). `threads` is not for
 //! callgrind: a publisher thread and a reader thread (`try_recv_rows`)
@@ -38,7 +39,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: hot_path publish|read|rows|idle|bounded|latency MESSAGES");
+        eprintln!("usage: hot_path publish|read|rows|idle|idle-rows|bounded|latency MESSAGES");
         std::process::exit(2);
     };
     let dir = tempfile::tempdir().expect("a temporary ring directory");
@@ -91,6 +92,14 @@ fn main() {
         "idle" => {
             for _ in 0..n {
                 got += sub.try_recv(&mut out).expect("read").is_some() as u64;
+            }
+            got += n;
+        }
+        "idle-rows" => {
+            for _ in 0..n {
+                got += sub
+                    .try_recv_rows(&mut rows, 64, 256, |_, _| {})
+                    .expect("read") as u64;
             }
             got += n;
         }

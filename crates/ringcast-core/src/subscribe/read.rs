@@ -28,6 +28,15 @@ impl Subscriber {
     /// earlier. A no-op for subscribers that are not stages.
     #[inline]
     pub fn commit(&mut self) {
+        // Most subscribers are not stages: one test, no call.
+        if self.stage.is_some() {
+            self.commit_stage();
+        }
+    }
+
+    /// [`Subscriber::commit`] of a stage.
+    #[inline(never)]
+    fn commit_stage(&mut self) {
         let next = self.pos.next;
         if let Some((_, committed)) = &mut self.stage {
             if *committed != next {
