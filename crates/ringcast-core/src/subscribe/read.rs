@@ -5,7 +5,7 @@
 use super::{evicted, Subscriber};
 use crate::error::{ArgumentError, RecvError, Result, RingFault};
 use crate::format::layout::RECORD_EVICTED;
-use crate::protocol::stamp::MAX_SEQ;
+use crate::protocol::stamp::{self, Observed, MAX_SEQ};
 use crate::protocol::{self, ReadFault, SlotRead, Slots};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -441,8 +441,19 @@ impl Subscriber {
             return (0, false);
         }
         let ring = &*self.ring;
-        let slots = ring.slot_geometry();
+        // An empty poll (the spinning reader's usual case) ends here, before
+        // the stretch is set up: one stamp load a batch. Relaxed: nothing is
+        // read on the strength of it (read_slot loads it again, acquiring).
+        // An evicted subscriber goes on, to be told so.
+        let peek = ring.slot(self.pos.next).stamp.load(Ordering::Relaxed);
+        if matches!(stamp::observe(peek, self.pos.next), Observed::NotYet)
+            && self.simply_nothing()
+            && evicted(ring, self.record, self.pos.next).is_ok()
+        {
+            return (0, true);
+        }
         let state = self.bounded.then(|| &ring.record(self.record).state);
+        let slots = ring.slot_geometry();
         let start = self.pos.next;
         let mut next = start;
         let mut time = self.pos.time;
