@@ -617,6 +617,8 @@ mod tests {
             trials: 1,
             json: true,
             quick: true,
+            throughput_only: false,
+            only: None,
         };
         let ctx = Ctx {
             clock: Clock {

@@ -97,3 +97,28 @@ pub fn selected(paths: &[Path], only: Option<&[String]>) -> Result<Vec<Path>, St
         .filter(|(p, _)| only.iter().any(|k| k == p.info().key))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keeps_the_named_peers_and_refuses_unknown_keys() {
+        let keys =
+            |paths: Vec<Path>| -> Vec<&str> { paths.iter().map(|(p, _)| p.info().key).collect() };
+        assert_eq!(
+            keys(selected(&THROUGHPUT_PATHS, None).unwrap()).len(),
+            THROUGHPUT_PATHS.len()
+        );
+        let only = ["disruptor".to_owned(), "ringcast-bounded".to_owned()];
+        assert_eq!(
+            keys(selected(&THROUGHPUT_PATHS, Some(&only)).unwrap()),
+            ["ringcast-bounded", "disruptor", "ringcast-bounded"]
+        );
+        let err = selected(&LATENCY_PATHS, Some(&["nope".to_owned()])).unwrap_err();
+        assert!(
+            err.contains("\"nope\"") && err.contains("ringcast-lossy"),
+            "{err}"
+        );
+    }
+}
