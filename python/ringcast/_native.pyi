@@ -190,7 +190,11 @@ class WaitStrategy:
         """Sleep on a futex in the ring until the publisher wakes the subscriber."""
     @staticmethod
     def adaptive(spin: int = 2000, yield_: int = 100) -> WaitStrategy:
-        """Spin for ``spin`` polls, yield for ``yield_`` polls, then park."""
+        """Spin for ``spin`` polls, yield for ``yield_`` polls, then park.
+
+        A subscriber polls once a pause; a bounded publisher waiting for room
+        looks at its subscribers' positions once every 16 pauses, so its
+        ``spin`` polls last 16 times as long."""
     @property
     def kind(self) -> Literal["busy_spin", "yielding", "park", "adaptive"]: ...
     @property
