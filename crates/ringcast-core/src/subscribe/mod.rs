@@ -36,15 +36,19 @@ use crate::shm::ring::{RingMap, StuckWatch};
 use crate::subscribe::readiness::ReadinessFd;
 use crate::wait::WaitStrategy;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Whether a subscriber record's state word says its subscriber was evicted.
+#[inline]
+fn is_evicted(state: &AtomicU32) -> bool {
+    state.load(Ordering::Relaxed) == RECORD_EVICTED
+}
+
 /// The error for a subscriber evicted from a bounded ring, if it was.
 fn evicted(ring: &RingMap, record: usize, position: u64) -> Result<(), RecvError> {
-    if ring.layout().bounded()
-        && ring.record(record).state.load(Ordering::Relaxed) == RECORD_EVICTED
-    {
+    if ring.layout().bounded() && is_evicted(&ring.record(record).state) {
         return Err(RecvError::Evicted {
             name: ring.name().to_owned(),
             position,

@@ -2,9 +2,8 @@
 //! recovery of slots abandoned by dead producers, damage checks, stage
 //! progress, and the observer's view of each message.
 
-use super::{evicted, Subscriber};
+use super::{evicted, is_evicted, Subscriber};
 use crate::error::{ArgumentError, RecvError, Result, RingFault};
-use crate::format::layout::RECORD_EVICTED;
 use crate::protocol::stamp::{self, Observed, MAX_SEQ};
 use crate::protocol::{self, ReadFault, SlotRead, Slots};
 use std::sync::atomic::Ordering;
@@ -384,12 +383,16 @@ impl Subscriber {
         }
         self.commit();
         let (mut n, caught_up) = self.read_run(out, row, max, &mut delivered);
+        // Returning here, not falling through an empty general loop, keeps an
+        // empty poll at 37 instructions (48 through the loop's set-up).
         if caught_up {
             if n > 0 {
                 self.mirror();
             }
             return Ok(n);
         }
+        // The stretch stopped short: the rest of the batch, message by
+        // message the general way.
         let mut fault = None;
         let mut now = 0;
         for chunk in out.chunks_exact_mut(row).take(max).skip(n) {
@@ -459,7 +462,7 @@ impl Subscriber {
         let mut time = self.pos.time;
         let mut caught_up = false;
         for chunk in out.chunks_exact_mut(row).take(max) {
-            if state.is_some_and(|s| s.load(Ordering::Relaxed) == RECORD_EVICTED) {
+            if state.is_some_and(is_evicted) {
                 break;
             }
             match protocol::read_slot(slots.slot(next), next, chunk) {
