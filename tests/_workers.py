@@ -476,6 +476,7 @@ class RingMemory:
     holds (the layout is read from the header, as `format/layout.rs` writes it)."""
 
     CURSOR = 64
+    FLAG_TIMESTAMPS = 8
 
     def __init__(self, path) -> None:
         import mmap
@@ -486,7 +487,24 @@ class RingMemory:
         self.map = mmap.mmap(self._file.fileno(), 0)
         self.header_len = struct.unpack_from("<I", self.map, 12)[0]
         self.capacity = struct.unpack_from("<Q", self.map, 16)[0]
+        slot_size = struct.unpack_from("<I", self.map, 24)[0]
         self.stride = struct.unpack_from("<I", self.map, 28)[0]
+        flags = struct.unpack_from("<I", self.map, 32)[0]
+        # Where the slot heads (stamp, length) are: in the head table after
+        # the slots when a head in the slot would cost the slot a cache line
+        # (Layout::heads_apart), else at the front of each slot.
+        data = slot_size + (8 if flags & self.FLAG_TIMESTAMPS else 0)
+        lines = -(-data // 64)
+        if -(-(16 + data) // 64) > lines:
+            self.heads_offset = self.header_len + self.capacity * self.stride
+            self.head_stride = 16
+        else:
+            self.heads_offset = self.header_len
+            self.head_stride = self.stride
+
+    def head(self, slot: int) -> int:
+        """Offset of slot `slot`'s head: its stamp, then its length word."""
+        return self.heads_offset + slot * self.head_stride
 
     def u64(self, offset: int, value: int | None = None) -> int:
         if value is not None:
@@ -494,7 +512,7 @@ class RingMemory:
         return self._struct.unpack_from("<Q", self.map, offset)[0]
 
     def stamp(self, slot: int, value: int | None = None) -> int:
-        return self.u64(self.header_len + slot * self.stride, value)
+        return self.u64(self.head(slot), value)
 
     def cursor(self, value: int | None = None) -> int:
         return self.u64(self.CURSOR, value)

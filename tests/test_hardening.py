@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ringcast
-from _workers import attach_and_read, kill, park_forever
+from _workers import RingMemory, attach_and_read, kill, park_forever
 
 ctx = mp.get_context("spawn")
 HEADER_SIZE = 2432
@@ -86,10 +86,12 @@ def test_forged_dtype_in_header_is_refused(ring_dir, schema, flags):
 
 
 def slot0_len_offset(path) -> int:
-    """Offset of slot 0's length word: header_len (from the header) + the stamp."""
-    with open(path, "rb") as f:
-        (header_len,) = struct.unpack_from("<I", f.read(16), 12)
-    return header_len + 8
+    """Offset of slot 0's length word: its head (read from the header) + the stamp."""
+    ring = RingMemory(path)
+    try:
+        return ring.head(0) + 8
+    finally:
+        ring.close()
 
 
 @pytest.mark.parametrize("typed", [False, True])

@@ -337,9 +337,7 @@ def read_under_scribbling(ring_dir: str, name: str, seed: int, rounds: int) -> d
                 slot = int(rng.integers(0, memory.capacity))
                 memory.stamp(slot, complete(int(rng.integers(0, 1 << 40))))
             else:
-                length_word = (
-                    memory.header_len + int(rng.integers(0, memory.capacity)) * memory.stride + 8
-                )
+                length_word = memory.head(int(rng.integers(0, memory.capacity))) + 8
                 memory.u64(length_word, int(rng.integers(0, 1 << 16)))
             for call in (
                 sub.try_recv,

@@ -346,7 +346,8 @@ def test_info_command_reports_layout_memory_and_ends(ring_dir):
         cmd = [sys.executable, "-m", "ringcast", "info", "inf", "--dir", ring_dir]
         text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         for expected in (
-            "256 slots x 64 bytes (fixed-size), stride 128",
+            "256 slots x 64 bytes (fixed-size), stride 64",
+            "slot heads apart (in a table after the slots)",
             "bounded (watermark 256)",
             "4 KiB (tmpfs)",
             "locked, prefaulted",

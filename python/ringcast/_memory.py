@@ -142,7 +142,8 @@ def format_info(info: dict[str, Any]) -> str:
     row(
         "layout",
         f"{info['capacity']} slots x {info['slot_size']} bytes ({kind}), "
-        f"stride {info['slot_stride']}, header {info['header_len']} bytes",
+        f"stride {info['slot_stride']}, header {info['header_len']} bytes"
+        + (", slot heads apart (in a table after the slots)" if info["heads_apart"] else ""),
     )
     row("modes", ", ".join(modes))
     row("schema", info["schema"] or "raw bytes")

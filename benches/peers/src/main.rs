@@ -6,7 +6,8 @@
 //! A crate of its own, outside the workspace, so that the peers are compiled
 //! only when this comparison is run.
 //!
-//! Every path moves 64-byte messages through a 4096-slot buffer. Measured in
+//! Every path moves 64-byte messages (48 with `--features message-48`)
+//! through a 4096-slot buffer. Measured in
 //! one run, so that the ratios between the rows are not ratios between
 //! machines or days:
 //!

@@ -458,7 +458,7 @@ impl Report {
             );
         }
         let _ = writeln!(o);
-        let _ = writeln!(o, "How each path is set up (delivered/s: messages a receiver got per second from the publisher's first send to its own last receive, mean over receivers; slowest/s: the slowest receiver; lost: summed over receivers; waits: spin {SPIN_POLLS} polls then yield, except where noted):");
+        let _ = writeln!(o, "How each path is set up (Msg = [u8; {MSG_SIZE}]; delivered/s: messages a receiver got per second from the publisher's first send to its own last receive, mean over receivers; slowest/s: the slowest receiver; lost: summed over receivers; waits: spin {SPIN_POLLS} polls then yield, except where noted):");
         for (label, config) in &self.configuration {
             let _ = writeln!(o, "- {label}: {config}");
         }

@@ -458,12 +458,13 @@ fn take_over_counts_a_message_committed_but_not_advanced() {
     let path = publisher.path().to_owned();
     drop(publisher);
     // What the dying publisher wrote for message 3: stamp, length, payload.
-    let slot = layout.header_len() as u64 + 3 * layout.slot_stride() as u64;
+    let head = layout.heads_offset() + 3 * layout.head_stride() as u64;
+    let payload = (layout.header_len() + 3 * layout.slot_stride() + layout.slot_overhead()) as u64;
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    file.write_all_at(&(2 * 3 + 2u64).to_le_bytes(), slot)
+    file.write_all_at(&(2 * 3 + 2u64).to_le_bytes(), head)
         .unwrap();
-    file.write_all_at(&8u64.to_le_bytes(), slot + 8).unwrap();
-    file.write_all_at(&3u64.to_le_bytes(), slot + 16).unwrap();
+    file.write_all_at(&8u64.to_le_bytes(), head + 8).unwrap();
+    file.write_all_at(&3u64.to_le_bytes(), payload).unwrap();
     o.exist_ok = true;
     let mut next = Publisher::create("crash", &o).unwrap();
     assert_eq!(next.sequence(), 4);

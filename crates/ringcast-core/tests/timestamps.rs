@@ -21,17 +21,28 @@ fn attach(dir: &tempfile::TempDir, name: &str) -> Subscriber {
     Subscriber::attach(name, Some(dir.path()), Start::Oldest).unwrap()
 }
 
+/// The time word costs a line only when the payload needs it: a slot is the
+/// fewest lines its time word and payload need, the head going apart (into
+/// the head table) where it would add one.
 #[test]
 fn the_time_word_costs_a_line_only_when_the_payload_needs_it() {
     let dir = tempfile::tempdir().unwrap();
-    for (slot_size, plain, stamped) in [(40, 64, 64), (48, 64, 128), (64, 128, 128)] {
+    // (payload, plain stride, heads apart; stamped stride, heads apart)
+    for (slot_size, plain, plain_apart, stamped, stamped_apart) in [
+        (40, 64, false, 64, false),
+        (48, 64, false, 64, true),
+        (64, 64, true, 128, false),
+        (120, 128, true, 128, true),
+    ] {
         let mut opts = options(&dir, slot_size);
         opts.timestamps = false;
         let a = Publisher::create(&format!("plain{slot_size}"), &opts).unwrap();
         opts.timestamps = true;
         let b = Publisher::create(&format!("stamped{slot_size}"), &opts).unwrap();
-        assert_eq!(a.layout().slot_stride(), plain);
-        assert_eq!(b.layout().slot_stride(), stamped);
+        assert_eq!(a.layout().slot_stride(), plain, "{slot_size}");
+        assert_eq!(a.layout().heads_apart(), plain_apart, "{slot_size}");
+        assert_eq!(b.layout().slot_stride(), stamped, "{slot_size}");
+        assert_eq!(b.layout().heads_apart(), stamped_apart, "{slot_size}");
         assert!(b.layout().describe().contains("timestamps"));
         assert!(!a.layout().describe().contains("timestamps"));
     }

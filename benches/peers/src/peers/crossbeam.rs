@@ -15,7 +15,7 @@ impl Peer for Crossbeam {
         Info {
             key: "crossbeam",
             label: "crossbeam-channel",
-            config: "crossbeam_channel::bounded::<[u8; 64]>(4096), try_send / try_recv; lossless; \
+            config: "crossbeam_channel::bounded::<Msg>(4096), try_send / try_recv; lossless; \
                      NOT a broadcast: 1 -> 4 uses 4 channels and the publisher sends every message to \
                      each (published/s counts a message once)",
             lossless: true,

@@ -15,8 +15,7 @@ impl Peer for Disruptor {
         Info {
             key: "disruptor",
             label: "disruptor",
-            config:
-                "disruptor::build_single_producer(4096, [u8; 64], BusySpin); one EventPoller per \
+            config: "disruptor::build_single_producer(4096, Msg, BusySpin); one EventPoller per \
                      receiver (1 -> 1: single-consumer build; 1 -> 4: with_multi_consumer, every \
                      poller sees every event), poll() takes all available events; lossless, \
                      try_publish + the bench's wait",

@@ -36,7 +36,7 @@ impl Peer for Iceoryx2 {
             (
                 "iceoryx2-lossy",
                 "iceoryx2 safe-overflow",
-                "iceoryx2 ipc::Service publish_subscribe::<[u8; 64]>, subscriber buffer 4096, \
+                "iceoryx2 ipc::Service publish_subscribe::<Msg>, subscriber buffer 4096, \
                  history 0, enable_safe_overflow(true) (a full queue drops its oldest sample); \
                  loan_uninit + write_payload + send (zero-copy), receive() borrows the sample",
             )
@@ -76,7 +76,7 @@ fn create_node() -> Result<Node<ipc::Service>, String> {
 }
 
 /// Creates (publisher side) or opens (receiver side) service `name`:
-/// [u8; 64] payload, one publisher, up to [`FAN_OUT`] subscribers, each with
+/// Msg payload, one publisher, up to [`FAN_OUT`] subscribers, each with
 /// a queue of [`CAPACITY`], no history; lossy = safe overflow, else the
 /// publisher waits for room. Both sides must ask for the same settings.
 fn pub_sub_service(

@@ -22,14 +22,14 @@ impl Peer for Photon {
             (
                 "photon-bounded",
                 "photon-ring bounded",
-                "photon_ring::channel_bounded::<[u8; 64]>(4096, 0), subscribe(); lossless, \
+                "photon_ring::channel_bounded::<Msg>(4096, 0), subscribe(); lossless, \
                  try_publish + the bench's wait",
             )
         } else {
             (
                 "photon-lossy",
                 "photon-ring lossy",
-                "photon_ring::channel::<[u8; 64]>(4096), subscribe() before the first publish, \
+                "photon_ring::channel::<Msg>(4096), subscribe() before the first publish, \
                  publish / try_recv; lossy (a lapped subscriber gets Lagged)",
             )
         };

@@ -1,4 +1,4 @@
-//! ringcast itself: a fixed-size 64-byte single-producer ring in the run's
+//! ringcast itself: a fixed-size single-producer ring of MSG_SIZE-byte slots in the run's
 //! temporary directory, lossy or bounded (watermark = capacity), between
 //! threads or processes.
 
@@ -30,7 +30,8 @@ impl Peer for Ringcast {
             (
                 "ringcast-lossy",
                 "ringcast lossy",
-                "ringcast-core Publisher::create: 4096 fixed-size 64 B slots, single producer, \
+                "ringcast-core Publisher::create: 4096 fixed-size slots of Msg (64 B: one line a slot, the slot heads \
+                 apart in the head table; 48 B: head and payload share one line), single producer, \
                  lossy (never waits); Subscriber::attach(Start::Oldest) + try_recv_rows (copies out every available message, up to 256, publishing its position once per batch); \
                  ring file in a /dev/shm temp dir",
             )

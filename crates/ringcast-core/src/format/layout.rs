@@ -5,10 +5,17 @@
 //! size_of::<Header>   SubscriberRecord x max_subscribers (64 bytes each)
 //!                     ProducerRecord x max_producers (64 bytes each)
 //! header_len          slot 0, slot 1, ... slot capacity-1 (slot_stride bytes each)
+//! heads_offset        (heads apart only) head 0, head 1, ... (16 bytes each)
 //! ```
 //! `header_len` is rounded up to a page so slots start page aligned; every slot
-//! is a whole number of cache lines: stamp (8 bytes), payload length (8 bytes),
-//! then the payload words. Nothing in the file is a pointer. Every field is an
+//! is a whole number of cache lines. A slot's head is its stamp (8 bytes) and
+//! payload length (8 bytes); the time word (rings with timestamps), then the
+//! payload words, follow it in the slot. Where the head would make a slot one
+//! cache line longer than its data needs (a 64-byte payload: 80 bytes, two
+//! lines), the heads are kept apart instead, in a table after the slots (four
+//! to a line), and a slot holds only its data: a reader then moves one line a
+//! message plus a quarter of a head line, not two lines (see
+//! [`Layout::heads_apart`]). Nothing in the file is a pointer. Every field is an
 //! atomic, so a process that scribbles on the file concurrently can make us
 //! refuse the ring but can never make us read memory in a racy way.
 //!
@@ -24,13 +31,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
 /// Format version this build reads and writes. 7: a single producer holds
 /// a lock on [`PUBLISHER_LOCK_OFFSET`] (older publishers hold none, and
-/// would look dead to newer subscribers).
-pub const VERSION: u32 = 7;
+/// would look dead to newer subscribers). 8: slot heads kept apart where
+/// that saves a line a slot ([`Layout::heads_apart`]); a version 7 reader
+/// would look for them in the slots.
+pub const VERSION: u32 = 8;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
 /// Granularity `header_len` is rounded to.
 pub const PAGE: usize = 4096;
-/// Bytes in front of each slot's payload: stamp and length.
+/// Bytes of a slot's head: stamp and length (in front of the slot's data,
+/// or in the head table when the heads are apart).
 pub const SLOT_OVERHEAD: usize = 16;
 /// Largest schema description, in bytes.
 pub const MAX_SCHEMA_LEN: usize = 2048;
@@ -271,8 +281,9 @@ const _: () = {
     assert!(offset_of!(SubscriberRecord, wait) == CACHE_LINE + 40);
     assert!(size_of::<ProducerRecord>() == CACHE_LINE);
     assert!(size_of::<PublisherState>() <= CACHE_LINE);
-    // Slots: a SlotHead at the start of each, payload words after it, each
-    // slot a whole number of cache lines starting on a page boundary.
+    // Slots: a SlotHead at the start of each (or in the head table), payload
+    // words after it, each slot a whole number of cache lines starting on a
+    // page boundary; the head table starts on a line boundary after them.
     assert!(offset_of!(SlotHead, stamp) == 0);
     assert!(offset_of!(SlotHead, len) == 8);
     assert!(size_of::<SlotHead>() == SLOT_OVERHEAD);
@@ -294,8 +305,9 @@ const _: () = {
     );
 };
 
-/// The front of every slot: its stamp (see [`crate::protocol::stamp`]) and the length
-/// of the message in it. The payload words follow.
+/// A slot's head: its stamp (see [`crate::protocol::stamp`]) and the length
+/// of the message in it. At the front of the slot (the payload words follow),
+/// or in the head table when the heads are apart ([`Layout::heads_apart`]).
 #[repr(C)]
 pub(crate) struct SlotHead {
     pub stamp: AtomicU64,
@@ -442,10 +454,59 @@ impl Layout {
         self.flags & FLAG_TIMESTAMPS != 0
     }
 
-    /// Bytes in front of each slot's payload: the head, and the time word
-    /// on rings with timestamps.
+    /// Bytes of a slot's data: the time word on rings with timestamps and
+    /// the largest payload.
+    fn slot_data(&self) -> usize {
+        (if self.timestamps() { TIME_WORD } else { 0 }) + self.slot_size as usize
+    }
+
+    /// The slots' heads are kept apart from their data, in a table after
+    /// the slots: exactly when a head in front of the data would make every
+    /// slot one cache line longer (data of 49 to 64 bytes, 113 to 128, ...).
+    /// A reader or writer then touches the slot's data lines plus a
+    /// quarter of a head line a message, where a head in the slot would
+    /// add a whole line (measured in docs/benchmarks.md, "Slot heads
+    /// apart"). Otherwise the head shares the slot's first line, which it
+    /// would fill anyway. A pure function of the slot size and the flags,
+    /// so every process that validated the header agrees.
+    pub fn heads_apart(&self) -> bool {
+        let data = self.slot_data();
+        (SLOT_OVERHEAD + data).next_multiple_of(CACHE_LINE) > data.next_multiple_of(CACHE_LINE)
+    }
+
+    /// Bytes in front of the payload within a slot: the head (unless the
+    /// heads are apart), then the time word on rings with timestamps.
     pub fn slot_overhead(&self) -> usize {
-        SLOT_OVERHEAD + if self.timestamps() { TIME_WORD } else { 0 }
+        self.time_offset() + if self.timestamps() { TIME_WORD } else { 0 }
+    }
+
+    /// Offset of the time word (rings with timestamps) within a slot.
+    pub fn time_offset(&self) -> usize {
+        if self.heads_apart() {
+            0
+        } else {
+            SLOT_OVERHEAD
+        }
+    }
+
+    /// Offset of slot 0's head in the file: the head table after the slots,
+    /// or the front of slot 0.
+    pub fn heads_offset(&self) -> u64 {
+        let slots = self.header_len() as u64;
+        if self.heads_apart() {
+            slots + self.capacity.saturating_mul(self.slot_stride() as u64)
+        } else {
+            slots
+        }
+    }
+
+    /// Bytes from one slot's head to the next.
+    pub fn head_stride(&self) -> usize {
+        if self.heads_apart() {
+            SLOT_OVERHEAD
+        } else {
+            self.slot_stride()
+        }
     }
 
     /// Offset of subscriber record `i` in the file.
@@ -474,9 +535,18 @@ impl Layout {
             .next_multiple_of(PAGE)
     }
 
-    /// Bytes the ring needs: header, tables and slots.
+    /// Bytes the ring needs: header, tables, slots and, when the heads are
+    /// apart, the head table.
     pub fn file_len(&self) -> u64 {
-        self.header_len() as u64 + self.capacity.saturating_mul(self.slot_stride() as u64)
+        let slots = self.capacity.saturating_mul(self.slot_stride() as u64);
+        let heads = if self.heads_apart() {
+            self.capacity.saturating_mul(SLOT_OVERHEAD as u64)
+        } else {
+            0
+        };
+        (self.header_len() as u64)
+            .saturating_add(slots)
+            .saturating_add(heads)
     }
 
     /// Size of the ring file on a filesystem whose files are whole pages of
@@ -829,6 +899,56 @@ mod tests {
             assert_eq!(l.slot_stride() % CACHE_LINE, 0);
             assert!(l.payload_words() * 8 >= slot_size as usize);
             assert_eq!(l.header_len() % PAGE, 0);
+        }
+    }
+
+    /// Every slot is the fewest cache lines its data (time word and
+    /// payload) needs; its head sits in its first line when there is room,
+    /// else in the head table after the slots; heads, time words and
+    /// payloads of all slots are disjoint and inside the file.
+    #[test]
+    fn a_slot_is_the_fewest_lines_its_data_needs() {
+        for timestamps in [false, true] {
+            for slot_size in 1..=300u32 {
+                let mut l = plain(4, slot_size);
+                if timestamps {
+                    l.flags |= FLAG_TIMESTAMPS;
+                }
+                let data = slot_size as usize + if timestamps { TIME_WORD } else { 0 };
+                let stride = l.slot_stride();
+                assert_eq!(stride, data.next_multiple_of(CACHE_LINE), "{slot_size}");
+                assert_eq!(
+                    l.heads_apart(),
+                    data.next_multiple_of(CACHE_LINE) - data < SLOT_OVERHEAD,
+                    "{slot_size}"
+                );
+                assert_eq!(l.slot_overhead() + 8 * l.payload_words(), stride);
+                assert!(8 * l.payload_words() >= slot_size as usize);
+                // Byte ranges [start, end) of every field of every slot.
+                let mut ranges = Vec::new();
+                for i in 0..l.capacity as usize {
+                    let head = l.heads_offset() as usize + i * l.head_stride();
+                    let slot = l.header_len() + i * stride;
+                    assert_eq!(head % 8, 0);
+                    ranges.push((head, head + SLOT_OVERHEAD));
+                    if timestamps {
+                        let t = slot + l.time_offset();
+                        ranges.push((t, t + TIME_WORD));
+                    }
+                    ranges.push((slot + l.slot_overhead(), slot + stride));
+                }
+                ranges.sort();
+                for w in ranges.windows(2) {
+                    assert!(
+                        w[0].1 <= w[1].0,
+                        "{slot_size}: {:?} overlaps {:?}",
+                        w[0],
+                        w[1]
+                    );
+                }
+                assert!(ranges[0].0 >= l.header_len());
+                assert_eq!(ranges.last().unwrap().1 as u64, l.file_len(), "{slot_size}");
+            }
         }
     }
 

@@ -16,7 +16,6 @@ pub(crate) use recovery::{Recovery, StuckWatch};
 use crate::error::{OpenError, Result, RingFault};
 use crate::format::layout::{
     self, Header, Layout, ProducerRecord, SlotHead, SubscriberRecord, PUBLISHER_CLOSED,
-    SLOT_OVERHEAD,
 };
 use crate::protocol::{SlotRef, Slots};
 use crate::shm::backing::RingFile;
@@ -44,8 +43,15 @@ pub(crate) struct RingMap {
     mask: u64,
     stride: usize,
     header_len: usize,
+    /// Offset of slot 0's head: the head table, or slot 0 itself.
+    heads_offset: usize,
+    /// Bytes from one head to the next: a head, or a whole slot.
+    head_stride: usize,
     payload_words: usize,
-    /// Offset of the payload in a slot: head, then the time word if any.
+    /// Offset of the time word in a slot (rings with timestamps).
+    time_offset: usize,
+    /// Offset of the payload in a slot: head (unless apart), then the time
+    /// word if any.
     payload_offset: usize,
     /// Multi-producer rings: a recovery through this mapping declared
     /// abandoned messages lately, so its readers recover the next stuck
@@ -98,7 +104,10 @@ impl RingMap {
             mask: layout.capacity - 1,
             stride: layout.slot_stride(),
             header_len: layout.header_len(),
+            heads_offset: layout.heads_offset() as usize,
+            head_stride: layout.head_stride(),
             payload_words: layout.payload_words(),
+            time_offset: layout.time_offset(),
             payload_offset: layout.slot_overhead(),
             layout,
             name: name.to_owned(),
@@ -260,8 +269,13 @@ impl RingMap {
         SlotGeometry {
             // SAFETY: header_len <= the mapping's length (validated at open).
             first_slot: unsafe { self.map.as_ptr().add(self.header_len) },
+            // SAFETY: heads_offset + capacity * head_stride <= the mapping's
+            // length (Layout::file_len, validated at open).
+            first_head: unsafe { self.map.as_ptr().add(self.heads_offset) },
             mask: self.mask,
             stride: self.stride,
+            head_stride: self.head_stride,
+            time_offset: self.layout.timestamps().then_some(self.time_offset),
             payload_offset: self.payload_offset,
             payload_words: self.payload_words,
             max_len: self.layout.slot_size as usize,
@@ -276,8 +290,12 @@ impl RingMap {
 #[derive(Clone, Copy)]
 pub(crate) struct SlotGeometry<'a> {
     first_slot: *const u8,
+    first_head: *const u8,
     mask: u64,
     stride: usize,
+    head_stride: usize,
+    /// Offset of the time word in a slot, on rings with timestamps.
+    time_offset: Option<usize>,
     payload_offset: usize,
     payload_words: usize,
     max_len: usize,
@@ -289,24 +307,32 @@ impl<'a> SlotGeometry<'a> {
     /// The slot that message `seq` goes into.
     #[inline(always)]
     pub(crate) fn slot(self, seq: u64) -> SlotRef<'a> {
-        let offset = (seq & self.mask) as usize * self.stride;
+        let index = (seq & self.mask) as usize;
         // SAFETY: the geometry was copied from a validated RingMap that the
-        // lifetime 'a keeps mapped. `seq & mask < capacity`, so the slot lies
-        // inside the mapping (header_len + capacity * stride <= mapping
-        // length). Slots are 64-byte aligned (page-aligned start, stride a
-        // multiple of 64), a SlotHead (two atomic words, layout asserted at
-        // compile time) starts each, the time word follows it on rings with
-        // timestamps, and `payload_words` words follow within the stride
-        // (payload_offset + 8 * payload_words == stride). All are accessed
-        // only atomically.
+        // lifetime 'a keeps mapped. `index < capacity`, so the slot and its
+        // head lie inside the mapping (header_len + capacity * stride, and
+        // heads_offset + capacity * head_stride, <= mapping length). Slots
+        // are 64-byte aligned (page-aligned start, stride a multiple of 64);
+        // a SlotHead (two atomic words, layout asserted at compile time) is
+        // 8-byte aligned either at the start of its slot (head_stride ==
+        // stride) or in the head table (line-aligned start, head_stride ==
+        // SLOT_OVERHEAD), and does not overlap the slot's time word or
+        // payload (Layout::slot_overhead); the time word sits at
+        // time_offset on rings with timestamps, and `payload_words` words
+        // follow within the stride (payload_offset + 8 * payload_words ==
+        // stride). All are accessed only atomically.
         unsafe {
-            let base = self.first_slot.add(offset);
-            let head = &*base.cast::<SlotHead>();
+            let base = self.first_slot.add(index * self.stride);
+            let head = &*self
+                .first_head
+                .add(index * self.head_stride)
+                .cast::<SlotHead>();
             SlotRef {
                 stamp: &head.stamp,
                 len: &head.len,
-                time: (self.payload_offset > SLOT_OVERHEAD)
-                    .then(|| &*base.add(SLOT_OVERHEAD).cast::<AtomicU64>()),
+                time: self
+                    .time_offset
+                    .map(|at| &*base.add(at).cast::<AtomicU64>()),
                 words: std::slice::from_raw_parts(
                     base.add(self.payload_offset).cast::<AtomicU64>(),
                     self.payload_words,
