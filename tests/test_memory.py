@@ -396,3 +396,37 @@ def test_first_message_after_prefault_pays_no_page_fault(ring_dir):
         warm = _in_thread(lambda: faults_publishing(True, "warm"))
     assert warm == 0, (warm, cold)
     assert cold >= 200, (warm, cold)
+
+
+@pytest.mark.parametrize("heads_in_slots", [False, True])
+def test_slot_heads_apart_or_in_slots_carry_the_same_records(ring_dir, heads_in_slots):
+    """A 64-byte record's head would cost its slot a second line: by default
+    the heads go apart (one line a slot, heads in a table after the slots);
+    heads_in_slots=True keeps the two-line slot. A lapped reader gets every
+    record it did not lose exactly, and counts the rest, from either layout."""
+    dt = np.dtype([("seq", "<u8"), ("rest", "<u8", (7,))])
+    with ringcast.Publisher.create(
+        "heads", dtype=dt, capacity=64, dir=ring_dir, heads_in_slots=heads_in_slots
+    ) as pub:
+        info = ringcast.ring_info("heads", ring_dir)
+        assert info["heads_apart"] is (not heads_in_slots)
+        assert info["slot_stride"] == (128 if heads_in_slots else 64)
+        slots_end = info["header_len"] + 64 * info["slot_stride"]
+        assert info["heads_offset"] == (info["header_len"] if heads_in_slots else slots_end)
+        assert info["ring_bytes"] == slots_end + (0 if heads_in_slots else 64 * 16)
+        sub = ringcast.Subscriber.attach("heads", dir=ring_dir)
+        recs = np.zeros(100, dtype=dt)
+        recs["seq"] = np.arange(100)
+        recs["rest"] = np.arange(100)[:, None] * 7 + np.arange(7)
+        pub.publish_batch(recs)  # laps the 64-slot ring
+        got = sub.recv_batch(200, timeout=0)
+        assert sub.lost >= 36 and sub.lost + len(got) == 100
+        assert (got == recs[sub.lost :]).all()
+        pub.publish_batch(recs[:10])
+        assert (sub.recv_batch(200, timeout=0) == recs[:10]).all()
+    text = subprocess.run(
+        [sys.executable, "-m", "ringcast", "info", "heads", "--dir", ring_dir],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert ("slot heads apart" in text) is (not heads_in_slots)

@@ -38,12 +38,30 @@ fn the_time_word_costs_a_line_only_when_the_payload_needs_it() {
         opts.timestamps = false;
         let a = Publisher::create(&format!("plain{slot_size}"), &opts).unwrap();
         opts.timestamps = true;
-        let b = Publisher::create(&format!("stamped{slot_size}"), &opts).unwrap();
+        let mut b = Publisher::create(&format!("stamped{slot_size}"), &opts).unwrap();
         assert_eq!(a.layout().slot_stride(), plain, "{slot_size}");
         assert_eq!(a.layout().heads_apart(), plain_apart, "{slot_size}");
         assert_eq!(b.layout().slot_stride(), stamped, "{slot_size}");
         assert_eq!(b.layout().heads_apart(), stamped_apart, "{slot_size}");
         assert!(b.layout().describe().contains("timestamps"));
+        // Asked to keep the heads in the slots: the old layout, a line more
+        // where the head costs one.
+        opts.heads_in_slots = true;
+        let mut c = Publisher::create(&format!("inslot{slot_size}"), &opts).unwrap();
+        assert!(!c.layout().heads_apart());
+        let lines = (16 + 8 + slot_size as usize).next_multiple_of(64);
+        assert_eq!(c.layout().slot_stride(), lines, "{slot_size}");
+        // Both layouts carry the same messages, lengths and times.
+        for p in [&mut b, &mut c] {
+            let name = p.name().to_owned();
+            let mut sub = attach(&dir, &name);
+            let msg: Vec<u8> = (0..slot_size as u8).collect();
+            p.publish_at(&msg, 12345, Patience::forever()).unwrap();
+            let mut buf = [0u8; 256];
+            let n = sub.try_recv(&mut buf).unwrap().expect("a message");
+            assert_eq!(&buf[..n], &msg[..], "{name}");
+            assert_eq!(sub.time(), Some(12345), "{name}");
+        }
         assert!(!a.layout().describe().contains("timestamps"));
     }
 }

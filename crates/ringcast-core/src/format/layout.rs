@@ -66,7 +66,11 @@ pub const FLAG_MULTI_PRODUCER: u32 = 4;
 /// Flag: every slot carries the message's publish time (a [`TIME_WORD`]
 /// between the slot head and the payload), for latency measurement.
 pub const FLAG_TIMESTAMPS: u32 = 8;
-const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE | FLAG_BOUNDED | FLAG_MULTI_PRODUCER | FLAG_TIMESTAMPS;
+/// Flag: the slots' heads (stamp, length) are in a head table after the
+/// slots instead of at the front of each slot (see [`Layout::heads_apart`]).
+pub const FLAG_HEADS_APART: u32 = 16;
+const KNOWN_FLAGS: u32 =
+    FLAG_FIXED_SIZE | FLAG_BOUNDED | FLAG_MULTI_PRODUCER | FLAG_TIMESTAMPS | FLAG_HEADS_APART;
 /// Bytes of the publish-time word of rings with [`FLAG_TIMESTAMPS`].
 pub const TIME_WORD: usize = 8;
 /// Largest producer table of a multi-producer ring.
@@ -460,18 +464,26 @@ impl Layout {
         (if self.timestamps() { TIME_WORD } else { 0 }) + self.slot_size as usize
     }
 
-    /// The slots' heads are kept apart from their data, in a table after
-    /// the slots: exactly when a head in front of the data would make every
-    /// slot one cache line longer (data of 49 to 64 bytes, 113 to 128, ...).
-    /// A reader or writer then touches the slot's data lines plus a
-    /// quarter of a head line a message, where a head in the slot would
-    /// add a whole line (measured in docs/benchmarks.md, "Slot heads
-    /// apart"). Otherwise the head shares the slot's first line, which it
-    /// would fill anyway. A pure function of the slot size and the flags,
-    /// so every process that validated the header agrees.
-    pub fn heads_apart(&self) -> bool {
+    /// A head in front of the slot's data would make every slot one cache
+    /// line longer than its data needs (data of 49 to 64 bytes, 113 to 128,
+    /// ...). Rings are created with their heads apart exactly then, unless
+    /// asked to keep them in the slots
+    /// ([`crate::CreateOptions::heads_in_slots`]).
+    pub fn head_costs_a_line(&self) -> bool {
         let data = self.slot_data();
         (SLOT_OVERHEAD + data).next_multiple_of(CACHE_LINE) > data.next_multiple_of(CACHE_LINE)
+    }
+
+    /// The slots' heads are kept apart from their data, in a table after
+    /// the slots ([`FLAG_HEADS_APART`]). A reader or writer then touches
+    /// the slot's data lines plus a quarter of a head line a message,
+    /// where a head that costs a line ([`Layout::head_costs_a_line`])
+    /// would add a whole one: about twice the 1 -> 1 throughput for
+    /// 64-byte messages, but a caught-up reader waits for two lines that
+    /// are not neighbours (~10 ns more one-way; docs/benchmarks.md, "Slot
+    /// heads apart").
+    pub fn heads_apart(&self) -> bool {
+        self.flags & FLAG_HEADS_APART != 0
     }
 
     /// Bytes in front of the payload within a slot: the head (unless the
@@ -591,6 +603,9 @@ impl Layout {
         }
         if self.timestamps() {
             modes += " timestamps";
+        }
+        if self.heads_apart() {
+            modes += " heads-apart";
         }
         format!(
             "capacity={} slot_size={} ({kind}){modes} schema={}",
@@ -819,12 +834,27 @@ mod tests {
             1u32..300,
             proptest::collection::vec(any::<u8>(), 0..200),
             (any::<bool>(), any::<bool>(), 1u64..u64::MAX, 1u32..100),
+            (any::<bool>(), any::<bool>()),
         )
             .prop_map(
-                |(cap_log, slot_size, fixed, subs, schema, (bounded, many, w, producers))| {
+                |(
+                    cap_log,
+                    slot_size,
+                    fixed,
+                    subs,
+                    schema,
+                    (bounded, many, w, producers),
+                    (timestamps, apart),
+                )| {
                     let capacity = 1u64 << cap_log;
                     let mut l = plain(capacity, slot_size);
                     l.flags = if fixed { FLAG_FIXED_SIZE } else { 0 };
+                    if timestamps {
+                        l.flags |= FLAG_TIMESTAMPS;
+                    }
+                    if apart {
+                        l.flags |= FLAG_HEADS_APART;
+                    }
                     l.max_subscribers = subs;
                     l.schema = schema;
                     if bounded {
@@ -902,26 +932,34 @@ mod tests {
         }
     }
 
-    /// Every slot is the fewest cache lines its data (time word and
-    /// payload) needs; its head sits in its first line when there is room,
-    /// else in the head table after the slots; heads, time words and
+    /// With the heads apart where a head costs a line (how rings are
+    /// created by default), every slot is the fewest cache lines its data
+    /// (time word and payload) needs; with every head in its slot, the
+    /// fewest lines head and data need. Either way heads, time words and
     /// payloads of all slots are disjoint and inside the file.
     #[test]
     fn a_slot_is_the_fewest_lines_its_data_needs() {
-        for timestamps in [false, true] {
+        for (timestamps, heads_in_slots) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
             for slot_size in 1..=300u32 {
                 let mut l = plain(4, slot_size);
                 if timestamps {
                     l.flags |= FLAG_TIMESTAMPS;
                 }
                 let data = slot_size as usize + if timestamps { TIME_WORD } else { 0 };
+                let costs_a_line = data.next_multiple_of(CACHE_LINE) - data < SLOT_OVERHEAD;
+                assert_eq!(l.head_costs_a_line(), costs_a_line, "{slot_size}");
+                if costs_a_line && !heads_in_slots {
+                    l.flags |= FLAG_HEADS_APART;
+                }
                 let stride = l.slot_stride();
-                assert_eq!(stride, data.next_multiple_of(CACHE_LINE), "{slot_size}");
-                assert_eq!(
-                    l.heads_apart(),
-                    data.next_multiple_of(CACHE_LINE) - data < SLOT_OVERHEAD,
-                    "{slot_size}"
-                );
+                let lines = if heads_in_slots {
+                    SLOT_OVERHEAD + data
+                } else {
+                    data
+                };
+                assert_eq!(stride, lines.next_multiple_of(CACHE_LINE), "{slot_size}");
                 assert_eq!(l.slot_overhead() + 8 * l.payload_words(), stride);
                 assert!(8 * l.payload_words() >= slot_size as usize);
                 // Byte ranges [start, end) of every field of every slot.
