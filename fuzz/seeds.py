@@ -33,8 +33,8 @@ def headers() -> None:
         {"slot_size": 100, "bounded": True, "watermark": 8},
         {"slot_size": 8, "producers": "many", "max_producers": 3},
         {"slot_size": 64, "timestamps": True, "max_subscribers": 7},
-        {"slot_size": 64, "bounded": True},  # slot heads apart (Layout::heads_apart)
-        {"slot_size": 56, "timestamps": True, "producers": "many", "max_producers": 2},
+        {"slot_size": 64, "bounded": True, "heads_apart": True},
+        {"slot_size": 24, "timestamps": True, "producers": "many", "heads_apart": True},
     ]
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
         for i, opts in enumerate(modes):
@@ -79,9 +79,9 @@ def ring_files() -> None:
     save("ring_file", bytes([1, 2, 12]) + op(8, 1 << 62) + op(40, 7))
     save("ring_file", bytes([6, 4, 7]) + op(700, 2 * 10**12 + 2) + op(2000, 3))
     # Mode bit 3: slot heads apart. With 128 subscriber records the slots
-    # start at 20480; the head table follows them (8 or 16 slots of 64 bytes).
+    # (24 bytes of payload: 64 a slot) start at 20480; the head table follows.
     save("ring_file", bytes([8, 2, 9]) + op(20480 + 8 * 64 + 8, 5))  # head 0's length
-    save("ring_file", bytes([15, 3, 17]) + op(20480 + 16 * 128 + 32, 1 << 40))  # head 2's stamp
+    save("ring_file", bytes([15, 3, 17]) + op(20480 + 16 * 64 + 32, 1 << 40))  # head 2's stamp
 
 
 if __name__ == "__main__":

@@ -476,7 +476,7 @@ class RingMemory:
     holds (the layout is read from the header, as `format/layout.rs` writes it)."""
 
     CURSOR = 64
-    FLAG_TIMESTAMPS = 8
+    FLAG_HEADS_APART = 16
 
     def __init__(self, path) -> None:
         import mmap
@@ -487,15 +487,12 @@ class RingMemory:
         self.map = mmap.mmap(self._file.fileno(), 0)
         self.header_len = struct.unpack_from("<I", self.map, 12)[0]
         self.capacity = struct.unpack_from("<Q", self.map, 16)[0]
-        slot_size = struct.unpack_from("<I", self.map, 24)[0]
         self.stride = struct.unpack_from("<I", self.map, 28)[0]
         flags = struct.unpack_from("<I", self.map, 32)[0]
         # Where the slot heads (stamp, length) are: in the head table after
-        # the slots when a head in the slot would cost the slot a cache line
-        # (Layout::heads_apart), else at the front of each slot.
-        data = slot_size + (8 if flags & self.FLAG_TIMESTAMPS else 0)
-        lines = -(-data // 64)
-        if -(-(16 + data) // 64) > lines:
+        # the slots on rings created with heads_apart=True, else at the front
+        # of each slot.
+        if flags & self.FLAG_HEADS_APART:
             self.heads_offset = self.header_len + self.capacity * self.stride
             self.head_stride = 16
         else:

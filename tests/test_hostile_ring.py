@@ -356,10 +356,18 @@ def read_under_scribbling(ring_dir: str, name: str, seed: int, rounds: int) -> d
     return {"ends": ends, "slowest": slowest}
 
 
-@pytest.mark.parametrize("producers", ["one", "many"])
-def test_random_scribbling_never_freezes_or_crashes(ring_dir, producers):
+@pytest.mark.parametrize(
+    ("producers", "heads_apart"), [("one", False), ("many", False), ("one", True), ("many", True)]
+)
+def test_random_scribbling_never_freezes_or_crashes(ring_dir, producers, heads_apart):
     with ringcast.Publisher.create(
-        "scribble", dtype=REC, capacity=16, dir=ring_dir, producers=producers, claim_timeout=0.05
+        "scribble",
+        dtype=REC,
+        capacity=16,
+        dir=ring_dir,
+        producers=producers,
+        claim_timeout=0.05,
+        heads_apart=heads_apart,
     ) as pub:
         pub.publish_batch(make_records(0, 20))
     r = run_isolated(read_under_scribbling, ring_dir, "scribble", 7, 30, timeout=120)

@@ -346,8 +346,7 @@ def test_info_command_reports_layout_memory_and_ends(ring_dir):
         cmd = [sys.executable, "-m", "ringcast", "info", "inf", "--dir", ring_dir]
         text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         for expected in (
-            "256 slots x 64 bytes (fixed-size), stride 64",
-            "slot heads apart (in a table after the slots)",
+            "256 slots x 64 bytes (fixed-size), stride 128",
             "bounded (watermark 256)",
             "4 KiB (tmpfs)",
             "locked, prefaulted",
@@ -398,22 +397,22 @@ def test_first_message_after_prefault_pays_no_page_fault(ring_dir):
     assert cold >= 200, (warm, cold)
 
 
-@pytest.mark.parametrize("heads_in_slots", [False, True])
-def test_slot_heads_apart_or_in_slots_carry_the_same_records(ring_dir, heads_in_slots):
-    """A 64-byte record's head would cost its slot a second line: by default
-    the heads go apart (one line a slot, heads in a table after the slots);
-    heads_in_slots=True keeps the two-line slot. A lapped reader gets every
-    record it did not lose exactly, and counts the rest, from either layout."""
+@pytest.mark.parametrize("heads_apart", [False, True])
+def test_slot_heads_in_slots_or_apart_carry_the_same_records(ring_dir, heads_apart):
+    """A 64-byte record's head costs its slot a second line: heads_apart=True
+    puts the heads in a table after the slots (one line a slot). A lapped
+    reader gets every record it did not lose exactly, and counts the rest,
+    from either layout."""
     dt = np.dtype([("seq", "<u8"), ("rest", "<u8", (7,))])
     with ringcast.Publisher.create(
-        "heads", dtype=dt, capacity=64, dir=ring_dir, heads_in_slots=heads_in_slots
+        "heads", dtype=dt, capacity=64, dir=ring_dir, heads_apart=heads_apart
     ) as pub:
         info = ringcast.ring_info("heads", ring_dir)
-        assert info["heads_apart"] is (not heads_in_slots)
-        assert info["slot_stride"] == (128 if heads_in_slots else 64)
+        assert info["heads_apart"] is heads_apart
+        assert info["slot_stride"] == (64 if heads_apart else 128)
         slots_end = info["header_len"] + 64 * info["slot_stride"]
-        assert info["heads_offset"] == (info["header_len"] if heads_in_slots else slots_end)
-        assert info["ring_bytes"] == slots_end + (0 if heads_in_slots else 64 * 16)
+        assert info["heads_offset"] == (slots_end if heads_apart else info["header_len"])
+        assert info["ring_bytes"] == slots_end + (64 * 16 if heads_apart else 0)
         sub = ringcast.Subscriber.attach("heads", dir=ring_dir)
         recs = np.zeros(100, dtype=dt)
         recs["seq"] = np.arange(100)
@@ -429,4 +428,4 @@ def test_slot_heads_apart_or_in_slots_carry_the_same_records(ring_dir, heads_in_
         capture_output=True,
         text=True,
     ).stdout
-    assert ("slot heads apart" in text) is (not heads_in_slots)
+    assert ("slot heads apart" in text) is heads_apart

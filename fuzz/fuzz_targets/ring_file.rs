@@ -1,7 +1,8 @@
 //! Whole ring files, damaged while in use: a real ring (lossy or bounded,
-//! one or many producers, slot heads in the slots or apart) is created, published into and attached to; then
-//! the input overwrites words anywhere in the file (stamps, cursor,
-//! lengths, records, the header) or truncates it. The reader, a second
+//! one or many producers, slot heads in the slots or apart) is created,
+//! published into and attached to; then the input overwrites words anywhere
+//! in the file (stamps, cursor, lengths, records, the header) or truncates
+//! it. The reader, a second
 //! subscriber attaching afterwards and the publisher must never panic or
 //! hang (libFuzzer's -timeout catches a hang), every error is ringcast's,
 //! and the reader's accounting stays exact: received + lost = position -
@@ -55,17 +56,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let name = format!("f{}", RINGS.fetch_add(1, Ordering::Relaxed));
-    let timestamps = mode & 4 != 0;
-    // Mode bit 3: a slot size whose heads are kept apart, in the head table
-    // after the slots (Layout::heads_apart), instead of in front of each slot.
-    let slot_size = match (mode & 8 != 0, timestamps) {
-        (false, _) => 24,
-        (true, false) => 64,
-        (true, true) => 56,
-    };
-    let mut opts = CreateOptions::new(1 << (1 + cap % 5), slot_size);
+    let mut opts = CreateOptions::new(1 << (1 + cap % 5), 24);
     opts.dir = Some(ring_dir().clone());
-    opts.timestamps = timestamps;
+    opts.timestamps = mode & 4 != 0;
+    // Mode bit 3: the slots' heads apart, in the head table after the slots.
+    opts.heads_apart = mode & 8 != 0;
     opts.claim_timeout = Duration::from_millis(1);
     opts.liveness_timeout = Duration::from_millis(5);
     if mode & 1 != 0 {

@@ -217,7 +217,7 @@ class Publisher(_native.Publisher, _RingEnd):
         numa_cpu: int | None = None,
         pin_cpu: int | None = None,
         timestamps: bool = False,
-        heads_in_slots: bool = False,
+        heads_apart: bool = False,
     ) -> Publisher:
         """Create ring ``name`` (a file in ``dir``, default ``$RINGCAST_DIR`` or
         ``/dev/shm/ringcast``) and become its publisher.
@@ -251,14 +251,14 @@ class Publisher(_native.Publisher, _RingEnd):
           latency histograms with :meth:`Subscriber.record_latency`;
           :meth:`publish_at` sets the time explicitly (the time a paced
           message was due: latency free of coordinated omission).
-        * ``heads_in_slots=True``: keep each slot's head (stamp and length, 16
-          bytes) at the front of its slot even where it costs the slot a
-          second cache line (49-64 bytes of record, 113-128, ...). By default
-          such rings keep the heads apart, in a table after the slots: a
-          64-byte stream then moves one line a message instead of two (about
-          twice the throughput), while heads in the slots hand a caught-up
-          reader its message ~10 ns sooner. ``ring_info()["heads_apart"]``
-          says which a ring has.
+        * ``heads_apart=True``: keep the slots' heads (stamp and length, 16
+          bytes each) in a table after the slots instead of at the front of
+          each slot. Worth it where a head costs its slot a second cache line
+          (49-64 bytes of record, 113-128, ...): a 64-byte stream then moves
+          one line a message instead of two, about twice the throughput. Off
+          by default: with the head in the slot a caught-up reader gets its
+          message ~10 ns sooner. ``ring_info()["heads_apart"]`` says which a
+          ring has.
 
         Memory (see :attr:`memory` for what took effect, ``ringcast info`` from
         any process):
@@ -307,7 +307,7 @@ class Publisher(_native.Publisher, _RingEnd):
             _check_int("numa_node", numa_node, 0, 2**31 - 1, "a NUMA node number >= 0")
         _check_cpu("numa_cpu", numa_cpu)
         _check_bool("timestamps", timestamps)
-        _check_bool("heads_in_slots", heads_in_slots)
+        _check_bool("heads_apart", heads_apart)
         _check_bool("bounded", bounded)
         _check_bool("exist_ok", exist_ok)
         pub = cls(
@@ -336,7 +336,7 @@ class Publisher(_native.Publisher, _RingEnd):
             numa_cpu=numa_cpu,
             pin_cpu=pin_cpu,
             timestamps=bool(timestamps),
-            heads_in_slots=bool(heads_in_slots),
+            heads_apart=bool(heads_apart),
         )
         if dt is not None:
             pub._set_dtype(dt)

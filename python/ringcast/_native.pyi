@@ -130,7 +130,7 @@ class Publisher(RingEnd):
         numa_cpu: int | None = None,
         pin_cpu: int | None = None,
         timestamps: bool = False,
-        heads_in_slots: bool = False,
+        heads_apart: bool = False,
     ) -> Self: ...
     def _stop_after_claim(self, seq: int) -> None:
         """Test hook: SIGSTOP this process right after claiming ``seq``."""

@@ -629,7 +629,14 @@ mod tests {
             dir: std::path::PathBuf::new(),
             tag: "t".to_owned(),
         };
-        let (ring, peer) = (PEERS[0].info(), PEERS[2].info());
+        let info = |key: &str| {
+            PEERS
+                .iter()
+                .map(|p| p.info())
+                .find(|i| i.key == key)
+                .expect("a peer with this key")
+        };
+        let (ring, peer) = (info("ringcast-lossy"), info("disruptor"));
         let latency = vec![
             LatencyRow {
                 label: "limit",

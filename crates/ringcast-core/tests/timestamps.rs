@@ -22,47 +22,40 @@ fn attach(dir: &tempfile::TempDir, name: &str) -> Subscriber {
 }
 
 /// The time word costs a line only when the payload needs it: a slot is the
-/// fewest lines its time word and payload need, the head going apart (into
-/// the head table) where it would add one.
+/// fewest lines its head (unless apart), time word and payload need; both
+/// placements of the head carry the same messages, lengths and times.
 #[test]
 fn the_time_word_costs_a_line_only_when_the_payload_needs_it() {
     let dir = tempfile::tempdir().unwrap();
-    // (payload, plain stride, heads apart; stamped stride, heads apart)
-    for (slot_size, plain, plain_apart, stamped, stamped_apart) in [
-        (40, 64, false, 64, false),
-        (48, 64, false, 64, true),
-        (64, 64, true, 128, false),
-        (120, 128, true, 128, true),
+    // (payload; plain, stamped strides with heads in the slots; the same apart)
+    for (slot_size, plain, stamped, plain_apart, stamped_apart) in [
+        (40, 64, 64, 64, 64),
+        (48, 64, 128, 64, 64),
+        (64, 128, 128, 64, 128),
+        (120, 192, 192, 128, 128),
     ] {
-        let mut opts = options(&dir, slot_size);
-        opts.timestamps = false;
-        let a = Publisher::create(&format!("plain{slot_size}"), &opts).unwrap();
-        opts.timestamps = true;
-        let mut b = Publisher::create(&format!("stamped{slot_size}"), &opts).unwrap();
-        assert_eq!(a.layout().slot_stride(), plain, "{slot_size}");
-        assert_eq!(a.layout().heads_apart(), plain_apart, "{slot_size}");
-        assert_eq!(b.layout().slot_stride(), stamped, "{slot_size}");
-        assert_eq!(b.layout().heads_apart(), stamped_apart, "{slot_size}");
-        assert!(b.layout().describe().contains("timestamps"));
-        // Asked to keep the heads in the slots: the old layout, a line more
-        // where the head costs one.
-        opts.heads_in_slots = true;
-        let mut c = Publisher::create(&format!("inslot{slot_size}"), &opts).unwrap();
-        assert!(!c.layout().heads_apart());
-        let lines = (16 + 8 + slot_size as usize).next_multiple_of(64);
-        assert_eq!(c.layout().slot_stride(), lines, "{slot_size}");
-        // Both layouts carry the same messages, lengths and times.
-        for p in [&mut b, &mut c] {
-            let name = p.name().to_owned();
-            let mut sub = attach(&dir, &name);
+        for (apart, plain, stamped) in [(false, plain, stamped), (true, plain_apart, stamped_apart)]
+        {
+            let mut opts = options(&dir, slot_size);
+            opts.heads_apart = apart;
+            opts.timestamps = false;
+            let a = Publisher::create(&format!("plain{slot_size}{apart}"), &opts).unwrap();
+            opts.timestamps = true;
+            let mut b = Publisher::create(&format!("stamped{slot_size}{apart}"), &opts).unwrap();
+            assert_eq!(a.layout().slot_stride(), plain, "{slot_size} {apart}");
+            assert_eq!(b.layout().slot_stride(), stamped, "{slot_size} {apart}");
+            assert_eq!(b.layout().heads_apart(), apart);
+            assert_eq!(b.layout().describe().contains("heads-apart"), apart);
+            assert!(b.layout().describe().contains("timestamps"));
+            assert!(!a.layout().describe().contains("timestamps"));
+            let mut sub = attach(&dir, b.name());
             let msg: Vec<u8> = (0..slot_size as u8).collect();
-            p.publish_at(&msg, 12345, Patience::forever()).unwrap();
+            b.publish_at(&msg, 12345, Patience::forever()).unwrap();
             let mut buf = [0u8; 256];
             let n = sub.try_recv(&mut buf).unwrap().expect("a message");
-            assert_eq!(&buf[..n], &msg[..], "{name}");
-            assert_eq!(sub.time(), Some(12345), "{name}");
+            assert_eq!(&buf[..n], &msg[..], "{slot_size} {apart}");
+            assert_eq!(sub.time(), Some(12345), "{slot_size} {apart}");
         }
-        assert!(!a.layout().describe().contains("timestamps"));
     }
 }
 

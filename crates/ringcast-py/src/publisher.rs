@@ -279,7 +279,7 @@ impl PyPublisher {
     /// Creates a ring (see `Publisher.create`), or with `attach=True` opens
     /// an existing one as a further producer (see `Publisher.attach`).
     #[new]
-    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=None, producers=Named(Producers::One), max_producers=None, claim_timeout=None, wait=None, attach=false, huge_pages=Named(HugePages::Off), huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None, timestamps=false, heads_in_slots=false))]
+    #[pyo3(signature = (name, *, capacity=0, slot_size=0, fixed_size=false, schema=None, dir=None, mode=0o600, exist_ok=false, max_subscribers=None, bounded=false, watermark=None, liveness_timeout=None, producers=Named(Producers::One), max_producers=None, claim_timeout=None, wait=None, attach=false, huge_pages=Named(HugePages::Off), huge_page_size=None, huge_dir=None, lock_memory=false, prefault=None, numa_node=None, numa_cpu=None, pin_cpu=None, timestamps=false, heads_apart=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -309,7 +309,7 @@ impl PyPublisher {
         numa_cpu: Option<usize>,
         pin_cpu: Option<usize>,
         timestamps: bool,
-        heads_in_slots: bool,
+        heads_apart: bool,
     ) -> PyResult<(Self, PyRingEnd)> {
         let wait = wait.map(|w| w.inner).unwrap_or_default();
         let core = if attach {
@@ -367,7 +367,7 @@ impl PyPublisher {
                 )?,
                 memory: memory::end_options(lock_memory, prefault.unwrap_or(true), pin_cpu),
                 timestamps,
-                heads_in_slots,
+                heads_apart,
                 ..defaults
             };
             py.allow_threads(|| CorePublisher::create(&name, &opts))

@@ -11,8 +11,22 @@ pub mod ringcast;
 use crate::harness::{DynPeer, Info, Transport};
 use Transport::{Processes, Threads};
 
-const RINGCAST_LOSSY: &dyn DynPeer = &self::ringcast::Ringcast { bounded: false };
-const RINGCAST_BOUNDED: &dyn DynPeer = &self::ringcast::Ringcast { bounded: true };
+const RINGCAST_LOSSY: &dyn DynPeer = &self::ringcast::Ringcast {
+    bounded: false,
+    heads_apart: false,
+};
+const RINGCAST_BOUNDED: &dyn DynPeer = &self::ringcast::Ringcast {
+    bounded: true,
+    heads_apart: false,
+};
+const RINGCAST_LOSSY_APART: &dyn DynPeer = &self::ringcast::Ringcast {
+    bounded: false,
+    heads_apart: true,
+};
+const RINGCAST_BOUNDED_APART: &dyn DynPeer = &self::ringcast::Ringcast {
+    bounded: true,
+    heads_apart: true,
+};
 const DISRUPTOR: &dyn DynPeer = &self::disruptor::Disruptor;
 const CROSSBEAM: &dyn DynPeer = &self::crossbeam::Crossbeam;
 const PHOTON_LOSSY: &dyn DynPeer = &self::photon::Photon { bounded: false };
@@ -21,9 +35,11 @@ const ICEORYX2_LOSSY: &dyn DynPeer = &self::iceoryx2::Iceoryx2 { lossless: false
 const ICEORYX2_LOSSLESS: &dyn DynPeer = &self::iceoryx2::Iceoryx2 { lossless: true };
 
 /// Every peer, in report order (a receiver process looks its peer up here).
-pub const PEERS: [&dyn DynPeer; 8] = [
+pub const PEERS: [&dyn DynPeer; 10] = [
     RINGCAST_LOSSY,
     RINGCAST_BOUNDED,
+    RINGCAST_LOSSY_APART,
+    RINGCAST_BOUNDED_APART,
     DISRUPTOR,
     CROSSBEAM,
     PHOTON_LOSSY,
@@ -37,9 +53,11 @@ pub type Path = (&'static dyn DynPeer, Transport);
 
 /// The one-way latency paths, in report order (after the limit). A path a
 /// peer cannot run is reported as not measured, with the peer's reason.
-pub const LATENCY_PATHS: [Path; 9] = [
+pub const LATENCY_PATHS: [Path; 11] = [
     (RINGCAST_LOSSY, Threads),
     (RINGCAST_BOUNDED, Threads),
+    (RINGCAST_LOSSY_APART, Threads),
+    (RINGCAST_BOUNDED_APART, Threads),
     (DISRUPTOR, Threads),
     (CROSSBEAM, Threads),
     (PHOTON_LOSSY, Threads),
@@ -50,9 +68,11 @@ pub const LATENCY_PATHS: [Path; 9] = [
 ];
 
 /// The throughput paths, in report order (each run 1 -> 1 and 1 -> 4).
-pub const THROUGHPUT_PATHS: [Path; 11] = [
+pub const THROUGHPUT_PATHS: [Path; 13] = [
     (RINGCAST_LOSSY, Threads),
     (RINGCAST_BOUNDED, Threads),
+    (RINGCAST_LOSSY_APART, Threads),
+    (RINGCAST_BOUNDED_APART, Threads),
     (DISRUPTOR, Threads),
     (CROSSBEAM, Threads),
     (PHOTON_LOSSY, Threads),

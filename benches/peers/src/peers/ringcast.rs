@@ -1,5 +1,6 @@
 //! ringcast itself: a fixed-size single-producer ring of MSG_SIZE-byte slots in the run's
-//! temporary directory, lossy or bounded (watermark = capacity), between
+//! temporary directory, lossy or bounded (watermark = capacity), the slot
+//! heads in the slots (the default) or apart (`heads_apart`), between
 //! threads or processes.
 
 use crate::harness::{
@@ -9,15 +10,29 @@ use crate::process::ChildSpec;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// ringcast, lossy (the publisher never waits) or bounded by a full ring.
+/// ringcast, lossy (the publisher never waits) or bounded by a full ring,
+/// with the slots' heads in the slots or apart.
 pub struct Ringcast {
     pub bounded: bool,
+    /// `CreateOptions::heads_apart`: the heads in a table after the slots.
+    pub heads_apart: bool,
 }
 
 impl Peer for Ringcast {
     fn info(&self) -> Info {
-        let (key, label, config) = if self.bounded {
-            (
+        let (key, label, config) = match (self.bounded, self.heads_apart) {
+            (false, true) => (
+                "ringcast-lossy-apart",
+                "ringcast lossy, apart",
+                "as ringcast lossy, heads_apart: true (the slot heads in a table after the \
+                 slots: a 64-byte Msg takes one line a slot plus a quarter of a head line, not two)",
+            ),
+            (true, true) => (
+                "ringcast-bounded-apart",
+                "ringcast bounded, apart",
+                "as ringcast bounded, heads_apart: true",
+            ),
+            (true, false) => (
                 "ringcast-bounded",
                 "ringcast bounded",
                 "as ringcast lossy, bounded: Some(4096) (lossless: the publisher waits for the \
@@ -25,16 +40,15 @@ impl Peer for Ringcast {
                  the ring is free) with WaitStrategy::Adaptive { spin: 16, yields: MAX }: a \
                  waiting publisher polls every 16 pauses (wait::PUBLISHER_POLL_PAUSES), so 16 \
                  polls = the bench's 256 pauses before it yields",
-            )
-        } else {
-            (
+            ),
+            (false, false) => (
                 "ringcast-lossy",
                 "ringcast lossy",
-                "ringcast-core Publisher::create: 4096 fixed-size slots of Msg (64 B: one line a slot, the slot heads \
-                 apart in the head table; 48 B: head and payload share one line), single producer, \
+                "ringcast-core Publisher::create: 4096 fixed-size slots of Msg (each slot's head, \
+                 stamp and length, in front of its payload: 64 B takes two lines, 48 B one), single producer, \
                  lossy (never waits); Subscriber::attach(Start::Oldest) + try_recv_rows (copies out every available message, up to 256, publishing its position once per batch); \
                  ring file in a /dev/shm temp dir",
-            )
+            ),
         };
         Info {
             key,
@@ -47,7 +61,7 @@ impl Peer for Ringcast {
 
     fn threads<J: Job>(&self, job: &J) -> Result<J::Out, String> {
         let e = job.ends();
-        let tx = Sender::create(&e.dir, &e.name, self.bounded, e.timeout)?;
+        let tx = Sender::create(&e.dir, &e.name, self, e.timeout)?;
         let rxs = (0..e.receivers)
             .map(|_| Receiver::attach(&e.dir, &e.name))
             .collect::<Result<Vec<_>, _>>()?;
@@ -56,7 +70,7 @@ impl Peer for Ringcast {
 
     fn processes<J: Job>(&self, job: &J) -> Result<J::Out, String> {
         let e = job.ends();
-        job.processes(|| Sender::create(&e.dir, &e.name, self.bounded, e.timeout))
+        job.processes(|| Sender::create(&e.dir, &e.name, self, e.timeout))
     }
 
     fn serve(&self, spec: &ChildSpec) -> Result<(), String> {
@@ -79,11 +93,13 @@ impl Sender {
     /// [`SPIN_POLLS`] pauses (a waiting publisher polls once every
     /// [`ringcast_core::wait::PUBLISHER_POLL_PAUSES`] pauses), then yield;
     /// it gives up after `timeout`.
-    fn create(dir: &Path, name: &str, bounded: bool, timeout: Duration) -> Result<Self, String> {
+    fn create(dir: &Path, name: &str, how: &Ringcast, timeout: Duration) -> Result<Self, String> {
+        let bounded = how.bounded;
         let opts = ringcast_core::CreateOptions {
             fixed_size: true,
             dir: Some(dir.to_owned()),
             bounded: bounded.then_some(CAPACITY as u64),
+            heads_apart: how.heads_apart,
             wait: ringcast_core::WaitStrategy::Adaptive {
                 spin: SPIN_POLLS as u32 / ringcast_core::wait::PUBLISHER_POLL_PAUSES,
                 yields: u32::MAX,

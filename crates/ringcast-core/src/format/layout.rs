@@ -10,12 +10,12 @@
 //! `header_len` is rounded up to a page so slots start page aligned; every slot
 //! is a whole number of cache lines. A slot's head is its stamp (8 bytes) and
 //! payload length (8 bytes); the time word (rings with timestamps), then the
-//! payload words, follow it in the slot. Where the head would make a slot one
-//! cache line longer than its data needs (a 64-byte payload: 80 bytes, two
-//! lines), the heads are kept apart instead, in a table after the slots (four
-//! to a line), and a slot holds only its data: a reader then moves one line a
-//! message plus a quarter of a head line, not two lines (see
-//! [`Layout::heads_apart`]). Nothing in the file is a pointer. Every field is an
+//! payload words, follow it in the slot. Rings created with their heads apart
+//! ([`Layout::heads_apart`]) keep the heads in a table after the slots (four
+//! to a line) and a slot holds only its data: where a head would make a slot
+//! one cache line longer (a 64-byte payload: 80 bytes, two lines), a reader
+//! then moves one line a message plus a quarter of a head line, not two.
+//! Nothing in the file is a pointer. Every field is an
 //! atomic, so a process that scribbles on the file concurrently can make us
 //! refuse the ring but can never make us read memory in a racy way.
 //!
@@ -31,9 +31,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGCAST");
 /// Format version this build reads and writes. 7: a single producer holds
 /// a lock on [`PUBLISHER_LOCK_OFFSET`] (older publishers hold none, and
-/// would look dead to newer subscribers). 8: slot heads kept apart where
-/// that saves a line a slot ([`Layout::heads_apart`]); a version 7 reader
-/// would look for them in the slots.
+/// would look dead to newer subscribers). 8: a ring may keep its slot
+/// heads apart ([`FLAG_HEADS_APART`]); a version 7 reader would look for
+/// them in the slots (and take the header for damaged).
 pub const VERSION: u32 = 8;
 /// Cache line size the layout pads to.
 pub const CACHE_LINE: usize = 64;
@@ -458,30 +458,15 @@ impl Layout {
         self.flags & FLAG_TIMESTAMPS != 0
     }
 
-    /// Bytes of a slot's data: the time word on rings with timestamps and
-    /// the largest payload.
-    fn slot_data(&self) -> usize {
-        (if self.timestamps() { TIME_WORD } else { 0 }) + self.slot_size as usize
-    }
-
-    /// A head in front of the slot's data would make every slot one cache
-    /// line longer than its data needs (data of 49 to 64 bytes, 113 to 128,
-    /// ...). Rings are created with their heads apart exactly then, unless
-    /// asked to keep them in the slots
-    /// ([`crate::CreateOptions::heads_in_slots`]).
-    pub fn head_costs_a_line(&self) -> bool {
-        let data = self.slot_data();
-        (SLOT_OVERHEAD + data).next_multiple_of(CACHE_LINE) > data.next_multiple_of(CACHE_LINE)
-    }
-
     /// The slots' heads are kept apart from their data, in a table after
-    /// the slots ([`FLAG_HEADS_APART`]). A reader or writer then touches
-    /// the slot's data lines plus a quarter of a head line a message,
-    /// where a head that costs a line ([`Layout::head_costs_a_line`])
-    /// would add a whole one: about twice the 1 -> 1 throughput for
-    /// 64-byte messages, but a caught-up reader waits for two lines that
-    /// are not neighbours (~10 ns more one-way; docs/benchmarks.md, "Slot
-    /// heads apart").
+    /// the slots ([`FLAG_HEADS_APART`], asked for with
+    /// [`crate::CreateOptions::heads_apart`]). A reader or writer then
+    /// touches the slot's data lines plus a quarter of a head line a
+    /// message; where a head in the slot would add a whole line (data of 49
+    /// to 64 bytes, 113 to 128, ...) that is about twice the 1 -> 1
+    /// throughput of 64-byte messages, but a caught-up reader then waits
+    /// for two lines that are not neighbours (~10 ns more one-way;
+    /// docs/benchmarks.md, "Slot heads apart").
     pub fn heads_apart(&self) -> bool {
         self.flags & FLAG_HEADS_APART != 0
     }
@@ -932,33 +917,25 @@ mod tests {
         }
     }
 
-    /// With the heads apart where a head costs a line (how rings are
-    /// created by default), every slot is the fewest cache lines its data
+    /// With the heads apart, every slot is the fewest cache lines its data
     /// (time word and payload) needs; with every head in its slot, the
     /// fewest lines head and data need. Either way heads, time words and
     /// payloads of all slots are disjoint and inside the file.
     #[test]
     fn a_slot_is_the_fewest_lines_its_data_needs() {
-        for (timestamps, heads_in_slots) in
-            [(false, false), (true, false), (false, true), (true, true)]
-        {
+        for (timestamps, apart) in [(false, false), (true, false), (false, true), (true, true)] {
             for slot_size in 1..=300u32 {
                 let mut l = plain(4, slot_size);
                 if timestamps {
                     l.flags |= FLAG_TIMESTAMPS;
                 }
-                let data = slot_size as usize + if timestamps { TIME_WORD } else { 0 };
-                let costs_a_line = data.next_multiple_of(CACHE_LINE) - data < SLOT_OVERHEAD;
-                assert_eq!(l.head_costs_a_line(), costs_a_line, "{slot_size}");
-                if costs_a_line && !heads_in_slots {
+                if apart {
                     l.flags |= FLAG_HEADS_APART;
                 }
+                assert_eq!(l.heads_apart(), apart);
+                let data = slot_size as usize + if timestamps { TIME_WORD } else { 0 };
                 let stride = l.slot_stride();
-                let lines = if heads_in_slots {
-                    SLOT_OVERHEAD + data
-                } else {
-                    data
-                };
+                let lines = if !apart { SLOT_OVERHEAD + data } else { data };
                 assert_eq!(stride, lines.next_multiple_of(CACHE_LINE), "{slot_size}");
                 assert_eq!(l.slot_overhead() + 8 * l.payload_words(), stride);
                 assert!(8 * l.payload_words() >= slot_size as usize);

@@ -72,14 +72,15 @@ pub struct CreateOptions {
     /// latency measurement; costs one clock read per publish call and 8
     /// bytes per slot.
     pub timestamps: bool,
-    /// Keep every slot's head (stamp, length) at the front of its slot even
-    /// where it costs the slot a cache line ([`Layout::head_costs_a_line`]:
-    /// 49 to 64 bytes of data, 113 to 128, ...). By default such rings keep
-    /// their heads apart, in a table after the slots ([`Layout::heads_apart`]):
-    /// about twice the throughput of a 64-byte stream, where heads in the
-    /// slots give a caught-up reader its message ~10 ns sooner (the head and
-    /// the data arrive as one pair of neighbouring lines).
-    pub heads_in_slots: bool,
+    /// Keep the slots' heads (stamp, length) apart, in a table after the
+    /// slots, instead of at the front of each slot ([`Layout::heads_apart`]).
+    /// Worth it where a head in the slot costs the slot a cache line: 49 to
+    /// 64 bytes of data (time word and payload), 113 to 128, ...; a 64-byte
+    /// stream then moves one line a message instead of two, about twice the
+    /// throughput. Off by default: with the head in the slot a caught-up
+    /// reader gets its message ~10 ns sooner (head and data arrive as one
+    /// pair of neighbouring lines).
+    pub heads_apart: bool,
 }
 
 impl CreateOptions {
@@ -105,7 +106,7 @@ impl CreateOptions {
                 ..MemoryOptions::default()
             },
             timestamps: false,
-            heads_in_slots: false,
+            heads_apart: false,
         }
     }
 
@@ -126,7 +127,10 @@ impl CreateOptions {
             max_producers = max;
             claim_timeout_ns = duration_ns(self.claim_timeout);
         }
-        let mut layout = Layout {
+        if self.heads_apart {
+            flags |= FLAG_HEADS_APART;
+        }
+        Layout {
             capacity: self.capacity,
             slot_size: self.slot_size,
             flags,
@@ -136,11 +140,7 @@ impl CreateOptions {
             liveness_timeout_ns,
             claim_timeout_ns,
             max_producers,
-        };
-        if !self.heads_in_slots && layout.head_costs_a_line() {
-            layout.flags |= FLAG_HEADS_APART;
         }
-        layout
     }
 }
 
