@@ -64,7 +64,8 @@ pub const FLAG_BOUNDED: u32 = 2;
 /// fetch-add on the cursor.
 pub const FLAG_MULTI_PRODUCER: u32 = 4;
 /// Flag: every slot carries the message's publish time (a [`TIME_WORD`]
-/// between the slot head and the payload), for latency measurement.
+/// right before the payload: after the slot head, or first in the slot when
+/// the heads are apart), for latency measurement.
 pub const FLAG_TIMESTAMPS: u32 = 8;
 /// Flag: the slots' heads (stamp, length) are in a head table after the
 /// slots instead of at the front of each slot (see [`Layout::heads_apart`]).
@@ -491,7 +492,7 @@ impl Layout {
     pub fn heads_offset(&self) -> u64 {
         let slots = self.header_len() as u64;
         if self.heads_apart() {
-            slots + self.capacity.saturating_mul(self.slot_stride() as u64)
+            slots.saturating_add(self.capacity.saturating_mul(self.slot_stride() as u64))
         } else {
             slots
         }
