@@ -13,11 +13,13 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
         .slot_size(16)
         .bounded(8)
         .timestamps(true)
+        .heads_apart(true)
         .create()
         .unwrap();
     let layout = publisher.layout().clone();
     assert_eq!((layout.capacity, layout.slot_size), (8, 16));
     assert!(layout.bounded() && layout.timestamps() && !layout.multi_producer());
+    assert!(layout.heads_apart());
 
     // A second publisher is refused while the first lives, with the errors
     // the options give.
@@ -26,7 +28,8 @@ fn builder_creates_opens_and_refuses_as_the_options_do() {
         .capacity(8)
         .slot_size(16)
         .bounded(8)
-        .timestamps(true);
+        .timestamps(true)
+        .heads_apart(true);
     assert!(matches!(
         again.clone().create(),
         Err(OpenError::PublisherExists { .. })

@@ -132,6 +132,14 @@ impl PublisherBuilder {
         self
     }
 
+    /// The slots' heads apart, in a table after the slots
+    /// ([`CreateOptions::heads_apart`]): one line a 64-byte message instead
+    /// of two, for ~10 ns more one-way latency to a caught-up reader.
+    pub fn heads_apart(mut self, on: bool) -> Self {
+        self.opts.heads_apart = on;
+        self
+    }
+
     /// Creates the ring; fails with [`crate::OpenError::Exists`] if the name is
     /// taken.
     pub fn create(mut self) -> Result<Publisher, OpenError> {
