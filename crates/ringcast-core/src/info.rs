@@ -29,11 +29,6 @@ pub struct RingReport {
     pub header_len: usize,
     /// Bytes from one slot to the next.
     pub slot_stride: usize,
-    /// The slots' heads (stamp and length) are in a table after the slots
-    /// rather than at the front of each ([`Layout::heads_apart`]).
-    pub heads_apart: bool,
-    /// Offset of slot 0's head.
-    pub heads_offset: u64,
     /// Size of the ring file.
     pub file_len: u64,
     /// When it was created (Unix nanoseconds).
@@ -161,8 +156,6 @@ pub fn inspect(name: &str, dir: Option<&Path>) -> Result<RingReport, OpenError> 
         layout: ring.layout().clone(),
         header_len: ring.layout().header_len(),
         slot_stride: ring.layout().slot_stride(),
-        heads_apart: ring.layout().heads_apart(),
-        heads_offset: ring.layout().heads_offset(),
         file_len: ring.mapping().len() as u64,
         created_unix_ns: header.created_unix_ns.load(Ordering::Relaxed),
         page_size: backing.page_size,

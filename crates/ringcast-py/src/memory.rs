@@ -146,8 +146,8 @@ fn ring_dict<'py>(py: Python<'py>, r: &RingReport) -> PyResult<Bound<'py, PyDict
     d.set_item("slot_size", l.slot_size)?;
     d.set_item("fixed_size", l.fixed_size())?;
     d.set_item("slot_stride", r.slot_stride)?;
-    d.set_item("heads_apart", r.heads_apart)?;
-    d.set_item("heads_offset", r.heads_offset)?;
+    d.set_item("heads_apart", l.heads_apart())?;
+    d.set_item("heads_offset", l.heads_offset())?;
     d.set_item("header_len", r.header_len)?;
     d.set_item("file_len", r.file_len)?;
     d.set_item("ring_bytes", l.file_len())?;

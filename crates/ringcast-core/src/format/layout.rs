@@ -534,17 +534,11 @@ impl Layout {
     }
 
     /// Bytes the ring needs: header, tables, slots and, when the heads are
-    /// apart, the head table.
+    /// apart, the head table. Either way the last head ends the file (in
+    /// its slot, or last in the table after the slots).
     pub fn file_len(&self) -> u64 {
-        let slots = self.capacity.saturating_mul(self.slot_stride() as u64);
-        let heads = if self.heads_apart() {
-            self.capacity.saturating_mul(SLOT_OVERHEAD as u64)
-        } else {
-            0
-        };
-        (self.header_len() as u64)
-            .saturating_add(slots)
-            .saturating_add(heads)
+        self.heads_offset()
+            .saturating_add(self.capacity.saturating_mul(self.head_stride() as u64))
     }
 
     /// Size of the ring file on a filesystem whose files are whole pages of
