@@ -258,7 +258,13 @@ def test_full_filesystem_is_reported_at_creation(tmp_path):
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("bounded", "no"), ("bounded", 1), ("exist_ok", "yes"), ("timestamps", "False")],
+    [
+        ("bounded", "no"),
+        ("bounded", 1),
+        ("exist_ok", "yes"),
+        ("timestamps", "False"),
+        ("heads_apart", "yes"),
+    ],
 )
 def test_flags_must_be_booleans(ring_dir, flag, value):
     """bounded="no" used to make a bounded ring (any non-empty string is true)."""

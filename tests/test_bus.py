@@ -181,6 +181,8 @@ def test_publisher_with_other_layout_is_refused_naming_both(ring_dir, live):
         bus.publisher("quotes", dtype=MSG)
     with pytest.raises(ringcast.SchemaMismatch, match=r"bounded=False.*bounded=True"):
         bus.publisher("quotes", dtype=MSG, capacity=64, bounded=True)
+    with pytest.raises(ringcast.SchemaMismatch, match=r"heads_apart=False.*heads_apart=True"):
+        bus.publisher("quotes", dtype=MSG, capacity=64, heads_apart=True)
     first.close()
     raw.close()
 

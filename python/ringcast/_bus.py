@@ -334,6 +334,7 @@ class Bus:
             "bounded": bounded,
             "producers": producers,
             "timestamps": _check_bool("timestamps", kwargs.get("timestamps", False)),
+            "heads_apart": _check_bool("heads_apart", kwargs.get("heads_apart", False)),
         }
         if bounded:
             requested["watermark"] = kwargs.get("watermark") or capacity
